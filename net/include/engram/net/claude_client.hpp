@@ -1,0 +1,161 @@
+// The Anthropic Messages API client: streaming and non-streaming, over HTTPS or HTTP.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/deferred.hpp>
+#include <boost/json/object.hpp>
+#include <boost/json/value.hpp>
+
+#include <engram/net/client_config.hpp>
+#include <engram/net/error.hpp>
+#include <engram/net/message.hpp>
+#include <engram/net/message_accumulator.hpp>
+#include <engram/net/rate_limits.hpp>
+
+namespace engram::net {
+
+namespace detail {
+class client_impl;
+class stream_state;
+}  // namespace detail
+
+/// A Messages API request. `body` is the JSON the API documents (`model`, `max_tokens`,
+/// `system`, `messages`, `tools`, ...); the client sets `stream` itself.
+struct message_request {
+    boost::json::object body;
+    /// Extra `anthropic-beta` values for this request, added to client_config::anthropic_beta.
+    std::vector<std::string> betas;
+};
+
+/// What the response header said.
+struct response_info {
+    int http_status = 0;
+    std::string request_id;  ///< the `request-id` header
+    rate_limits limits;
+    unsigned attempts = 0;   ///< requests sent, retries included
+};
+
+/// One stream event as delivered to the caller, already applied to the stream's message.
+struct stream_event {
+    stream_event_kind kind = stream_event_kind::unknown;
+    std::size_t index = 0;     ///< content block index, for content_block_* events
+    boost::json::value data;   ///< the event's JSON as received
+    /// The text of a `text_delta` (or `thinking_delta`) event; empty for other events.
+    std::string_view text() const noexcept;
+};
+
+/// Connection-pool figures, for tests and metrics.
+struct pool_stats {
+    std::uint64_t connections_opened = 0;
+    std::size_t idle = 0;
+    std::size_t in_use = 0;
+};
+
+/// A streaming response being read, one event at a time. Move-only. Destroying it (or calling
+/// close()) before the end closes its connection, which is never reused half-read.
+///
+/// @par Thread safety
+/// Distinct objects: safe. Shared objects: unsafe (one reader at a time).
+class message_stream {
+public:
+    /// An empty stream (done() is true); what a failed callback-style operation passes.
+    message_stream() noexcept;
+    message_stream(message_stream&&) noexcept;
+    message_stream& operator=(message_stream&&) noexcept;
+    ~message_stream();
+
+    /// Reads the next event; `std::nullopt` once the message is complete (after message_stop).
+    ///
+    /// @throws client_error on failure. Once an event has been delivered a failure is never
+    /// retried (that would bill twice and repeat output): the error carries the partial message.
+    /// An in-band `error` event throws with kind() == error_kind::api (e.g. errc::overloaded).
+    ///
+    /// @par Per-operation cancellation
+    /// Terminal cancellation of the awaiting coroutine closes the connection and throws
+    /// client_error(errc::cancelled).
+    boost::asio::awaitable<std::optional<stream_event>> next();
+
+    /// Callback-style next(). Completion signature:
+    /// `void(std::exception_ptr, std::optional<stream_event>)`; the handler runs on its
+    /// associated executor, else on the client's executor. The stream must outlive the operation.
+    template <class CompletionToken = boost::asio::deferred_t>
+    auto async_next(CompletionToken&& token = {}) {
+        return boost::asio::co_spawn(executor(), next(), std::forward<CompletionToken>(token));
+    }
+
+    /// The message accumulated so far (complete after next() returned nullopt).
+    const message& current() const noexcept;
+    const response_info& response() const noexcept;
+    /// True once the message is complete or the stream failed or was closed.
+    bool done() const noexcept;
+    /// Abandons the stream now and frees its connection.
+    void close() noexcept;
+    boost::asio::any_io_executor executor() const noexcept;
+
+private:
+    friend class claude_client;
+    explicit message_stream(std::unique_ptr<detail::stream_state> state) noexcept;
+    std::unique_ptr<detail::stream_state> state_;
+};
+
+/// Client for `POST {base_url}/v1/messages`. One client is meant to be shared by every session
+/// of a process: it owns a bounded keep-alive connection pool per host.
+///
+/// @par Object lifetimes
+/// The client may be destroyed while streams it created are still alive; they keep what they
+/// need. The executor's execution context must outlive the client and its streams.
+///
+/// @par Thread safety
+/// All member functions are safe to call concurrently from any thread.
+class claude_client {
+public:
+    /// @throws client_error(errc::invalid_config) for a malformed base URL or unreadable CA file.
+    claude_client(boost::asio::any_io_executor executor, client_config config);
+    ~claude_client();
+    claude_client(const claude_client&) = delete;
+    claude_client& operator=(const claude_client&) = delete;
+
+    const client_config& config() const noexcept;
+    boost::asio::any_io_executor executor() const noexcept;
+
+    /// Sends a non-streaming request and returns the complete message, retrying as
+    /// client_config::retry says. @throws client_error.
+    boost::asio::awaitable<message> create_message(message_request request);
+
+    /// Sends a streaming request and returns once the response header arrived with status 200
+    /// (HTTP errors are retried or thrown here). Read the events with message_stream::next().
+    boost::asio::awaitable<message_stream> stream_message(message_request request);
+
+    /// Callback-style create_message(). Completion signature `void(std::exception_ptr, message)`.
+    template <class CompletionToken = boost::asio::deferred_t>
+    auto async_create_message(message_request request, CompletionToken&& token = {}) {
+        return boost::asio::co_spawn(executor(), create_message(std::move(request)),
+                                     std::forward<CompletionToken>(token));
+    }
+
+    /// Callback-style stream_message(). Completion signature
+    /// `void(std::exception_ptr, message_stream)`.
+    template <class CompletionToken = boost::asio::deferred_t>
+    auto async_stream_message(message_request request, CompletionToken&& token = {}) {
+        return boost::asio::co_spawn(executor(), stream_message(std::move(request)),
+                                     std::forward<CompletionToken>(token));
+    }
+
+    pool_stats stats() const;
+
+private:
+    std::shared_ptr<detail::client_impl> impl_;
+};
+
+}  // namespace engram::net

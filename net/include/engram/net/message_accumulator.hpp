@@ -1,0 +1,99 @@
+// Builds the final Message from Anthropic stream events (pure: no I/O).
+#pragma once
+
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <vector>
+
+#include <boost/json/value.hpp>
+
+#include <engram/net/error.hpp>
+#include <engram/net/message.hpp>
+
+namespace engram::net {
+
+/// What an applied event was.
+enum class stream_event_kind {
+    message_start,
+    content_block_start,
+    content_block_delta,
+    content_block_stop,
+    message_delta,
+    message_stop,
+    ping,
+    error,    ///< an in-band `error` event; see message_accumulator::stream_error()
+    unknown,  ///< an event type this version does not know (ignored, as the SDKs do)
+};
+
+/// Applies Messages API stream events in order and keeps the message they describe, following
+/// the official SDKs' accumulation rules:
+///  - text_delta / thinking_delta append; signature_delta replaces; citations_delta appends to
+///    `citations`; input_json_delta fragments are concatenated and parsed at content_block_stop
+///    (an empty string keeps the start event's input, normally `{}`);
+///  - message_delta's `delta` keys overwrite message keys; its `usage` keys replace (usage is
+///    cumulative, never added);
+///  - ping and unknown events are ignored; content blocks of unknown type are kept as raw JSON.
+/// Out-of-order events are a protocol error (errc::unexpected_event); an `error` event records
+/// the API's error and ends the stream.
+///
+/// @par Thread safety
+/// Distinct objects: safe. Shared objects: unsafe.
+class message_accumulator {
+public:
+    /// Applies one SSE event (its `event:` name and `data:`). The name decides the kind when
+    /// present (as the SDKs do); otherwise the JSON's `type` field does.
+    /// @param parsed if non-null, receives the parsed JSON of the event.
+    std::error_code apply(std::string_view event_name, std::string_view data,
+                          stream_event_kind* kind = nullptr, boost::json::value* parsed = nullptr);
+    /// Applies an already-parsed event object (its `type` field names it).
+    std::error_code apply(const boost::json::value& event, stream_event_kind* kind = nullptr);
+
+    /// Call at end of stream. Returns errc::incomplete_stream if message_stop never arrived (the
+    /// message so far stays available), or the in-band API error's errc if one arrived.
+    std::error_code finish() const noexcept;
+
+    const message& current() const noexcept { return message_; }
+    message& current() noexcept { return message_; }
+    bool started() const noexcept { return started_; }
+    bool stop_received() const noexcept { return stopped_; }
+    /// Indexes of blocks started but never stopped (their tool input, if any, is left null and
+    /// the raw fragments are available from partial_json()).
+    std::vector<std::size_t> unclosed_blocks() const;
+    /// The concatenated input_json_delta fragments of block `index` (empty if none).
+    std::string_view partial_json(std::size_t index) const noexcept;
+    /// The in-band `error` event's details, if one arrived.
+    const std::optional<api_error_details>& stream_error() const noexcept { return error_; }
+    /// The JSON of the `error` event as received.
+    const boost::json::value& stream_error_json() const noexcept { return error_json_; }
+    /// Description of the last protocol error returned by apply().
+    const std::string& last_error_detail() const noexcept { return detail_; }
+
+private:
+    std::error_code fail(errc e, std::string detail);
+    std::error_code apply_object(std::string_view name, const boost::json::object& ev,
+                                 stream_event_kind* kind);
+    std::error_code on_block_start(const boost::json::object& ev);
+    std::error_code on_block_delta(const boost::json::object& ev);
+    std::error_code on_block_stop(const boost::json::object& ev);
+    std::error_code on_message_delta(const boost::json::object& ev);
+    boost::json::object* block_at(const boost::json::object& ev, std::size_t& index);
+
+    struct block_state {
+        bool open = false;
+        bool closed = false;
+        std::string json;  // accumulated input_json_delta fragments
+    };
+
+    message message_;
+    std::vector<block_state> blocks_;
+    std::optional<api_error_details> error_;
+    boost::json::value error_json_;
+    std::string detail_;
+    bool started_ = false;
+    bool stopped_ = false;
+};
+
+}  // namespace engram::net

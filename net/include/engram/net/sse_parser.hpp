@@ -1,0 +1,233 @@
+// Incremental Server-Sent Events parser following the WHATWG HTML "event stream" rules.
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <system_error>
+
+#include <engram/net/error.hpp>
+
+namespace engram::net {
+
+namespace detail {
+
+/// Splits bytes into lines ending in CR, LF or CRLF, incrementally; a CR at the end of one piece
+/// and an LF at the start of the next form one line end. One leading UTF-8 BOM is stripped.
+/// A line that is whole inside one piece is passed as a view of the input (no copy).
+class sse_line_splitter {
+public:
+    /// Calls `on_line(std::string_view)` per complete line; it returns false to report that the
+    /// event grew too large. `max_partial` bounds the bytes held for an unfinished line.
+    template <class OnLine>
+    std::error_code feed(std::string_view bytes, std::size_t max_partial, OnLine&& on_line);
+    /// The bytes of an unfinished last line.
+    const std::string& partial() const noexcept { return line_; }
+    void clear_partial() noexcept { line_.clear(); }
+
+private:
+    std::string line_;
+    unsigned bom_matched_ = 0;
+    bool bom_done_ = false;
+    bool skip_lf_ = false;
+};
+
+template <class OnLine>
+std::error_code sse_line_splitter::feed(std::string_view bytes, std::size_t max_partial, OnLine&& on_line) {
+    if (!bom_done_) {
+        // The BOM (EF BB BF) may itself arrive split across pieces.
+        static constexpr char bom[] = "\xEF\xBB\xBF";
+        while (!bytes.empty() && bom_matched_ < 3 && bytes.front() == bom[bom_matched_]) {
+            ++bom_matched_;
+            bytes.remove_prefix(1);
+        }
+        if (bom_matched_ == 3) {
+            bom_done_ = true;
+        } else if (!bytes.empty()) {
+            bom_done_ = true;
+            if (bom_matched_ > 0) {  // a BOM prefix that was not a BOM: those bytes are data
+                std::string replay(bom, bom_matched_);
+                replay.append(bytes);
+                return feed(std::string_view(replay), max_partial, on_line);
+            }
+        } else {
+            return {};
+        }
+    }
+    std::size_t pos = 0;
+    const std::size_t n = bytes.size();
+    if (skip_lf_ && n > 0) {
+        skip_lf_ = false;
+        if (bytes[0] == '\n') pos = 1;
+    }
+    while (pos < n) {
+        std::size_t end = pos;
+        while (end < n && bytes[end] != '\n' && bytes[end] != '\r') ++end;
+        if (end == n) {
+            if (line_.size() + (n - pos) > max_partial) return make_error_code(errc::event_too_large);
+            line_.append(bytes.data() + pos, n - pos);
+            break;
+        }
+        std::string_view line;
+        if (line_.empty()) {
+            line = bytes.substr(pos, end - pos);
+        } else {
+            line_.append(bytes.data() + pos, end - pos);
+            line = line_;
+        }
+        std::size_t next = end + 1;
+        if (bytes[end] == '\r') {
+            if (next < n) {
+                if (bytes[next] == '\n') ++next;
+            } else {
+                skip_lf_ = true;
+            }
+        }
+        if (!on_line(line)) return make_error_code(errc::event_too_large);
+        line_.clear();
+        pos = next;
+    }
+    return {};
+}
+
+}  // namespace detail
+
+/// One dispatched event. The views point into the parser and are valid only during the
+/// callback that receives them.
+struct sse_event {
+    std::string_view type;  ///< the `event:` field; empty means the default type "message"
+    std::string_view data;  ///< `data:` lines joined by '\n'
+    std::string_view id;    ///< the last event ID at dispatch ("" if never set)
+    std::optional<std::uint64_t> retry;  ///< a valid `retry:` value seen in this block
+};
+
+/// Parses an SSE byte stream fed in arbitrary pieces (a CR at the end of one piece and an LF at
+/// the start of the next are one line end; UTF-8 sequences may be split anywhere since the parser
+/// works on bytes and only splits at ASCII CR/LF/':'). One leading BOM is stripped.
+///
+/// Memory is bounded by `max_event_bytes`: an event (its data plus the line being assembled)
+/// that grows past it makes `feed` fail with errc::event_too_large and poisons the parser.
+/// Buffers are reused, so steady-state parsing does not allocate.
+///
+/// @par Thread safety
+/// Distinct objects: safe. Shared objects: unsafe.
+class sse_parser {
+public:
+    static constexpr std::size_t default_max_event_bytes = 16 * 1024 * 1024;
+
+    explicit sse_parser(std::size_t max_event_bytes = default_max_event_bytes) noexcept
+        : max_event_bytes_(max_event_bytes) {}
+
+    /// Consumes `bytes`, calling `on_event(const sse_event&)` for every completed event.
+    /// @returns errc::event_too_large, or success.
+    template <class OnEvent>
+    std::error_code feed(std::string_view bytes, OnEvent&& on_event);
+
+    /// Signals end of stream. An unterminated final block is discarded, per the standard.
+    /// @returns true if something (a partial line or a block without its blank line) was dropped.
+    bool finish() noexcept;
+
+    /// The reconnection time set by the last valid `retry:` field, if any.
+    std::optional<std::uint64_t> reconnection_time() const noexcept { return reconnection_time_; }
+    /// The "last event ID" as of the most recent dispatch.
+    const std::string& last_event_id() const noexcept { return last_event_id_; }
+    /// Bytes held for a partial line or an undispatched block.
+    std::size_t buffered_bytes() const noexcept { return lines_.partial().size() + data_.size(); }
+
+private:
+    template <class OnEvent>
+    void process_line(std::string_view line, OnEvent& on_event);
+    void process_field(std::string_view field, std::string_view value);
+
+    std::size_t max_event_bytes_;
+    detail::sse_line_splitter lines_;
+    std::string data_;            // data buffer of the current block
+    std::string event_type_;      // event type buffer of the current block
+    std::string id_buffer_;       // persists across blocks, as the standard says
+    std::string last_event_id_;   // updated at dispatch
+    std::optional<std::uint64_t> block_retry_;
+    std::optional<std::uint64_t> reconnection_time_;
+    bool block_has_fields_ = false;
+    bool failed_ = false;
+};
+
+// ---- implementation (header-only so the event callback inlines; no virtual calls) ----
+
+template <class OnEvent>
+std::error_code sse_parser::feed(std::string_view bytes, OnEvent&& on_event) {
+    if (failed_) return make_error_code(errc::event_too_large);
+    auto ec = lines_.feed(bytes, max_event_bytes_ - std::min(max_event_bytes_, data_.size()),
+                          [&](std::string_view line) {
+                              if (line.size() + data_.size() > max_event_bytes_) return false;
+                              process_line(line, on_event);
+                              return true;
+                          });
+    if (ec) failed_ = true;
+    return ec;
+}
+
+template <class OnEvent>
+void sse_parser::process_line(std::string_view line, OnEvent& on_event) {
+    if (line.empty()) {
+        // Blank line: dispatch. The standard updates the last event ID even when no event fires.
+        block_has_fields_ = false;
+        last_event_id_ = id_buffer_;
+        const auto retry = block_retry_;
+        block_retry_.reset();
+        if (data_.empty()) {
+            event_type_.clear();
+            return;
+        }
+        data_.pop_back();  // the trailing '\n' appended after every data line
+        on_event(sse_event{event_type_, data_, last_event_id_, retry});
+        data_.clear();
+        event_type_.clear();
+        return;
+    }
+    block_has_fields_ = true;
+    if (line.front() == ':') return;  // comment
+    const auto colon = line.find(':');
+    std::string_view field = line, value;
+    if (colon != std::string_view::npos) {
+        field = line.substr(0, colon);
+        value = line.substr(colon + 1);
+        if (!value.empty() && value.front() == ' ') value.remove_prefix(1);
+    }
+    process_field(field, value);
+}
+
+inline void sse_parser::process_field(std::string_view field, std::string_view value) {
+    if (field == "data") {
+        data_.append(value);
+        data_.push_back('\n');
+    } else if (field == "event") {
+        event_type_.assign(value);
+    } else if (field == "id") {
+        if (value.find('\0') == std::string_view::npos) id_buffer_.assign(value);
+    } else if (field == "retry") {
+        if (value.empty()) return;
+        std::uint64_t v = 0;
+        for (char c : value) {
+            if (c < '0' || c > '9') return;
+            if (v > (UINT64_MAX - 9) / 10) return;  // absurd values are invalid, not wrapped
+            v = v * 10 + static_cast<std::uint64_t>(c - '0');
+        }
+        reconnection_time_ = v;
+        block_retry_ = v;
+    }
+}
+
+inline bool sse_parser::finish() noexcept {
+    const bool dropped = !lines_.partial().empty() || !data_.empty() || block_has_fields_;
+    lines_.clear_partial();
+    data_.clear();
+    event_type_.clear();
+    block_retry_.reset();
+    block_has_fields_ = false;
+    return dropped;
+}
+
+}  // namespace engram::net

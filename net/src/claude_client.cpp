@@ -1,0 +1,497 @@
+#include <engram/net/claude_client.hpp>
+#include <engram/net/retry.hpp>
+#include <engram/net/sse_parser.hpp>
+
+#include <random>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/http/buffer_body.hpp>
+#include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/write.hpp>
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+
+#include "transport.hpp"
+
+namespace engram::net {
+namespace detail {
+
+namespace http = beast::http;
+namespace json = boost::json;
+
+using response_parser = http::response_parser<http::buffer_body>;
+
+namespace {
+
+constexpr std::size_t read_chunk = 16 * 1024;
+
+std::string_view header_of(const response_parser& p, std::string_view name) {
+    const auto& h = p.get();
+    auto it = h.find(beast::string_view(name.data(), name.size()));
+    return it == h.end() ? std::string_view() : std::string_view(it->value().data(), it->value().size());
+}
+
+double unit_random() {
+    thread_local std::mt19937_64 rng{std::random_device{}()};
+    return std::uniform_real_distribution<double>(0.0, 1.0)(rng);
+}
+
+// Anything that reaches the caller as an exception is a client_error; Asio's own
+// operation_aborted (thrown when a cancelled coroutine resumes) becomes errc::cancelled.
+[[noreturn]] void rethrow_as_client_error(std::exception_ptr e) {
+    try {
+        std::rethrow_exception(e);
+    } catch (const client_error&) {
+        throw;
+    } catch (const boost::system::system_error& se) {
+        if (se.code() == asio::error::operation_aborted) throw client_error(errc::cancelled, "request cancelled");
+        throw client_error(errc::connect_failed, se.what());
+    }
+}
+
+}  // namespace
+
+/// Shared state of one client: configuration, the pool, and request construction.
+class client_impl : public std::enable_shared_from_this<client_impl> {
+public:
+    client_impl(asio::any_io_executor ex, client_config cfg) : executor_(std::move(ex)), cfg_(std::move(cfg)) {
+        std::string error;
+        auto url = parse_base_url(cfg_.base_url, error);
+        if (!url) throw client_error(errc::invalid_config, "invalid base URL: " + error);
+        pool_ = std::make_shared<connection_pool>(executor_, cfg_, std::move(*url));
+    }
+
+    const client_config& config() const noexcept { return cfg_; }
+    asio::any_io_executor executor() const noexcept { return executor_; }
+    pool_stats stats() const { return pool_->stats(); }
+
+    /// A request ready to send (its body serialised once and reused by retries).
+    struct prepared {
+        http::request<http::string_body> req;
+        bool streaming = false;
+    };
+
+    prepared prepare(message_request&& r, bool streaming) const {
+        prepared p;
+        p.streaming = streaming;
+        r.body["stream"] = streaming;
+        auto& req = p.req;
+        req.method(http::verb::post);
+        req.target(pool_->url().path_prefix + "/v1/messages");
+        req.version(11);
+        req.set(http::field::host, pool_->url().host_header());
+        req.set(http::field::user_agent, cfg_.user_agent);
+        req.set(http::field::content_type, "application/json");
+        req.set(http::field::accept, streaming ? "text/event-stream" : "application/json");
+        req.set("x-api-key", cfg_.api_key);
+        req.set("anthropic-version", cfg_.anthropic_version);
+        std::string betas;
+        for (const std::vector<std::string>* list : std::initializer_list<const std::vector<std::string>*>{&cfg_.anthropic_beta, &r.betas})
+            for (const auto& b : *list) betas += (betas.empty() ? "" : ",") + b;
+        if (!betas.empty()) req.set("anthropic-beta", betas);
+        req.keep_alive(true);
+        req.body() = json::serialize(r.body);
+        req.prepare_payload();
+        return p;
+    }
+
+    /// One opened response: the connection and a parser that has read the header.
+    struct opened {
+        lease conn;
+        std::unique_ptr<response_parser> parser;
+        response_info info;
+    };
+
+    /// Sends the request until a 200 header arrives or retrying is over.
+    asio::awaitable<opened> open(const prepared& p, const deadline& d, unsigned& attempts) {
+        for (unsigned retry = 0;; ++retry) {
+            std::optional<client_error> failure;
+            std::optional<std::chrono::milliseconds> hint;
+            bool retryable = false;
+            bool stale_reuse = false;
+            ++attempts;
+            try {
+                auto conn = co_await pool_->acquire(d);
+                const bool reused = conn->reused;
+                auto parser = std::make_unique<response_parser>();
+                parser->body_limit(boost::none);  // bounded by our own limits as we read
+                try {
+                    co_await write_and_read_header(*conn, p, *parser, d);
+                } catch (const client_error& e) {
+                    // A kept-alive connection the server closed meanwhile fails before any
+                    // response byte: that is not an attempt, just a stale socket.
+                    if (reused && e.code_value() == errc::connection_closed) stale_reuse = true;
+                    throw;
+                }
+                opened o{std::move(conn), std::move(parser), {}};
+                o.info.http_status = o.parser->get().result_int();
+                o.info.request_id = std::string(header_of(*o.parser, "request-id"));
+                o.info.limits = parse_rate_limits([&](std::string_view n) { return header_of(*o.parser, n); });
+                o.info.attempts = attempts;
+                if (o.info.http_status == 200) co_return o;
+
+                // An HTTP error: read its (bounded) body for the diagnostics.
+                std::string body;
+                const bool complete = co_await read_body(o, body, cfg_.max_error_body_bytes, d, false);
+                o.conn.release(complete && o.parser->keep_alive());
+                api_error_details details = parse_error_body(o.info, body);
+                const errc code = errc_from_api(details.error_type, o.info.http_status);
+                failure.emplace(code, describe_api_error(details), details);
+                retryable = should_retry_status(o.info.http_status, header_of(*o.parser, "x-should-retry"));
+                hint = o.info.limits.retry_after;
+            } catch (const client_error& e) {
+                const auto k = e.kind();
+                retryable = k == error_kind::connection || (k == error_kind::timeout && e.code_value() != errc::total_timeout);
+                failure.emplace(e);
+            }
+            if (stale_reuse) {
+                --attempts;
+                --retry;  // unsigned wrap is fine: the loop's ++retry brings it back
+                continue;
+            }
+            if (!retryable || retry >= cfg_.retry.max_retries || d.expired()) throw *failure;
+            auto delay = retry_delay(cfg_.retry, retry, hint, unit_random());
+            if (clock::now() + delay >= d.total())
+                throw *failure;  // the wait alone would break the total timeout: report the real cause
+            asio::steady_timer timer(co_await asio::this_coro::executor, delay);
+            co_await timer.async_wait(asio::use_awaitable);
+        }
+    }
+
+    asio::awaitable<void> write_and_read_header(connection& c, const prepared& p, response_parser& parser,
+                                                const deadline& d) {
+        const auto& url = pool_->url();
+        errc code = d.arm(c, cfg_.response_header_timeout, errc::response_header_timeout);
+        auto [wec, wn] = co_await std::visit(
+            [&](auto& s) { return http::async_write(s, p.req, asio::as_tuple(asio::use_awaitable)); }, c.stream);
+        if (wec) throw_transport_error(wec, code, "sending request", url);
+        auto [rec, rn] = co_await std::visit(
+            [&](auto& s) { return http::async_read_header(s, c.buffer, parser, asio::as_tuple(asio::use_awaitable)); },
+            c.stream);
+        if (rec) throw_transport_error(rec, code, "reading response header", url);
+    }
+
+    /// Reads up to `limit` body bytes into `out`. Returns whether the body ended. With
+    /// `must_fit`, a longer body is an error; otherwise it is truncated (and the connection
+    /// must then not be reused).
+    asio::awaitable<bool> read_body(opened& o, std::string& out, std::size_t limit, const deadline& d, bool must_fit) {
+        char buf[read_chunk];
+        while (!o.parser->is_done()) {
+            const std::size_t got = co_await read_some(*o.conn, *o.parser, buf, sizeof buf, d);
+            if (out.size() + got > limit) {
+                if (must_fit)
+                    throw client_error(errc::body_too_large, "response body exceeds " + std::to_string(limit) + " bytes");
+                out.append(buf, limit - out.size());
+                co_return false;
+            }
+            out.append(buf, got);
+        }
+        co_return true;
+    }
+
+    /// One read of body bytes into buf; 0 bytes is possible (e.g. a chunk header alone).
+    asio::awaitable<std::size_t> read_some(connection& c, response_parser& parser, char* buf, std::size_t size,
+                                           const deadline& d) {
+        errc code = d.arm(c, cfg_.stream_idle_timeout, errc::stream_idle_timeout);
+        parser.get().body().data = buf;
+        parser.get().body().size = size;
+        auto [ec, n] = co_await std::visit(
+            [&](auto& s) { return http::async_read_some(s, c.buffer, parser, asio::as_tuple(asio::use_awaitable)); },
+            c.stream);
+        if (ec && ec != http::error::need_buffer) throw_transport_error(ec, code, "reading response body", pool_->url());
+        co_return size - parser.get().body().size;
+    }
+
+    static api_error_details parse_error_body(const response_info& info, std::string_view body) {
+        api_error_details d;
+        d.http_status = info.http_status;
+        d.request_id = info.request_id;
+        std::error_code ec;
+        auto v = json::parse(body, ec);
+        if (!ec && v.is_object()) {
+            if (auto* e = v.get_object().if_contains("error"); e && e->is_object()) {
+                if (auto* t = e->get_object().if_contains("type"); t && t->is_string()) d.error_type = t->get_string();
+                if (auto* m = e->get_object().if_contains("message"); m && m->is_string()) d.message = m->get_string();
+            }
+            if (d.request_id.empty())
+                if (auto* r = v.get_object().if_contains("request_id"); r && r->is_string()) d.request_id = r->get_string();
+        }
+        if (d.message.empty()) d.message = body.empty() ? "(empty body)" : "(body is not an API error object)";
+        return d;
+    }
+
+    static std::string describe_api_error(const api_error_details& d) {
+        std::string s = "API error";
+        if (d.http_status) s += " " + std::to_string(d.http_status);
+        if (!d.error_type.empty()) s += " " + d.error_type;
+        s += ": " + d.message;
+        if (!d.request_id.empty()) s += " (request-id: " + d.request_id + ")";
+        return s;
+    }
+
+    asio::awaitable<message> create(message_request r) {
+        try {
+            const auto p = prepare(std::move(r), false);
+            const deadline d(cfg_.total_timeout);
+            unsigned attempts = 0;
+            auto o = co_await open(p, d, attempts);
+            std::string body;
+            co_await read_body(o, body, cfg_.max_body_bytes, d, true);
+            o.conn.release(o.parser->keep_alive());
+            std::error_code ec;
+            auto v = json::parse(body, ec);
+            if (ec || !v.is_object())
+                throw client_error(errc::invalid_json, "response body is not a JSON object" +
+                                                           (o.info.request_id.empty() ? std::string() : " (request-id: " + o.info.request_id + ")"));
+            co_return message(std::move(v.get_object()));
+        } catch (...) {
+            rethrow_as_client_error(std::current_exception());
+        }
+    }
+
+    std::shared_ptr<connection_pool> pool() const { return pool_; }
+
+private:
+    asio::any_io_executor executor_;
+    client_config cfg_;
+    std::shared_ptr<connection_pool> pool_;
+};
+
+/// Everything one streaming response needs; it keeps the client state alive.
+class stream_state {
+public:
+    stream_state(std::shared_ptr<client_impl> client, client_impl::prepared p, deadline d)
+        : client_(std::move(client)),
+          prepared_(std::move(p)),
+          deadline_(d),
+          sse_(client_->config().max_event_bytes) {}
+
+    asio::awaitable<void> open() {
+        auto o = co_await client_->open(prepared_, deadline_, attempts_);
+        conn_ = std::move(o.conn);
+        parser_ = std::move(o.parser);
+        info_ = std::move(o.info);
+    }
+
+    asio::awaitable<std::optional<stream_event>> next() {
+        try {
+            co_return co_await next_impl();
+        } catch (...) {
+            // Whatever went wrong, this connection is in an unknown state: close it.
+            finished_ = true;
+            conn_.release(false);
+            try {
+                rethrow_as_client_error(std::current_exception());
+            } catch (const client_error& e) {
+                if (e.partial_message() || !acc_.started()) throw;
+                throw client_error(e.code_value(), e.what(), e.api(), std::make_shared<message>(acc_.current()));
+            }
+        }
+    }
+
+    asio::awaitable<std::optional<stream_event>> next_impl() {
+        for (;;) {
+            if (!queue_.empty()) {
+                stream_event ev = std::move(queue_.front());
+                queue_.pop_front();
+                ++delivered_;
+                co_return ev;
+            }
+            if (pending_error_) std::rethrow_exception(std::exchange(pending_error_, nullptr));
+            if (finished_) co_return std::nullopt;
+            if (acc_.stop_received()) {
+                co_await drain();
+                co_return std::nullopt;
+            }
+            if (parser_->is_done()) {
+                // The body ended without message_stop.
+                sse_.finish();
+                finished_ = true;
+                conn_.release(parser_->keep_alive());
+                throw client_error(errc::incomplete_stream, "stream ended without message_stop" + request_id_suffix(),
+                                   std::nullopt, std::make_shared<message>(acc_.current()));
+            }
+            std::size_t got = 0;
+            bool retry = false;
+            try {
+                got = co_await client_->read_some(*conn_, *parser_, buf_, sizeof buf_, deadline_);
+            } catch (const client_error& e) {
+                // Nothing has reached the caller yet, so sending the request again is safe.
+                if (delivered_ == 0 && queue_.empty() && can_retry_before_delivery(e)) retry = true;
+                else throw;
+            }
+            if (retry) {
+                co_await reopen();
+                continue;
+            }
+            feed(std::string_view(buf_, got));
+        }
+    }
+
+    const message& current() const noexcept { return acc_.current(); }
+    const response_info& response() const noexcept { return info_; }
+    bool done() const noexcept { return finished_; }
+    void close() noexcept {
+        finished_ = true;
+        conn_.release(false);
+    }
+    asio::any_io_executor executor() const noexcept { return client_->executor(); }
+
+private:
+    std::string request_id_suffix() const {
+        return info_.request_id.empty() ? std::string() : " (request-id: " + info_.request_id + ")";
+    }
+
+    bool can_retry_before_delivery(const client_error& e) const {
+        const auto k = e.kind();
+        return (k == error_kind::connection || (k == error_kind::timeout && e.code_value() != errc::total_timeout)) &&
+               retries_in_stream_ < client_->config().retry.max_retries && !acc_.started();
+    }
+
+    asio::awaitable<void> reopen() {
+        ++retries_in_stream_;
+        conn_.release(false);
+        auto delay = retry_delay(client_->config().retry, retries_in_stream_ - 1, std::nullopt, unit_random());
+        asio::steady_timer timer(co_await asio::this_coro::executor, delay);
+        co_await timer.async_wait(asio::use_awaitable);
+        sse_ = sse_parser(client_->config().max_event_bytes);
+        acc_ = message_accumulator();
+        co_await open();
+    }
+
+    void feed(std::string_view bytes) {
+        auto ec = sse_.feed(bytes, [&](const sse_event& ev) {
+            if (pending_error_) return;  // nothing after a failure is delivered
+            stream_event out;
+            auto aec = acc_.apply(ev.type, ev.data, &out.kind, &out.data);
+            if (aec) {
+                pending_error_ = std::make_exception_ptr(client_error(
+                    static_cast<errc>(aec.value()), std::string(make_error_code(static_cast<errc>(aec.value())).message()) +
+                                                       ": " + acc_.last_error_detail() + request_id_suffix(),
+                    std::nullopt, std::make_shared<message>(acc_.current())));
+                return;
+            }
+            if (out.kind == stream_event_kind::error) {
+                auto details = *acc_.stream_error();
+                if (details.request_id.empty()) details.request_id = info_.request_id;
+                const errc code = errc_from_api(details.error_type, 0);
+                pending_error_ = std::make_exception_ptr(client_error(code, client_impl::describe_api_error(details), details,
+                                                                      std::make_shared<message>(acc_.current())));
+                return;
+            }
+            if (auto* o = out.data.if_object())
+                if (auto* i = o->if_contains("index"); i && (i->is_int64() || i->is_uint64()))
+                    out.index = static_cast<std::size_t>(i->to_number<std::int64_t>());
+            queue_.push_back(std::move(out));
+        });
+        if (ec && !pending_error_)
+            pending_error_ = std::make_exception_ptr(client_error(errc::event_too_large,
+                                                                  "server-sent event exceeds " +
+                                                                      std::to_string(client_->config().max_event_bytes) + " bytes" + request_id_suffix(),
+                                                                  std::nullopt, std::make_shared<message>(acc_.current())));
+    }
+
+    /// After message_stop: read the end of the body so the connection can be reused.
+    asio::awaitable<void> drain() {
+        finished_ = true;
+        try {
+            std::size_t budget = 64 * 1024;
+            while (!parser_->is_done() && budget > 0) {
+                const auto got = co_await client_->read_some(*conn_, *parser_, buf_, sizeof buf_, deadline_);
+                budget = got >= budget ? 0 : budget - got;
+            }
+            conn_.release(parser_->is_done() && parser_->keep_alive());
+        } catch (const client_error&) {
+            conn_.release(false);  // the message is complete; only the connection is lost
+        }
+    }
+
+    std::shared_ptr<client_impl> client_;
+    client_impl::prepared prepared_;
+    deadline deadline_;
+    lease conn_;
+    std::unique_ptr<response_parser> parser_;
+    response_info info_;
+    sse_parser sse_;
+    message_accumulator acc_;
+    std::deque<stream_event> queue_;
+    std::exception_ptr pending_error_;
+    std::size_t delivered_ = 0;
+    unsigned attempts_ = 0;
+    unsigned retries_in_stream_ = 0;
+    bool finished_ = false;
+    char buf_[read_chunk];
+};
+
+}  // namespace detail
+
+// ---- public surface ----
+
+std::string_view stream_event::text() const noexcept {
+    const auto* o = data.if_object();
+    if (!o) return {};
+    const auto* d = o->if_contains("delta");
+    if (!d || !d->is_object()) return {};
+    for (const char* key : {"text", "thinking"})
+        if (auto* t = d->get_object().if_contains(key); t && t->is_string()) return t->get_string();
+    return {};
+}
+
+message_stream::message_stream(std::unique_ptr<detail::stream_state> state) noexcept : state_(std::move(state)) {}
+message_stream::message_stream() noexcept = default;
+message_stream::message_stream(message_stream&&) noexcept = default;
+message_stream& message_stream::operator=(message_stream&&) noexcept = default;
+message_stream::~message_stream() = default;
+
+boost::asio::awaitable<std::optional<stream_event>> message_stream::next() {
+    if (!state_) throw client_error(errc::invalid_config, "next() on an empty message_stream");
+    return state_->next();
+}
+const message& message_stream::current() const noexcept {
+    static const message empty;
+    return state_ ? state_->current() : empty;
+}
+const response_info& message_stream::response() const noexcept {
+    static const response_info empty;
+    return state_ ? state_->response() : empty;
+}
+bool message_stream::done() const noexcept { return !state_ || state_->done(); }
+void message_stream::close() noexcept {
+    if (state_) state_->close();
+}
+boost::asio::any_io_executor message_stream::executor() const noexcept {
+    return state_ ? state_->executor() : boost::asio::any_io_executor();
+}
+
+claude_client::claude_client(boost::asio::any_io_executor executor, client_config config)
+    : impl_(std::make_shared<detail::client_impl>(std::move(executor), std::move(config))) {}
+claude_client::~claude_client() = default;
+
+const client_config& claude_client::config() const noexcept { return impl_->config(); }
+boost::asio::any_io_executor claude_client::executor() const noexcept { return impl_->executor(); }
+pool_stats claude_client::stats() const { return impl_->stats(); }
+
+boost::asio::awaitable<message> claude_client::create_message(message_request request) {
+    auto impl = impl_;  // keeps the client state alive for the whole operation
+    co_return co_await impl->create(std::move(request));
+}
+
+boost::asio::awaitable<message_stream> claude_client::stream_message(message_request request) {
+    auto impl = impl_;
+    try {
+        auto p = impl->prepare(std::move(request), true);
+        auto state = std::make_unique<detail::stream_state>(impl, std::move(p), detail::deadline(impl->config().total_timeout));
+        co_await state->open();
+        co_return message_stream(std::move(state));
+    } catch (...) {
+        detail::rethrow_as_client_error(std::current_exception());
+    }
+}
+
+}  // namespace engram::net

@@ -1,0 +1,2 @@
+// Compiles Boost.Beast once for the whole project.
+#include <boost/beast/src.hpp>

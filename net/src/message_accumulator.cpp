@@ -1,0 +1,209 @@
+#include <engram/net/message_accumulator.hpp>
+
+#include <boost/json/parse.hpp>
+
+namespace engram::net {
+namespace json = boost::json;
+namespace {
+
+stream_event_kind kind_from_name(std::string_view n) noexcept {
+    if (n == "content_block_delta") return stream_event_kind::content_block_delta;  // most frequent
+    if (n == "message_start") return stream_event_kind::message_start;
+    if (n == "content_block_start") return stream_event_kind::content_block_start;
+    if (n == "content_block_stop") return stream_event_kind::content_block_stop;
+    if (n == "message_delta") return stream_event_kind::message_delta;
+    if (n == "message_stop") return stream_event_kind::message_stop;
+    if (n == "ping") return stream_event_kind::ping;
+    if (n == "error") return stream_event_kind::error;
+    return stream_event_kind::unknown;
+}
+
+std::string_view str(const json::object& o, std::string_view key) noexcept {
+    if (auto* v = o.if_contains(key); v && v->is_string()) return v->get_string();
+    return {};
+}
+
+void append_string(json::object& block, std::string_view key, std::string_view piece) {
+    auto& v = block[key];
+    if (!v.is_string()) v = json::string();
+    v.get_string().append(piece);
+}
+
+}  // namespace
+
+std::error_code message_accumulator::fail(errc e, std::string detail) {
+    detail_ = std::move(detail);
+    return make_error_code(e);
+}
+
+std::error_code message_accumulator::apply(std::string_view event_name, std::string_view data,
+                                           stream_event_kind* kind, json::value* parsed) {
+    std::error_code ec;
+    json::value v = json::parse(data, ec);
+    if (ec) return fail(errc::invalid_json, "event '" + std::string(event_name) + "' is not JSON: " + ec.message());
+    if (!v.is_object()) return fail(errc::invalid_json, "event '" + std::string(event_name) + "' is not a JSON object");
+    const auto& obj = v.get_object();
+    auto result = apply_object(event_name.empty() ? str(obj, "type") : event_name, obj, kind);
+    if (parsed) *parsed = std::move(v);
+    return result;
+}
+
+std::error_code message_accumulator::apply(const json::value& event, stream_event_kind* kind) {
+    if (!event.is_object()) return fail(errc::invalid_json, "event is not a JSON object");
+    return apply_object(str(event.get_object(), "type"), event.get_object(), kind);
+}
+
+std::error_code message_accumulator::apply_object(std::string_view name, const json::object& ev,
+                                                  stream_event_kind* kind_out) {
+    const auto kind = kind_from_name(name);
+    if (kind_out) *kind_out = kind;
+    switch (kind) {
+        case stream_event_kind::ping:
+        case stream_event_kind::unknown: return {};
+        case stream_event_kind::error: {
+            api_error_details d;
+            if (auto* e = ev.if_contains("error"); e && e->is_object()) {
+                d.error_type = str(e->get_object(), "type");
+                d.message = str(e->get_object(), "message");
+            }
+            d.request_id = str(ev, "request_id");
+            error_ = std::move(d);
+            error_json_ = ev;
+            return {};
+        }
+        case stream_event_kind::message_start: {
+            if (started_) return fail(errc::unexpected_event, "second message_start");
+            auto* m = ev.if_contains("message");
+            if (!m || !m->is_object()) return fail(errc::unexpected_event, "message_start without a message object");
+            message_.json() = m->get_object();
+            auto& content = message_.json()["content"];
+            if (!content.is_array()) content = json::array();
+            // Blocks present at start (unusual) are complete; later deltas cannot touch them.
+            blocks_.assign(content.get_array().size(), block_state{false, true, {}});
+            started_ = true;
+            return {};
+        }
+        default: break;
+    }
+    if (!started_) return fail(errc::unexpected_event, std::string(name) + " before message_start");
+    if (stopped_) return fail(errc::unexpected_event, std::string(name) + " after message_stop");
+    switch (kind) {
+        case stream_event_kind::content_block_start: return on_block_start(ev);
+        case stream_event_kind::content_block_delta: return on_block_delta(ev);
+        case stream_event_kind::content_block_stop: return on_block_stop(ev);
+        case stream_event_kind::message_delta: return on_message_delta(ev);
+        case stream_event_kind::message_stop: {
+            stopped_ = true;
+            // A tool input whose block never stopped cannot be trusted: mark it null (the raw
+            // fragments stay available through partial_json()).
+            auto& content = message_.json()["content"].get_array();
+            for (std::size_t i = 0; i < blocks_.size(); ++i) {
+                if (blocks_[i].open && !blocks_[i].json.empty() && content[i].is_object())
+                    content[i].get_object()["input"] = nullptr;
+            }
+            return {};
+        }
+        default: return {};
+    }
+}
+
+json::object* message_accumulator::block_at(const json::object& ev, std::size_t& index) {
+    const auto* i = ev.if_contains("index");
+    if (!i || !(i->is_int64() || i->is_uint64())) return nullptr;
+    const auto idx = i->to_number<std::int64_t>();
+    if (idx < 0 || static_cast<std::size_t>(idx) >= blocks_.size()) return nullptr;
+    index = static_cast<std::size_t>(idx);
+    auto& v = message_.json()["content"].get_array()[index];
+    return v.if_object();
+}
+
+std::error_code message_accumulator::on_block_start(const json::object& ev) {
+    auto& content = message_.json()["content"].get_array();
+    const auto* i = ev.if_contains("index");
+    const auto* block = ev.if_contains("content_block");
+    if (!i || !(i->is_int64() || i->is_uint64()) || !block || !block->is_object())
+        return fail(errc::unexpected_event, "content_block_start without index or content_block");
+    if (i->to_number<std::int64_t>() != static_cast<std::int64_t>(content.size()))
+        return fail(errc::unexpected_event, "content_block_start for index " + std::to_string(i->to_number<std::int64_t>()) +
+                                                " but " + std::to_string(content.size()) + " blocks exist");
+    content.push_back(*block);
+    blocks_.push_back(block_state{true, false, {}});
+    return {};
+}
+
+std::error_code message_accumulator::on_block_delta(const json::object& ev) {
+    std::size_t index = 0;
+    json::object* block = block_at(ev, index);
+    if (!block || !blocks_[index].open)
+        return fail(errc::unexpected_event, "content_block_delta for a block that is not open");
+    const auto* d = ev.if_contains("delta");
+    if (!d || !d->is_object()) return fail(errc::unexpected_event, "content_block_delta without delta");
+    const auto& delta = d->get_object();
+    const auto type = str(delta, "type");
+    if (type == "text_delta") {
+        append_string(*block, "text", str(delta, "text"));
+    } else if (type == "input_json_delta") {
+        blocks_[index].json.append(str(delta, "partial_json"));
+    } else if (type == "thinking_delta") {
+        append_string(*block, "thinking", str(delta, "thinking"));
+    } else if (type == "signature_delta") {
+        (*block)["signature"] = str(delta, "signature");  // replaces, never appends
+    } else if (type == "citations_delta") {
+        auto& citations = (*block)["citations"];
+        if (!citations.is_array()) citations = json::array();
+        if (auto* c = delta.if_contains("citation")) citations.get_array().push_back(*c);
+    }
+    // Unknown delta types are ignored, as the SDKs do; the raw event still reaches the caller.
+    return {};
+}
+
+std::error_code message_accumulator::on_block_stop(const json::object& ev) {
+    std::size_t index = 0;
+    json::object* block = block_at(ev, index);
+    if (!block || !blocks_[index].open)
+        return fail(errc::unexpected_event, "content_block_stop for a block that is not open");
+    auto& st = blocks_[index];
+    st.open = false;
+    st.closed = true;
+    if (!st.json.empty()) {
+        std::error_code ec;
+        json::value input = json::parse(st.json, ec);
+        if (ec) return fail(errc::invalid_json, "tool input of block " + std::to_string(index) + " is not JSON: " + ec.message());
+        (*block)["input"] = std::move(input);
+    }
+    return {};
+}
+
+std::error_code message_accumulator::on_message_delta(const json::object& ev) {
+    auto& msg = message_.json();
+    if (auto* d = ev.if_contains("delta"); d && d->is_object()) {
+        for (const auto& kv : d->get_object()) msg[kv.key()] = kv.value();
+    }
+    if (auto* u = ev.if_contains("usage"); u && u->is_object()) {
+        auto& usage = msg["usage"];
+        if (!usage.is_object()) usage = json::object();
+        for (const auto& kv : u->get_object()) {
+            if (!kv.value().is_null()) usage.get_object()[kv.key()] = kv.value();  // replace, not add
+        }
+    }
+    return {};
+}
+
+std::error_code message_accumulator::finish() const noexcept {
+    if (error_) return make_error_code(errc_from_api(error_->error_type, 0));
+    if (!stopped_) return make_error_code(errc::incomplete_stream);
+    return {};
+}
+
+std::vector<std::size_t> message_accumulator::unclosed_blocks() const {
+    std::vector<std::size_t> out;
+    for (std::size_t i = 0; i < blocks_.size(); ++i)
+        if (blocks_[i].open) out.push_back(i);
+    return out;
+}
+
+std::string_view message_accumulator::partial_json(std::size_t index) const noexcept {
+    return index < blocks_.size() ? std::string_view(blocks_[index].json) : std::string_view();
+}
+
+}  // namespace engram::net

@@ -1,0 +1,66 @@
+#include <engram/net/rate_limits.hpp>
+
+#include <charconv>
+#include <cmath>
+#include <ctime>
+#include <string>
+
+namespace engram::net {
+namespace {
+
+std::optional<std::int64_t> to_int(std::string_view s) {
+    std::int64_t v = 0;
+    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+    if (s.empty() || ec != std::errc() || p != s.data() + s.size()) return std::nullopt;
+    return v;
+}
+
+std::optional<double> to_double(std::string_view s) {
+    // std::from_chars for double is in libstdc++ 11+, locale-independent.
+    double v = 0;
+    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+    if (s.empty() || ec != std::errc() || p != s.data() + s.size() || !std::isfinite(v)) return std::nullopt;
+    return v;
+}
+
+rate_limit_window window(const std::function<std::string_view(std::string_view)>& header, const std::string& name) {
+    rate_limit_window w;
+    const std::string prefix = "anthropic-ratelimit-" + name + "-";
+    w.limit = to_int(header(prefix + "limit"));
+    w.remaining = to_int(header(prefix + "remaining"));
+    w.reset = std::string(header(prefix + "reset"));
+    return w;
+}
+
+}  // namespace
+
+std::optional<std::chrono::milliseconds> parse_retry_after(std::string_view ms, std::string_view s,
+                                                           std::chrono::system_clock::time_point now) {
+    using std::chrono::milliseconds;
+    if (auto v = to_double(ms)) return milliseconds(static_cast<milliseconds::rep>(*v));
+    if (auto v = to_double(s)) return milliseconds(static_cast<milliseconds::rep>(*v * 1000.0));
+    if (!s.empty()) {
+        // IMF-fixdate, e.g. "Wed, 21 Oct 2015 07:28:00 GMT".
+        std::tm tm{};
+        const std::string text(s);
+        const char* end = strptime(text.c_str(), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+        if (end && *end == '\0') {
+            const auto at = std::chrono::system_clock::from_time_t(timegm(&tm));
+            return std::chrono::duration_cast<milliseconds>(at - now);
+        }
+    }
+    return std::nullopt;
+}
+
+rate_limits parse_rate_limits(const std::function<std::string_view(std::string_view)>& header,
+                              std::chrono::system_clock::time_point now) {
+    rate_limits r;
+    r.requests = window(header, "requests");
+    r.tokens = window(header, "tokens");
+    r.input_tokens = window(header, "input-tokens");
+    r.output_tokens = window(header, "output-tokens");
+    r.retry_after = parse_retry_after(header("retry-after-ms"), header("retry-after"), now);
+    return r;
+}
+
+}  // namespace engram::net

@@ -1,0 +1,193 @@
+#include "transport.hpp"
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/error.hpp>
+#include <boost/asio/ssl/host_name_verification.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/error.hpp>
+#include <boost/beast/http/error.hpp>
+
+namespace engram::net::detail {
+
+beast::tcp_stream& connection::tcp() noexcept {
+    if (auto* p = std::get_if<beast::tcp_stream>(&stream)) return *p;
+    return std::get<tls_stream>(stream).next_layer();
+}
+
+void connection::close() noexcept {
+    boost::system::error_code ignored;
+    tcp().socket().shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+    tcp().socket().close(ignored);
+}
+
+deadline::deadline(std::chrono::milliseconds total)
+    : total_(total.count() > 0 ? clock::now() + total : clock::time_point::max()) {}
+
+errc deadline::arm(connection& c, std::chrono::milliseconds step, errc step_code) const {
+    const auto step_end = clock::now() + step;
+    if (step_end < total_) {
+        c.tcp().expires_at(step_end);
+        return step_code;
+    }
+    c.tcp().expires_at(total_);
+    return errc::total_timeout;
+}
+
+void throw_transport_error(boost::system::error_code ec, errc timeout_code, std::string_view during,
+                           const base_url& where) {
+    const std::string at = " (" + std::string(during) + ", " + where.origin() + ")";
+    if (ec == beast::error::timeout) throw client_error(timeout_code, make_error_code(timeout_code).message() + at);
+    if (ec == asio::error::operation_aborted) throw client_error(errc::cancelled, "request cancelled" + at);
+    if (ec.category() == asio::error::get_ssl_category()) {
+        const bool verify = ERR_GET_REASON(static_cast<unsigned long>(ec.value())) == SSL_R_CERTIFICATE_VERIFY_FAILED;
+        const errc e = verify ? errc::certificate_verify_failed : errc::tls_handshake_failed;
+        throw client_error(e, make_error_code(e).message() + ": " + ec.message() + at);
+    }
+    if (ec == asio::ssl::error::stream_truncated || ec == beast::http::error::end_of_stream ||
+        ec == beast::http::error::partial_message || ec == asio::error::eof ||
+        ec == asio::error::connection_reset || ec == asio::error::broken_pipe)
+        throw client_error(errc::connection_closed, "connection closed by the server: " + ec.message() + at);
+    if (ec.category() == beast::http::make_error_code(beast::http::error::bad_version).category())
+        throw client_error(errc::http_protocol_error, "malformed HTTP response: " + ec.message() + at);
+    throw client_error(errc::connect_failed, "could not connect: " + ec.message() + at);
+}
+
+lease& lease::operator=(lease&& other) noexcept {
+    if (this != &other) {
+        release(false);
+        pool_ = std::move(other.pool_);
+        conn_ = std::move(other.conn_);
+    }
+    return *this;
+}
+
+lease::~lease() { release(false); }
+
+void lease::release(bool reusable) noexcept {
+    if (conn_ && pool_) pool_->give_back(std::move(conn_), reusable);
+    conn_.reset();
+    pool_.reset();
+}
+
+connection_pool::connection_pool(asio::any_io_executor ex, const client_config& cfg, base_url url)
+    : executor_(std::move(ex)), cfg_(cfg), url_(std::move(url)), ssl_ctx_(asio::ssl::context::tls_client) {
+    ssl_ctx_.set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                         asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
+                         asio::ssl::context::no_tlsv1_1);
+    boost::system::error_code ec;
+    // OpenSSL's default paths honour SSL_CERT_FILE and SSL_CERT_DIR.
+    ssl_ctx_.set_default_verify_paths(ec);
+    if (!cfg_.ca_file.empty()) {
+        ssl_ctx_.load_verify_file(cfg_.ca_file, ec);
+        if (ec) throw client_error(errc::invalid_config, "cannot load CA file '" + cfg_.ca_file + "': " + ec.message());
+    }
+    ssl_ctx_.set_verify_mode(cfg_.verify_peer ? asio::ssl::verify_peer : asio::ssl::verify_none);
+}
+
+asio::awaitable<lease> connection_pool::acquire(const deadline& d) {
+    for (;;) {
+        std::shared_ptr<asio::steady_timer> waiter;
+        {
+            std::lock_guard lock(mutex_);
+            if (!idle_.empty()) {
+                auto c = std::move(idle_.back());  // most recently used: least likely to be stale
+                idle_.pop_back();
+                ++in_use_;
+                c->reused = true;
+                co_return lease(shared_from_this(), std::move(c));
+            }
+            if (in_use_ < cfg_.max_connections_per_host) {
+                ++in_use_;  // reserve the slot before connecting
+                break;
+            }
+            waiter = std::make_shared<asio::steady_timer>(co_await asio::this_coro::executor);
+            waiter->expires_at(d.total());
+            waiters_.push_back(waiter);
+        }
+        auto [ec] = co_await waiter->async_wait(asio::as_tuple(asio::use_awaitable));
+        if (!ec) throw client_error(errc::total_timeout, "timed out waiting for a free connection to " + url_.origin());
+        // Cancelled: either a slot was freed (loop and try again) or our own cancellation.
+        auto cs = co_await asio::this_coro::cancellation_state;
+        if (cs.cancelled() != asio::cancellation_type::none) {
+            std::lock_guard lock(mutex_);
+            std::erase(waiters_, waiter);
+            throw client_error(errc::cancelled, "request cancelled while waiting for a connection");
+        }
+    }
+    try {
+        auto c = co_await connect(d);
+        {
+            std::lock_guard lock(mutex_);
+            ++opened_;
+        }
+        co_return lease(shared_from_this(), std::move(c));
+    } catch (...) {
+        give_back(nullptr, false);
+        throw;
+    }
+}
+
+asio::awaitable<std::unique_ptr<connection>> connection_pool::connect(const deadline& d) {
+    auto ex = co_await asio::this_coro::executor;
+    asio::ip::tcp::resolver resolver(ex);
+    auto [rec, endpoints] = co_await resolver.async_resolve(url_.host, std::to_string(url_.port),
+                                                             asio::as_tuple(asio::use_awaitable));
+    if (rec) {
+        if (rec == asio::error::operation_aborted) throw client_error(errc::cancelled, "request cancelled");
+        throw client_error(errc::resolve_failed, "could not resolve '" + url_.host + "': " + rec.message());
+    }
+    beast::tcp_stream tcp(executor_);
+    std::unique_ptr<connection> c = url_.tls ? std::make_unique<connection>(ssl_ctx_, std::move(tcp))
+                                              : std::make_unique<connection>(std::move(tcp));
+    errc code = d.arm(*c, cfg_.connect_timeout, errc::connect_timeout);
+    auto [cec, ep] = co_await c->tcp().async_connect(endpoints, asio::as_tuple(asio::use_awaitable));
+    if (cec) throw_transport_error(cec, code, "connect", url_);
+    c->tcp().socket().set_option(asio::ip::tcp::no_delay(true));
+
+    if (auto* tls = std::get_if<tls_stream>(&c->stream)) {
+        // SNI is for names only (RFC 6066); IP literals are verified against the certificate's
+        // IP addresses instead.
+        if (!url_.host_is_ip_literal() && !SSL_set_tlsext_host_name(tls->native_handle(), url_.host.c_str()))
+            throw client_error(errc::tls_handshake_failed, "cannot set TLS server name");
+        if (cfg_.verify_peer) tls->set_verify_callback(asio::ssl::host_name_verification(url_.host));
+        code = d.arm(*c, cfg_.tls_handshake_timeout, errc::tls_handshake_timeout);
+        auto [hec] = co_await tls->async_handshake(asio::ssl::stream_base::client, asio::as_tuple(asio::use_awaitable));
+        if (hec) throw_transport_error(hec, code, "TLS handshake", url_);
+    }
+    co_return c;
+}
+
+void connection_pool::give_back(std::unique_ptr<connection> c, bool reusable) noexcept {
+    std::shared_ptr<asio::steady_timer> wake;
+    {
+        std::lock_guard lock(mutex_);
+        --in_use_;
+        if (c && reusable && idle_.size() < cfg_.max_idle_connections_per_host) {
+            c->tcp().expires_never();
+            idle_.push_back(std::move(c));
+        }
+        if (!waiters_.empty()) {
+            wake = std::move(waiters_.front());
+            waiters_.pop_front();
+        }
+    }
+    if (c) c->close();
+    if (wake) {
+        // The timer belongs to the waiting coroutine's executor: cancel it there.
+        asio::post(wake->get_executor(), [wake] { wake->cancel(); });
+    }
+}
+
+pool_stats connection_pool::stats() const {
+    std::lock_guard lock(mutex_);
+    return pool_stats{opened_, idle_.size(), in_use_};
+}
+
+}  // namespace engram::net::detail

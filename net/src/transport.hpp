@@ -1,0 +1,121 @@
+// Connections, deadlines and the keep-alive pool (private to net/; the only Beast/SSL header).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <variant>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
+
+#include <engram/net/claude_client.hpp>
+#include <engram/net/client_config.hpp>
+#include <engram/net/error.hpp>
+
+#include "url.hpp"
+
+namespace engram::net::detail {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+
+using tls_stream = beast::ssl_stream<beast::tcp_stream>;
+using clock = std::chrono::steady_clock;
+
+/// One HTTP/1.1 connection, plain or TLS, with the read buffer that must survive between
+/// responses on a keep-alive connection.
+struct connection {
+    explicit connection(beast::tcp_stream s) : stream(std::move(s)) {}
+    connection(asio::ssl::context& ctx, beast::tcp_stream s) : stream(std::in_place_type<tls_stream>, std::move(s), ctx) {}
+
+    std::variant<beast::tcp_stream, tls_stream> stream;
+    beast::flat_buffer buffer;
+    bool reused = false;
+
+    beast::tcp_stream& tcp() noexcept;
+    void close() noexcept;
+};
+
+/// The per-request deadline (client_config::total_timeout) combined with per-step timeouts: each
+/// step arms the connection's timer with whichever ends first and remembers which error a
+/// timeout then means.
+class deadline {
+public:
+    explicit deadline(std::chrono::milliseconds total);
+    /// Arms `c`'s timer for one step. Returns the errc a timeout of this step should report.
+    errc arm(connection& c, std::chrono::milliseconds step, errc step_code) const;
+    clock::time_point total() const noexcept { return total_; }
+    bool expired() const noexcept { return clock::now() >= total_; }
+
+private:
+    clock::time_point total_;
+};
+
+/// Throws the client_error that a failed transport operation means. `timeout_code` is what
+/// deadline::arm returned for the step; `during` names the step for the message.
+[[noreturn]] void throw_transport_error(boost::system::error_code ec, errc timeout_code, std::string_view during,
+                                        const base_url& where);
+
+class connection_pool;
+
+/// Exclusive use of one pooled connection. Destroying it without release(true) closes the
+/// connection: a half-read connection is never handed to another request.
+class lease {
+public:
+    lease() = default;
+    lease(std::shared_ptr<connection_pool> pool, std::unique_ptr<connection> c) noexcept
+        : pool_(std::move(pool)), conn_(std::move(c)) {}
+    lease(lease&&) noexcept = default;
+    lease& operator=(lease&& other) noexcept;
+    ~lease();
+
+    connection& operator*() const noexcept { return *conn_; }
+    connection* operator->() const noexcept { return conn_.get(); }
+    explicit operator bool() const noexcept { return conn_ != nullptr; }
+    /// Returns the connection to the pool (kept idle if `reusable`, else closed).
+    void release(bool reusable) noexcept;
+
+private:
+    std::shared_ptr<connection_pool> pool_;
+    std::unique_ptr<connection> conn_;
+};
+
+/// The bounded keep-alive pool of one origin. Thread-safe; the mutex only guards the idle list
+/// and counters and is never held across a suspension.
+class connection_pool : public std::enable_shared_from_this<connection_pool> {
+public:
+    connection_pool(asio::any_io_executor ex, const client_config& cfg, base_url url);
+
+    /// An idle connection, or a new one (resolve, connect, TLS handshake with SNI and
+    /// verification). Waits while max_connections_per_host are in use.
+    asio::awaitable<lease> acquire(const deadline& d);
+    pool_stats stats() const;
+    const base_url& url() const noexcept { return url_; }
+
+private:
+    friend class lease;
+    asio::awaitable<std::unique_ptr<connection>> connect(const deadline& d);
+    void give_back(std::unique_ptr<connection> c, bool reusable) noexcept;
+
+    asio::any_io_executor executor_;
+    const client_config cfg_;  // a copy: leases (and so the pool) may outlive the client
+    base_url url_;
+    asio::ssl::context ssl_ctx_;
+
+    mutable std::mutex mutex_;
+    std::deque<std::unique_ptr<connection>> idle_;
+    std::deque<std::shared_ptr<asio::steady_timer>> waiters_;
+    std::size_t in_use_ = 0;
+    std::uint64_t opened_ = 0;
+};
+
+}  // namespace engram::net::detail

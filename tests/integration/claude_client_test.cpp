@@ -1,0 +1,593 @@
+// claude_client against the in-process fake server: real HTTP/1.1, TLS and SSE on 127.0.0.1.
+#include <engram/net/claude_client.hpp>
+#include <engram/net/retry.hpp>
+
+#include <sys/resource.h>
+
+#include <cstdlib>
+#include <thread>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/json.hpp>
+#include <boost/test/unit_test.hpp>
+
+#include "support/fake_anthropic_server.hpp"
+#include "support/fixtures.hpp"
+#include "support/run_coro.hpp"
+#include "support/test_pki.hpp"
+
+namespace asio = boost::asio;
+namespace json = boost::json;
+using namespace std::chrono_literals;
+using engram::net::claude_client;
+using engram::net::client_config;
+using engram::net::client_error;
+using engram::net::errc;
+using engram::net::error_kind;
+using engram::net::message_request;
+using engram::test::fake_anthropic_server;
+using engram::test::scripted_response;
+
+namespace {
+
+constexpr const char* test_key = "sk-ant-test-SECRET-0123456789";
+
+client_config config_for(const fake_anthropic_server& server) {
+    client_config c;
+    c.base_url = server.base_url();
+    c.api_key = test_key;
+    c.ca_file = engram::test::pki().ca_file;
+    c.retry.initial_backoff = 5ms;
+    c.retry.max_backoff = 20ms;
+    return c;
+}
+
+message_request hello_request(const std::string& text = "Hello") {
+    message_request r;
+    r.body = {{"model", "claude-test"},
+              {"max_tokens", 64},
+              {"messages", json::array{{{"role", "user"}, {"content", text}}}}};
+    return r;
+}
+
+// Reads a whole stream, returning the concatenated text deltas seen by the caller.
+asio::awaitable<std::string> drain(engram::net::message_stream& s) {
+    std::string text;
+    while (auto ev = co_await s.next()) text += ev->text();
+    co_return text;
+}
+
+template <class F>
+client_error expect_client_error(F&& f) {
+    try {
+        f();
+    } catch (const client_error& e) {
+        BOOST_TEST(std::string(e.what()).find(test_key) == std::string::npos);  // never the key
+        return e;
+    }
+    BOOST_FAIL("expected a client_error");
+    throw std::logic_error("unreachable");
+}
+
+std::string fixture(const std::string& name) {
+    return engram::test::read_file(engram::test::fixtures_dir() / "anthropic" / name);
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(claude_client_integration)
+
+BOOST_AUTO_TEST_CASE(streaming_over_tls_delivers_events_in_order_and_the_final_message) {
+    fake_anthropic_server server(fake_anthropic_server::tls_mode::localhost_cert);
+    auto headers = engram::test::read_json(engram::test::fixtures_dir() / "anthropic" / "rec_sdkgo_tool_use_ping_midblock.headers.json");
+    auto script = scripted_response::sse(fixture("rec_sdkgo_tool_use_ping_midblock.sse"), {7, 1, 64, 3});
+    for (const auto& kv : headers.at("headers").as_object()) {
+        std::string name(kv.key());
+        for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        if (name.starts_with("anthropic-ratelimit") || name == "request-id")
+            script.headers.emplace_back(name, std::string(kv.value().as_array().at(0).as_string()));
+    }
+    server.push(script);
+    asio::io_context ioc;
+    claude_client client(ioc.get_executor(), config_for(server));
+    engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> {
+        auto stream = co_await client.stream_message(hello_request());
+        std::vector<engram::net::stream_event_kind> kinds;
+        std::string text;
+        while (auto ev = co_await stream.next()) {
+            kinds.push_back(ev->kind);
+            text += ev->text();
+        }
+        BOOST_TEST(text == "I'd be happy to check the weather in San Francisco for you. Let me get that information for you right away.");
+        BOOST_TEST((kinds.front() == engram::net::stream_event_kind::message_start));
+        BOOST_TEST((kinds.back() == engram::net::stream_event_kind::message_stop));
+        const auto& msg = stream.current();
+        BOOST_TEST(msg.stop_reason() == "tool_use");
+        BOOST_TEST(msg.content().at(1).at("input") == (json::object{{"city", "San Francisco"}}));
+        BOOST_TEST(*msg.usage().output_tokens == 79);
+        const auto& info = stream.response();
+        BOOST_TEST(info.http_status == 200);
+        BOOST_TEST(!info.request_id.empty());
+        BOOST_TEST(*info.limits.requests.limit == 4000);
+        BOOST_TEST(*info.limits.input_tokens.remaining == 199000);
+        BOOST_TEST(info.limits.tokens.reset == "2025-10-30T16:17:36Z");
+    });
+    const auto reqs = server.requests();
+    BOOST_REQUIRE_EQUAL(reqs.size(), 1u);
+    BOOST_TEST(reqs[0].method == "POST");
+    BOOST_TEST(reqs[0].target == "/v1/messages");
+    BOOST_TEST(reqs[0].headers.at("x-api-key") == test_key);
+    BOOST_TEST(reqs[0].headers.at("anthropic-version") == "2023-06-01");
+    BOOST_TEST(reqs[0].headers.at("accept") == "text/event-stream");
+    auto body = json::parse(reqs[0].body);
+    BOOST_TEST(body.at("stream") == true);
+    BOOST_TEST(body.at("model") == "claude-test");
+}
+
+BOOST_AUTO_TEST_CASE(non_streaming_over_tls_returns_the_message_and_sends_betas) {
+    fake_anthropic_server server(fake_anthropic_server::tls_mode::localhost_cert);
+    server.push(scripted_response::json(200, R"({"id":"msg_1","type":"message","role":"assistant","model":"claude-test",)"
+                                             R"("content":[{"type":"text","text":"Hi there"}],"stop_reason":"end_turn",)"
+                                             R"("stop_sequence":null,"usage":{"input_tokens":3,"output_tokens":2}})"));
+    asio::io_context ioc;
+    auto cfg = config_for(server);
+    cfg.anthropic_beta = {"beta-a"};
+    claude_client client(ioc.get_executor(), cfg);
+    engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> {
+        auto req = hello_request();
+        req.betas = {"beta-b"};
+        auto msg = co_await client.create_message(req);
+        BOOST_TEST(msg.text() == "Hi there");
+        BOOST_TEST(msg.id() == "msg_1");
+        BOOST_TEST(*msg.usage().input_tokens == 3);
+    });
+    const auto reqs = server.requests();
+    BOOST_REQUIRE_EQUAL(reqs.size(), 1u);
+    BOOST_TEST(reqs[0].headers.at("anthropic-beta") == "beta-a,beta-b");
+    BOOST_TEST(json::parse(reqs[0].body).at("stream") == false);
+}
+
+BOOST_AUTO_TEST_CASE(callback_style_api_completes_with_the_message) {
+    fake_anthropic_server server;
+    server.push(scripted_response::sse(engram::test::make_text_stream("callback works")));
+    asio::io_context ioc;
+    claude_client client(ioc.get_executor(), config_for(server));
+    std::string text;
+    bool called = false;
+    client.async_stream_message(hello_request(), [&](std::exception_ptr e, engram::net::message_stream s) {
+        BOOST_REQUIRE(!e);
+        auto holder = std::make_shared<engram::net::message_stream>(std::move(s));
+        auto step = std::make_shared<std::function<void(std::exception_ptr, std::optional<engram::net::stream_event>)>>();
+        *step = [&, holder, step](std::exception_ptr e2, std::optional<engram::net::stream_event> ev) {
+            BOOST_REQUIRE(!e2);
+            if (!ev) {
+                called = true;
+                text = holder->current().text();
+                *step = nullptr;  // break the self-reference
+                return;
+            }
+            holder->async_next(*step);
+        };
+        holder->async_next(*step);
+    });
+    ioc.run_for(20s);
+    BOOST_TEST(called);
+    BOOST_TEST(text == "callback works");
+}
+
+BOOST_AUTO_TEST_CASE(sequential_requests_reuse_one_keep_alive_connection) {
+    fake_anthropic_server server;
+    for (int i = 0; i < 6; ++i) server.push(scripted_response::sse(engram::test::make_text_stream("turn " + std::to_string(i))));
+    server.push(scripted_response::json(200, R"({"id":"m","type":"message","role":"assistant","content":[{"type":"text","text":"ok"}]})"));
+    asio::io_context ioc;
+    claude_client client(ioc.get_executor(), config_for(server));
+    engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> {
+        for (int i = 0; i < 6; ++i) {
+            auto s = co_await client.stream_message(hello_request());
+            BOOST_TEST(co_await drain(s) == "turn " + std::to_string(i));
+        }
+        auto m = co_await client.create_message(hello_request());
+        BOOST_TEST(m.text() == "ok");
+    });
+    BOOST_TEST(server.requests().size() == 7u);
+    BOOST_TEST(server.connections_accepted() == 1u);
+    BOOST_TEST(client.stats().connections_opened == 1u);
+    BOOST_TEST(client.stats().idle == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(rate_limited_429_is_retried_after_the_retry_after_delay) {
+    fake_anthropic_server server;
+    auto limited = scripted_response::json(429, R"({"type":"error","error":{"type":"rate_limit_error","message":"slow down"}})");
+    limited.headers = {{"retry-after-ms", "300"}};
+    server.push(limited);
+    server.push(scripted_response::sse(engram::test::make_text_stream("after the wait")));
+    asio::io_context ioc;
+    claude_client client(ioc.get_executor(), config_for(server));
+    const auto start = std::chrono::steady_clock::now();
+    engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> {
+        auto s = co_await client.stream_message(hello_request());
+        BOOST_TEST(co_await drain(s) == "after the wait");
+        BOOST_TEST(s.response().attempts == 2u);
+    });
+    // The server's hint (300 ms) replaced the 5 ms backoff configured for this test.
+    BOOST_TEST((std::chrono::steady_clock::now() - start >= 300ms));
+    BOOST_TEST(server.requests().size() == 2u);
+}
+
+BOOST_AUTO_TEST_CASE(overloaded_529_twice_then_success) {
+    fake_anthropic_server server;
+    const char* body = R"({"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}})";
+    server.push(scripted_response::json(529, body));
+    server.push(scripted_response::json(529, body));
+    server.push(scripted_response::sse(engram::test::make_text_stream("third time")));
+    asio::io_context ioc;
+    claude_client client(ioc.get_executor(), config_for(server));
+    engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> {
+        auto s = co_await client.stream_message(hello_request());
+        BOOST_TEST(co_await drain(s) == "third time");
+    });
+    BOOST_TEST(server.requests().size() == 3u);
+}
+
+BOOST_AUTO_TEST_CASE(overloaded_beyond_max_retries_reports_overloaded) {
+    fake_anthropic_server server;
+    for (int i = 0; i < 3; ++i)
+        server.push(scripted_response::json(529, R"({"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}})"));
+    asio::io_context ioc;
+    claude_client client(ioc.get_executor(), config_for(server));
+    auto e = expect_client_error([&] {
+        engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> { co_await client.stream_message(hello_request()); });
+    });
+    BOOST_TEST((e.code_value() == errc::overloaded));
+    BOOST_TEST(e.api()->http_status == 529);
+    BOOST_TEST(server.requests().size() == 3u);  // 1 + max_retries (2)
+}
+
+BOOST_AUTO_TEST_CASE(bad_request_400_is_never_retried) {
+    fake_anthropic_server server;
+    auto bad = scripted_response::json(400, R"({"type":"error","error":{"type":"invalid_request_error","message":"max_tokens: Field required"},"request_id":"req_body"})");
+    bad.headers = {{"request-id", "req_header_400"}};
+    server.push(bad);
+    asio::io_context ioc;
+    claude_client client(ioc.get_executor(), config_for(server));
+    auto e = expect_client_error([&] {
+        engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> { co_await client.create_message(hello_request()); });
+    });
+    BOOST_TEST((e.kind() == error_kind::api));
+    BOOST_TEST((e.code_value() == errc::invalid_request));
+    BOOST_TEST(e.api()->error_type == "invalid_request_error");
+    BOOST_TEST(e.api()->message == "max_tokens: Field required");
+    BOOST_TEST(e.api()->request_id == "req_header_400");
+    BOOST_TEST(std::string(e.what()).find("req_header_400") != std::string::npos);
+    BOOST_TEST(server.requests().size() == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(x_should_retry_header_overrides_the_status_rule) {
+    fake_anthropic_server server;
+    auto no = scripted_response::json(503, R"({"type":"error","error":{"type":"api_error","message":"no"}})");
+    no.headers = {{"x-should-retry", "false"}};
+    server.push(no);
+    auto yes = scripted_response::json(400, R"({"type":"error","error":{"type":"invalid_request_error","message":"try again"}})");
+    yes.headers = {{"x-should-retry", "true"}};
+    server.push(yes);
+    server.push(scripted_response::sse(engram::test::make_text_stream("retried")));
+    asio::io_context ioc;
+    claude_client client(ioc.get_executor(), config_for(server));
+    auto e = expect_client_error([&] {
+        engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> { co_await client.stream_message(hello_request()); });
+    });
+    BOOST_TEST((e.code_value() == errc::api_internal));
+    BOOST_TEST(server.requests().size() == 1u);  // 503 with x-should-retry: false: not retried
+    engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> {
+        auto s = co_await client.stream_message(hello_request());
+        BOOST_TEST(co_await drain(s) == "retried");  // 400 with x-should-retry: true: retried
+    });
+    BOOST_TEST(server.requests().size() == 3u);
+}
+
+BOOST_AUTO_TEST_CASE(every_recorded_error_body_becomes_a_typed_api_error) {
+    const auto files = engram::test::fixture_files("errors", ".json");
+    std::size_t checked = 0;
+    for (const auto& path : files) {
+        const auto doc = engram::test::read_json(path).as_object();
+        if (!doc.contains("http_status")) continue;  // the docs summary file, not a response
+        BOOST_TEST_CONTEXT("fixture " << path.filename().string()) {
+            fake_anthropic_server server;
+            auto script = scripted_response::json(static_cast<int>(doc.at("http_status").to_number<std::int64_t>()),
+                                                  std::string(doc.at("body_raw").as_string()));
+            std::string should_retry;
+            if (auto* h = doc.if_contains("headers"); h && h->is_object())
+                for (const auto& kv : h->as_object()) {
+                    const std::string name(kv.key());
+                    if (name == "content-length" || name == "connection" || name == "content-type" || name == "transfer-encoding") continue;
+                    if (!kv.value().is_string()) continue;
+                    if (name == "x-should-retry") should_retry = kv.value().as_string();
+                    if (name == "retry-after") continue;  // keep the test fast; retry-after is tested above
+                    script.headers.emplace_back(name, std::string(kv.value().as_string()));
+                }
+            server.set_handler([script](const engram::test::recorded_request&) { return script; });
+            asio::io_context ioc;
+            auto cfg = config_for(server);
+            cfg.retry.max_retries = 1;
+            claude_client client(ioc.get_executor(), cfg);
+            auto e = expect_client_error([&] {
+                engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> { co_await client.create_message(hello_request()); });
+            });
+            const int status = static_cast<int>(doc.at("http_status").to_number<std::int64_t>());
+            const auto& body_error = doc.at("body").at("error").as_object();
+            BOOST_TEST((e.kind() == error_kind::api));
+            BOOST_TEST((e.code_value() == engram::net::errc_from_api(doc.at("error_type").as_string(), status)));
+            BOOST_TEST(e.api()->http_status == status);
+            BOOST_TEST(e.api()->error_type == std::string_view(body_error.at("type").as_string()));
+            BOOST_TEST(e.api()->message == std::string_view(body_error.at("message").as_string()));
+            if (auto* h = doc.if_contains("headers"); h && h->is_object() && h->as_object().contains("request-id"))
+                BOOST_TEST(e.api()->request_id == std::string_view(h->at("request-id").as_string()));
+            const bool retried = engram::net::should_retry_status(status, should_retry);
+            BOOST_TEST(server.requests().size() == (retried ? 2u : 1u));
+            ++checked;
+        }
+    }
+    BOOST_TEST(checked >= 8u);
+}
+
+BOOST_AUTO_TEST_CASE(in_band_overloaded_error_event_is_an_overloaded_api_error) {
+    fake_anthropic_server server;
+    server.push(scripted_response::sse(fixture("docs_error_event_overloaded.sse")));
+    asio::io_context ioc;
+    claude_client client(ioc.get_executor(), config_for(server));
+    auto e = expect_client_error([&] {
+        engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> {
+            auto s = co_await client.stream_message(hello_request());
+            co_await drain(s);
+        });
+    });
+    BOOST_TEST((e.code_value() == errc::overloaded));
+    BOOST_TEST(e.api()->http_status == 0);
+    BOOST_TEST(e.api()->error_type == "overloaded_error");
+    BOOST_TEST(server.requests().size() == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(disconnect_mid_stream_reports_the_partial_message_and_is_not_retried) {
+    fake_anthropic_server server;
+    const std::string body = engram::test::make_text_stream("one two three four five six", 6);
+    auto cut = scripted_response::sse(body, {40});
+    // Cut inside the third delta event, after two deltas were complete.
+    std::size_t at = 0;
+    for (int i = 0; i < 3; ++i) at = body.find("event: content_block_delta", at + 1);
+    BOOST_REQUIRE(at != std::string::npos);
+    cut.stop_after_bytes = at + 10;
+    server.push(cut);
+    asio::io_context ioc;
+    claude_client client(ioc.get_executor(), config_for(server));
+    std::string seen;
+    auto e = expect_client_error([&] {
+        engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> {
+            auto s = co_await client.stream_message(hello_request());
+            while (auto ev = co_await s.next()) seen += ev->text();
+        });
+    });
+    BOOST_TEST((e.kind() == error_kind::connection));
+    BOOST_TEST(!seen.empty());
+    BOOST_REQUIRE(e.partial_message());
+    BOOST_TEST(e.partial_message()->text() == seen);
+    BOOST_TEST(server.requests().size() == 1u);
+    BOOST_TEST(client.stats().idle == 0u);  // the broken connection was not pooled
+}
+
+BOOST_AUTO_TEST_CASE(failure_before_any_event_is_retried_transparently) {
+    fake_anthropic_server server;
+    const std::string body = engram::test::make_text_stream("second try");
+    auto cut = scripted_response::sse(body);
+    cut.stop_after_bytes = 10;  // inside the first event: nothing reached the caller
+    server.push(cut);
+    server.push(scripted_response::sse(body));
+    asio::io_context ioc;
+    claude_client client(ioc.get_executor(), config_for(server));
+    engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> {
+        auto s = co_await client.stream_message(hello_request());
+        BOOST_TEST(co_await drain(s) == "second try");
+    });
+    BOOST_TEST(server.requests().size() == 2u);
+}
+
+BOOST_AUTO_TEST_CASE(stream_without_message_stop_is_an_incomplete_stream_error_with_content) {
+    fake_anthropic_server server;
+    server.push(scripted_response::sse(fixture("sdk_py_basic_unterminated.sse")));
+    asio::io_context ioc;
+    claude_client client(ioc.get_executor(), config_for(server));
+    auto e = expect_client_error([&] {
+        engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> {
+            auto s = co_await client.stream_message(hello_request());
+            co_await drain(s);
+        });
+    });
+    BOOST_TEST((e.code_value() == errc::incomplete_stream));
+    BOOST_REQUIRE(e.partial_message());
+    BOOST_TEST(e.partial_message()->text() == "Hello there!");
+}
+
+BOOST_AUTO_TEST_CASE(stalled_body_hits_the_idle_timeout) {
+    fake_anthropic_server server;
+    const std::string body = engram::test::make_text_stream("stalls here and never ends", 4);
+    auto stall = scripted_response::sse(body);
+    stall.stop_after_bytes = body.find("content_block_stop");
+    stall.stall = true;
+    server.push(stall);
+    asio::io_context ioc;
+    auto cfg = config_for(server);
+    cfg.stream_idle_timeout = 300ms;
+    claude_client client(ioc.get_executor(), cfg);
+    auto e = expect_client_error([&] {
+        engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> {
+            auto s = co_await client.stream_message(hello_request());
+            co_await drain(s);
+        });
+    });
+    BOOST_TEST((e.code_value() == errc::stream_idle_timeout));
+    BOOST_TEST((e.kind() == error_kind::timeout));
+    BOOST_TEST(server.requests().size() == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(cancelling_the_reader_closes_the_stream_and_frees_its_connection) {
+    using namespace asio::experimental::awaitable_operators;
+    fake_anthropic_server server;
+    const std::string body = engram::test::make_text_stream("waits forever", 2);
+    auto stall = scripted_response::sse(body);
+    stall.stop_after_bytes = body.find("content_block_start");
+    stall.stall = true;
+    server.push(stall);
+    asio::io_context ioc;
+    auto cfg = config_for(server);
+    cfg.stream_idle_timeout = 30s;  // cancellation, not the timeout, must end the wait
+    claude_client client(ioc.get_executor(), cfg);
+    bool cancelled = false;
+    engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> {
+        auto s = co_await client.stream_message(hello_request());
+        auto first = co_await s.next();  // message_start arrives, then the server stalls
+        BOOST_REQUIRE(first.has_value());
+        asio::steady_timer timer(co_await asio::this_coro::executor, 200ms);
+        try {
+            auto result = co_await (s.next() || timer.async_wait(asio::use_awaitable));
+            BOOST_TEST(result.index() == 1u);  // the timer won
+        } catch (const client_error& e) {
+            cancelled = e.code_value() == errc::cancelled;
+        }
+        cancelled = cancelled || s.done();
+        BOOST_TEST(client.stats().in_use == 0u);
+        // The server sees the connection close promptly.
+        for (int i = 0; i < 100 && server.connections_open() > 0; ++i) {
+            asio::steady_timer t(co_await asio::this_coro::executor, 20ms);
+            co_await t.async_wait(asio::use_awaitable);
+        }
+        BOOST_TEST(server.connections_open() == 0u);
+    }, 20s);
+    BOOST_TEST(cancelled);
+}
+
+BOOST_AUTO_TEST_CASE(certificate_for_another_host_is_refused) {
+    fake_anthropic_server server(fake_anthropic_server::tls_mode::other_host_cert);
+    asio::io_context ioc;
+    claude_client client(ioc.get_executor(), config_for(server));
+    auto e = expect_client_error([&] {
+        engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> { co_await client.create_message(hello_request()); });
+    });
+    BOOST_TEST((e.code_value() == errc::certificate_verify_failed));
+    BOOST_TEST((e.kind() == error_kind::tls));
+    BOOST_TEST(server.requests().empty());
+}
+
+BOOST_AUTO_TEST_CASE(untrusted_certificate_is_refused_without_the_test_ca) {
+    fake_anthropic_server server(fake_anthropic_server::tls_mode::localhost_cert);
+    asio::io_context ioc;
+    auto cfg = config_for(server);
+    cfg.ca_file.clear();
+    claude_client client(ioc.get_executor(), cfg);
+    auto e = expect_client_error([&] {
+        engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> { co_await client.create_message(hello_request()); });
+    });
+    BOOST_TEST((e.code_value() == errc::certificate_verify_failed));
+}
+
+BOOST_AUTO_TEST_CASE(ssl_cert_file_environment_variable_is_honoured) {
+    fake_anthropic_server server(fake_anthropic_server::tls_mode::localhost_cert);
+    server.push(scripted_response::sse(engram::test::make_text_stream("trusted via env")));
+    const char* old = std::getenv("SSL_CERT_FILE");
+    const std::string saved = old ? old : "";
+    setenv("SSL_CERT_FILE", engram::test::pki().ca_file.c_str(), 1);
+    asio::io_context ioc;
+    auto cfg = config_for(server);
+    cfg.ca_file.clear();
+    claude_client client(ioc.get_executor(), cfg);
+    if (old) setenv("SSL_CERT_FILE", saved.c_str(), 1); else unsetenv("SSL_CERT_FILE");
+    engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> {
+        auto s = co_await client.stream_message(hello_request());
+        BOOST_TEST(co_await drain(s) == "trusted via env");
+    });
+}
+
+BOOST_AUTO_TEST_CASE(refused_connection_is_a_connection_error_after_retries) {
+    std::uint16_t port;
+    {
+        fake_anthropic_server gone;  // bind a port, then free it
+        port = gone.port();
+    }
+    asio::io_context ioc;
+    client_config cfg;
+    cfg.base_url = "http://127.0.0.1:" + std::to_string(port);
+    cfg.api_key = test_key;
+    cfg.retry.initial_backoff = 1ms;
+    claude_client client(ioc.get_executor(), cfg);
+    auto e = expect_client_error([&] {
+        engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> { co_await client.create_message(hello_request()); });
+    });
+    BOOST_TEST((e.kind() == error_kind::connection));
+    BOOST_TEST(client.stats().in_use == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(total_timeout_bounds_the_whole_request) {
+    fake_anthropic_server server;
+    const std::string body = engram::test::make_text_stream("slow drip of many pieces", 8);
+    auto drip = scripted_response::sse(body, {16});
+    drip.delay_between_pieces = 100ms;
+    server.push(drip);
+    asio::io_context ioc;
+    auto cfg = config_for(server);
+    cfg.total_timeout = 400ms;
+    claude_client client(ioc.get_executor(), cfg);
+    auto e = expect_client_error([&] {
+        engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> {
+            auto s = co_await client.stream_message(hello_request());
+            co_await drain(s);
+        });
+    });
+    BOOST_TEST((e.code_value() == errc::total_timeout));
+}
+
+BOOST_AUTO_TEST_CASE(a_thousand_concurrent_streams_on_one_io_context_complete_correctly) {
+    // Client and server share this process: 2,000 sockets need more than the usual 1,024.
+    rlimit lim{};
+    getrlimit(RLIMIT_NOFILE, &lim);
+    if (lim.rlim_cur < 4096 && lim.rlim_max >= 4096) {
+        lim.rlim_cur = std::min<rlim_t>(lim.rlim_max, 8192);
+        setrlimit(RLIMIT_NOFILE, &lim);
+    }
+    BOOST_REQUIRE_MESSAGE(lim.rlim_cur >= 2100, "RLIMIT_NOFILE too low for 1,000 loopback streams");
+
+    fake_anthropic_server server;
+    // Each reply depends on its request, so crossed streams would be detected.
+    server.set_handler([](const engram::test::recorded_request& r) {
+        auto body = json::parse(r.body);
+        std::string who(body.at("messages").at(0).at("content").as_string());
+        auto s = scripted_response::sse(engram::test::make_text_stream("reply to " + who, 5), {200});
+        s.delay_between_pieces = 5ms;
+        return s;
+    });
+    asio::io_context ioc;
+    claude_client client(ioc.get_executor(), config_for(server));
+    constexpr int n = 1000;
+    int ok = 0;
+    engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> {
+        auto ex = co_await asio::this_coro::executor;
+        int finished = 0;
+        asio::steady_timer all_done(ex, std::chrono::steady_clock::time_point::max());
+        for (int i = 0; i < n; ++i) {
+            asio::co_spawn(ex, [&, i]() -> asio::awaitable<void> {
+                auto s = co_await client.stream_message(hello_request("session-" + std::to_string(i)));
+                auto text = co_await drain(s);
+                if (text == "reply to session-" + std::to_string(i) && s.current().text() == text) ++ok;
+            }, [&](std::exception_ptr e) {
+                if (e) try { std::rethrow_exception(e); } catch (const std::exception& x) { BOOST_TEST_MESSAGE("stream failed: " << x.what()); }
+                if (++finished == n) all_done.cancel();
+            });
+        }
+        co_await all_done.async_wait(asio::as_tuple(asio::use_awaitable));
+    }, 120s);
+    BOOST_TEST(ok == n);
+    BOOST_TEST(server.requests().size() == static_cast<std::size_t>(n));
+}
+
+BOOST_AUTO_TEST_SUITE_END()

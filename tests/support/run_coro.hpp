@@ -1,0 +1,30 @@
+// Runs a test coroutine to completion with a deadline, so a hang fails instead of blocking CI.
+#pragma once
+
+#include <chrono>
+#include <exception>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/test/unit_test.hpp>
+
+namespace engram::test {
+
+template <class MakeAwaitable>
+void run_coro(boost::asio::io_context& ioc, MakeAwaitable&& make, std::chrono::seconds limit = std::chrono::seconds(60)) {
+    std::exception_ptr error;
+    bool done = false;
+    boost::asio::co_spawn(ioc, make(), [&](std::exception_ptr e) {
+        error = e;
+        done = true;
+    });
+    ioc.restart();
+    const auto until = std::chrono::steady_clock::now() + limit;
+    while (!done) {
+        if (ioc.run_one_until(until) == 0 && (ioc.stopped() || std::chrono::steady_clock::now() >= until)) break;
+    }
+    BOOST_REQUIRE_MESSAGE(done, "test coroutine did not finish within " << limit.count() << " s");
+    if (error) std::rethrow_exception(error);
+}
+
+}  // namespace engram::test

@@ -1,0 +1,104 @@
+// Accumulation rules beyond the fixtures: ordering errors, replacement semantics, in-band errors.
+#include <engram/net/message_accumulator.hpp>
+
+#include <boost/json.hpp>
+#include <boost/test/unit_test.hpp>
+
+using engram::net::errc;
+using engram::net::message_accumulator;
+using engram::net::stream_event_kind;
+
+namespace {
+const char* start = R"({"type":"message_start","message":{"id":"m","type":"message","role":"assistant","model":"x","content":[],"stop_reason":null,"usage":{"input_tokens":5,"output_tokens":1,"cache_creation_input_tokens":7,"cache_read_input_tokens":0}}})";
+}
+
+BOOST_AUTO_TEST_SUITE(message_accumulator_rules)
+
+BOOST_AUTO_TEST_CASE(delta_before_message_start_is_a_protocol_error) {
+    message_accumulator acc;
+    auto ec = acc.apply("content_block_delta", R"({"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"x"}})");
+    BOOST_TEST(ec == errc::unexpected_event);
+    BOOST_TEST(!acc.last_error_detail().empty());
+}
+
+BOOST_AUTO_TEST_CASE(delta_for_a_block_never_started_is_a_protocol_error) {
+    message_accumulator acc;
+    BOOST_REQUIRE(!acc.apply("message_start", start));
+    BOOST_TEST(acc.apply("content_block_delta", R"({"type":"content_block_delta","index":3,"delta":{"type":"text_delta","text":"x"}})") == errc::unexpected_event);
+}
+
+BOOST_AUTO_TEST_CASE(delta_after_block_stop_is_a_protocol_error) {
+    message_accumulator acc;
+    BOOST_REQUIRE(!acc.apply("message_start", start));
+    BOOST_REQUIRE(!acc.apply("content_block_start", R"({"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}})"));
+    BOOST_REQUIRE(!acc.apply("content_block_stop", R"({"type":"content_block_stop","index":0})"));
+    BOOST_TEST(acc.apply("content_block_delta", R"({"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"x"}})") == errc::unexpected_event);
+}
+
+BOOST_AUTO_TEST_CASE(usage_values_replace_and_are_never_added) {
+    message_accumulator acc;
+    BOOST_REQUIRE(!acc.apply("message_start", start));
+    BOOST_REQUIRE(!acc.apply("message_delta", R"({"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":null},"usage":{"output_tokens":40,"cache_read_input_tokens":9,"input_tokens":null}})"));
+    BOOST_REQUIRE(!acc.apply("message_stop", R"({"type":"message_stop"})"));
+    const auto u = acc.current().usage();
+    BOOST_TEST(*u.input_tokens == 5);                  // null in the delta keeps the old value
+    BOOST_TEST(*u.output_tokens == 40);                // replaced, not 41
+    BOOST_TEST(*u.cache_creation_input_tokens == 7);
+    BOOST_TEST(*u.cache_read_input_tokens == 9);
+    BOOST_TEST(acc.current().stop_reason() == "end_turn");
+    BOOST_TEST(!acc.finish());
+}
+
+BOOST_AUTO_TEST_CASE(empty_tool_input_json_keeps_empty_object_and_signature_replaces) {
+    message_accumulator acc;
+    BOOST_REQUIRE(!acc.apply("message_start", start));
+    BOOST_REQUIRE(!acc.apply("content_block_start", R"({"type":"content_block_start","index":0,"content_block":{"type":"tool_use","id":"t","name":"n","input":{}}})"));
+    BOOST_REQUIRE(!acc.apply("content_block_delta", R"({"type":"content_block_delta","index":0,"delta":{"type":"input_json_delta","partial_json":""}})"));
+    BOOST_REQUIRE(!acc.apply("content_block_stop", R"({"type":"content_block_stop","index":0})"));
+    BOOST_REQUIRE(!acc.apply("content_block_start", R"({"type":"content_block_start","index":1,"content_block":{"type":"thinking","thinking":"","signature":""}})"));
+    BOOST_REQUIRE(!acc.apply("content_block_delta", R"({"type":"content_block_delta","index":1,"delta":{"type":"signature_delta","signature":"AAA"}})"));
+    BOOST_REQUIRE(!acc.apply("content_block_delta", R"({"type":"content_block_delta","index":1,"delta":{"type":"signature_delta","signature":"BBB"}})"));
+    const auto& content = acc.current().content();
+    BOOST_TEST(content[0].at("input") == boost::json::object());
+    BOOST_TEST(content[1].at("signature") == "BBB");
+}
+
+BOOST_AUTO_TEST_CASE(invalid_tool_input_json_at_block_stop_is_an_error) {
+    message_accumulator acc;
+    BOOST_REQUIRE(!acc.apply("message_start", start));
+    BOOST_REQUIRE(!acc.apply("content_block_start", R"({"type":"content_block_start","index":0,"content_block":{"type":"tool_use","id":"t","name":"n","input":{}}})"));
+    BOOST_REQUIRE(!acc.apply("content_block_delta", R"({"type":"content_block_delta","index":0,"delta":{"type":"input_json_delta","partial_json":"{\"a\":"}})"));
+    BOOST_TEST(acc.apply("content_block_stop", R"({"type":"content_block_stop","index":0})") == errc::invalid_json);
+}
+
+BOOST_AUTO_TEST_CASE(citations_delta_appends_to_the_block_citations) {
+    message_accumulator acc;
+    BOOST_REQUIRE(!acc.apply("message_start", start));
+    BOOST_REQUIRE(!acc.apply("content_block_start", R"({"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}})"));
+    BOOST_REQUIRE(!acc.apply("content_block_delta", R"({"type":"content_block_delta","index":0,"delta":{"type":"citations_delta","citation":{"cited_text":"a"}}})"));
+    BOOST_REQUIRE(!acc.apply("content_block_delta", R"({"type":"content_block_delta","index":0,"delta":{"type":"citations_delta","citation":{"cited_text":"b"}}})"));
+    BOOST_TEST(acc.current().content()[0].at("citations").as_array().size() == 2u);
+}
+
+BOOST_AUTO_TEST_CASE(in_band_overloaded_error_is_recognised_as_overloaded) {
+    message_accumulator acc;
+    stream_event_kind kind{};
+    BOOST_REQUIRE(!acc.apply("error", R"({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}})", &kind));
+    BOOST_TEST((kind == stream_event_kind::error));
+    BOOST_TEST(acc.finish() == errc::overloaded);
+    BOOST_TEST(acc.stream_error()->message == "Overloaded");
+}
+
+BOOST_AUTO_TEST_CASE(ping_and_unknown_events_are_ignored_anywhere) {
+    message_accumulator acc;
+    BOOST_TEST(!acc.apply("ping", R"({"type":"ping"})"));
+    BOOST_TEST(!acc.apply("completion", R"({"completion":" Hello"})"));
+    BOOST_TEST(!acc.started());
+}
+
+BOOST_AUTO_TEST_CASE(non_json_data_is_an_invalid_json_error) {
+    message_accumulator acc;
+    BOOST_TEST(acc.apply("message_start", "{not json") == errc::invalid_json);
+}
+
+BOOST_AUTO_TEST_SUITE_END()

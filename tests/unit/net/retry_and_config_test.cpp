@@ -1,0 +1,112 @@
+// Pure pieces of the client: retry decisions and delays, retry-after and rate-limit headers,
+// base-URL parsing, configuration from the environment.
+#include <engram/net/client_config.hpp>
+#include <engram/net/rate_limits.hpp>
+#include <engram/net/retry.hpp>
+
+#include <cstdlib>
+#include <map>
+
+#include <boost/test/unit_test.hpp>
+
+#include "support/fixtures.hpp"
+#include "url.hpp"
+
+using namespace std::chrono_literals;
+using engram::net::retry_policy;
+
+BOOST_AUTO_TEST_SUITE(retry_and_config)
+
+BOOST_AUTO_TEST_CASE(retryable_statuses_follow_the_sdk_rule_and_x_should_retry_wins) {
+    for (int s : {408, 409, 429, 500, 502, 503, 529}) BOOST_TEST(engram::net::should_retry_status(s, ""));
+    for (int s : {400, 401, 403, 404, 413, 422}) BOOST_TEST(!engram::net::should_retry_status(s, ""));
+    BOOST_TEST(!engram::net::should_retry_status(529, "false"));
+    BOOST_TEST(engram::net::should_retry_status(400, "true"));
+    BOOST_TEST(engram::net::should_retry_status(503, "maybe"));  // anything else: the status rule
+}
+
+BOOST_AUTO_TEST_CASE(backoff_doubles_from_half_a_second_to_eight_with_jitter) {
+    retry_policy p;
+    BOOST_TEST(engram::net::retry_delay(p, 0, std::nullopt, 0.0).count() == 500);
+    BOOST_TEST(engram::net::retry_delay(p, 1, std::nullopt, 0.0).count() == 1000);
+    BOOST_TEST(engram::net::retry_delay(p, 4, std::nullopt, 0.0).count() == 8000);
+    BOOST_TEST(engram::net::retry_delay(p, 9, std::nullopt, 0.0).count() == 8000);
+    BOOST_TEST(engram::net::retry_delay(p, 0, std::nullopt, 0.999).count() >= 375);  // at most 25% off
+    BOOST_TEST(engram::net::retry_delay(p, 0, std::nullopt, 0.999).count() < 500);
+}
+
+BOOST_AUTO_TEST_CASE(server_hint_is_used_only_when_positive_and_within_a_minute) {
+    retry_policy p;
+    BOOST_TEST(engram::net::retry_delay(p, 0, 1500ms, 0.5).count() == 1500);
+    BOOST_TEST(engram::net::retry_delay(p, 0, 0ms, 0.0).count() == 500);
+    BOOST_TEST(engram::net::retry_delay(p, 0, 120s, 0.0).count() == 500);
+}
+
+BOOST_AUTO_TEST_CASE(retry_after_ms_then_seconds_then_http_date) {
+    const auto now = std::chrono::system_clock::from_time_t(1445412480);  // Wed, 21 Oct 2015 07:28:00 GMT
+    BOOST_TEST(engram::net::parse_retry_after("250", "7", now)->count() == 250);
+    BOOST_TEST(engram::net::parse_retry_after("", "1.5", now)->count() == 1500);
+    BOOST_TEST(engram::net::parse_retry_after("", "Wed, 21 Oct 2015 07:28:10 GMT", now)->count() == 10000);
+    BOOST_TEST(!engram::net::parse_retry_after("", "soon", now).has_value());
+    BOOST_TEST(!engram::net::parse_retry_after("x", "", now).has_value());
+}
+
+BOOST_AUTO_TEST_CASE(rate_limit_headers_from_a_recorded_response_are_parsed) {
+    auto doc = engram::test::read_json(engram::test::fixtures_dir() / "anthropic" / "rec_sdkgo_tool_use_ping_midblock.headers.json");
+    std::map<std::string, std::string> headers;
+    for (const auto& kv : doc.at("headers").as_object()) {
+        std::string name(kv.key());
+        for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        headers[name] = std::string(kv.value().as_array().at(0).as_string());
+    }
+    auto limits = engram::net::parse_rate_limits([&](std::string_view n) -> std::string_view {
+        auto it = headers.find(std::string(n));
+        return it == headers.end() ? std::string_view() : std::string_view(it->second);
+    });
+    BOOST_TEST(*limits.requests.limit == 4000);
+    BOOST_TEST(*limits.requests.remaining == 3999);
+    BOOST_TEST(*limits.tokens.limit == 280000);
+    BOOST_TEST(*limits.output_tokens.limit == 80000);
+    BOOST_TEST(limits.input_tokens.reset == "2025-10-30T16:17:36Z");
+    BOOST_TEST(!limits.retry_after.has_value());
+}
+
+BOOST_AUTO_TEST_CASE(base_urls_parse_and_bad_ones_are_rejected_with_a_reason) {
+    std::string err;
+    auto a = engram::net::detail::parse_base_url("https://api.anthropic.com", err);
+    BOOST_REQUIRE(a);
+    BOOST_TEST(a->tls);
+    BOOST_TEST(a->port == 443);
+    BOOST_TEST(a->host_header() == "api.anthropic.com");
+    auto b = engram::net::detail::parse_base_url("http://127.0.0.1:8080/proxy/", err);
+    BOOST_REQUIRE(b);
+    BOOST_TEST(!b->tls);
+    BOOST_TEST(b->port == 8080);
+    BOOST_TEST(b->path_prefix == "/proxy");
+    BOOST_TEST(b->host_header() == "127.0.0.1:8080");
+    BOOST_TEST(b->host_is_ip_literal());
+    auto c = engram::net::detail::parse_base_url("https://[::1]:8443", err);
+    BOOST_REQUIRE(c);
+    BOOST_TEST(c->host == "::1");
+    for (const char* bad : {"ftp://x", "https://", "https://h:0", "https://h:99999", "https://u:p@h", "https://h/?q", "api.anthropic.com"}) {
+        err.clear();
+        BOOST_TEST(!engram::net::detail::parse_base_url(bad, err), bad);
+        BOOST_TEST(!err.empty());
+    }
+}
+
+BOOST_AUTO_TEST_CASE(configuration_reads_base_url_and_key_from_the_environment) {
+    setenv("ANTHROPIC_BASE_URL", "http://127.0.0.1:9", 1);
+    setenv("ANTHROPIC_API_KEY", "sk-env", 1);
+    auto c = engram::net::client_config::from_env();
+    BOOST_TEST(c.base_url == "http://127.0.0.1:9");
+    BOOST_TEST(c.api_key == "sk-env");
+    unsetenv("ANTHROPIC_BASE_URL");
+    unsetenv("ANTHROPIC_API_KEY");
+    auto d = engram::net::client_config::from_env();
+    BOOST_TEST(d.base_url == "https://api.anthropic.com");
+    BOOST_TEST(d.api_key.empty());
+    BOOST_TEST(d.anthropic_version == "2023-06-01");
+}
+
+BOOST_AUTO_TEST_SUITE_END()

@@ -1,0 +1,100 @@
+// Hand-written checks of SSE rules the fixtures do not pin down: bounds, split CRLF, BOM.
+#include <engram/net/sse_parser.hpp>
+
+#include <boost/test/unit_test.hpp>
+
+#include <string>
+#include <vector>
+
+using engram::net::errc;
+using engram::net::sse_event;
+using engram::net::sse_parser;
+
+namespace {
+std::vector<std::string> data_of(sse_parser& p, const std::vector<std::string>& pieces) {
+    std::vector<std::string> out;
+    for (const auto& piece : pieces)
+        BOOST_REQUIRE(!p.feed(piece, [&](const sse_event& e) { out.emplace_back(e.data); }));
+    return out;
+}
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(sse_parser_rules)
+
+BOOST_AUTO_TEST_CASE(cr_at_end_of_one_piece_and_lf_at_start_of_next_are_one_line_end) {
+    sse_parser p;
+    // If CR and LF counted as two line ends, the empty line between would dispatch "a" early
+    // and "b" would be a second event.
+    auto got = data_of(p, {"data: a\r", "\ndata: b\r", "\n\r", "\n"});
+    BOOST_TEST(got == std::vector<std::string>{"a\nb"});
+}
+
+BOOST_AUTO_TEST_CASE(bom_split_across_pieces_is_stripped_once) {
+    sse_parser p;
+    auto got = data_of(p, {"\xEF", "\xBB", "\xBF" "data: x\n\n\xEF\xBB\xBF" "data: y\n\n"});
+    // The second BOM is not at the stream start, so it makes "\uFEFFdata" an unknown field.
+    BOOST_TEST(got == std::vector<std::string>{"x"});
+}
+
+BOOST_AUTO_TEST_CASE(partial_bom_is_treated_as_data) {
+    sse_parser p;
+    auto got = data_of(p, {"\xEF", "data: x\n\ndata: y\n\n"});
+    // "\xEF" + "data" is an unknown field name; only the second event survives.
+    BOOST_TEST(got == std::vector<std::string>{"y"});
+}
+
+BOOST_AUTO_TEST_CASE(event_larger_than_the_limit_is_an_error_not_unbounded_growth) {
+    sse_parser p(64);
+    std::string big = "data: " + std::string(100, 'x');
+    std::error_code ec;
+    for (std::size_t i = 0; i < big.size() && !ec; i += 7)
+        ec = p.feed(std::string_view(big).substr(i, 7), [](const sse_event&) {});
+    BOOST_TEST(ec == errc::event_too_large);
+    BOOST_TEST(p.buffered_bytes() <= 64u);
+    // A poisoned parser keeps failing instead of silently resynchronising mid-event.
+    BOOST_TEST(p.feed("\n\n", [](const sse_event&) {}) == errc::event_too_large);
+}
+
+BOOST_AUTO_TEST_CASE(many_data_lines_are_bounded_by_the_limit_too) {
+    sse_parser p(50);
+    std::error_code ec;
+    for (int i = 0; i < 20 && !ec; ++i) ec = p.feed("data: 0123456789\n", [](const sse_event&) {});
+    BOOST_TEST(ec == errc::event_too_large);
+}
+
+BOOST_AUTO_TEST_CASE(events_at_the_limit_are_accepted) {
+    sse_parser p(16);
+    auto got = data_of(p, {"data: 0123456789\n\n", "data: abcdefghij\n\n"});
+    BOOST_TEST(got == (std::vector<std::string>{"0123456789", "abcdefghij"}));
+}
+
+BOOST_AUTO_TEST_CASE(unterminated_final_block_is_discarded_and_reported) {
+    sse_parser p;
+    auto got = data_of(p, {"data: one\n\ndata: two\n"});
+    BOOST_TEST(got == std::vector<std::string>{"one"});
+    BOOST_TEST(p.finish());
+    sse_parser q;
+    data_of(q, {"data: one\n\n"});
+    BOOST_TEST(!q.finish());
+}
+
+BOOST_AUTO_TEST_CASE(field_without_colon_and_comment_lines) {
+    sse_parser p;
+    std::vector<std::string> types;
+    BOOST_REQUIRE(!p.feed(": comment\nevent\ndata\n\nevent:x\ndata:1\n\n", [&](const sse_event& e) {
+        types.emplace_back(e.type);
+        types.emplace_back(e.data);
+    }));
+    // "event" alone sets an empty type (=> "message"); "data" alone appends an empty line.
+    BOOST_TEST(types == (std::vector<std::string>{"", "", "x", "1"}));
+}
+
+BOOST_AUTO_TEST_CASE(invalid_retry_values_are_ignored) {
+    sse_parser p;
+    data_of(p, {"retry: 12a\nretry: 99999999999999999999999\nretry:\ndata: x\n\n"});
+    BOOST_TEST(!p.reconnection_time().has_value());
+    data_of(p, {"retry: 250\ndata: x\n\n"});
+    BOOST_TEST(p.reconnection_time().value() == 250u);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
