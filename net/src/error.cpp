@@ -108,7 +108,8 @@ errc errc_from_api(std::string_view type, int status) noexcept {
 
 client_error::client_error(errc code, std::string what, std::optional<api_error_details> api,
                            std::shared_ptr<const message> partial)
-    : std::system_error(make_error_code(code), std::move(what)),
+    : std::system_error(make_error_code(code)),
+      what_(std::move(what)),
       api_(std::move(api)),
       partial_(std::move(partial)) {}
 

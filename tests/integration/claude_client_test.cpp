@@ -547,6 +547,61 @@ BOOST_AUTO_TEST_CASE(total_timeout_bounds_the_whole_request) {
     BOOST_TEST((e.code_value() == errc::total_timeout));
 }
 
+BOOST_AUTO_TEST_CASE(slow_response_header_hits_the_header_timeout_and_is_retried) {
+    fake_anthropic_server server;
+    auto slow = scripted_response::sse(engram::test::make_text_stream("late"));
+    slow.delay_before_header = 1500ms;
+    server.push(slow);
+    server.push(scripted_response::sse(engram::test::make_text_stream("on time")));
+    asio::io_context ioc;
+    auto cfg = config_for(server);
+    cfg.response_header_timeout = 200ms;
+    claude_client client(ioc.get_executor(), cfg);
+    engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> {
+        auto s = co_await client.stream_message(hello_request());
+        BOOST_TEST(co_await drain(s) == "on time");
+    });
+    BOOST_TEST(server.requests().size() == 2u);
+
+    cfg.retry.max_retries = 0;
+    server.push(slow);
+    claude_client strict(ioc.get_executor(), cfg);
+    auto e = expect_client_error([&] {
+        engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> { co_await strict.create_message(hello_request()); });
+    });
+    BOOST_TEST((e.code_value() == errc::response_header_timeout));
+}
+
+BOOST_AUTO_TEST_CASE(pool_bound_makes_extra_requests_wait_for_a_free_connection) {
+    fake_anthropic_server server;
+    server.set_handler([](const engram::test::recorded_request&) {
+        auto s = scripted_response::sse(engram::test::make_text_stream("pooled", 3), {64});
+        s.delay_between_pieces = 10ms;
+        return s;
+    });
+    asio::io_context ioc;
+    auto cfg = config_for(server);
+    cfg.max_connections_per_host = 2;
+    claude_client client(ioc.get_executor(), cfg);
+    int ok = 0;
+    engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> {
+        auto ex = co_await asio::this_coro::executor;
+        int finished = 0;
+        asio::steady_timer all_done(ex, std::chrono::steady_clock::time_point::max());
+        for (int i = 0; i < 8; ++i) {
+            asio::co_spawn(ex, [&]() -> asio::awaitable<void> {
+                auto s = co_await client.stream_message(hello_request());
+                if (co_await drain(s) == "pooled") ++ok;
+                BOOST_TEST(client.stats().in_use <= 2u);
+            }, [&](std::exception_ptr) { if (++finished == 8) all_done.cancel(); });
+        }
+        co_await all_done.async_wait(asio::as_tuple(asio::use_awaitable));
+    });
+    BOOST_TEST(ok == 8);
+    BOOST_TEST(server.connections_accepted() <= 2u);
+    BOOST_TEST(server.requests().size() == 8u);
+}
+
 BOOST_AUTO_TEST_CASE(a_thousand_concurrent_streams_on_one_io_context_complete_correctly) {
     // Client and server share this process: 2,000 sockets need more than the usual 1,024.
     rlimit lim{};

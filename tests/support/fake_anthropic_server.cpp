@@ -1,5 +1,7 @@
 #include "support/fake_anthropic_server.hpp"
 
+#include <engram/net/sse_writer.hpp>
+
 #include <atomic>
 #include <thread>
 
@@ -110,6 +112,10 @@ struct fake_anthropic_server::impl {
     // Returns false when the connection must end (closed or stalled).
     template <class Stream>
     asio::awaitable<bool> respond(Stream& s, const scripted_response& r) {
+        if (r.delay_before_header.count() > 0) {
+            asio::steady_timer wait(co_await asio::this_coro::executor, r.delay_before_header);
+            co_await wait.async_wait(asio::as_tuple(asio::use_awaitable));
+        }
         std::string head = "HTTP/1.1 " + std::to_string(r.status) + " " + reason(r.status) + "\r\n";
         head += "Content-Type: " + r.content_type + "\r\n";
         bool has_request_id = false;
@@ -247,13 +253,7 @@ std::size_t fake_anthropic_server::connections_open() const { return impl_->open
 std::string make_text_stream(const std::string& text, std::size_t deltas, const std::string& model) {
     namespace json = boost::json;
     std::string out;
-    auto event = [&](const char* name, const json::object& data) {
-        out += "event: ";
-        out += name;
-        out += "\ndata: ";
-        out += json::serialize(data);
-        out += "\n\n";
-    };
+    auto event = [&](const char* name, const json::object& data) { engram::net::append_sse_event(out, name, json::serialize(data)); };
     event("message_start", {{"type", "message_start"},
                             {"message", {{"id", "msg_fake"}, {"type", "message"}, {"role", "assistant"}, {"model", model},
                                          {"content", json::array()}, {"stop_reason", nullptr}, {"stop_sequence", nullptr},

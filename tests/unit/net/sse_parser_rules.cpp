@@ -1,5 +1,6 @@
 // Hand-written checks of SSE rules the fixtures do not pin down: bounds, split CRLF, BOM.
 #include <engram/net/sse_parser.hpp>
+#include <engram/net/sse_writer.hpp>
 
 #include <boost/test/unit_test.hpp>
 
@@ -95,6 +96,19 @@ BOOST_AUTO_TEST_CASE(invalid_retry_values_are_ignored) {
     BOOST_TEST(!p.reconnection_time().has_value());
     data_of(p, {"retry: 250\ndata: x\n\n"});
     BOOST_TEST(p.reconnection_time().value() == 250u);
+}
+
+BOOST_AUTO_TEST_CASE(written_events_parse_back_to_the_same_type_and_multiline_data) {
+    std::string wire;
+    engram::net::append_sse_event(wire, "delta", "line one\nline two");
+    engram::net::append_sse_event(wire, "", "plain");
+    sse_parser p;
+    std::vector<std::string> got;
+    BOOST_REQUIRE(!p.feed(wire, [&](const sse_event& e) {
+        got.emplace_back(e.type);
+        got.emplace_back(e.data);
+    }));
+    BOOST_TEST(got == (std::vector<std::string>{"delta", "line one\nline two", "", "plain"}));
 }
 
 BOOST_AUTO_TEST_SUITE_END()

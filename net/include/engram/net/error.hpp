@@ -80,8 +80,11 @@ public:
     const std::optional<api_error_details>& api() const noexcept { return api_; }
     /// For failures after a stream had started: everything that arrived before the failure.
     const std::shared_ptr<const message>& partial_message() const noexcept { return partial_; }
+    /// The description alone (std::system_error would append the code's message again).
+    const char* what() const noexcept override { return what_.c_str(); }
 
 private:
+    std::string what_;
     std::optional<api_error_details> api_;
     std::shared_ptr<const message> partial_;
 };

@@ -1,0 +1,34 @@
+// A separate project using the installed engram package: it must compile against the installed
+// headers, link the separately compiled Asio/Beast, and run a real (failing) request.
+#include <engram/net/claude_client.hpp>
+#include <engram/net/sse_parser.hpp>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <iostream>
+
+int main() {
+    engram::net::sse_parser parser;
+    int events = 0;
+    (void)parser.feed("data: hi\n\n", [&](const engram::net::sse_event&) { ++events; });
+    if (events != 1) return 1;
+
+    boost::asio::io_context ioc;
+    engram::net::client_config cfg;
+    cfg.base_url = "http://127.0.0.1:1";  // nothing listens on port 1
+    cfg.api_key = "unused";
+    cfg.retry.max_retries = 0;
+    engram::net::claude_client client(ioc.get_executor(), cfg);
+    int status = 1;
+    client.async_create_message(engram::net::message_request{}, [&](std::exception_ptr e, engram::net::message) {
+        try {
+            if (e) std::rethrow_exception(e);
+        } catch (const engram::net::client_error& err) {
+            status = err.kind() == engram::net::error_kind::connection ? 0 : 2;
+            std::cout << "consumer: got the expected " << engram::net::to_string(err.kind()) << " error\n";
+        }
+    });
+    ioc.run();
+    return status;
+}
