@@ -4,12 +4,16 @@
 
 #include <sys/resource.h>
 
+#include <atomic>
 #include <cstdlib>
+#include <future>
 #include <thread>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json.hpp>
@@ -71,6 +75,26 @@ client_error expect_client_error(F&& f) {
     }
     BOOST_FAIL("expected a client_error");
     throw std::logic_error("unreachable");
+}
+
+// Runs one request that must fail and returns its error (checked to be key-free).
+client_error stream_failure(const client_config& cfg) {
+    asio::io_context ioc;
+    claude_client client(ioc.get_executor(), cfg);
+    return expect_client_error([&] {
+        engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> {
+            auto s = co_await client.stream_message(hello_request());
+            co_await drain(s);
+        });
+    });
+}
+
+client_error create_failure(const client_config& cfg) {
+    asio::io_context ioc;
+    claude_client client(ioc.get_executor(), cfg);
+    return expect_client_error([&] {
+        engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> { co_await client.create_message(hello_request()); });
+    });
 }
 
 std::string fixture(const std::string& name) {
@@ -252,11 +276,7 @@ BOOST_AUTO_TEST_CASE(bad_request_400_is_never_retried) {
     auto bad = scripted_response::json(400, R"({"type":"error","error":{"type":"invalid_request_error","message":"max_tokens: Field required"},"request_id":"req_body"})");
     bad.headers = {{"request-id", "req_header_400"}};
     server.push(bad);
-    asio::io_context ioc;
-    claude_client client(ioc.get_executor(), config_for(server));
-    auto e = expect_client_error([&] {
-        engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> { co_await client.create_message(hello_request()); });
-    });
+    auto e = create_failure(config_for(server));
     BOOST_TEST((e.kind() == error_kind::api));
     BOOST_TEST((e.code_value() == errc::invalid_request));
     BOOST_TEST(e.api()->error_type == "invalid_request_error");
@@ -337,14 +357,7 @@ BOOST_AUTO_TEST_CASE(every_recorded_error_body_becomes_a_typed_api_error) {
 BOOST_AUTO_TEST_CASE(in_band_overloaded_error_event_is_an_overloaded_api_error) {
     fake_anthropic_server server;
     server.push(scripted_response::sse(fixture("docs_error_event_overloaded.sse")));
-    asio::io_context ioc;
-    claude_client client(ioc.get_executor(), config_for(server));
-    auto e = expect_client_error([&] {
-        engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> {
-            auto s = co_await client.stream_message(hello_request());
-            co_await drain(s);
-        });
-    });
+    auto e = stream_failure(config_for(server));
     BOOST_TEST((e.code_value() == errc::overloaded));
     BOOST_TEST(e.api()->http_status == 0);
     BOOST_TEST(e.api()->error_type == "overloaded_error");
@@ -397,14 +410,7 @@ BOOST_AUTO_TEST_CASE(failure_before_any_event_is_retried_transparently) {
 BOOST_AUTO_TEST_CASE(stream_without_message_stop_is_an_incomplete_stream_error_with_content) {
     fake_anthropic_server server;
     server.push(scripted_response::sse(fixture("sdk_py_basic_unterminated.sse")));
-    asio::io_context ioc;
-    claude_client client(ioc.get_executor(), config_for(server));
-    auto e = expect_client_error([&] {
-        engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> {
-            auto s = co_await client.stream_message(hello_request());
-            co_await drain(s);
-        });
-    });
+    auto e = stream_failure(config_for(server));
     BOOST_TEST((e.code_value() == errc::incomplete_stream));
     BOOST_REQUIRE(e.partial_message());
     BOOST_TEST(e.partial_message()->text() == "Hello there!");
@@ -417,16 +423,9 @@ BOOST_AUTO_TEST_CASE(stalled_body_hits_the_idle_timeout) {
     stall.stop_after_bytes = body.find("content_block_stop");
     stall.stall = true;
     server.push(stall);
-    asio::io_context ioc;
     auto cfg = config_for(server);
     cfg.stream_idle_timeout = 300ms;
-    claude_client client(ioc.get_executor(), cfg);
-    auto e = expect_client_error([&] {
-        engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> {
-            auto s = co_await client.stream_message(hello_request());
-            co_await drain(s);
-        });
-    });
+    auto e = stream_failure(cfg);
     BOOST_TEST((e.code_value() == errc::stream_idle_timeout));
     BOOST_TEST((e.kind() == error_kind::timeout));
     BOOST_TEST(server.requests().size() == 1u);
@@ -470,11 +469,7 @@ BOOST_AUTO_TEST_CASE(cancelling_the_reader_closes_the_stream_and_frees_its_conne
 
 BOOST_AUTO_TEST_CASE(certificate_for_another_host_is_refused) {
     fake_anthropic_server server(fake_anthropic_server::tls_mode::other_host_cert);
-    asio::io_context ioc;
-    claude_client client(ioc.get_executor(), config_for(server));
-    auto e = expect_client_error([&] {
-        engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> { co_await client.create_message(hello_request()); });
-    });
+    auto e = create_failure(config_for(server));
     BOOST_TEST((e.code_value() == errc::certificate_verify_failed));
     BOOST_TEST((e.kind() == error_kind::tls));
     BOOST_TEST(server.requests().empty());
@@ -482,13 +477,9 @@ BOOST_AUTO_TEST_CASE(certificate_for_another_host_is_refused) {
 
 BOOST_AUTO_TEST_CASE(untrusted_certificate_is_refused_without_the_test_ca) {
     fake_anthropic_server server(fake_anthropic_server::tls_mode::localhost_cert);
-    asio::io_context ioc;
     auto cfg = config_for(server);
     cfg.ca_file.clear();
-    claude_client client(ioc.get_executor(), cfg);
-    auto e = expect_client_error([&] {
-        engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> { co_await client.create_message(hello_request()); });
-    });
+    auto e = create_failure(cfg);
     BOOST_TEST((e.code_value() == errc::certificate_verify_failed));
 }
 
@@ -534,16 +525,9 @@ BOOST_AUTO_TEST_CASE(total_timeout_bounds_the_whole_request) {
     auto drip = scripted_response::sse(body, {16});
     drip.delay_between_pieces = 100ms;
     server.push(drip);
-    asio::io_context ioc;
     auto cfg = config_for(server);
     cfg.total_timeout = 400ms;
-    claude_client client(ioc.get_executor(), cfg);
-    auto e = expect_client_error([&] {
-        engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> {
-            auto s = co_await client.stream_message(hello_request());
-            co_await drain(s);
-        });
-    });
+    auto e = stream_failure(cfg);
     BOOST_TEST((e.code_value() == errc::total_timeout));
 }
 
@@ -643,6 +627,40 @@ BOOST_AUTO_TEST_CASE(a_thousand_concurrent_streams_on_one_io_context_complete_co
     }, 120s);
     BOOST_TEST(ok == n);
     BOOST_TEST(server.requests().size() == static_cast<std::size_t>(n));
+}
+
+BOOST_AUTO_TEST_CASE(one_client_shared_by_sessions_on_a_thread_pool_is_race_free) {
+    // Sessions on their own strands of a 4-thread pool share one client and its connection pool;
+    // CI runs this under ThreadSanitizer.
+    fake_anthropic_server server;
+    server.set_handler([](const engram::test::recorded_request& r) {
+        auto body = json::parse(r.body);
+        std::string who(body.at("messages").at(0).at("content").as_string());
+        return scripted_response::sse(engram::test::make_text_stream("reply to " + who, 3), {50});
+    });
+    asio::thread_pool pool(4);
+    auto cfg = config_for(server);
+    cfg.max_connections_per_host = 16;  // forces waiting and reuse across threads
+    claude_client client(pool.get_executor(), cfg);
+    constexpr int n = 200;
+    std::atomic<int> ok{0}, finished{0};
+    std::promise<void> all_done;
+    for (int i = 0; i < n; ++i) {
+        asio::co_spawn(asio::make_strand(pool), [&, i]() -> asio::awaitable<void> {
+            for (int turn = 0; turn < 2; ++turn) {
+                const std::string who = "s" + std::to_string(i) + "t" + std::to_string(turn);
+                auto s = co_await client.stream_message(hello_request(who));
+                if (co_await drain(s) == "reply to " + who) ++ok;
+            }
+        }, [&](std::exception_ptr) {
+            if (++finished == n) all_done.set_value();
+        });
+    }
+    BOOST_REQUIRE(all_done.get_future().wait_for(120s) == std::future_status::ready);
+    pool.join();
+    BOOST_TEST(ok.load() == 2 * n);
+    BOOST_TEST(server.connections_accepted() <= 16u);
+    BOOST_TEST(client.stats().in_use == 0u);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
