@@ -1,7 +1,8 @@
 // engram_standin_server: a local stand-in for the Anthropic Messages API, so engram's examples
 // run with no API key and no network. It listens on 127.0.0.1 only, speaks HTTP/1.1 with
 // keep-alive, answers POST /v1/messages streaming (SSE, like the real API) or not, and says in
-// every reply that it is a stand-in. It is NOT a model: replies are canned.
+// every reply that it is a stand-in. It is NOT a model: replies are canned, and engram's
+// memory-extraction calls get an update built from what the user said about themselves.
 //
 // Usage: engram_standin_server [--port N] [--delay-ms N]
 //   Prints "listening on http://127.0.0.1:PORT" once ready (PORT 0 = pick a free one).
@@ -12,6 +13,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -60,6 +62,35 @@ std::string last_user_text(const json::value& body) {
         }
     }
     return text;
+}
+
+// An extraction call (engram's memory pass) carries the session in <transcript> tags. The
+// stand-in "remembers" what the user said about themselves, so memory visibly carries over.
+std::optional<std::string> extraction_update(const std::string& user_turn) {
+    const auto open = user_turn.find("<transcript>");
+    const auto close = user_turn.find("</transcript>");
+    if (open == std::string::npos || close == std::string::npos || close < open) return std::nullopt;
+    std::string transcript = user_turn.substr(open + 12, close - open - 12);
+    json::array facts;
+    std::string first;
+    std::size_t pos = 0;
+    while (pos < transcript.size()) {
+        auto end = transcript.find('\n', pos);
+        if (end == std::string::npos) end = transcript.size();
+        std::string line = transcript.substr(pos, end - pos);
+        pos = end + 1;
+        if (!line.starts_with("USER: ")) continue;
+        line = line.substr(6);
+        if (first.empty()) first = line;
+        const bool about_self = line.starts_with("I ") || line.starts_with("I'm ") || line.starts_with("My ") ||
+                                line.find(" my ") != std::string::npos;
+        if (about_self && line.size() < 300 && facts.size() < 5)
+            facts.push_back({{"text", "The user said: " + line}, {"confidence", "high"}, {"source", "stated"}});
+    }
+    json::object update;
+    if (!first.empty()) update["running_summary"] = "In an earlier session the user opened with: " + first.substr(0, 200);
+    if (!facts.empty()) update["new_facts"] = std::move(facts);
+    return json::serialize(update);
 }
 
 std::string reply_for(const json::value& body) {
@@ -162,7 +193,8 @@ asio::awaitable<void> session(tcp::socket socket, options opt) {
         } else {
             const auto& o = body.get_object();
             const std::string model = o.contains("model") && o.at("model").is_string() ? std::string(o.at("model").get_string()) : "stand-in";
-            const std::string text = reply_for(body);
+            auto update = extraction_update(last_user_text(body));
+            const std::string text = update ? *update : reply_for(body);
             const auto input_tokens = static_cast<std::int64_t>(req.body().size() / 4);
             if (o.contains("stream") && o.at("stream") == true) {
                 auto events = reply_events(model, text, input_tokens);

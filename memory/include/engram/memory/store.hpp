@@ -1,0 +1,127 @@
+// memory::store: the blocking, durable JSON-file store. Only the memory actor should write.
+#pragma once
+
+#include <filesystem>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <boost/json/value.hpp>
+
+#include <engram/memory/error.hpp>
+#include <engram/memory/filesystem.hpp>
+#include <engram/memory/merge.hpp>
+#include <engram/memory/schema.hpp>
+#include <engram/memory/update.hpp>
+
+namespace engram::memory {
+
+/// $XDG_DATA_HOME/engram/memory when XDG_DATA_HOME is set and absolute, else
+/// $HOME/.local/share/engram/memory.
+std::filesystem::path default_memory_directory();
+
+struct store_options {
+    std::filesystem::path directory;  ///< Empty means default_memory_directory().
+    merge_policy policy;
+    record_limits limits;
+    std::shared_ptr<memory::filesystem> fs;  ///< Null means posix_filesystem().
+};
+
+/// A finished session whose extraction has not been merged yet (see the journal functions).
+struct pending_job {
+    std::string user_id;
+    std::string session_id;
+    std::string created_at;  ///< ISO-8601 UTC.
+    std::string transcript;  ///< Whatever the runtime needs to re-run the extraction.
+};
+
+/// One update to apply, from one finished session.
+struct update_request {
+    std::string session_id;  ///< Unique per session; a session id already applied is refused.
+    memory_update update;
+    std::string finished_at;  ///< ISO-8601 UTC; empty means "now".
+};
+
+struct update_outcome {
+    apply_status status = apply_status::applied;
+    memory_diff diff;
+};
+
+struct apply_result {
+    user_record record;                    ///< The record as written.
+    std::vector<update_outcome> outcomes;  ///< One per request, in order.
+};
+
+/// The durable store: one JSON file per user in one private directory.
+///
+/// Layout (all inside the memory directory, 0700, files 0600):
+/// `<id>.json` (the record, with its history), `.locks/<id>.lock`, `.journal/<id>@<session>.job`,
+/// `.quarantine/<id>@<time>-<rand>.json`; `<id>` is encode_user_id(user id).
+///
+/// Every write is atomic and durable: temp file in the same directory, write, fsync, rename,
+/// fsync the directory. Read-modify-write of a user holds an advisory flock on the user's lock
+/// file, so several processes can share one directory without losing updates. Symlinks inside
+/// the directory are never followed (O_NOFOLLOW); a corrupt record is moved to `.quarantine/`,
+/// never deleted or overwritten, and reported as errc::memory_corrupt.
+///
+/// @par Thread safety
+/// All member functions may be called concurrently from any thread; calls for the same user
+/// serialize on the user's lock. Every function blocks on disk I/O: never call it on an
+/// io_context thread that serves sessions (the memory actor runs it on a thread pool).
+class store {
+public:
+    /// Creates the directory (and parents) if needed, makes it 0700, and opens it.
+    static result<std::shared_ptr<store>> open(store_options options = {});
+
+    ~store();
+    store(const store&) = delete;
+    store& operator=(const store&) = delete;
+
+    const std::filesystem::path& directory() const noexcept;
+    const merge_policy& policy() const noexcept;
+
+    /// The user's record; a blank one (session_count 0) when the user has none.
+    result<user_record> load(std::string_view user_id) const;
+
+    /// Locks the user, reads the record, applies every request in order (refusing session ids
+    /// already applied), writes the record once if anything changed, then removes the requests'
+    /// journal entries. Either all requests are durable or none is (and the old file is intact).
+    result<apply_result> apply(std::string_view user_id, std::span<const update_request> requests);
+
+    /// Restores the memory before the newest history entry (errc::not_found if there is none).
+    result<user_record> undo_last(std::string_view user_id);
+
+    /// Real erasure: the record (and with it the history), quarantined copies, pending jobs,
+    /// stray temp files and the lock file. Returns whether anything existed.
+    result<bool> erase(std::string_view user_id);
+
+    /// User ids with a record, sorted.
+    result<std::vector<std::string>> list_users() const;
+
+    /// The user's full record (memory, applied sessions, history) as JSON.
+    result<boost::json::value> export_user(std::string_view user_id) const;
+
+    /// {"schema_version": 1, "users": [record, ...]} for every user, sorted by id.
+    result<boost::json::value> export_all() const;
+
+    /// Names of the user's quarantined files (inside `.quarantine/`).
+    result<std::vector<std::string>> quarantined(std::string_view user_id) const;
+
+    /// Durably records a finished session before its extraction starts.
+    result<void> journal_add(const pending_job& job);
+
+    /// Every pending job, oldest first. A corrupt job file is quarantined and skipped.
+    result<std::vector<pending_job>> journal_list() const;
+
+    /// Removes a job (no error if it is already gone). apply() does this itself.
+    result<void> journal_remove(std::string_view user_id, std::string_view session_id);
+
+private:
+    struct impl;
+    explicit store(std::unique_ptr<impl> p);
+    std::unique_ptr<impl> impl_;
+};
+
+}  // namespace engram::memory

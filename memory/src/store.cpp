@@ -1,0 +1,535 @@
+#include <engram/memory/store.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <cstdlib>
+#include <random>
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+
+#include <engram/memory/user_id.hpp>
+
+namespace json = boost::json;
+
+namespace engram::memory {
+
+std::filesystem::path default_memory_directory() {
+    if (const char* xdg = std::getenv("XDG_DATA_HOME"); xdg && *xdg == '/')
+        return std::filesystem::path(xdg) / "engram" / "memory";
+    const char* home = std::getenv("HOME");
+    return std::filesystem::path(home && *home ? home : ".") / ".local" / "share" / "engram" / "memory";
+}
+
+namespace {
+
+constexpr std::size_t max_file_bytes = 64u << 20;
+constexpr const char* record_suffix = ".json";
+constexpr const char* job_suffix = ".job";
+constexpr std::chrono::minutes stale_temp_age{10};
+
+class unique_fd {
+public:
+    unique_fd() = default;
+    explicit unique_fd(int fd) noexcept : fd_(fd) {}
+    unique_fd(unique_fd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
+    unique_fd& operator=(unique_fd&& o) noexcept {
+        if (this != &o) {
+            reset();
+            fd_ = std::exchange(o.fd_, -1);
+        }
+        return *this;
+    }
+    ~unique_fd() { reset(); }
+    int get() const noexcept { return fd_; }
+    void reset() noexcept {
+        if (fd_ >= 0) ::close(fd_);
+        fd_ = -1;
+    }
+
+private:
+    int fd_ = -1;
+};
+
+std::string random_hex8() {
+    static std::atomic<std::uint64_t> counter{0};
+    thread_local std::mt19937_64 rng{std::random_device{}() ^ (static_cast<std::uint64_t>(::getpid()) << 32) ^
+                                     counter.fetch_add(1)};
+    static constexpr char hex[] = "0123456789abcdef";
+    auto v = rng();
+    std::string out(8, '0');
+    for (auto& c : out) {
+        c = hex[v & 0xF];
+        v >>= 4;
+    }
+    return out;
+}
+
+bool ends_with(std::string_view s, std::string_view suffix) {
+    return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+bool starts_with(std::string_view s, std::string_view prefix) {
+    return s.substr(0, prefix.size()) == prefix;
+}
+
+/// ".t" + 8 hex + "-" + target: our temp files. Returns the target name, or "" for other names.
+std::string_view temp_target(std::string_view name) {
+    if (name.size() < 12 || name[0] != '.' || name[1] != 't' || name[10] != '-') return {};
+    return name.substr(11);
+}
+
+std::string compact_now() {
+    std::string s = utc_now();  // 2024-01-15T14:32:00Z -> 20240115T143200Z
+    s.erase(std::remove_if(s.begin(), s.end(), [](char c) { return c == '-' || c == ':'; }), s.end());
+    return s;
+}
+
+std::vector<std::string> list_dir(int dfd) {
+    std::vector<std::string> out;
+    const int fd = ::openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return out;
+    DIR* d = ::fdopendir(fd);
+    if (!d) {
+        ::close(fd);
+        return out;
+    }
+    while (const dirent* e = ::readdir(d)) {
+        std::string_view n = e->d_name;
+        if (n != "." && n != "..") out.emplace_back(n);
+    }
+    ::closedir(d);
+    std::sort(out.begin(), out.end());
+    return out;
+}
+
+}  // namespace
+
+struct store::impl {
+    std::filesystem::path dir;
+    merge_policy policy;
+    record_limits limits;
+    std::shared_ptr<memory::filesystem> fs;
+    unique_fd dir_fd, locks_fd, journal_fd, quarantine_fd;
+
+    /// An exclusive flock on a user's lock file; released on destruction.
+    struct user_lock {
+        unique_fd fd;
+    };
+
+    result<void> open_subdir(const char* name, unique_fd& out) {
+        if (fs->mkdir_at(dir_fd.get(), name, 0700) != 0 && errno != EEXIST)
+            return error_from_errno(errno, "create " + (dir / name).string());
+        const int fd = fs->open_at(dir_fd.get(), name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, 0);
+        if (fd < 0) return error_from_errno(errno, "open " + (dir / name).string());
+        out = unique_fd(fd);
+        ::fchmod(fd, 0700);
+        return {};
+    }
+
+    result<user_lock> lock_user(const std::string& enc) const {
+        const std::string name = enc + ".lock";
+        for (;;) {
+            const int fd =
+                fs->open_at(locks_fd.get(), name.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+            if (fd < 0) return error_from_errno(errno, "open lock file .locks/" + name);
+            unique_fd guard(fd);
+            int rc;
+            do rc = ::flock(fd, LOCK_EX);
+            while (rc != 0 && errno == EINTR);
+            if (rc != 0) return error_from_errno(errno, "lock .locks/" + name);
+            struct stat st {};
+            if (::fstat(fd, &st) != 0) return error_from_errno(errno, "stat .locks/" + name);
+            if (st.st_nlink == 0) continue;  // erased (and unlinked) while we waited: take the new file
+            return user_lock{std::move(guard)};
+        }
+    }
+
+    /// The file's bytes, nullopt when it does not exist. Never follows a symlink.
+    result<std::optional<std::string>> read_file(int dfd, const std::string& name,
+                                                 const std::string& label) const {
+        const int fd = fs->open_at(dfd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0);
+        if (fd < 0) {
+            if (errno == ENOENT) return std::optional<std::string>();
+            if (errno == ELOOP)
+                return make_error(errc::unsafe_path,
+                                  label +
+                                      " is a symbolic link; engram never follows links in its "
+                                      "memory directory");
+            return error_from_errno(errno, "open " + label);
+        }
+        unique_fd guard(fd);
+        struct stat st {};
+        if (::fstat(fd, &st) != 0) return error_from_errno(errno, "stat " + label);
+        if (!S_ISREG(st.st_mode)) return make_error(errc::unsafe_path, label + " is not a regular file");
+        if (static_cast<std::size_t>(st.st_size) > max_file_bytes)
+            return make_error(errc::memory_corrupt, label + " is larger than 64 MiB");
+        std::string data;
+        char buf[65536];
+        for (;;) {
+            const ssize_t n = fs->read(fd, buf, sizeof buf);
+            if (n < 0) {
+                if (errno == EINTR) continue;
+                return error_from_errno(errno, "read " + label);
+            }
+            if (n == 0) break;
+            data.append(buf, static_cast<std::size_t>(n));
+            if (data.size() > max_file_bytes)
+                return make_error(errc::memory_corrupt, label + " is larger than 64 MiB");
+        }
+        return std::optional<std::string>(std::move(data));
+    }
+
+    /// temp file in the same directory, write, fsync, rename, fsync the directory.
+    result<void> write_atomic(int dfd, const std::string& name, std::string_view contents,
+                              const std::string& label) const {
+        const std::string tmp = ".t" + random_hex8() + "-" + name;
+        const int fd =
+            fs->open_at(dfd, tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (fd < 0) return error_from_errno(errno, "create temp file for " + label);
+        unique_fd guard(fd);
+        auto fail = [&](int err, const std::string& what) -> result<void> {
+            guard.reset();
+            fs->unlink_at(dfd, tmp.c_str(), 0);  // never leave a partial temp file behind
+            return error_from_errno(err, what + " " + label + " (the previous version is intact)");
+        };
+        if (::fchmod(fd, 0600) != 0) return fail(errno, "chmod");
+        std::size_t done = 0;
+        while (done < contents.size()) {
+            const ssize_t n = fs->write(fd, contents.data() + done, contents.size() - done);
+            if (n < 0) {
+                if (errno == EINTR) continue;
+                return fail(errno, "write");
+            }
+            done += static_cast<std::size_t>(n);
+        }
+        if (fs->fsync(fd) != 0) return fail(errno, "fsync");
+        guard.reset();
+        if (fs->rename_at(dfd, tmp.c_str(), dfd, name.c_str()) != 0) return fail(errno, "rename");
+        if (fs->fsync(dfd) != 0) return error_from_errno(errno, "fsync directory after writing " + label);
+        return {};
+    }
+
+    /// Moves a file into .quarantine/ under "<prefix>@<time>-<rand><suffix>"; returns its new name.
+    result<std::string> quarantine(int from_dfd, const std::string& name, const std::string& prefix,
+                                   const std::string& suffix) const {
+        const std::string target = prefix + "@" + compact_now() + "-" + random_hex8() + suffix;
+        if (fs->rename_at(from_dfd, name.c_str(), quarantine_fd.get(), target.c_str()) != 0)
+            return error_from_errno(errno, "move " + name + " to quarantine");
+        fs->fsync(quarantine_fd.get());
+        fs->fsync(from_dfd);
+        return target;
+    }
+
+    /// Reads and validates a record; the caller holds the user's lock. A file that cannot be parsed
+    /// or belongs to another id is quarantined and reported as memory_corrupt.
+    result<std::optional<user_record>> read_record_locked(const std::string& enc,
+                                                          std::string_view user_id) const {
+        const std::string name = enc + record_suffix;
+        auto bytes = read_file(dir_fd.get(), name, name);
+        if (!bytes) return bytes.error();
+        if (!*bytes) return std::optional<user_record>();
+        auto rec = parse_record(**bytes, limits);
+        std::string problem;
+        if (!rec)
+            problem = rec.error().message;
+        else if (rec->memory.user_id != user_id)
+            problem = "user_id: the file names another user (\"" + rec->memory.user_id.substr(0, 64) + "\")";
+        if (problem.empty()) return std::optional<user_record>(std::move(*rec));
+        auto moved = quarantine(dir_fd.get(), name, enc, record_suffix);
+        if (!moved)
+            return make_error(errc::memory_corrupt,
+                              "memory file " + name + " is corrupt (" + problem +
+                                  "), and moving it aside failed: " + moved.error().message);
+        return make_error(errc::memory_corrupt, "memory file " + name + " is corrupt (" + problem +
+                                                    "); it was moved to .quarantine/" + *moved +
+                                                    " and the user starts from a blank record");
+    }
+
+    bool unlink_if_exists(int dfd, const std::string& name) const {
+        return fs->unlink_at(dfd, name.c_str(), 0) == 0;
+    }
+
+    /// Removes temp files a crashed writer left behind. Only old ones: a live writer in another
+    /// process may be between its write and its rename right now.
+    void remove_stale_temp_files(int dfd) const {
+        const auto now = std::chrono::system_clock::now();
+        for (const auto& n : list_dir(dfd)) {
+            if (temp_target(n).empty()) continue;
+            struct stat st {};
+            if (::fstatat(dfd, n.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode)) continue;
+            const auto mtime = std::chrono::system_clock::from_time_t(st.st_mtim.tv_sec);
+            if (now - mtime > stale_temp_age) fs->unlink_at(dfd, n.c_str(), 0);
+        }
+    }
+};
+
+store::store(std::unique_ptr<impl> p) : impl_(std::move(p)) {}
+store::~store() = default;
+
+result<std::shared_ptr<store>> store::open(store_options options) {
+    auto p = std::make_unique<impl>();
+    p->dir = options.directory.empty() ? default_memory_directory() : options.directory;
+    p->policy = options.policy;
+    p->limits = options.limits;
+    p->fs = options.fs ? options.fs : posix_filesystem();
+    std::error_code ec;
+    const bool created = std::filesystem::create_directories(p->dir, ec);
+    if (ec) return error_from_errno(ec.value(), "create memory directory " + p->dir.string());
+    const int fd = ::open(p->dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return error_from_errno(errno, "open memory directory " + p->dir.string());
+    p->dir_fd = unique_fd(fd);
+    struct stat st {};
+    if (::fstat(fd, &st) != 0) return error_from_errno(errno, "stat " + p->dir.string());
+    if (st.st_uid != ::geteuid())
+        return make_error(errc::permission_denied, "memory directory " + p->dir.string() +
+                                                       " belongs to another user; refusing to use it");
+    if (created || (st.st_mode & 077) != 0) ::fchmod(fd, 0700);  // private to its owner
+    for (auto [name, slot] : {std::pair{".locks", &p->locks_fd}, std::pair{".journal", &p->journal_fd},
+                              std::pair{".quarantine", &p->quarantine_fd}})
+        if (auto r = p->open_subdir(name, *slot); !r) return r.error();
+    p->remove_stale_temp_files(p->dir_fd.get());
+    p->remove_stale_temp_files(p->journal_fd.get());
+    return std::shared_ptr<store>(new store(std::move(p)));
+}
+
+const std::filesystem::path& store::directory() const noexcept {
+    return impl_->dir;
+}
+const merge_policy& store::policy() const noexcept {
+    return impl_->policy;
+}
+
+result<user_record> store::load(std::string_view user_id) const {
+    auto enc = encode_user_id(user_id);
+    if (!enc) return enc.error();
+    const std::string name = *enc + record_suffix;
+    auto bytes = impl_->read_file(impl_->dir_fd.get(), name, name);
+    if (!bytes) return bytes.error();
+    if (*bytes) {
+        auto rec = parse_record(**bytes, impl_->limits);
+        if (rec && rec->memory.user_id == user_id) return std::move(*rec);
+    } else {
+        user_record blank;
+        blank.memory = blank_memory(std::string(user_id), "");
+        return blank;
+    }
+    // Corrupt: re-check under the lock (quarantining is a write) and move it aside.
+    auto lock = impl_->lock_user(*enc);
+    if (!lock) return lock.error();
+    auto rec = impl_->read_record_locked(*enc, user_id);
+    if (!rec) return rec.error();
+    if (*rec) return std::move(**rec);
+    user_record blank;
+    blank.memory = blank_memory(std::string(user_id), "");
+    return blank;
+}
+
+result<apply_result> store::apply(std::string_view user_id, std::span<const update_request> requests) {
+    auto enc = encode_user_id(user_id);
+    if (!enc) return enc.error();
+    std::vector<std::string> job_names;
+    for (const auto& r : requests) {
+        if (r.session_id.empty()) continue;
+        auto s = encode_session_id(r.session_id);
+        if (!s) return s.error();
+        job_names.push_back(*enc + "@" + *s + job_suffix);
+    }
+    auto lock = impl_->lock_user(*enc);
+    if (!lock) return lock.error();
+    auto existing = impl_->read_record_locked(*enc, user_id);
+    if (!existing) return existing.error();
+    apply_result out;
+    if (*existing) {
+        out.record = std::move(**existing);
+    } else {
+        out.record.memory = blank_memory(std::string(user_id), "");
+    }
+    bool changed = false;
+    for (const auto& r : requests) {
+        session_info s{r.session_id, r.finished_at.empty() ? utc_now() : r.finished_at};
+        auto res = apply_to_record(out.record, r.update, s, impl_->policy);
+        changed = changed || res.status == apply_status::applied;
+        out.outcomes.push_back({res.status, std::move(res.diff)});
+    }
+    if (changed) {
+        const std::string name = *enc + record_suffix;
+        if (auto w = impl_->write_atomic(impl_->dir_fd.get(), name, serialize(out.record), name); !w)
+            return w.error();
+    }
+    // The merge is durable: the jobs may go. A failure here is harmless (a replay is refused as a
+    // duplicate session), so it does not turn a durable update into an error.
+    bool removed = false;
+    for (const auto& j : job_names) removed = impl_->unlink_if_exists(impl_->journal_fd.get(), j) || removed;
+    if (removed) impl_->fs->fsync(impl_->journal_fd.get());
+    return out;
+}
+
+result<user_record> store::undo_last(std::string_view user_id) {
+    auto enc = encode_user_id(user_id);
+    if (!enc) return enc.error();
+    auto lock = impl_->lock_user(*enc);
+    if (!lock) return lock.error();
+    auto existing = impl_->read_record_locked(*enc, user_id);
+    if (!existing) return existing.error();
+    if (!*existing) return make_error(errc::not_found, "user has no memory, nothing to undo");
+    user_record rec = std::move(**existing);
+    if (!memory::undo_last(rec)) return make_error(errc::not_found, "history is empty, nothing to undo");
+    const std::string name = *enc + record_suffix;
+    if (auto w = impl_->write_atomic(impl_->dir_fd.get(), name, serialize(rec), name); !w) return w.error();
+    return rec;
+}
+
+result<bool> store::erase(std::string_view user_id) {
+    auto enc = encode_user_id(user_id);
+    if (!enc) return enc.error();
+    auto lock = impl_->lock_user(*enc);
+    if (!lock) return lock.error();
+    const std::string record = *enc + record_suffix;
+    const std::string prefix = *enc + "@";
+    bool existed = false;
+    auto remove = [&](int dfd, const std::string& name, const std::string& label) -> result<void> {
+        if (impl_->fs->unlink_at(dfd, name.c_str(), 0) == 0) {
+            existed = true;
+            return {};
+        }
+        if (errno == ENOENT) return {};
+        return error_from_errno(errno, "erase " + label);
+    };
+    const auto mine = [&](std::string_view name) { return name == record || starts_with(name, prefix); };
+    for (const auto& n : list_dir(impl_->dir_fd.get()))
+        if (n == record || mine(temp_target(n)))
+            if (auto r = remove(impl_->dir_fd.get(), n, n); !r) return r.error();
+    for (const auto& n : list_dir(impl_->journal_fd.get()))
+        if (mine(n) || mine(temp_target(n)))
+            if (auto r = remove(impl_->journal_fd.get(), n, ".journal/" + n); !r) return r.error();
+    for (const auto& n : list_dir(impl_->quarantine_fd.get()))
+        if (starts_with(n, prefix))
+            if (auto r = remove(impl_->quarantine_fd.get(), n, ".quarantine/" + n); !r) return r.error();
+    for (int fd : {impl_->dir_fd.get(), impl_->journal_fd.get(), impl_->quarantine_fd.get()})
+        if (impl_->fs->fsync(fd) != 0) return error_from_errno(errno, "fsync after erasing");
+    // Last, the lock file itself; a process waiting on it sees st_nlink == 0 and retries.
+    impl_->fs->unlink_at(impl_->locks_fd.get(), (*enc + ".lock").c_str(), 0);
+    return existed;
+}
+
+result<std::vector<std::string>> store::list_users() const {
+    std::vector<std::string> out;
+    for (const auto& n : list_dir(impl_->dir_fd.get())) {
+        if (n.empty() || n[0] == '.' || !ends_with(n, record_suffix)) continue;
+        if (auto id = decode_id(std::string_view(n).substr(0, n.size() - 5))) out.push_back(std::move(*id));
+    }
+    std::sort(out.begin(), out.end());
+    return out;
+}
+
+result<json::value> store::export_user(std::string_view user_id) const {
+    auto rec = load(user_id);
+    if (!rec) return rec.error();
+    return json::value(to_json(*rec));
+}
+
+result<json::value> store::export_all() const {
+    auto users = list_users();
+    if (!users) return users.error();
+    json::array all;
+    for (const auto& u : *users) {
+        auto rec = load(u);
+        if (!rec) {
+            all.push_back(json::object{{"user_id", u}, {"error", rec.error().what()}});
+            continue;
+        }
+        all.push_back(to_json(*rec));
+    }
+    return json::value(json::object{{"schema_version", current_schema_version}, {"users", std::move(all)}});
+}
+
+result<std::vector<std::string>> store::quarantined(std::string_view user_id) const {
+    auto enc = encode_user_id(user_id);
+    if (!enc) return enc.error();
+    std::vector<std::string> out;
+    for (const auto& n : list_dir(impl_->quarantine_fd.get()))
+        if (starts_with(n, *enc + "@")) out.push_back(n);
+    return out;
+}
+
+result<void> store::journal_add(const pending_job& job) {
+    auto enc = encode_user_id(job.user_id);
+    if (!enc) return enc.error();
+    auto sess = encode_session_id(job.session_id);
+    if (!sess) return sess.error();
+    json::object o{{"version", 1},
+                   {"user_id", job.user_id},
+                   {"session_id", job.session_id},
+                   {"created_at", job.created_at.empty() ? utc_now() : job.created_at},
+                   {"transcript", job.transcript}};
+    auto lock = impl_->lock_user(*enc);
+    if (!lock) return lock.error();
+    const std::string name = *enc + "@" + *sess + job_suffix;
+    return impl_->write_atomic(impl_->journal_fd.get(), name, json::serialize(o), ".journal/" + name);
+}
+
+result<std::vector<pending_job>> store::journal_list() const {
+    std::vector<pending_job> out;
+    for (const auto& n : list_dir(impl_->journal_fd.get())) {
+        if (n.empty() || n[0] == '.' || !ends_with(n, job_suffix)) continue;
+        auto bytes = impl_->read_file(impl_->journal_fd.get(), n, ".journal/" + n);
+        if (!bytes && bytes.error().code != errc::unsafe_path && bytes.error().code != errc::memory_corrupt)
+            return bytes.error();
+        if (bytes && !*bytes) continue;  // removed meanwhile
+        boost::system::error_code ec;
+        json::value v;
+        if (bytes) v = json::parse(**bytes, ec);
+        pending_job job;
+        // A symlink, a non-regular file or unparsable JSON is moved aside like a corrupt record.
+        bool ok = bytes && !ec && v.is_object();
+        if (ok) {
+            const auto& o = v.get_object();
+            const auto get = [&](std::string_view k, std::string& dst) {
+                const auto* p = o.if_contains(k);
+                if (!p || !p->is_string()) return false;
+                dst.assign(p->get_string().data(), p->get_string().size());
+                return true;
+            };
+            ok = get("user_id", job.user_id) && get("session_id", job.session_id) &&
+                 get("created_at", job.created_at) && get("transcript", job.transcript);
+            // The name must be the one journal_add would have chosen for these ids.
+            auto e = encode_user_id(job.user_id);
+            auto s = encode_session_id(job.session_id);
+            ok = ok && e && s && n == *e + "@" + *s + job_suffix;
+        }
+        if (!ok) {
+            const auto at = n.find('@');
+            (void)impl_->quarantine(impl_->journal_fd.get(), n, n.substr(0, at == std::string::npos ? 0 : at),
+                                    job_suffix);
+            continue;
+        }
+        out.push_back(std::move(job));
+    }
+    std::stable_sort(out.begin(), out.end(),
+                     [](const pending_job& a, const pending_job& b) { return a.created_at < b.created_at; });
+    return out;
+}
+
+result<void> store::journal_remove(std::string_view user_id, std::string_view session_id) {
+    auto enc = encode_user_id(user_id);
+    if (!enc) return enc.error();
+    auto sess = encode_session_id(session_id);
+    if (!sess) return sess.error();
+    const std::string name = *enc + "@" + *sess + job_suffix;
+    if (impl_->fs->unlink_at(impl_->journal_fd.get(), name.c_str(), 0) != 0) {
+        if (errno == ENOENT) return {};
+        return error_from_errno(errno, "remove .journal/" + name);
+    }
+    if (impl_->fs->fsync(impl_->journal_fd.get()) != 0) return error_from_errno(errno, "fsync .journal");
+    return {};
+}
+
+}  // namespace engram::memory

@@ -1,0 +1,103 @@
+#include "utf8.hpp"
+
+namespace engram::memory::detail {
+
+bool is_valid_utf8(std::string_view s) noexcept {
+    std::size_t i = 0;
+    const std::size_t n = s.size();
+    while (i < n) {
+        const auto c = static_cast<unsigned char>(s[i]);
+        if (c < 0x80) {
+            ++i;
+            continue;
+        }
+        std::size_t len = 0;
+        char32_t cp = 0;
+        if ((c & 0xE0) == 0xC0) {
+            len = 2;
+            cp = c & 0x1F;
+        } else if ((c & 0xF0) == 0xE0) {
+            len = 3;
+            cp = c & 0x0F;
+        } else if ((c & 0xF8) == 0xF0) {
+            len = 4;
+            cp = c & 0x07;
+        } else {
+            return false;
+        }
+        if (i + len > n) return false;
+        for (std::size_t k = 1; k < len; ++k) {
+            const auto cc = static_cast<unsigned char>(s[i + k]);
+            if ((cc & 0xC0) != 0x80) return false;
+            cp = (cp << 6) | (cc & 0x3F);
+        }
+        if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000)) return false;
+        if (cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
+        i += len;
+    }
+    return true;
+}
+
+std::size_t code_points(std::string_view s) noexcept {
+    std::size_t count = 0;
+    for (char ch : s)
+        if ((static_cast<unsigned char>(ch) & 0xC0) != 0x80) ++count;
+    return count;
+}
+
+std::size_t byte_offset_of(std::string_view s, std::size_t n) noexcept {
+    std::size_t seen = 0;
+    for (std::size_t i = 0; i < s.size(); ++i) {
+        if ((static_cast<unsigned char>(s[i]) & 0xC0) != 0x80) {
+            if (seen == n) return i;
+            ++seen;
+        }
+    }
+    return s.size();
+}
+
+namespace {
+bool is_space_or_control(unsigned char c) noexcept {
+    return c <= 0x20 || c == 0x7F;
+}
+bool is_ascii_punct(unsigned char c) noexcept {
+    return (c >= 0x21 && c <= 0x2F) || (c >= 0x3A && c <= 0x40) || (c >= 0x5B && c <= 0x60) ||
+           (c >= 0x7B && c <= 0x7E);
+}
+}  // namespace
+
+std::string normalize_for_compare(std::string_view s) {
+    std::string out;
+    out.reserve(s.size());
+    bool pending_space = false;
+    for (char ch : s) {
+        const auto c = static_cast<unsigned char>(ch);
+        if (is_space_or_control(c)) {
+            pending_space = !out.empty();
+            continue;
+        }
+        if (is_ascii_punct(c)) continue;
+        if (pending_space) out.push_back(' ');
+        pending_space = false;
+        out.push_back((c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : ch);
+    }
+    return out;
+}
+
+std::string single_line(std::string_view s) {
+    std::string out;
+    out.reserve(s.size());
+    bool pending_space = false;
+    for (char ch : s) {
+        if (is_space_or_control(static_cast<unsigned char>(ch))) {
+            pending_space = !out.empty();
+            continue;
+        }
+        if (pending_space) out.push_back(' ');
+        pending_space = false;
+        out.push_back(ch);
+    }
+    return out;
+}
+
+}  // namespace engram::memory::detail

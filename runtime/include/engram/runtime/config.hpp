@@ -1,0 +1,42 @@
+// Configuration of the engram runtime.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <filesystem>
+
+#include <engram/net/client_config.hpp>
+
+namespace engram::runtime {
+
+/// What a second send() does while a turn of the same session is still streaming.
+enum class busy_policy {
+    wait,    ///< queue behind the running turn (turns run in the order they were sent)
+    refuse,  ///< fail at once with runtime_error(errc::session_busy)
+};
+
+struct runtime_config {
+    /// Endpoint, key, TLS, timeouts and retries of the shared Claude client.
+    net::client_config client = net::client_config::from_env();
+    /// Where memory lives; empty means memory::default_memory_directory().
+    std::filesystem::path memory_directory;
+    /// Model requests in flight at once, process-wide. Interactive turns go before background
+    /// extraction calls when both wait.
+    std::size_t max_in_flight_requests = 64;
+    busy_policy busy = busy_policy::wait;
+    /// A session with no activity for this long is ended (and its memory saved); zero disables.
+    std::chrono::milliseconds idle_timeout{std::chrono::minutes(30)};
+    /// At shutdown, how long in-flight turns and extractions may take before they are cancelled
+    /// (cancelled extractions stay in the journal and run at the next start).
+    std::chrono::milliseconds shutdown_grace{std::chrono::seconds(10)};
+    /// History budget per session, in characters of message text (roughly 4 per token). Past it
+    /// the oldest turns are dropped before the next request, and the turn reports it.
+    std::size_t max_history_chars = 400'000;
+    /// Threads for blocking memory I/O (fsync), separate from the session threads.
+    std::size_t memory_io_threads = 2;
+    /// When the rate-limit headers say a window is (nearly) exhausted, hold new requests until it
+    /// resets instead of running into 429s.
+    bool respect_rate_limits = true;
+};
+
+}  // namespace engram::runtime

@@ -1,0 +1,42 @@
+// Lifecycle hooks through which a host can log, meter or veto.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <engram/net/message.hpp>
+#include <engram/runtime/usage.hpp>
+
+namespace engram::runtime {
+
+struct session_info {
+    std::string session_id;
+    std::string user_id;
+    std::string agent;
+};
+
+/// The outcome of one extraction job.
+struct memory_event {
+    std::string user_id;
+    std::string session_id;
+    bool ok = false;
+    bool duplicate = false;            ///< the session had already been applied (nothing changed)
+    std::string error;                 ///< when !ok: why (the job stays in the journal)
+    std::vector<std::string> changes;  ///< when ok: human-readable diff lines
+    std::int64_t session_count = 0;    ///< when ok: the user's session count afterwards
+};
+
+/// Every hook is optional. Hooks run on runtime threads (the session's strand for session hooks,
+/// the extraction worker for on_memory_update); they must be quick and must not block.
+struct runtime_hooks {
+    /// Return false to refuse the session (open_session then throws errc::vetoed).
+    std::function<bool(const session_info&)> on_session_open;
+    std::function<void(const session_info&, const net::message&)> on_turn_finished;
+    std::function<void(const session_info&)> on_session_end;
+    std::function<void(const memory_event&)> on_memory_update;
+    /// Notices that must not pass silently (history trimmed, rate-limit pause, ...).
+    std::function<void(const session_info&, const std::string&)> on_notice;
+};
+
+}  // namespace engram::runtime

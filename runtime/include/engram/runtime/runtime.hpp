@@ -1,0 +1,142 @@
+// engram::runtime: many concurrent agent sessions with durable memory, on one io_context.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/deferred.hpp>
+
+#include <engram/agents/agent.hpp>
+#include <engram/memory/actor.hpp>
+#include <engram/net/claude_client.hpp>
+#include <engram/runtime/config.hpp>
+#include <engram/runtime/error.hpp>
+#include <engram/runtime/hooks.hpp>
+#include <engram/runtime/usage.hpp>
+
+namespace engram::runtime {
+
+namespace detail {
+class runtime_impl;
+class session_impl;
+}  // namespace detail
+
+/// Called with each text delta of a streaming reply, on the session's strand.
+using delta_callback = std::function<void(std::string_view)>;
+
+/// A handle to one conversation of one user with one agent. Copies share the session. The
+/// session has its own history, which no other session sees; its memory block is loaded at open
+/// and frozen until it ends (so the prompt cache holds).
+///
+/// @par Thread safety
+/// All member functions may be called from any thread.
+class session {
+public:
+    session() = default;
+
+    const session_info& info() const noexcept;
+    /// The memory block injected into this session's system prompt.
+    const std::string& memory_block() const noexcept;
+    /// How many remembered items (facts, preferences, decisions) the block was rendered from.
+    std::size_t remembered_items() const noexcept;
+    /// Tokens used by this session's turns.
+    usage_totals usage() const;
+    /// Messages in the history right now (after any trimming).
+    std::size_t history_size() const;
+
+    /// Sends one user message; `on_delta` sees the reply's text as it streams. Returns the final
+    /// assistant message once it is complete and in the history.
+    /// @throws runtime_error (session_busy, session_ended, shutting_down, message_too_large) or
+    /// net::client_error (the model call failed; the user message is then not kept).
+    boost::asio::awaitable<net::message> send(std::string text, delta_callback on_delta = {});
+
+    /// Callback style. Completion signature `void(std::exception_ptr, net::message)`; the
+    /// handler runs on its associated executor, else the runtime's executor.
+    template <class CompletionToken = boost::asio::deferred_t>
+    auto async_send(std::string text, delta_callback on_delta, CompletionToken&& token = {}) {
+        return boost::asio::co_spawn(executor(), send(std::move(text), std::move(on_delta)),
+                                     std::forward<CompletionToken>(token));
+    }
+
+    /// Ends the session: its transcript is journaled and queued for extraction, and the call
+    /// returns without waiting for the model. Idempotent. A session with no turn has nothing to
+    /// remember and is not counted.
+    void end();
+    bool ended() const noexcept;
+
+    boost::asio::any_io_executor executor() const noexcept;
+
+private:
+    friend class detail::runtime_impl;
+    explicit session(std::shared_ptr<detail::session_impl> impl) : impl_(std::move(impl)) {}
+    std::shared_ptr<detail::session_impl> impl_;
+};
+
+/// Hosts sessions. Built on an executor the embedder owns (or an internal thread pool), it
+/// shares one Claude client and one memory actor between all sessions.
+///
+/// Lifecycle: construct → `co_await start()` (opens the memory store and re-runs extractions a
+/// previous process left in the journal) → open sessions → `co_await shutdown()`.
+///
+/// @par Thread safety
+/// All member functions may be called from any thread.
+class runtime {
+public:
+    /// Runs on `executor` (which may be multi-threaded; sessions get their own strands).
+    runtime(boost::asio::any_io_executor executor, runtime_config config);
+    /// Creates and owns a thread pool of `threads` threads to run on.
+    runtime(std::size_t threads, runtime_config config);
+    ~runtime();
+    runtime(const runtime&) = delete;
+    runtime& operator=(const runtime&) = delete;
+
+    /// Registers (or replaces) an agent. The built-ins (assistant, sales, dba) are registered.
+    void add_agent(agents::agent_definition agent);
+    std::vector<agents::agent_definition> agents() const;
+    void set_hooks(runtime_hooks hooks);
+
+    /// Opens the memory store, starts the memory actor and queues the journal's pending jobs.
+    /// @throws runtime_error(memory_error) if the memory directory cannot be used.
+    boost::asio::awaitable<void> start();
+
+    /// Opens a session for (agent, user): loads and renders the user's memory (from the actor's
+    /// cache when it can). @throws runtime_error (unknown_agent, vetoed, shutting_down,
+    /// memory_error for an unusable user id or memory file).
+    boost::asio::awaitable<session> open_session(std::string agent, std::string user_id);
+
+    template <class CompletionToken = boost::asio::deferred_t>
+    auto async_open_session(std::string agent, std::string user_id, CompletionToken&& token = {}) {
+        return boost::asio::co_spawn(executor(), open_session(std::move(agent), std::move(user_id)),
+                                     std::forward<CompletionToken>(token));
+    }
+
+    /// Waits until every queued extraction finished (successfully or not).
+    boost::asio::awaitable<void> drain_extractions();
+
+    /// Graceful shutdown: stop opening sessions, let in-flight turns finish within
+    /// shutdown_grace, end every session, drain extractions within the grace period (what cannot
+    /// finish stays journaled for the next start), then stop the memory actor.
+    boost::asio::awaitable<void> shutdown();
+
+    template <class CompletionToken = boost::asio::deferred_t>
+    auto async_shutdown(CompletionToken&& token = {}) {
+        return boost::asio::co_spawn(executor(), shutdown(), std::forward<CompletionToken>(token));
+    }
+
+    /// Tokens used by all sessions and extractions of this user in this process.
+    usage_totals user_usage(const std::string& user_id) const;
+    memory::memory_actor& memory();
+    net::claude_client& client();
+    boost::asio::any_io_executor executor() const noexcept;
+
+private:
+    std::shared_ptr<detail::runtime_impl> impl_;
+};
+
+}  // namespace engram::runtime

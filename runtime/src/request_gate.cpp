@@ -1,0 +1,86 @@
+#include "request_gate.hpp"
+
+#include <algorithm>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include "history.hpp"
+
+namespace engram::runtime::detail {
+namespace asio = boost::asio;
+using steady = std::chrono::steady_clock;
+
+asio::awaitable<request_gate::permit> request_gate::acquire(priority p) {
+    auto ex = co_await asio::this_coro::executor;
+    for (;;) {
+        std::shared_ptr<waiter> w;
+        steady::time_point pause{};
+        {
+            std::lock_guard lock(mutex_);
+            if (steady::now() < paused_until_) {
+                pause = paused_until_;
+            } else if (available_ > 0) {
+                --available_;
+                co_return permit(shared_from_this());
+            } else {
+                w = std::make_shared<waiter>();
+                w->timer = std::make_shared<asio::steady_timer>(ex, steady::time_point::max());
+                (p == priority::interactive ? interactive_ : background_).push_back(w);
+            }
+        }
+        if (!w) {
+            asio::steady_timer t(ex, pause);
+            co_await t.async_wait(asio::use_awaitable);
+            continue;
+        }
+        co_await w->timer->async_wait(asio::as_tuple(asio::use_awaitable));  // woken by a grant or cancellation
+        std::lock_guard lock(mutex_);
+        if (w->granted) co_return permit(shared_from_this());  // the slot was handed to us
+        // Woken without a grant: we were cancelled. Leave the queue.
+        auto& q = p == priority::interactive ? interactive_ : background_;
+        q.erase(std::remove(q.begin(), q.end(), w), q.end());
+        throw boost::system::system_error(asio::error::operation_aborted);
+    }
+}
+
+void request_gate::release() {
+    std::shared_ptr<waiter> next;
+    {
+        std::lock_guard lock(mutex_);
+        auto& q = !interactive_.empty() ? interactive_ : background_;
+        if (q.empty()) {
+            ++available_;
+            return;
+        }
+        next = std::move(q.front());
+        q.pop_front();
+        next->granted = true;  // hand the slot over directly: no barging past waiters
+    }
+    auto timer = next->timer;
+    asio::post(timer->get_executor(), [timer] { timer->cancel(); });
+}
+
+void request_gate::observe(const net::rate_limits& limits, std::chrono::system_clock::time_point now) {
+    long long until = 0;
+    for (const auto* w : {&limits.requests, &limits.tokens, &limits.input_tokens, &limits.output_tokens}) {
+        if (w->remaining && *w->remaining <= 0 && !w->reset.empty()) until = std::max(until, parse_rfc3339_utc(w->reset));
+    }
+    if (until == 0) return;
+    const auto wait = std::chrono::seconds(until) - std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch());
+    if (wait <= std::chrono::seconds(0)) return;
+    const auto capped = std::min<std::chrono::steady_clock::duration>(wait, std::chrono::seconds(60));
+    std::lock_guard lock(mutex_);
+    paused_until_ = std::max(paused_until_, steady::now() + capped);
+}
+
+std::chrono::milliseconds request_gate::pause_remaining() const {
+    std::lock_guard lock(mutex_);
+    const auto now = steady::now();
+    return paused_until_ > now ? std::chrono::duration_cast<std::chrono::milliseconds>(paused_until_ - now)
+                               : std::chrono::milliseconds(0);
+}
+
+}  // namespace engram::runtime::detail

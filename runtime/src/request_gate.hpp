@@ -1,0 +1,61 @@
+// The process-wide limit on in-flight model requests (private to runtime/).
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <deque>
+#include <memory>
+#include <mutex>
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <engram/net/rate_limits.hpp>
+
+namespace engram::runtime::detail {
+
+/// A counting semaphore with two priorities: a freed slot goes to the oldest interactive waiter
+/// before any background (extraction) waiter. It also pauses new requests while the server's
+/// rate-limit headers say a window is exhausted, so the process slows down before a 429.
+/// Thread-safe; its mutex is never held across a suspension.
+class request_gate : public std::enable_shared_from_this<request_gate> {
+public:
+    enum class priority { interactive, background };
+
+    /// Returns its slot when destroyed.
+    class permit {
+    public:
+        permit() = default;
+        explicit permit(std::shared_ptr<request_gate> g) : gate_(std::move(g)) {}
+        permit(permit&&) noexcept = default;
+        permit& operator=(permit&&) noexcept = default;
+        ~permit() {
+            if (gate_) gate_->release();
+        }
+
+    private:
+        std::shared_ptr<request_gate> gate_;
+    };
+
+    explicit request_gate(std::size_t limit) : available_(limit == 0 ? 1 : limit) {}
+
+    boost::asio::awaitable<permit> acquire(priority p);
+    /// Feeds one response's rate-limit headers.
+    void observe(const net::rate_limits& limits, std::chrono::system_clock::time_point now = std::chrono::system_clock::now());
+    /// How long new requests are held back from now (zero when not paused).
+    std::chrono::milliseconds pause_remaining() const;
+
+private:
+    struct waiter {
+        std::shared_ptr<boost::asio::steady_timer> timer;
+        bool granted = false;
+    };
+    void release();
+
+    mutable std::mutex mutex_;
+    std::size_t available_;
+    std::deque<std::shared_ptr<waiter>> interactive_, background_;
+    std::chrono::steady_clock::time_point paused_until_{};
+};
+
+}  // namespace engram::runtime::detail

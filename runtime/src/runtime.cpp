@@ -1,0 +1,713 @@
+#include <engram/runtime/runtime.hpp>
+
+#include <atomic>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <set>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+
+#include <engram/agents/prompts.hpp>
+#include <engram/memory/render.hpp>
+#include <engram/memory/store.hpp>
+#include <engram/memory/update.hpp>
+
+#include "history.hpp"
+#include "request_gate.hpp"
+
+namespace engram::runtime {
+namespace detail {
+
+namespace asio = boost::asio;
+namespace json = boost::json;
+using steady = std::chrono::steady_clock;
+
+namespace {
+
+std::string new_session_id() {
+    static std::atomic<std::uint64_t> counter{0};
+    // Unique across processes sharing a memory directory: time, pid and a counter.
+    const auto now = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+    return "s" + std::to_string(now) + "-" + std::to_string(::getpid()) + "-" + std::to_string(++counter);
+}
+
+memory_event event_for(const session_info& s) {
+    memory_event ev;
+    ev.user_id = s.user_id;
+    ev.session_id = s.session_id;
+    return ev;
+}
+
+std::size_t remembered_items(const memory::user_memory& m) {
+    return m.key_facts.size() + m.preferences.size() + m.recent_decisions.size() + (m.running_summary.empty() ? 0 : 1);
+}
+
+}  // namespace
+
+/// One queued extraction: a finished session's transcript, already durable in the journal.
+struct extraction_job {
+    session_info info;
+    std::string transcript;
+};
+
+/// Waits (without a thread) until a counter reaches zero or a deadline passes.
+class zero_waiter {
+public:
+    void add() {
+        std::lock_guard lock(mutex_);
+        ++count_;
+    }
+    void done() {
+        std::vector<std::shared_ptr<asio::steady_timer>> wake;
+        {
+            std::lock_guard lock(mutex_);
+            if (--count_ == 0) wake.swap(waiters_);
+        }
+        for (auto& t : wake) asio::post(t->get_executor(), [t] { t->cancel(); });
+    }
+    std::size_t count() const {
+        std::lock_guard lock(mutex_);
+        return count_;
+    }
+    /// Returns whether the count reached zero before `deadline`.
+    asio::awaitable<bool> wait(steady::time_point deadline) {
+        auto timer = std::make_shared<asio::steady_timer>(co_await asio::this_coro::executor, deadline);
+        {
+            std::lock_guard lock(mutex_);
+            if (count_ == 0) co_return true;
+            waiters_.push_back(timer);
+        }
+        co_await timer->async_wait(asio::as_tuple(asio::use_awaitable));
+        std::lock_guard lock(mutex_);
+        std::erase(waiters_, timer);
+        co_return count_ == 0;
+    }
+
+private:
+    mutable std::mutex mutex_;
+    std::size_t count_ = 0;
+    std::vector<std::shared_ptr<asio::steady_timer>> waiters_;
+};
+
+class runtime_impl : public std::enable_shared_from_this<runtime_impl> {
+public:
+    runtime_impl(asio::any_io_executor ex, runtime_config cfg, std::unique_ptr<asio::thread_pool> owned)
+        : owned_pool_(std::move(owned)),
+          executor_(std::move(ex)),
+          cfg_(std::move(cfg)),
+          io_pool_(std::max<std::size_t>(1, cfg_.memory_io_threads)),
+          client_(std::make_shared<net::claude_client>(executor_, cfg_.client)),
+          gate_(std::make_shared<request_gate>(cfg_.max_in_flight_requests)) {
+        for (const auto& a : agents::builtin_agents()) agents_[a.name] = a;
+    }
+
+    ~runtime_impl() {
+        if (actor_) actor_->stop();
+        io_pool_.join();
+    }
+
+    // ---- configuration ----
+    void add_agent(agents::agent_definition a) {
+        std::lock_guard lock(mutex_);
+        agents_[a.name] = std::move(a);
+    }
+    std::vector<agents::agent_definition> list_agents() const {
+        std::lock_guard lock(mutex_);
+        std::vector<agents::agent_definition> out;
+        for (const auto& [name, a] : agents_) out.push_back(a);
+        return out;
+    }
+    std::optional<agents::agent_definition> find_agent(const std::string& name) const {
+        std::lock_guard lock(mutex_);
+        auto it = agents_.find(name);
+        if (it == agents_.end()) return std::nullopt;
+        return it->second;
+    }
+    void set_hooks(runtime_hooks h) {
+        std::lock_guard lock(mutex_);
+        hooks_ = std::make_shared<const runtime_hooks>(std::move(h));
+    }
+    std::shared_ptr<const runtime_hooks> hooks() const {
+        std::lock_guard lock(mutex_);
+        return hooks_;
+    }
+    void notice(const session_info& s, const std::string& text) {
+        if (auto h = hooks(); h->on_notice) h->on_notice(s, text);
+    }
+
+    // ---- accessors ----
+    const runtime_config& config() const noexcept { return cfg_; }
+    asio::any_io_executor executor() const noexcept { return executor_; }
+    net::claude_client& client() noexcept { return *client_; }
+    request_gate& gate() noexcept { return *gate_; }
+    memory::memory_actor& memory() {
+        if (!actor_) throw runtime_error(errc::not_started, "runtime::start() has not completed");
+        return *actor_;
+    }
+    bool shutting_down() const noexcept { return shutting_down_.load(); }
+
+    void add_usage(const std::string& user, const net::usage& u) {
+        std::lock_guard lock(mutex_);
+        user_usage_[user].add(u);
+    }
+    usage_totals user_usage(const std::string& user) const {
+        std::lock_guard lock(mutex_);
+        auto it = user_usage_.find(user);
+        return it == user_usage_.end() ? usage_totals{} : it->second;
+    }
+
+    // ---- lifecycle ----
+    asio::awaitable<void> start();
+    asio::awaitable<session> open_session(std::string agent, std::string user_id);
+    asio::awaitable<void> shutdown();
+    asio::awaitable<void> drain_extractions() { co_await extractions_.wait(steady::time_point::max()); }
+
+    // ---- extraction ----
+    void enqueue_extraction(extraction_job job);
+    void session_closed(const std::string& id) {
+        std::lock_guard lock(mutex_);
+        sessions_.erase(id);
+    }
+    zero_waiter& turns_in_flight() noexcept { return turns_; }
+    zero_waiter& extractions() noexcept { return extractions_; }
+
+private:
+    asio::awaitable<void> extraction_worker(std::string user);
+    asio::awaitable<void> run_extraction(const extraction_job& job);
+    asio::awaitable<std::string> call_extraction_model(std::string user, net::message_request req);
+    void report(memory_event ev) {
+        if (auto h = hooks(); h->on_memory_update) h->on_memory_update(ev);
+    }
+
+    std::unique_ptr<asio::thread_pool> owned_pool_;  // first: destroyed last
+    asio::any_io_executor executor_;
+    runtime_config cfg_;
+    asio::thread_pool io_pool_;
+    std::shared_ptr<net::claude_client> client_;
+    std::shared_ptr<request_gate> gate_;
+    std::shared_ptr<memory::store> store_;
+    std::unique_ptr<memory::memory_actor> actor_;
+    zero_waiter actor_running_;
+    zero_waiter extractions_;
+    zero_waiter turns_;
+
+    mutable std::mutex mutex_;
+    std::map<std::string, agents::agent_definition> agents_;
+    std::shared_ptr<const runtime_hooks> hooks_ = std::make_shared<const runtime_hooks>();
+    std::map<std::string, std::weak_ptr<session_impl>> sessions_;
+    std::map<std::string, usage_totals> user_usage_;
+    std::map<std::string, std::deque<extraction_job>> queues_;
+    std::set<std::string> active_users_;
+    std::map<std::string, std::shared_ptr<asio::cancellation_signal>> worker_cancel_;
+    std::map<std::string, asio::strand<asio::any_io_executor>> worker_strands_;
+    std::atomic<bool> shutting_down_{false};
+    std::atomic<bool> abandon_extractions_{false};
+    bool started_ = false;
+};
+
+/// One session: a strand, a history, a frozen system prompt, and the turn lock.
+class session_impl : public std::enable_shared_from_this<session_impl> {
+public:
+    session_impl(std::shared_ptr<runtime_impl> rt, session_info info, agents::agent_definition agent,
+                 std::string memory_block, std::size_t remembered)
+        : rt_(std::move(rt)),
+          strand_(asio::make_strand(rt_->executor())),
+          info_(std::move(info)),
+          agent_(std::move(agent)),
+          memory_block_(std::move(memory_block)),
+          remembered_(remembered),
+          system_(agents::system_blocks(agent_, info_.user_id, memory_block_)),
+          idle_timer_(strand_) {}
+
+    const session_info& info() const noexcept { return info_; }
+    const std::string& memory_block() const noexcept { return memory_block_; }
+    std::size_t remembered() const noexcept { return remembered_; }
+    asio::strand<asio::any_io_executor> strand() const { return strand_; }
+    usage_totals usage() const {
+        std::lock_guard lock(mutex_);
+        return usage_;
+    }
+    std::size_t history_size() const {
+        std::lock_guard lock(mutex_);
+        return history_.size();
+    }
+    bool ended() const noexcept { return ended_.load(); }
+
+    asio::awaitable<net::message> send(std::string text, delta_callback on_delta) {
+        auto self = shared_from_this();
+        co_return co_await asio::co_spawn(strand_, self->do_send(std::move(text), std::move(on_delta)), asio::use_awaitable);
+    }
+
+    /// Queues the end of the session. The extraction counter is raised at once, so
+    /// drain_extractions() and shutdown() wait for what this end will journal and queue.
+    void end() {
+        if (end_requested_.exchange(true)) return;
+        rt_->extractions().add();
+        // A non-coroutine lambda owns `self` for as long as do_end runs (the handle may be gone).
+        auto self = shared_from_this();
+        asio::co_spawn(strand_, [self] { return self->do_end(); }, asio::detached);
+    }
+
+    /// Cancels the running turn's model call (shutdown after the grace period).
+    void cancel_turn() {
+        auto self = shared_from_this();
+        asio::dispatch(strand_, [self] {
+            if (self->turn_cancel_) self->turn_cancel_->emit(asio::cancellation_type::terminal);
+        });
+    }
+
+    void start_idle_watch() {
+        if (rt_->config().idle_timeout.count() <= 0) return;
+        auto self = shared_from_this();
+        asio::co_spawn(strand_, [self] { return self->idle_watch(); }, asio::detached);
+    }
+
+    bool busy() const noexcept { return busy_.load(); }
+
+private:
+    /// Takes the turn lock (on the strand). With `policy_applies`, busy_policy::refuse fails.
+    asio::awaitable<void> lock_turn(bool policy_applies) {
+        while (busy_) {
+            if (policy_applies && rt_->config().busy == busy_policy::refuse)
+                throw runtime_error(errc::session_busy, "session " + info_.session_id + " is busy with another turn");
+            auto t = std::make_shared<asio::steady_timer>(strand_, steady::time_point::max());
+            turn_waiters_.push_back(t);
+            co_await t->async_wait(asio::as_tuple(asio::use_awaitable));
+        }
+        busy_ = true;
+    }
+    void unlock_turn() {
+        busy_ = false;
+        last_activity_ = steady::now();
+        if (!turn_waiters_.empty()) {
+            turn_waiters_.front()->cancel();
+            turn_waiters_.pop_front();
+        }
+    }
+
+    asio::awaitable<net::message> do_send(std::string text, delta_callback on_delta) {
+        if (ended_) throw runtime_error(errc::session_ended, "session " + info_.session_id + " has ended");
+        if (rt_->shutting_down()) throw runtime_error(errc::shutting_down, "the runtime is shutting down");
+        co_await lock_turn(true);
+        struct unlock {
+            session_impl* s;
+            ~unlock() { s->unlock_turn(); }
+        } guard{this};
+        if (ended_) throw runtime_error(errc::session_ended, "session " + info_.session_id + " has ended");
+        if (rt_->shutting_down()) throw runtime_error(errc::shutting_down, "the runtime is shutting down");
+
+        rt_->turns_in_flight().add();
+        struct turn_done {
+            runtime_impl* rt;
+            ~turn_done() { rt->turns_in_flight().done(); }
+        } turn_guard{rt_.get()};
+
+        json::object user_msg{{"role", "user"}, {"content", text}};
+        if (message_chars(user_msg) > rt_->config().max_history_chars)
+            throw runtime_error(errc::message_too_large, "the message (" + std::to_string(text.size()) +
+                                                             " characters) exceeds the history budget of " +
+                                                             std::to_string(rt_->config().max_history_chars));
+        json::array request_history;
+        {
+            std::lock_guard lock(mutex_);
+            history_.push_back(user_msg);
+            const std::size_t dropped = trim_history(history_, rt_->config().max_history_chars);
+            if (dropped > 0)
+                rt_->notice(info_, "history budget reached: dropped the " + std::to_string(dropped) +
+                                       " oldest messages of session " + info_.session_id);
+            request_history = history_;
+        }
+
+        asio::cancellation_signal cancel;
+        turn_cancel_ = &cancel;
+        struct clear_cancel {
+            session_impl* s;
+            ~clear_cancel() { s->turn_cancel_ = nullptr; }
+        } cancel_guard{this};
+
+        std::optional<net::message> reply;
+        std::exception_ptr failure;
+        try {
+            reply = co_await asio::co_spawn(strand_, run_model(agents::chat_request(agent_, system_, request_history), std::move(on_delta)),
+                                            asio::bind_cancellation_slot(cancel.slot(), asio::use_awaitable));
+        } catch (...) {
+            failure = std::current_exception();
+        }
+        if (failure) {
+            // The failed turn leaves no trace: the next send starts from the same history.
+            std::lock_guard lock(mutex_);
+            if (!history_.empty() && history_.back().as_object().at("role") == "user") history_.pop_back();
+            std::rethrow_exception(failure);
+        }
+        {
+            std::lock_guard lock(mutex_);
+            history_.push_back(json::object{{"role", "assistant"}, {"content", reply->content()}});
+            usage_.add(reply->usage());
+        }
+        rt_->add_usage(info_.user_id, reply->usage());
+        if (auto h = rt_->hooks(); h->on_turn_finished) h->on_turn_finished(info_, *reply);
+        co_return std::move(*reply);
+    }
+
+    asio::awaitable<net::message> run_model(net::message_request req, delta_callback on_delta) {
+        auto permit = co_await rt_->gate().acquire(request_gate::priority::interactive);
+        auto stream = co_await rt_->client().stream_message(std::move(req));
+        if (rt_->config().respect_rate_limits) rt_->gate().observe(stream.response().limits);
+        while (auto ev = co_await stream.next()) {
+            if (on_delta && ev->kind == net::stream_event_kind::content_block_delta) {
+                const auto* d = ev->data.as_object().if_contains("delta");
+                if (d && d->is_object() && d->as_object().contains("type") && d->as_object().at("type") == "text_delta")
+                    on_delta(ev->text());
+            }
+        }
+        co_return stream.current();
+    }
+
+    asio::awaitable<void> do_end() {
+        struct counted {
+            runtime_impl* rt;
+            ~counted() { rt->extractions().done(); }  // balances the add() in end()
+        } count_guard{rt_.get()};
+        co_await lock_turn(false);  // a running turn finishes first and is part of the transcript
+        struct unlock {
+            session_impl* s;
+            ~unlock() { s->unlock_turn(); }
+        } guard{this};
+        if (ended_.exchange(true)) co_return;
+        idle_timer_.cancel();
+        std::string transcript;
+        bool any_reply = false;
+        {
+            std::lock_guard lock(mutex_);
+            for (const auto& m : history_)
+                if (m.as_object().at("role") == "assistant") any_reply = true;
+            transcript = transcript_text(history_);
+        }
+        if (auto h = rt_->hooks(); h->on_session_end) h->on_session_end(info_);
+        rt_->session_closed(info_.session_id);
+        if (!any_reply) co_return;  // nothing was said: nothing to remember, nothing to count
+
+        // Durable before extraction starts: a crash from here on is finished at the next start.
+        memory::pending_job job{info_.user_id, info_.session_id, memory::utc_now(),
+                                json::serialize(json::object{{"agent", info_.agent}, {"transcript", transcript}})};
+        auto r = co_await rt_->memory().async_journal_add(std::move(job), asio::use_awaitable);
+        if (!r) {
+            memory_event ev = event_for(info_);
+            ev.error = "could not journal the session: " + r.error().what();
+            if (auto h = rt_->hooks(); h->on_memory_update) h->on_memory_update(ev);
+            co_return;
+        }
+        rt_->enqueue_extraction(extraction_job{info_, std::move(transcript)});
+    }
+
+    asio::awaitable<void> idle_watch() {
+        const auto idle = rt_->config().idle_timeout;
+        last_activity_ = steady::now();
+        while (!ended_) {
+            idle_timer_.expires_at(last_activity_ + idle);
+            co_await idle_timer_.async_wait(asio::as_tuple(asio::use_awaitable));  // expiry or re-arm
+            if (ended_) co_return;
+            if (!busy_ && steady::now() >= last_activity_ + idle) {
+                rt_->notice(info_, "session " + info_.session_id + " idle for " +
+                                       std::to_string(std::chrono::duration_cast<std::chrono::seconds>(idle).count()) + " s: ending it");
+                end();
+                co_return;
+            }
+        }
+    }
+
+    std::shared_ptr<runtime_impl> rt_;
+    asio::strand<asio::any_io_executor> strand_;
+    const session_info info_;
+    const agents::agent_definition agent_;
+    const std::string memory_block_;
+    const std::size_t remembered_;
+    const json::array system_;  // frozen for the session so the prompt cache holds
+
+    mutable std::mutex mutex_;  // guards history_ and usage_ for readers on other threads
+    json::array history_;
+    usage_totals usage_;
+
+    std::atomic<bool> busy_{false};
+    std::atomic<bool> ended_{false};
+    std::atomic<bool> end_requested_{false};
+    std::deque<std::shared_ptr<asio::steady_timer>> turn_waiters_;
+    asio::cancellation_signal* turn_cancel_ = nullptr;
+    asio::steady_timer idle_timer_;
+    steady::time_point last_activity_ = steady::now();
+
+    friend class runtime_impl;
+};
+
+// ---- runtime_impl ----
+
+asio::awaitable<void> runtime_impl::start() {
+    {
+        std::lock_guard lock(mutex_);
+        if (started_) co_return;
+        started_ = true;
+    }
+    memory::store_options so;
+    so.directory = cfg_.memory_directory;
+    auto opened = memory::store::open(so);
+    if (!opened) throw runtime_error(errc::memory_error, "cannot open the memory directory: " + opened.error().what());
+    store_ = *opened;
+    actor_ = std::make_unique<memory::memory_actor>(executor_, io_pool_.get_executor(), store_);
+    actor_running_.add();
+    auto self = shared_from_this();
+    actor_->async_run([self] { self->actor_running_.done(); });
+
+    auto pending = co_await actor_->async_pending_jobs(asio::use_awaitable);
+    if (!pending) throw runtime_error(errc::memory_error, "cannot read the pending-job journal: " + pending.error().what());
+    for (auto& job : *pending) {
+        extraction_job ej;
+        ej.info = session_info{job.session_id, job.user_id, "assistant"};
+        std::error_code ec;
+        auto v = json::parse(job.transcript, ec);
+        if (!ec && v.is_object() && v.as_object().contains("transcript") && v.at("transcript").is_string()) {
+            ej.transcript = std::string(v.at("transcript").as_string());
+            if (auto* a = v.as_object().if_contains("agent"); a && a->is_string()) ej.info.agent = std::string(a->as_string());
+        } else {
+            ej.transcript = job.transcript;  // a plain-text transcript is still usable
+        }
+        enqueue_extraction(std::move(ej));
+    }
+}
+
+asio::awaitable<session> runtime_impl::open_session(std::string agent_name, std::string user_id) {
+    if (shutting_down()) throw runtime_error(errc::shutting_down, "the runtime is shutting down");
+    if (!actor_) throw runtime_error(errc::not_started, "runtime::start() has not completed");
+    auto agent = find_agent(agent_name);
+    if (!agent) throw runtime_error(errc::unknown_agent, "no agent named '" + agent_name + "'");
+    session_info info{new_session_id(), user_id, agent_name};
+    if (auto h = hooks(); h->on_session_open && !h->on_session_open(info))
+        throw runtime_error(errc::vetoed, "a hook refused session " + info.session_id);
+    auto loaded = co_await actor_->async_load(user_id, asio::use_awaitable);
+    if (!loaded) throw runtime_error(errc::memory_error, "cannot load the memory of user '" + user_id + "': " + loaded.error().what());
+    std::string block = memory::render_for_prompt(*loaded, agents::render_options_for(*agent));
+    auto impl = std::make_shared<session_impl>(shared_from_this(), std::move(info), std::move(*agent), std::move(block),
+                                               remembered_items(*loaded));
+    {
+        std::lock_guard lock(mutex_);
+        if (shutting_down()) throw runtime_error(errc::shutting_down, "the runtime is shutting down");
+        sessions_[impl->info().session_id] = impl;
+    }
+    impl->start_idle_watch();
+    co_return session(impl);
+}
+
+void runtime_impl::enqueue_extraction(extraction_job job) {
+    extractions_.add();
+    bool spawn = false;
+    const std::string user = job.info.user_id;
+    std::shared_ptr<asio::cancellation_signal> signal;
+    std::optional<asio::strand<asio::any_io_executor>> strand;
+    {
+        std::lock_guard lock(mutex_);
+        queues_[user].push_back(std::move(job));
+        if (active_users_.insert(user).second) {
+            spawn = true;
+            signal = std::make_shared<asio::cancellation_signal>();
+            strand = asio::make_strand(executor_);
+            worker_cancel_[user] = signal;
+            worker_strands_.insert_or_assign(user, *strand);
+        }
+    }
+    // One worker per user keeps that user's extractions in order (the second sees the first's
+    // result); different users' workers run in parallel.
+    if (spawn) {
+        auto self = shared_from_this();
+        asio::co_spawn(*strand, [self, user] { return self->extraction_worker(user); },
+                       asio::bind_cancellation_slot(signal->slot(), asio::detached));
+    }
+}
+
+asio::awaitable<void> runtime_impl::extraction_worker(std::string user) {
+    for (;;) {
+        extraction_job job;
+        {
+            std::lock_guard lock(mutex_);
+            auto& q = queues_[user];
+            if (q.empty()) {
+                queues_.erase(user);
+                active_users_.erase(user);
+                worker_cancel_.erase(user);
+                worker_strands_.erase(user);
+                co_return;
+            }
+            job = std::move(q.front());
+            q.pop_front();
+        }
+        if (!abandon_extractions_) {
+            try {
+                co_await run_extraction(job);
+            } catch (const std::exception& e) {
+                memory_event ev = event_for(job.info);
+                ev.error = std::string("extraction failed, the session stays in the journal: ") + e.what();
+                report(std::move(ev));
+            }
+        }
+        extractions_.done();
+    }
+}
+
+asio::awaitable<std::string> runtime_impl::call_extraction_model(std::string user, net::message_request req) {
+    auto permit = co_await gate_->acquire(request_gate::priority::background);
+    auto msg = co_await client_->create_message(std::move(req));
+    add_usage(user, msg.usage());
+    co_return msg.text();
+}
+
+asio::awaitable<void> runtime_impl::run_extraction(const extraction_job& job) {
+    const auto agent = find_agent(job.info.agent).value_or(*agents::find_builtin("assistant"));
+    memory_event ev = event_for(job.info);
+    auto loaded = co_await actor_->async_load(job.info.user_id, asio::use_awaitable);
+    if (!loaded) {
+        ev.error = "cannot load memory: " + loaded.error().what();
+        report(std::move(ev));
+        co_return;
+    }
+    std::string reply = co_await call_extraction_model(job.info.user_id, agents::extraction_request(agent, *loaded, job.transcript));
+    auto update = memory::parse_extraction_reply(reply);
+    if (!update) {
+        // One repair attempt, telling the model what was wrong.
+        const std::string first_error = update.error().what();
+        reply = co_await call_extraction_model(job.info.user_id,
+                                               agents::extraction_repair_request(agent, *loaded, job.transcript, reply, first_error));
+        update = memory::parse_extraction_reply(reply);
+        if (!update) {
+            ev.error = "extraction output was invalid twice (" + first_error + "; then " + update.error().what() +
+                       "): memory unchanged, the session stays in the journal";
+            report(std::move(ev));
+            co_return;
+        }
+    }
+    memory::update_request req{job.info.session_id, std::move(*update), memory::utc_now()};
+    auto applied = co_await actor_->async_apply(job.info.user_id, std::move(req), asio::use_awaitable);
+    if (!applied) {
+        ev.error = "cannot save memory: " + applied.error().what();
+        report(std::move(ev));
+        co_return;
+    }
+    ev.ok = true;
+    ev.duplicate = applied->status == memory::apply_status::duplicate;
+    for (const auto& c : applied->diff.changes) ev.changes.push_back(c.description);
+    ev.session_count = applied->memory.session_count;
+    report(std::move(ev));
+}
+
+asio::awaitable<void> runtime_impl::shutdown() {
+    if (shutting_down_.exchange(true)) {
+        co_await actor_running_.wait(steady::time_point::max());
+        co_return;
+    }
+    const auto deadline = steady::now() + cfg_.shutdown_grace;
+    std::vector<std::shared_ptr<session_impl>> open;
+    {
+        std::lock_guard lock(mutex_);
+        for (auto& [id, w] : sessions_)
+            if (auto s = w.lock()) open.push_back(s);
+    }
+    // 1. In-flight turns may finish within the grace period; then they are cancelled.
+    if (!co_await turns_.wait(deadline)) {
+        for (auto& s : open) s->cancel_turn();
+        co_await turns_.wait(steady::time_point::max());
+    }
+    // 2. Every session ends: its transcript is journaled and queued.
+    for (auto& s : open) s->end();
+    // Ending is asynchronous (journal write); wait until every session is closed.
+    for (;;) {
+        bool all_closed = true;
+        {
+            std::lock_guard lock(mutex_);
+            all_closed = sessions_.empty();
+        }
+        if (all_closed || !actor_) break;
+        asio::steady_timer t(co_await asio::this_coro::executor, std::chrono::milliseconds(5));
+        co_await t.async_wait(asio::use_awaitable);
+    }
+    // 3. Extractions drain within what is left of the grace period; the rest stays journaled.
+    if (!co_await extractions_.wait(deadline)) {
+        abandon_extractions_ = true;
+        std::vector<std::pair<std::shared_ptr<asio::cancellation_signal>, asio::strand<asio::any_io_executor>>> workers;
+        {
+            std::lock_guard lock(mutex_);
+            for (auto& [user, sig] : worker_cancel_) workers.emplace_back(sig, worker_strands_.at(user));
+        }
+        for (auto& [sig, strand] : workers)
+            asio::dispatch(strand, [sig] { sig->emit(asio::cancellation_type::terminal); });
+        co_await extractions_.wait(steady::time_point::max());
+    }
+    // 4. The memory actor stops last, after its mailbox drained.
+    if (actor_) {
+        actor_->stop();
+        co_await actor_running_.wait(steady::time_point::max());
+    }
+}
+
+}  // namespace detail
+
+// ---- public surface ----
+
+const session_info& session::info() const noexcept { return impl_->info(); }
+const std::string& session::memory_block() const noexcept { return impl_->memory_block(); }
+std::size_t session::remembered_items() const noexcept { return impl_->remembered(); }
+usage_totals session::usage() const { return impl_->usage(); }
+std::size_t session::history_size() const { return impl_->history_size(); }
+boost::asio::awaitable<net::message> session::send(std::string text, delta_callback on_delta) {
+    auto impl = impl_;
+    co_return co_await impl->send(std::move(text), std::move(on_delta));
+}
+void session::end() { impl_->end(); }
+bool session::ended() const noexcept { return impl_->ended(); }
+boost::asio::any_io_executor session::executor() const noexcept { return impl_->strand(); }
+
+runtime::runtime(boost::asio::any_io_executor executor, runtime_config config)
+    : impl_(std::make_shared<detail::runtime_impl>(std::move(executor), std::move(config), nullptr)) {}
+
+runtime::runtime(std::size_t threads, runtime_config config) {
+    auto pool = std::make_unique<boost::asio::thread_pool>(std::max<std::size_t>(1, threads));
+    auto ex = pool->get_executor();
+    impl_ = std::make_shared<detail::runtime_impl>(ex, std::move(config), std::move(pool));
+}
+
+runtime::~runtime() = default;
+
+void runtime::add_agent(agents::agent_definition agent) { impl_->add_agent(std::move(agent)); }
+std::vector<agents::agent_definition> runtime::agents() const { return impl_->list_agents(); }
+void runtime::set_hooks(runtime_hooks hooks) { impl_->set_hooks(std::move(hooks)); }
+boost::asio::awaitable<void> runtime::start() {
+    auto impl = impl_;
+    co_await impl->start();
+}
+boost::asio::awaitable<session> runtime::open_session(std::string agent, std::string user_id) {
+    auto impl = impl_;
+    co_return co_await impl->open_session(std::move(agent), std::move(user_id));
+}
+boost::asio::awaitable<void> runtime::drain_extractions() {
+    auto impl = impl_;
+    co_await impl->drain_extractions();
+}
+boost::asio::awaitable<void> runtime::shutdown() {
+    auto impl = impl_;
+    co_await impl->shutdown();
+}
+usage_totals runtime::user_usage(const std::string& user_id) const { return impl_->user_usage(user_id); }
+memory::memory_actor& runtime::memory() { return impl_->memory(); }
+net::claude_client& runtime::client() { return impl_->client(); }
+boost::asio::any_io_executor runtime::executor() const noexcept { return impl_->executor(); }
+
+}  // namespace engram::runtime

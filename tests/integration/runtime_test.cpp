@@ -1,0 +1,469 @@
+// The runtime against the fake Anthropic server: sessions, extraction, durable memory, the next
+// session; concurrency, busy policies, idle timeout and shutdown. Loopback only.
+#include <engram/runtime/runtime.hpp>
+
+#include <atomic>
+#include <future>
+#include <set>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/json.hpp>
+#include <boost/test/unit_test.hpp>
+
+#include <engram/memory/store.hpp>
+
+#include "support/fake_anthropic_server.hpp"
+#include "support/run_coro.hpp"
+#include "support/temp_dir.hpp"
+
+namespace asio = boost::asio;
+namespace json = boost::json;
+using namespace std::chrono_literals;
+using engram::runtime::runtime;
+using engram::runtime::runtime_config;
+using engram::runtime::runtime_error;
+using engram::test::fake_anthropic_server;
+using engram::test::recorded_request;
+using engram::test::scripted_response;
+
+namespace {
+
+bool is_extraction(const recorded_request& r) { return json::parse(r.body).at("stream") == false; }
+
+std::string last_user_text(const recorded_request& r) {
+    const auto body = json::parse(r.body);
+    const auto& c = body.at("messages").as_array().back().at("content");
+    return c.is_string() ? std::string(c.as_string()) : json::serialize(c);
+}
+
+scripted_response extraction_reply(const std::string& text) {
+    json::object msg{{"id", "msg_x"}, {"type", "message"}, {"role", "assistant"}, {"model", "claude-haiku-4-5"},
+                     {"content", json::array{{{"type", "text"}, {"text", text}}}},
+                     {"stop_reason", "end_turn"}, {"usage", {{"input_tokens", 50}, {"output_tokens", 20}}}};
+    return scripted_response::json(200, json::serialize(msg));
+}
+
+// Chat turns echo the user's message; extraction calls return `update`.
+void echo_server(fake_anthropic_server& server, std::string update, std::chrono::milliseconds drip = 0ms) {
+    server.set_handler([update, drip](const recorded_request& r) {
+        if (is_extraction(r)) return extraction_reply(update);
+        auto s = scripted_response::sse(engram::test::make_text_stream("echo: " + last_user_text(r), 3), drip.count() ? std::vector<std::size_t>{60} : std::vector<std::size_t>{});
+        s.delay_between_pieces = drip;
+        return s;
+    });
+}
+
+runtime_config config_for(const fake_anthropic_server& server, const engram::test::temp_dir& dir) {
+    runtime_config c;
+    c.client = engram::net::client_config{};
+    c.client.base_url = server.base_url();
+    c.client.api_key = "sk-test";
+    c.client.retry.initial_backoff = 5ms;
+    c.memory_directory = dir.path() / "memory";
+    c.shutdown_grace = 5s;
+    return c;
+}
+
+std::vector<recorded_request> extraction_requests(const fake_anthropic_server& server) {
+    std::vector<recorded_request> out;
+    for (auto& r : server.requests())
+        if (is_extraction(r)) out.push_back(r);
+    return out;
+}
+
+std::shared_ptr<engram::memory::store> open_store(const engram::test::temp_dir& dir) {
+    engram::memory::store_options options;
+    options.directory = dir.path() / "memory";
+    auto store = engram::memory::store::open(options);
+    BOOST_REQUIRE(store);
+    return *store;
+}
+
+engram::memory::user_memory stored_memory(const engram::test::temp_dir& dir, const std::string& user) {
+    auto store = open_store(dir);
+    auto rec = store->load(user);
+    BOOST_REQUIRE(rec);
+    return rec->memory;
+}
+
+const char* fact_update = R"({"running_summary":"Alice is building a SaaS for contract review.",
+  "new_facts":[{"text":"Uses Python and FastAPI for the backend","confidence":"high","source":"stated"}],
+  "updated_preferences":{"communication_style":"direct"}})";
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(runtime_integration)
+
+BOOST_AUTO_TEST_CASE(facts_from_session_one_reach_the_system_prompt_of_session_two) {
+    engram::test::temp_dir dir;
+    fake_anthropic_server server;
+    echo_server(server, fact_update);
+    asio::io_context ioc;
+    runtime rt(ioc.get_executor(), config_for(server, dir));
+    std::vector<engram::runtime::memory_event> events;
+    engram::runtime::runtime_hooks hooks;
+    hooks.on_memory_update = [&](const engram::runtime::memory_event& e) { events.push_back(e); };
+    rt.set_hooks(hooks);
+    engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> {
+        co_await rt.start();
+        auto s1 = co_await rt.open_session("assistant", "alice");
+        BOOST_TEST(s1.remembered_items() == 0u);
+        std::string streamed;
+        auto reply = co_await s1.send("I use Python and FastAPI for my backend", [&](std::string_view d) { streamed += d; });
+        BOOST_TEST(reply.text() == "echo: I use Python and FastAPI for my backend");
+        BOOST_TEST(streamed == reply.text());
+        s1.end();
+        co_await rt.drain_extractions();
+
+        auto s2 = co_await rt.open_session("assistant", "alice");
+        BOOST_TEST(s2.remembered_items() >= 2u);
+        co_await s2.send("What do I use?");
+        s2.end();
+        co_await rt.shutdown();
+    });
+    // One extraction call was made, carrying the transcript, with the extraction model.
+    const auto ex = extraction_requests(server);
+    BOOST_REQUIRE_GE(ex.size(), 1u);
+    BOOST_TEST(ex[0].body.find("I use Python and FastAPI for my backend") != std::string::npos);
+    // Session 2's first request carries the fact in its system prompt.
+    std::vector<recorded_request> chats;
+    for (auto& r : server.requests())
+        if (!is_extraction(r)) chats.push_back(r);
+    BOOST_REQUIRE_EQUAL(chats.size(), 2u);
+    const auto system2 = json::serialize(json::parse(chats[1].body).at("system"));
+    BOOST_TEST(system2.find("Uses Python and FastAPI for the backend") != std::string::npos);
+    const auto system1 = json::serialize(json::parse(chats[0].body).at("system"));
+    BOOST_TEST(system1.find("FastAPI") == std::string::npos);
+    BOOST_TEST(system2.find("cache_control") != std::string::npos);
+    // Memory is on disk.
+    const auto m = stored_memory(dir, "alice");
+    BOOST_TEST(m.session_count == 2);
+    BOOST_TEST(m.preferences.at("communication_style") == "direct");
+    BOOST_REQUIRE(!events.empty());
+    BOOST_TEST(events.front().ok);
+    BOOST_TEST(!events.front().changes.empty());
+}
+
+BOOST_AUTO_TEST_CASE(a_hundred_concurrent_sessions_never_see_each_others_history) {
+    engram::test::temp_dir dir;
+    fake_anthropic_server server;
+    echo_server(server, "{}", 2ms);
+    asio::io_context ioc;
+    auto cfg = config_for(server, dir);
+    cfg.max_in_flight_requests = 40;
+    runtime rt(ioc.get_executor(), cfg);
+    constexpr int sessions = 100, turns = 3;
+    std::atomic<int> ok{0};
+    engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> {
+        co_await rt.start();
+        auto ex = co_await asio::this_coro::executor;
+        int finished = 0;
+        asio::steady_timer all_done(ex, std::chrono::steady_clock::time_point::max());
+        for (int i = 0; i < sessions; ++i) {
+            asio::co_spawn(ex, [&, i]() -> asio::awaitable<void> {
+                auto s = co_await rt.open_session("assistant", "user" + std::to_string(i));
+                for (int t = 0; t < turns; ++t) {
+                    const std::string text = "u" + std::to_string(i) + "-t" + std::to_string(t);
+                    auto reply = co_await s.send(text);
+                    if (reply.text() == "echo: " + text) ++ok;
+                }
+                BOOST_TEST(s.history_size() == static_cast<std::size_t>(2 * turns));
+                s.end();
+            }, [&](std::exception_ptr e) {
+                if (e) try { std::rethrow_exception(e); } catch (const std::exception& x) { BOOST_ERROR(x.what()); }
+                if (++finished == sessions) all_done.cancel();
+            });
+        }
+        co_await all_done.async_wait(asio::as_tuple(asio::use_awaitable));
+        co_await rt.shutdown();
+    }, 180s);
+    BOOST_TEST(ok.load() == sessions * turns);
+    // Every chat request's history is exactly its own session's: same user prefix, turns in order.
+    std::size_t chats = 0;
+    for (const auto& r : server.requests()) {
+        if (is_extraction(r)) continue;
+        ++chats;
+        const auto body = json::parse(r.body);
+        const auto& msgs = body.at("messages").as_array();
+        const std::string last = std::string(msgs.back().at("content").as_string());
+        const std::string prefix = last.substr(0, last.find('-'));
+        BOOST_REQUIRE_EQUAL(msgs.size() % 2, 1u);
+        for (std::size_t k = 0; k < msgs.size(); ++k) {
+            const auto& content = msgs[k].at("content");
+            const std::string text = content.is_string() ? std::string(content.as_string()) : json::serialize(content);
+            const std::string expected_turn = prefix + "-t" + std::to_string(k / 2);
+            BOOST_TEST(text.find(expected_turn) != std::string::npos, "request history mixes sessions: " << text);
+        }
+    }
+    BOOST_TEST(chats == static_cast<std::size_t>(sessions * turns));
+}
+
+BOOST_AUTO_TEST_CASE(fifty_sessions_of_one_user_ending_together_lose_no_update) {
+    engram::test::temp_dir dir;
+    fake_anthropic_server server;
+    echo_server(server, R"({"running_summary":"Bob talks a lot."})");
+    asio::io_context ioc;
+    runtime rt(ioc.get_executor(), config_for(server, dir));
+    engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> {
+        co_await rt.start();
+        std::vector<engram::runtime::session> all;
+        for (int i = 0; i < 50; ++i) all.push_back(co_await rt.open_session("assistant", "bob"));
+        for (int i = 0; i < 50; ++i) co_await all[i].send("message " + std::to_string(i));
+        for (auto& s : all) s.end();  // all end together
+        co_await rt.drain_extractions();
+        co_await rt.shutdown();
+    }, 180s);
+    BOOST_TEST(stored_memory(dir, "bob").session_count == 50);
+    BOOST_TEST(extraction_requests(server).size() == 50u);
+}
+
+BOOST_AUTO_TEST_CASE(invalid_extraction_output_twice_leaves_memory_unchanged_and_the_job_journaled) {
+    engram::test::temp_dir dir;
+    fake_anthropic_server server;
+    echo_server(server, "Sure! Here is what I learned: the user likes tea.");  // never JSON
+    asio::io_context ioc;
+    runtime rt(ioc.get_executor(), config_for(server, dir));
+    std::vector<engram::runtime::memory_event> events;
+    engram::runtime::runtime_hooks hooks;
+    hooks.on_memory_update = [&](const engram::runtime::memory_event& e) { events.push_back(e); };
+    rt.set_hooks(hooks);
+    engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> {
+        co_await rt.start();
+        auto s = co_await rt.open_session("assistant", "carol");
+        co_await s.send("I like tea");
+        s.end();
+        co_await rt.drain_extractions();
+        co_await rt.shutdown();
+    });
+    const auto ex = extraction_requests(server);
+    BOOST_TEST(ex.size() == 2u);  // the call and one repair
+    if (ex.size() == 2) BOOST_TEST(ex[1].body.find("the user likes tea") != std::string::npos);  // the bad reply is shown
+    BOOST_REQUIRE_EQUAL(events.size(), 1u);
+    BOOST_TEST(!events[0].ok);
+    BOOST_TEST(events[0].error.find("invalid twice") != std::string::npos);
+    BOOST_TEST(stored_memory(dir, "carol").session_count == 0);
+    auto jobs = open_store(dir)->journal_list();
+    BOOST_REQUIRE(jobs);
+    BOOST_TEST(jobs->size() == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(a_repaired_extraction_is_applied) {
+    engram::test::temp_dir dir;
+    fake_anthropic_server server;
+    std::atomic<int> extraction_calls{0};
+    server.set_handler([&](const recorded_request& r) {
+        if (is_extraction(r))
+            return extraction_reply(++extraction_calls == 1 ? "{\"new_facts\": [" : "```json\n{\"running_summary\":\"Dan plays chess.\"}\n```");
+        return scripted_response::sse(engram::test::make_text_stream("ok"));
+    });
+    asio::io_context ioc;
+    runtime rt(ioc.get_executor(), config_for(server, dir));
+    engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> {
+        co_await rt.start();
+        auto s = co_await rt.open_session("assistant", "dan");
+        co_await s.send("I play chess");
+        s.end();
+        co_await rt.drain_extractions();
+        co_await rt.shutdown();
+    });
+    BOOST_TEST(extraction_calls.load() == 2);
+    const auto m = stored_memory(dir, "dan");
+    BOOST_TEST(m.session_count == 1);
+    BOOST_TEST(m.running_summary == "Dan plays chess.");
+}
+
+BOOST_AUTO_TEST_CASE(busy_policy_refuse_rejects_a_second_send_and_wait_queues_it) {
+    for (auto policy : {engram::runtime::busy_policy::refuse, engram::runtime::busy_policy::wait}) {
+        engram::test::temp_dir dir;
+        fake_anthropic_server server;
+        echo_server(server, "{}", 30ms);
+        asio::io_context ioc;
+        auto cfg = config_for(server, dir);
+        cfg.busy = policy;
+        runtime rt(ioc.get_executor(), cfg);
+        std::vector<std::string> outcomes(2);
+        engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> {
+            co_await rt.start();
+            auto s = co_await rt.open_session("assistant", "erin");
+            auto ex = co_await asio::this_coro::executor;
+            int finished = 0;
+            asio::steady_timer both(ex, std::chrono::steady_clock::time_point::max());
+            for (int i = 0; i < 2; ++i) {
+                asio::co_spawn(ex, s.send("turn " + std::to_string(i)), [&, i](std::exception_ptr e, engram::net::message m) {
+                    if (!e) {
+                        outcomes[i] = m.text();
+                    } else {
+                        try { std::rethrow_exception(e); } catch (const runtime_error& err) {
+                            outcomes[i] = err.code_value() == engram::runtime::errc::session_busy ? "busy" : err.what();
+                        } catch (const std::exception& err) { outcomes[i] = err.what(); }
+                    }
+                    if (++finished == 2) both.cancel();
+                });
+            }
+            co_await both.async_wait(asio::as_tuple(asio::use_awaitable));
+            if (policy == engram::runtime::busy_policy::wait) BOOST_TEST(s.history_size() == 4u);
+            else BOOST_TEST(s.history_size() == 2u);
+            co_await rt.shutdown();
+        });
+        if (policy == engram::runtime::busy_policy::refuse) {
+            BOOST_TEST(outcomes[0] == "echo: turn 0");
+            BOOST_TEST(outcomes[1] == "busy");
+        } else {
+            BOOST_TEST(outcomes[0] == "echo: turn 0");
+            BOOST_TEST(outcomes[1] == "echo: turn 1");
+        }
+    }
+}
+
+BOOST_AUTO_TEST_CASE(idle_timeout_ends_the_session_and_saves_memory) {
+    engram::test::temp_dir dir;
+    fake_anthropic_server server;
+    echo_server(server, R"({"running_summary":"Frank was idle."})");
+    asio::io_context ioc;
+    auto cfg = config_for(server, dir);
+    cfg.idle_timeout = 200ms;
+    runtime rt(ioc.get_executor(), cfg);
+    std::promise<engram::runtime::memory_event> saved;
+    engram::runtime::runtime_hooks hooks;
+    hooks.on_memory_update = [&](const engram::runtime::memory_event& e) { saved.set_value(e); };
+    rt.set_hooks(hooks);
+    bool ended = false;
+    engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> {
+        co_await rt.start();
+        auto s = co_await rt.open_session("assistant", "frank");
+        co_await s.send("hello");
+        asio::steady_timer wait(co_await asio::this_coro::executor, 600ms);
+        co_await wait.async_wait(asio::use_awaitable);
+        co_await rt.drain_extractions();
+        ended = s.ended();
+        co_await rt.shutdown();
+    });
+    BOOST_TEST(ended);
+    auto fut = saved.get_future();
+    BOOST_REQUIRE(fut.wait_for(0s) == std::future_status::ready);
+    BOOST_TEST(fut.get().ok);
+    BOOST_TEST(stored_memory(dir, "frank").running_summary == "Frank was idle.");
+}
+
+BOOST_AUTO_TEST_CASE(shutdown_lets_in_flight_turns_finish_and_saves_their_sessions) {
+    engram::test::temp_dir dir;
+    fake_anthropic_server server;
+    echo_server(server, R"({"running_summary":"Grace waited."})", 40ms);  // a turn takes ~0.4 s
+    asio::io_context ioc;
+    runtime rt(ioc.get_executor(), config_for(server, dir));
+    std::string reply_text;
+    engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> {
+        co_await rt.start();
+        auto s = co_await rt.open_session("assistant", "grace");
+        auto ex = co_await asio::this_coro::executor;
+        bool turn_done = false;
+        asio::co_spawn(ex, s.send("a slow question"), [&](std::exception_ptr e, engram::net::message m) {
+            if (!e) reply_text = m.text();
+            turn_done = true;
+        });
+        asio::steady_timer t(ex, 50ms);  // the turn is streaming now
+        co_await t.async_wait(asio::use_awaitable);
+        co_await rt.shutdown();
+        BOOST_TEST(turn_done);
+        BOOST_TEST(s.ended());
+        bool refused = false;
+        try {
+            co_await rt.open_session("assistant", "grace");
+        } catch (const runtime_error& e) {
+            refused = e.code_value() == engram::runtime::errc::shutting_down;
+        }
+        BOOST_TEST(refused);
+    });
+    BOOST_TEST(reply_text == "echo: a slow question");
+    BOOST_TEST(stored_memory(dir, "grace").session_count == 1);
+}
+
+BOOST_AUTO_TEST_CASE(shutdown_after_the_grace_period_cancels_a_stalled_turn) {
+    engram::test::temp_dir dir;
+    fake_anthropic_server server;
+    server.set_handler([](const recorded_request& r) {
+        if (is_extraction(r)) return extraction_reply("{}");
+        const auto body = engram::test::make_text_stream("never finishes", 2);
+        auto s = scripted_response::sse(body);
+        s.stop_after_bytes = body.find("content_block_stop");
+        s.stall = true;
+        return s;
+    });
+    asio::io_context ioc;
+    auto cfg = config_for(server, dir);
+    cfg.shutdown_grace = 300ms;
+    runtime rt(ioc.get_executor(), cfg);
+    bool failed = false;
+    engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> {
+        co_await rt.start();
+        auto s = co_await rt.open_session("assistant", "hank");
+        auto ex = co_await asio::this_coro::executor;
+        asio::co_spawn(ex, s.send("stall please"), [&](std::exception_ptr e, engram::net::message) { failed = e != nullptr; });
+        asio::steady_timer t(ex, 100ms);
+        co_await t.async_wait(asio::use_awaitable);
+        co_await rt.shutdown();
+        BOOST_TEST(s.ended());
+    }, 30s);
+    BOOST_TEST(failed);
+    BOOST_TEST(extraction_requests(server).empty());  // the cancelled turn left nothing to remember
+}
+
+BOOST_AUTO_TEST_CASE(unknown_agent_hostile_user_id_and_vetoed_sessions_are_clear_errors) {
+    engram::test::temp_dir dir;
+    fake_anthropic_server server;
+    echo_server(server, "{}");
+    asio::io_context ioc;
+    runtime rt(ioc.get_executor(), config_for(server, dir));
+    engram::runtime::runtime_hooks hooks;
+    hooks.on_session_open = [](const engram::runtime::session_info& s) { return s.user_id != "blocked"; };
+    rt.set_hooks(hooks);
+    engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> {
+        co_await rt.start();
+        try {
+            co_await rt.open_session("no-such-agent", "ivy");
+            BOOST_ERROR("an unknown agent was accepted");
+        } catch (const runtime_error& e) {
+            BOOST_TEST((e.code_value() == engram::runtime::errc::unknown_agent));
+        }
+        try {
+            co_await rt.open_session("assistant", std::string("../\0etc", 7));
+            BOOST_ERROR("a hostile user id was accepted");
+        } catch (const runtime_error& e) {
+            BOOST_TEST((e.code_value() == engram::runtime::errc::memory_error));
+        }
+        try {
+            co_await rt.open_session("assistant", "blocked");
+            BOOST_ERROR("a vetoed session was opened");
+        } catch (const runtime_error& e) {
+            BOOST_TEST((e.code_value() == engram::runtime::errc::vetoed));
+        }
+        co_await rt.shutdown();
+    });
+}
+
+BOOST_AUTO_TEST_CASE(usage_is_accounted_per_session_and_per_user) {
+    engram::test::temp_dir dir;
+    fake_anthropic_server server;
+    echo_server(server, "{}");
+    asio::io_context ioc;
+    runtime rt(ioc.get_executor(), config_for(server, dir));
+    engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> {
+        co_await rt.start();
+        auto s = co_await rt.open_session("assistant", "jo");
+        co_await s.send("one");
+        co_await s.send("two");
+        BOOST_TEST(s.usage().requests == 2);
+        BOOST_TEST(s.usage().input_tokens == 20);  // the fake reports 10 input tokens per turn
+        s.end();
+        co_await rt.drain_extractions();
+        const auto u = rt.user_usage("jo");
+        BOOST_TEST(u.requests == 3);  // two turns and the extraction call
+        BOOST_TEST(u.input_tokens == 70);
+        co_await rt.shutdown();
+    });
+}
+
+BOOST_AUTO_TEST_SUITE_END()

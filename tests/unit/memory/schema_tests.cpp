@@ -1,0 +1,98 @@
+#include <engram/memory/schema.hpp>
+
+#include <boost/json/parse.hpp>
+#include <boost/test/unit_test.hpp>
+
+#include "memory_test_support.hpp"
+
+namespace mem = engram::memory;
+
+BOOST_AUTO_TEST_SUITE(memory_schema)
+
+BOOST_AUTO_TEST_CASE(tutorial_format_file_loads_with_plain_string_facts) {
+    auto r = mem::parse_record(mem::test::tutorial_alice);
+    BOOST_TEST_REQUIRE(r.has_value(), (r ? "" : r.error().message));
+    const auto& m = r->memory;
+    BOOST_TEST(m.user_id == "alice");
+    BOOST_TEST(m.session_count == 7);
+    BOOST_TEST(m.last_session == "2024-01-15T14:32:00");
+    BOOST_TEST(m.preferences.at("timezone") == "UTC+1");
+    BOOST_TEST_REQUIRE(m.key_facts.size() == 3u);
+    BOOST_TEST(m.key_facts[1].text == "Has a team of 2 engineers");
+    BOOST_TEST((m.key_facts[1].confidence == mem::confidence::medium));
+    BOOST_TEST(m.key_facts[1].first_seen == "2024-01-15T14:32:00");
+    BOOST_TEST(m.recent_decisions.at(0).decision == "usage-based at $0.02/doc");
+    BOOST_TEST(m.schema_version == mem::current_schema_version);  // upgraded on the next write
+}
+
+BOOST_AUTO_TEST_CASE(tutorial_blank_template_with_null_last_session_loads) {
+    auto r = mem::parse_record(R"({"user_id":"bob","last_session":null,"session_count":0,"preferences":{},
+        "key_facts":[],"running_summary":"","recent_decisions":[]})");
+    BOOST_TEST_REQUIRE(r.has_value());
+    BOOST_TEST(r->memory.last_session.empty());
+}
+
+BOOST_AUTO_TEST_CASE(serialized_record_round_trips_in_the_current_schema) {
+    auto r = mem::parse_record(mem::test::tutorial_alice);
+    BOOST_TEST_REQUIRE(r.has_value());
+    r->applied_sessions = {"s1"};
+    const auto text = mem::serialize(*r);
+    BOOST_TEST(text.find("\"schema_version\": 1") != std::string::npos);
+    auto again = mem::parse_record(text);
+    BOOST_TEST_REQUIRE(again.has_value());
+    BOOST_TEST((*again == *r));
+}
+
+BOOST_AUTO_TEST_CASE(plain_string_facts_are_rejected_in_the_current_schema) {
+    auto r = mem::parse_record(R"({"schema_version":1,"user_id":"a","key_facts":["x"]})");
+    BOOST_TEST_REQUIRE(!r.has_value());
+    BOOST_TEST(r.error().message.find("key_facts[0]") != std::string::npos);
+}
+
+struct bad_case {
+    const char* json;
+    const char* field;
+};
+
+BOOST_AUTO_TEST_CASE(wrong_types_and_oversized_fields_are_rejected_naming_the_field) {
+    const std::string big(9000, 'x');
+    const bad_case cases[] = {
+        {R"({"user_id":5})", "user_id"},
+        {R"({"key_facts":[]})", "user_id"},
+        {R"({"user_id":"a","session_count":"7"})", "session_count"},
+        {R"({"user_id":"a","session_count":-1})", "session_count"},
+        {R"({"user_id":"a","preferences":{"tz":3}})", "preferences.tz"},
+        {R"({"user_id":"a","preferences":[]})", "preferences"},
+        {R"({"user_id":"a","schema_version":1,"key_facts":[{"text":"t","confidence":"sure"}]})",
+         "key_facts[0].confidence"},
+        {R"({"user_id":"a","schema_version":1,"key_facts":[{"text":"t","source":"guess"}]})",
+         "key_facts[0].source"},
+        {R"({"user_id":"a","recent_decisions":[{"topic":"t"}]})", "recent_decisions[0].decision"},
+        {R"({"user_id":"a","last_session":"yesterday"})", "last_session"},
+        {R"({"user_id":"a","schema_version":99})", "schema_version"},
+        {R"({"user_id":"a","history":[{"at":"2024-01-01T00:00:00Z"}]})", "history[0]"},
+    };
+    for (const auto& c : cases) {
+        auto r = mem::parse_record(c.json);
+        BOOST_TEST_REQUIRE(!r.has_value(), c.json);
+        BOOST_TEST((r.error().code == mem::errc::invalid_record));
+        BOOST_TEST(r.error().message.find(c.field) == 0u, c.json << " -> " << r.error().message);
+    }
+    auto r = mem::parse_record(R"({"user_id":"a","running_summary":")" + big + "\"}");
+    BOOST_TEST_REQUIRE(!r.has_value());
+    BOOST_TEST(r.error().message.find("running_summary: too long") == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(malformed_json_is_rejected_without_throwing) {
+    for (const char* text : {"", "{", "nul", "[1,2]", "{\"user_id\":\"a\",}"}) {
+        auto r = mem::parse_record(text);
+        BOOST_TEST(!r.has_value(), text);
+    }
+}
+
+BOOST_AUTO_TEST_CASE(timestamps_are_iso8601_utc) {
+    const auto t = std::chrono::system_clock::time_point(std::chrono::seconds(1705329120));
+    BOOST_TEST(mem::utc_timestamp(t) == "2024-01-15T14:32:00Z");
+}
+
+BOOST_AUTO_TEST_SUITE_END()

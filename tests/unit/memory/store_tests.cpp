@@ -1,0 +1,404 @@
+#include <engram/memory/store.hpp>
+
+#include <atomic>
+#include <cerrno>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <boost/json/parse.hpp>
+#include <boost/test/unit_test.hpp>
+
+#include "memory_test_support.hpp"
+
+namespace mem = engram::memory;
+namespace fs = std::filesystem;
+using mem::test::temp_dir;
+
+namespace {
+
+/// Fails the chosen call with the chosen errno while it is set (0 = pass through).
+struct faulty_fs : mem::filesystem {
+    std::atomic<int> create_errno{0}, write_errno{0}, fsync_errno{0}, rename_errno{0};
+    int open_at(int dir_fd, const char* name, int flags, mode_t mode) override {
+        if (const int e = create_errno.load(); e && (flags & O_CREAT) && name[0] == '.') {
+            errno = e;
+            return -1;
+        }
+        return filesystem::open_at(dir_fd, name, flags, mode);
+    }
+    ssize_t write(int fd, const void* data, std::size_t size) override {
+        if (const int e = write_errno.load()) {
+            // A partial write first, like a disk filling up mid-file.
+            if (size > 1) filesystem::write(fd, data, size / 2);
+            errno = e;
+            return -1;
+        }
+        return filesystem::write(fd, data, size);
+    }
+    int fsync(int fd) override {
+        if (const int e = fsync_errno.load()) {
+            errno = e;
+            return -1;
+        }
+        return filesystem::fsync(fd);
+    }
+    int rename_at(int a, const char* from, int b, const char* to) override {
+        if (const int e = rename_errno.load()) {
+            errno = e;
+            return -1;
+        }
+        return filesystem::rename_at(a, from, b, to);
+    }
+};
+
+std::shared_ptr<mem::store> open_store(const fs::path& dir, std::shared_ptr<mem::filesystem> f = nullptr) {
+    mem::store_options o;
+    o.directory = dir;
+    o.fs = std::move(f);
+    auto s = mem::store::open(o);
+    BOOST_TEST_REQUIRE(s.has_value(), (s ? "" : s.error().what()));
+    return *s;
+}
+
+mem::update_request fact_update(const std::string& session, const std::string& fact) {
+    mem::update_request r;
+    r.session_id = session;
+    r.update.new_facts.push_back({fact, mem::confidence::high, mem::fact_source::stated});
+    return r;
+}
+
+mem::result<mem::apply_result> apply_one(mem::store& s, const std::string& user,
+                                         const mem::update_request& r) {
+    return s.apply(user, std::span<const mem::update_request>(&r, 1));
+}
+
+std::vector<std::string> names_in(const fs::path& dir) {
+    std::vector<std::string> out;
+    for (const auto& e : fs::directory_iterator(dir)) out.push_back(e.path().filename().string());
+    std::sort(out.begin(), out.end());
+    return out;
+}
+
+bool has_temp_files(const fs::path& dir) {
+    for (const auto& n : names_in(dir))
+        if (n.rfind(".t", 0) == 0 && n != ".tmp") return true;
+    return false;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(memory_store)
+
+BOOST_AUTO_TEST_CASE(directory_is_private_and_files_are_0600) {
+    temp_dir tmp;
+    const auto dir = tmp.path() / "a" / "memory";
+    auto s = open_store(dir);
+    BOOST_TEST(mem::test::mode_of(dir) == 0700u);
+    for (const char* sub : {".locks", ".journal", ".quarantine"})
+        BOOST_TEST(mem::test::mode_of(dir / sub) == 0700u);
+    BOOST_TEST_REQUIRE(apply_one(*s, "alice", fact_update("s1", "Likes tea")).has_value());
+    BOOST_TEST(mem::test::mode_of(dir / "alice.json") == 0600u);
+    BOOST_TEST(mem::test::mode_of(dir / ".locks" / "alice.lock") == 0600u);
+    BOOST_TEST(!has_temp_files(dir));
+}
+
+BOOST_AUTO_TEST_CASE(loose_directory_permissions_are_tightened) {
+    temp_dir tmp;
+    fs::create_directories(tmp.path() / "m");
+    ::chmod((tmp.path() / "m").c_str(), 0755);
+    open_store(tmp.path() / "m");
+    BOOST_TEST(mem::test::mode_of(tmp.path() / "m") == 0700u);
+}
+
+BOOST_AUTO_TEST_CASE(missing_user_loads_as_a_blank_record) {
+    temp_dir tmp;
+    auto s = open_store(tmp.path());
+    auto r = s->load("nobody");
+    BOOST_TEST_REQUIRE(r.has_value());
+    BOOST_TEST(r->memory.user_id == "nobody");
+    BOOST_TEST(r->memory.session_count == 0);
+    BOOST_TEST(!fs::exists(tmp.path() / "nobody.json"));
+}
+
+BOOST_AUTO_TEST_CASE(tutorial_memory_folder_loads_and_is_upgraded_on_the_next_write) {
+    temp_dir tmp;
+    mem::test::spit(tmp.path() / "alice.json", mem::test::tutorial_alice);
+    auto s = open_store(tmp.path());
+    auto r = s->load("alice");
+    BOOST_TEST_REQUIRE(r.has_value(), (r ? "" : r.error().what()));
+    BOOST_TEST(r->memory.session_count == 7);
+    BOOST_TEST_REQUIRE(apply_one(*s, "alice", fact_update("s8", "Hired a third engineer")).has_value());
+    const auto text = mem::test::slurp(tmp.path() / "alice.json");
+    BOOST_TEST(text.find("\"schema_version\": 1") != std::string::npos);
+    auto again = s->load("alice");
+    BOOST_TEST_REQUIRE(again.has_value());
+    BOOST_TEST(again->memory.session_count == 8);
+    BOOST_TEST(again->memory.key_facts.size() == 4u);
+    BOOST_TEST(again->memory.preferences.at("timezone") == "UTC+1");
+}
+
+BOOST_AUTO_TEST_CASE(corrupt_file_is_quarantined_and_reported) {
+    temp_dir tmp;
+    const std::string garbage = "{\"user_id\": \"bob\", \"key_facts\": [tor";
+    mem::test::spit(tmp.path() / "bob.json", garbage);
+    auto s = open_store(tmp.path());
+    auto r = s->load("bob");
+    BOOST_TEST_REQUIRE(!r.has_value());
+    BOOST_TEST((r.error().code == mem::errc::memory_corrupt));
+    BOOST_TEST(r.error().message.find("bob.json") != std::string::npos);
+    BOOST_TEST(r.error().message.find(".quarantine/") != std::string::npos);
+    BOOST_TEST(!fs::exists(tmp.path() / "bob.json"));
+    auto q = s->quarantined("bob");
+    BOOST_TEST_REQUIRE(q->size() == 1u);
+    BOOST_TEST(mem::test::slurp(tmp.path() / ".quarantine" / q->front()) == garbage);  // kept byte for byte
+    // The user continues from a blank record; the quarantined copy is never overwritten.
+    BOOST_TEST_REQUIRE(apply_one(*s, "bob", fact_update("s1", "x")).has_value());
+    BOOST_TEST(s->load("bob")->memory.session_count == 1);
+    BOOST_TEST(mem::test::slurp(tmp.path() / ".quarantine" / q->front()) == garbage);
+}
+
+BOOST_AUTO_TEST_CASE(invalid_record_and_foreign_user_file_are_quarantined) {
+    temp_dir tmp;
+    mem::test::spit(tmp.path() / "carol.json", R"({"user_id": "carol", "session_count": "many"})");
+    mem::test::spit(tmp.path() / "dave.json", R"({"user_id": "mallory"})");
+    auto s = open_store(tmp.path());
+    auto c = apply_one(*s, "carol", fact_update("s1", "x"));
+    BOOST_TEST_REQUIRE(!c.has_value());
+    BOOST_TEST(c.error().message.find("session_count") != std::string::npos);
+    auto d = s->load("dave");
+    BOOST_TEST_REQUIRE(!d.has_value());
+    BOOST_TEST((d.error().code == mem::errc::memory_corrupt));
+    BOOST_TEST(s->quarantined("carol")->size() == 1u);
+    BOOST_TEST(s->quarantined("dave")->size() == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(symlinks_in_the_directory_are_not_followed) {
+    temp_dir tmp;
+    const auto outside = tmp.path() / "outside.json";
+    const std::string secret = R"({"user_id": "eve", "running_summary": "outside"})";
+    mem::test::spit(outside, secret);
+    fs::create_directories(tmp.path() / "m");
+    fs::create_symlink(outside, tmp.path() / "m" / "eve.json");
+    auto s = open_store(tmp.path() / "m");
+    auto r = s->load("eve");
+    BOOST_TEST_REQUIRE(!r.has_value());
+    BOOST_TEST((r.error().code == mem::errc::unsafe_path));
+    auto a = apply_one(*s, "eve", fact_update("s1", "x"));
+    BOOST_TEST_REQUIRE(!a.has_value());
+    BOOST_TEST((a.error().code == mem::errc::unsafe_path));
+    BOOST_TEST(mem::test::slurp(outside) == secret);
+    BOOST_TEST(fs::is_symlink(tmp.path() / "m" / "eve.json"));
+}
+
+BOOST_AUTO_TEST_CASE(symlinked_lock_directory_is_refused) {
+    temp_dir tmp;
+    fs::create_directories(tmp.path() / "m");
+    fs::create_directories(tmp.path() / "elsewhere");
+    fs::create_directory_symlink(tmp.path() / "elsewhere", tmp.path() / "m" / ".locks");
+    mem::store_options o;
+    o.directory = tmp.path() / "m";
+    auto s = mem::store::open(o);
+    BOOST_TEST_REQUIRE(!s.has_value());
+    BOOST_TEST((s.error().code == mem::errc::unsafe_path));
+}
+
+BOOST_AUTO_TEST_CASE(disk_full_leaves_the_old_file_intact) {
+    temp_dir tmp;
+    auto faults = std::make_shared<faulty_fs>();
+    auto s = open_store(tmp.path(), faults);
+    BOOST_TEST_REQUIRE(apply_one(*s, "frank", fact_update("s1", "Likes tea")).has_value());
+    const auto before = mem::test::slurp(tmp.path() / "frank.json");
+    faults->write_errno = ENOSPC;
+    auto r = apply_one(*s, "frank", fact_update("s2", "Likes coffee"));
+    BOOST_TEST_REQUIRE(!r.has_value());
+    BOOST_TEST((r.error().code == mem::errc::disk_full));
+    BOOST_TEST(r.error().message.find("previous version is intact") != std::string::npos);
+    BOOST_TEST(mem::test::slurp(tmp.path() / "frank.json") == before);
+    BOOST_TEST(!has_temp_files(tmp.path()));
+    faults->write_errno = 0;
+    BOOST_TEST_REQUIRE(apply_one(*s, "frank", fact_update("s2", "Likes coffee")).has_value());
+    BOOST_TEST(s->load("frank")->memory.session_count == 2);
+}
+
+BOOST_AUTO_TEST_CASE(permission_and_io_errors_leave_the_old_file_intact) {
+    temp_dir tmp;
+    auto faults = std::make_shared<faulty_fs>();
+    auto s = open_store(tmp.path(), faults);
+    BOOST_TEST_REQUIRE(apply_one(*s, "gina", fact_update("s1", "Likes tea")).has_value());
+    const auto before = mem::test::slurp(tmp.path() / "gina.json");
+    struct fault {
+        std::atomic<int>* slot;
+        int err;
+        mem::errc expected;
+    } faults_table[] = {
+        {&faults->create_errno, EACCES, mem::errc::permission_denied},
+        {&faults->rename_errno, EPERM, mem::errc::permission_denied},
+        {&faults->rename_errno, EROFS, mem::errc::permission_denied},
+        {&faults->fsync_errno, EIO, mem::errc::io_error},
+        {&faults->write_errno, EDQUOT, mem::errc::disk_full},
+    };
+    for (auto& f : faults_table) {
+        *f.slot = f.err;
+        auto r = apply_one(*s, "gina", fact_update("s2", "Likes coffee"));
+        *f.slot = 0;
+        BOOST_TEST_REQUIRE(!r.has_value());
+        BOOST_TEST((r.error().code == f.expected), r.error().what());
+        BOOST_TEST(mem::test::slurp(tmp.path() / "gina.json") == before);
+        BOOST_TEST(!has_temp_files(tmp.path()));
+    }
+}
+
+BOOST_AUTO_TEST_CASE(list_export_and_hostile_ids_stay_inside_the_directory) {
+    temp_dir tmp;
+    const auto dir = tmp.path() / "m";
+    auto s = open_store(dir);
+    const std::vector<std::string> ids = {"../escape", "a/b", ".", "..", "zoë", "x.json"};
+    for (const auto& id : ids) BOOST_TEST_REQUIRE(apply_one(*s, id, fact_update("s1", "f")).has_value(), id);
+    for (const auto& e : fs::recursive_directory_iterator(tmp.path()))
+        BOOST_TEST(
+            (e.path() == dir || e.path().parent_path() == dir || e.path().parent_path().parent_path() == dir),
+            e.path());
+    auto users = s->list_users();
+    auto expected = ids;
+    std::sort(expected.begin(), expected.end());
+    BOOST_TEST(*users == expected, boost::test_tools::per_element());
+    auto one = s->export_user("a/b");
+    BOOST_TEST_REQUIRE(one.has_value());
+    BOOST_TEST(one->at("user_id").as_string() == "a/b");
+    BOOST_TEST(one->at("history").as_array().size() == 1u);
+    auto all = s->export_all();
+    BOOST_TEST_REQUIRE(all.has_value());
+    BOOST_TEST(all->at("users").as_array().size() == ids.size());
+    auto bad = s->load("");
+    BOOST_TEST_REQUIRE(!bad.has_value());
+    BOOST_TEST((bad.error().code == mem::errc::invalid_user_id));
+}
+
+BOOST_AUTO_TEST_CASE(erase_removes_record_history_quarantine_jobs_and_lock) {
+    temp_dir tmp;
+    auto s = open_store(tmp.path());
+    BOOST_TEST_REQUIRE(apply_one(*s, "hank", fact_update("s1", "x")).has_value());
+    BOOST_TEST_REQUIRE(apply_one(*s, "hank2", fact_update("s1", "x")).has_value());
+    BOOST_TEST_REQUIRE(s->journal_add({"hank", "s2", "", "USER: hi"}).has_value());
+    mem::test::spit(tmp.path() / ".quarantine" / "hank@20240101T000000Z-00000000.json", "old");
+    mem::test::spit(tmp.path() / ".thank0000-hank.json", "stray temp");
+    auto e = s->erase("hank");
+    BOOST_TEST_REQUIRE(e.has_value());
+    BOOST_TEST(*e);
+    BOOST_TEST(!fs::exists(tmp.path() / "hank.json"));
+    BOOST_TEST(!fs::exists(tmp.path() / ".thank0000-hank.json"));
+    BOOST_TEST(names_in(tmp.path() / ".quarantine").empty());
+    BOOST_TEST(names_in(tmp.path() / ".journal").empty());
+    BOOST_TEST(!fs::exists(tmp.path() / ".locks" / "hank.lock"));
+    BOOST_TEST(fs::exists(tmp.path() / "hank2.json"));  // a prefix-sharing user is untouched
+    BOOST_TEST(*s->list_users() == std::vector<std::string>{"hank2"}, boost::test_tools::per_element());
+    BOOST_TEST(!*s->erase("hank"));
+    BOOST_TEST(s->load("hank")->memory.session_count == 0);
+}
+
+BOOST_AUTO_TEST_CASE(journal_jobs_survive_until_their_merge_is_durable) {
+    temp_dir tmp;
+    {
+        auto s = open_store(tmp.path());
+        BOOST_TEST_REQUIRE(
+            s->journal_add({"ivy", "sess-1", "2024-01-01T00:00:00Z", "USER: I moved to Paris"}).has_value());
+        BOOST_TEST_REQUIRE(
+            s->journal_add({"ivy", "sess-2", "2024-01-02T00:00:00Z", "USER: bye"}).has_value());
+    }
+    auto s = open_store(tmp.path());  // "restart"
+    auto jobs = s->journal_list();
+    BOOST_TEST_REQUIRE(jobs->size() == 2u);
+    BOOST_TEST(jobs->front().session_id == "sess-1");
+    BOOST_TEST(jobs->front().transcript == "USER: I moved to Paris");
+    for (const auto& n : names_in(tmp.path() / ".journal"))
+        BOOST_TEST(mem::test::mode_of(tmp.path() / ".journal" / n) == 0600u);
+    BOOST_TEST_REQUIRE(apply_one(*s, "ivy", fact_update("sess-1", "Lives in Paris")).has_value());
+    BOOST_TEST(s->journal_list()->size() == 1u);
+    // A replayed job (crash after the merge, before the job was removed) is not applied twice.
+    BOOST_TEST_REQUIRE(s->journal_add({"ivy", "sess-1", "", "again"}).has_value());
+    auto replay = apply_one(*s, "ivy", fact_update("sess-1", "Lives in Paris"));
+    BOOST_TEST_REQUIRE(replay.has_value());
+    BOOST_TEST((replay->outcomes.at(0).status == mem::apply_status::duplicate));
+    BOOST_TEST(replay->record.memory.session_count == 1);
+    BOOST_TEST(s->journal_list()->size() == 1u);
+    BOOST_TEST(s->journal_remove("ivy", "sess-2").has_value());
+    BOOST_TEST(s->journal_remove("ivy", "sess-2").has_value());  // idempotent
+    BOOST_TEST(s->journal_list()->empty());
+}
+
+BOOST_AUTO_TEST_CASE(corrupt_journal_job_is_quarantined_and_skipped) {
+    temp_dir tmp;
+    auto s = open_store(tmp.path());
+    BOOST_TEST_REQUIRE(s->journal_add({"jack", "s1", "", "t"}).has_value());
+    mem::test::spit(tmp.path() / ".journal" / "jack@s2.job", "{not json");
+    mem::test::spit(tmp.path() / "target.txt", "not a job");
+    fs::create_symlink(tmp.path() / "target.txt", tmp.path() / ".journal" / "jack@s3.job");
+    auto jobs = s->journal_list();
+    BOOST_TEST_REQUIRE(jobs.has_value(), (jobs ? "" : jobs.error().what()));
+    BOOST_TEST(jobs->size() == 1u);
+    BOOST_TEST(s->quarantined("jack")->size() == 2u);
+    BOOST_TEST(mem::test::slurp(tmp.path() / "target.txt") == "not a job");
+}
+
+BOOST_AUTO_TEST_CASE(coalesced_requests_are_written_once_and_each_reported) {
+    temp_dir tmp;
+    auto s = open_store(tmp.path());
+    std::vector<mem::update_request> reqs = {fact_update("a", "one"), fact_update("b", "two"),
+                                             fact_update("a", "one")};
+    auto r = s->apply("kim", reqs);
+    BOOST_TEST_REQUIRE(r.has_value());
+    BOOST_TEST(r->outcomes.size() == 3u);
+    BOOST_TEST((r->outcomes[2].status == mem::apply_status::duplicate));
+    BOOST_TEST(r->record.memory.session_count == 2);
+    BOOST_TEST(r->record.history.size() == 2u);
+}
+
+BOOST_AUTO_TEST_CASE(undo_restores_the_previous_memory_on_disk) {
+    temp_dir tmp;
+    auto s = open_store(tmp.path());
+    BOOST_TEST_REQUIRE(apply_one(*s, "liz", fact_update("s1", "Likes tea")).has_value());
+    BOOST_TEST_REQUIRE(apply_one(*s, "liz", fact_update("s2", "Likes coffee")).has_value());
+    auto u = s->undo_last("liz");
+    BOOST_TEST_REQUIRE(u.has_value());
+    auto again = s->load("liz");
+    BOOST_TEST(again->memory.key_facts.size() == 1u);
+    BOOST_TEST(again->memory.session_count == 1);
+    BOOST_TEST(s->undo_last("liz").has_value());
+    auto none = s->undo_last("liz");
+    BOOST_TEST_REQUIRE(!none.has_value());
+    BOOST_TEST((none.error().code == mem::errc::not_found));
+}
+
+BOOST_AUTO_TEST_CASE(stale_temp_files_of_crashed_writers_are_removed_at_open) {
+    temp_dir tmp;
+    open_store(tmp.path());
+    const auto stale = tmp.path() / ".t0123abcd-zed.json";
+    const auto fresh = tmp.path() / ".t89abcdef-zed.json";
+    const auto stale_job = tmp.path() / ".journal" / ".t0123abcd-zed@s1.job";
+    for (const auto& p : {stale, fresh, stale_job}) mem::test::spit(p, "partial");
+    const timespec old_times[2] = {{0, UTIME_OMIT}, {::time(nullptr) - 3600, 0}};
+    BOOST_TEST_REQUIRE(::utimensat(AT_FDCWD, stale.c_str(), old_times, 0) == 0);
+    BOOST_TEST_REQUIRE(::utimensat(AT_FDCWD, stale_job.c_str(), old_times, 0) == 0);
+    open_store(tmp.path());
+    BOOST_TEST(!fs::exists(stale));
+    BOOST_TEST(!fs::exists(stale_job));
+    BOOST_TEST(fs::exists(fresh));  // may belong to a live writer in another process
+}
+
+BOOST_AUTO_TEST_CASE(default_directory_follows_xdg) {
+    const char* old = std::getenv("XDG_DATA_HOME");
+    const std::string saved = old ? old : "";
+    ::setenv("XDG_DATA_HOME", "/xdg/data", 1);
+    BOOST_TEST(mem::default_memory_directory() == fs::path("/xdg/data/engram/memory"));
+    ::setenv("XDG_DATA_HOME", "relative", 1);  // not absolute: ignored per the XDG spec
+    BOOST_TEST(mem::default_memory_directory().string().find("/.local/share/engram/memory") !=
+               std::string::npos);
+    if (old)
+        ::setenv("XDG_DATA_HOME", saved.c_str(), 1);
+    else
+        ::unsetenv("XDG_DATA_HOME");
+}
+
+BOOST_AUTO_TEST_SUITE_END()

@@ -1,0 +1,65 @@
+// The process-wide request gate: its bound, interactive-before-background order, and the
+// rate-limit pause.
+#include "request_gate.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/test/unit_test.hpp>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace asio = boost::asio;
+using engram::runtime::detail::request_gate;
+
+BOOST_AUTO_TEST_SUITE(runtime_request_gate)
+
+BOOST_AUTO_TEST_CASE(freed_slots_go_to_interactive_waiters_before_background_ones) {
+    asio::io_context ioc;
+    auto gate = std::make_shared<request_gate>(1);
+    std::vector<std::string> order;
+    std::optional<request_gate::permit> held;
+    asio::co_spawn(ioc, [&]() -> asio::awaitable<void> { held.emplace(co_await gate->acquire(request_gate::priority::interactive)); }, asio::detached);
+    ioc.run();
+    BOOST_REQUIRE(held.has_value());
+    // Background asks first, interactive second; with the slot taken both wait.
+    for (auto [name, prio] : {std::pair{"background", request_gate::priority::background},
+                              std::pair{"interactive", request_gate::priority::interactive}}) {
+        std::string who = name;
+        auto p = prio;
+        asio::co_spawn(ioc, [&, who, p]() -> asio::awaitable<void> {
+            auto permit = co_await gate->acquire(p);
+            order.push_back(who);
+        }, asio::detached);
+    }
+    ioc.restart();
+    ioc.poll();
+    BOOST_TEST(order.empty());  // the bound holds
+    held.reset();               // free the slot
+    ioc.restart();
+    ioc.run();
+    BOOST_TEST(order == (std::vector<std::string>{"interactive", "background"}));
+}
+
+BOOST_AUTO_TEST_CASE(an_exhausted_rate_limit_window_pauses_new_requests_until_reset) {
+    auto gate = std::make_shared<request_gate>(4);
+    engram::net::rate_limits limits;
+    limits.requests.remaining = 0;
+    const auto now = std::chrono::system_clock::from_time_t(1761841050);  // 6 s before the reset
+    limits.requests.reset = "2025-10-30T16:17:36Z";
+    gate->observe(limits, now);
+    const auto pause = gate->pause_remaining();
+    BOOST_TEST(pause.count() > 4000);
+    BOOST_TEST(pause.count() <= 6000);
+    engram::net::rate_limits plenty;
+    plenty.requests.remaining = 100;
+    plenty.requests.reset = "2025-10-30T16:17:36Z";
+    auto other = std::make_shared<request_gate>(4);
+    other->observe(plenty, now);
+    BOOST_TEST(other->pause_remaining().count() == 0);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
