@@ -1,5 +1,7 @@
 #include <engram/agents/agent.hpp>
 
+#include <engram/memory/utf8.hpp>
+
 #include <algorithm>
 #include <array>
 #include <fstream>
@@ -61,41 +63,6 @@ std::string_view kind_name(const json::value& v) noexcept {
     return "a value";
 }
 
-bool valid_utf8(std::string_view s) noexcept {
-    std::size_t i = 0;
-    while (i < s.size()) {
-        const auto c = static_cast<unsigned char>(s[i]);
-        std::size_t len = 0;
-        std::uint32_t cp = 0;
-        if (c < 0x80) {
-            ++i;
-            continue;
-        } else if ((c & 0xE0) == 0xC0) {
-            len = 2;
-            cp = c & 0x1F;
-        } else if ((c & 0xF0) == 0xE0) {
-            len = 3;
-            cp = c & 0x0F;
-        } else if ((c & 0xF8) == 0xF0) {
-            len = 4;
-            cp = c & 0x07;
-        } else {
-            return false;
-        }
-        if (i + len > s.size()) return false;
-        for (std::size_t k = 1; k < len; ++k) {
-            const auto cc = static_cast<unsigned char>(s[i + k]);
-            if ((cc & 0xC0) != 0x80) return false;
-            cp = (cp << 6) | (cc & 0x3F);
-        }
-        if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
-            cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-            return false;
-        i += len;
-    }
-    return true;
-}
-
 bool blank(std::string_view s) noexcept {
     return std::all_of(s.begin(), s.end(),
                        [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; });
@@ -106,7 +73,7 @@ check check_text(std::string_view s, std::string_view path, std::size_t max_byte
     if (s.size() > max_bytes)
         return field_error(path, "too long (" + std::to_string(s.size()) + " bytes, limit " +
                                      std::to_string(max_bytes) + ")");
-    if (!valid_utf8(s)) return field_error(path, "not valid UTF-8");
+    if (!memory::is_valid_utf8(s)) return field_error(path, "not valid UTF-8");
     return std::nullopt;
 }
 

@@ -9,6 +9,7 @@
 
 #include <engram/net/sse_writer.hpp>
 
+#include <algorithm>
 #include <charconv>
 #include <cstdlib>
 #include <cstring>
@@ -64,6 +65,27 @@ std::string last_user_text(const json::value& body) {
     return text;
 }
 
+std::vector<std::string> sentences(const std::string& text) {
+    std::vector<std::string> out;
+    std::string current;
+    for (std::size_t i = 0; i < text.size(); ++i) {
+        current += text[i];
+        const bool end = (text[i] == '.' || text[i] == '!' || text[i] == '?') && (i + 1 == text.size() || text[i + 1] == ' ');
+        if (end || i + 1 == text.size()) {
+            while (!current.empty() && current.front() == ' ') current.erase(0, 1);
+            if (!current.empty()) out.push_back(current);
+            current.clear();
+        }
+    }
+    return out;
+}
+
+bool about_self(const std::string& s) {
+    for (std::string_view marker : {"I'm ", "I am ", "I ", "My ", "my ", "I've "})
+        if (s.starts_with(marker) || s.find(" " + std::string(marker)) != std::string::npos) return true;
+    return false;
+}
+
 // An extraction call (engram's memory pass) carries the session in <transcript> tags. The
 // stand-in "remembers" what the user said about themselves, so memory visibly carries over.
 std::optional<std::string> extraction_update(const std::string& user_turn) {
@@ -72,7 +94,6 @@ std::optional<std::string> extraction_update(const std::string& user_turn) {
     if (open == std::string::npos || close == std::string::npos || close < open) return std::nullopt;
     std::string transcript = user_turn.substr(open + 12, close - open - 12);
     json::array facts;
-    std::string first;
     std::size_t pos = 0;
     while (pos < transcript.size()) {
         auto end = transcript.find('\n', pos);
@@ -80,24 +101,51 @@ std::optional<std::string> extraction_update(const std::string& user_turn) {
         std::string line = transcript.substr(pos, end - pos);
         pos = end + 1;
         if (!line.starts_with("USER: ")) continue;
-        line = line.substr(6);
-        if (first.empty()) first = line;
-        const bool about_self = line.starts_with("I ") || line.starts_with("I'm ") || line.starts_with("My ") ||
-                                line.find(" my ") != std::string::npos;
-        if (about_self && line.size() < 300 && facts.size() < 5)
-            facts.push_back({{"text", "The user said: " + line}, {"confidence", "high"}, {"source", "stated"}});
+        // Each sentence in which the user speaks about themselves becomes a fact.
+        for (auto& sentence : sentences(line.substr(6)))
+            if (about_self(sentence) && sentence.size() < 300 && facts.size() < 5)
+                facts.push_back({{"text", "The user said: " + sentence}, {"confidence", "high"}, {"source", "stated"}});
     }
     json::object update;
-    if (!first.empty()) update["running_summary"] = "In an earlier session the user opened with: " + first.substr(0, 200);
-    if (!facts.empty()) update["new_facts"] = std::move(facts);
+    if (!facts.empty()) {
+        update["running_summary"] = "The user has told the stand-in about themselves.";
+        update["new_facts"] = std::move(facts);
+    }
     return json::serialize(update);
+}
+
+// The remembered lines ("Summary: ...", "- ...") of the <user_memory> block in the system prompt.
+std::string remembered_lines(const json::value& body) {
+    const auto* o = body.if_object();
+    const auto* system = o ? o->if_contains("system") : nullptr;
+    std::string text;
+    if (system && system->is_string()) text = system->get_string();
+    if (system && system->is_array())
+        for (const auto& b : system->get_array())
+            if (b.is_object() && b.get_object().contains("text") && b.at("text").is_string()) text += b.at("text").get_string();
+    const auto open = text.find("<user_memory>");
+    const auto close = text.find("</user_memory>");
+    if (open == std::string::npos || close == std::string::npos || close < open) return {};
+    std::string out;
+    std::size_t pos = open;
+    while (pos < close) {
+        auto end = std::min(text.find('\n', pos), close);
+        std::string line = text.substr(pos, end - pos);
+        pos = end + 1;
+        if (line.starts_with("- ") || line.starts_with("Summary: ")) out += (out.empty() ? "" : " ") + line;
+    }
+    return out;
 }
 
 std::string reply_for(const json::value& body) {
     std::string said = last_user_text(body);
     if (said.size() > 200) said = said.substr(0, 200) + "...";
-    return "Hello from the engram stand-in server. This is a local program, not Claude: it streams a canned "
-           "reply so you can see engram work without an API key. You said: \"" + said + "\"";
+    std::string reply = "Hello from the engram stand-in server. This is a local program, not Claude: it streams a canned "
+                        "reply so you can see engram work without an API key. You said: \"" + said + "\"";
+    const auto memory = remembered_lines(body);
+    reply += memory.empty() ? " My system prompt holds no memory of you yet."
+                            : " From engram's memory in my system prompt: " + memory;
+    return reply;
 }
 
 std::string http_head(int status, std::string_view content_type, bool chunked, std::size_t length) {

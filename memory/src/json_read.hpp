@@ -9,7 +9,7 @@
 
 #include <engram/memory/error.hpp>
 
-#include "utf8.hpp"
+#include <engram/memory/utf8.hpp>
 
 namespace engram::memory::detail {
 

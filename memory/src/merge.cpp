@@ -3,12 +3,9 @@
 #include <algorithm>
 #include <set>
 
-#include "utf8.hpp"
+#include <engram/memory/utf8.hpp>
 
 namespace engram::memory {
-
-using detail::normalize_for_compare;
-using detail::single_line;
 
 std::string memory_diff::to_string() const {
     std::string out;
@@ -25,8 +22,8 @@ std::size_t memory_diff::count(change::kind k) const noexcept {
 }
 
 std::string cut_summary(std::string_view text, std::size_t max_cp) {
-    if (detail::code_points(text) <= max_cp) return std::string(text);
-    const std::size_t end = detail::byte_offset_of(text, max_cp);
+    if (code_points(text) <= max_cp) return std::string(text);
+    const std::size_t end = byte_offset_of(text, max_cp);
     const std::string_view prefix = text.substr(0, end);
     const std::size_t half = max_cp / 2;
     auto is_space = [](char c) { return c == ' ' || c == '\n' || c == '\t' || c == '\r'; };
@@ -35,16 +32,16 @@ std::string cut_summary(std::string_view text, std::size_t max_cp) {
         const char c = prefix[i];
         if (c != '.' && c != '!' && c != '?') continue;
         const bool followed_by_space = i + 1 < text.size() && is_space(text[i + 1]);
-        if (followed_by_space && detail::code_points(prefix.substr(0, i + 1)) >= half)
+        if (followed_by_space && code_points(prefix.substr(0, i + 1)) >= half)
             return std::string(prefix.substr(0, i + 1));
-        if (detail::code_points(prefix.substr(0, i + 1)) < half) break;
+        if (code_points(prefix.substr(0, i + 1)) < half) break;
     }
     // Otherwise a word boundary (the cut itself may already fall on one).
     for (std::size_t i = std::min(prefix.size(), text.size() - 1) + 1; i-- > 0;) {
         if (!is_space(text[i])) continue;
         std::size_t j = i;
         while (j > 0 && is_space(text[j - 1])) --j;
-        if (detail::code_points(prefix.substr(0, j)) >= half) return std::string(prefix.substr(0, j));
+        if (code_points(prefix.substr(0, j)) >= half) return std::string(prefix.substr(0, j));
         break;
     }
     return std::string(prefix);

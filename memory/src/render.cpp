@@ -6,7 +6,7 @@
 
 #include <engram/memory/merge.hpp>
 
-#include "utf8.hpp"
+#include <engram/memory/utf8.hpp>
 
 namespace engram::memory {
 
@@ -26,7 +26,7 @@ bool looks_like_instruction(std::string_view text) {
         if (lower.find(m) != std::string::npos) return true;
 
     std::string norm(1, ' ');  // appended, not `" " + str`: avoids a false g++ 12 -Wrestrict
-    norm += detail::normalize_for_compare(text);
+    norm += normalize_for_compare(text);
     norm += ' ';
     static constexpr std::array<std::string_view, 38> phrases = {" ignore previous ",
                                                                  " ignore all ",
@@ -110,11 +110,11 @@ std::string assemble(const std::vector<item>& items) {
 }
 
 bool usable(std::string_view s) {
-    return !detail::single_line(s).empty() && !looks_like_instruction(s);
+    return !single_line(s).empty() && !looks_like_instruction(s);
 }
 
 std::string hard_cut(std::string_view s, std::size_t budget) {
-    return std::string(s.substr(0, detail::byte_offset_of(s, budget)));
+    return std::string(s.substr(0, byte_offset_of(s, budget)));
 }
 
 }  // namespace
@@ -125,14 +125,14 @@ std::string render_for_prompt(const user_memory& m, const render_options& opt) {
     // Build in reverse drop order so that rank grows with "drop me first".
     std::string summary;
     if (usable(m.running_summary)) {
-        summary = detail::single_line(m.running_summary);
+        summary = single_line(m.running_summary);
         items.push_back({sec_summary, "Summary: " + summary, rank++});
     }
     const auto add_facts = [&](confidence level, section sec, std::string_view prefix) {
         std::vector<item> tmp;
         for (const auto& f : m.key_facts)
             if (f.confidence == level && usable(f.text))
-                tmp.push_back({sec, std::string(prefix) + detail::single_line(f.text), 0});
+                tmp.push_back({sec, std::string(prefix) + single_line(f.text), 0});
         // Newest facts are the last to go.
         for (std::size_t i = tmp.size(); i-- > 0;) {
             tmp[i].drop_rank = rank++;
@@ -145,7 +145,7 @@ std::string render_for_prompt(const user_memory& m, const render_options& opt) {
         std::vector<item> tmp;
         for (const auto& [k, v] : m.preferences)
             if (usable(k) && usable(v))
-                tmp.push_back({sec_prefs, "- " + detail::single_line(k) + ": " + detail::single_line(v), 0});
+                tmp.push_back({sec_prefs, "- " + single_line(k) + ": " + single_line(v), 0});
         for (std::size_t i = tmp.size(); i-- > 0;) tmp[i].drop_rank = rank++;
         items.insert(items.end(), tmp.begin(), tmp.end());
     }
@@ -157,8 +157,8 @@ std::string render_for_prompt(const user_memory& m, const render_options& opt) {
             if (usable(ds[i].topic) && usable(ds[i].decision))
                 tmp.push_back(
                     {sec_decisions,
-                     "- " + detail::single_line(ds[i].topic) + ": " + detail::single_line(ds[i].decision) +
-                         (ds[i].date.empty() ? std::string() : " (" + detail::single_line(ds[i].date) + ")"),
+                     "- " + single_line(ds[i].topic) + ": " + single_line(ds[i].decision) +
+                         (ds[i].date.empty() ? std::string() : " (" + single_line(ds[i].date) + ")"),
                      0});
         for (std::size_t i = tmp.size(); i-- > 0;) tmp[i].drop_rank = rank++;
         items.insert(items.end(), tmp.begin(), tmp.end());
@@ -167,7 +167,7 @@ std::string render_for_prompt(const user_memory& m, const render_options& opt) {
     if (items.empty()) return hard_cut(new_user_text, opt.budget_chars);
 
     std::string out = assemble(items);
-    while (detail::code_points(out) > opt.budget_chars) {
+    while (code_points(out) > opt.budget_chars) {
         auto victim = items.end();
         for (auto it = items.begin(); it != items.end(); ++it)
             if (it->kept && it->sec != sec_summary &&
@@ -177,21 +177,21 @@ std::string render_for_prompt(const user_memory& m, const render_options& opt) {
         victim->kept = false;
         out = assemble(items);
     }
-    if (detail::code_points(out) > opt.budget_chars && !items.empty() && items.front().sec == sec_summary) {
-        const std::size_t total = detail::code_points(out);
-        const std::size_t summary_cp = detail::code_points(summary);
+    if (code_points(out) > opt.budget_chars && !items.empty() && items.front().sec == sec_summary) {
+        const std::size_t total = code_points(out);
+        const std::size_t summary_cp = code_points(summary);
         const std::size_t excess = total - opt.budget_chars;
         if (excess < summary_cp) {
             items.front().line = "Summary: " + cut_summary(summary, summary_cp - excess);
             out = assemble(items);
         }
-        if (detail::code_points(out) > opt.budget_chars) {
+        if (code_points(out) > opt.budget_chars) {
             items.front().kept = false;
             out = assemble(items);
         }
     }
     // The framing alone exceeds a tiny budget: never exceed it anyway.
-    if (detail::code_points(out) > opt.budget_chars) return hard_cut(out, opt.budget_chars);
+    if (code_points(out) > opt.budget_chars) return hard_cut(out, opt.budget_chars);
     return out;
 }
 

@@ -178,7 +178,7 @@ check read_memory(const json::value& v, std::string_view path, const record_limi
         for (const auto& kv : p->get_object()) {
             const std::string_view key = kv.key();
             const auto kpath = ppath + "." + std::string(key.substr(0, 64));
-            if (key.empty() || key.size() > lim.max_key || !detail::is_valid_utf8(key))
+            if (key.empty() || key.size() > lim.max_key || !is_valid_utf8(key))
                 return field_error(bad, kpath,
                                    "key must be 1-" + std::to_string(lim.max_key) + " bytes of UTF-8");
             std::string value;

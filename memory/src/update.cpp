@@ -25,7 +25,7 @@ const json::value* find(const json::object& o, std::string_view key) {
 
 check read_nonempty(const json::value& v, std::string_view path, std::size_t max, std::string& out) {
     if (auto e = read_string(v, path, max, bad, out)) return e;
-    if (detail::normalize_for_compare(out).empty()) return field_error(bad, path, "must not be empty");
+    if (normalize_for_compare(out).empty()) return field_error(bad, path, "must not be empty");
     return std::nullopt;
 }
 
@@ -73,7 +73,7 @@ result<memory_update> update_from_json(const json::value& v, const update_limits
     if (const auto* s = find(o, "running_summary"); s && !s->is_null()) {
         std::string text;
         if (auto e = read_string(*s, "running_summary", lim.max_summary, bad, text)) return *e;
-        if (!detail::single_line(text).empty()) u.running_summary = std::move(text);
+        if (!single_line(text).empty()) u.running_summary = std::move(text);
     }
     if (const auto* a = find(o, "new_facts"); a && !a->is_null()) {
         if (auto e = check_array(*a, "new_facts", lim)) return *e;
@@ -106,7 +106,7 @@ result<memory_update> update_from_json(const json::value& v, const update_limits
         for (const auto& kv : p->get_object()) {
             const std::string_view key = kv.key();
             const auto path = "updated_preferences." + std::string(key.substr(0, 64));
-            if (detail::single_line(key).empty() || key.size() > lim.max_key || !detail::is_valid_utf8(key))
+            if (single_line(key).empty() || key.size() > lim.max_key || !is_valid_utf8(key))
                 return field_error(bad, path,
                                    "key must be 1-" + std::to_string(lim.max_key) + " bytes of UTF-8");
             std::string value;

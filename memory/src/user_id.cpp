@@ -1,6 +1,6 @@
 #include <engram/memory/user_id.hpp>
 
-#include "utf8.hpp"
+#include <engram/memory/utf8.hpp>
 
 namespace engram::memory {
 namespace {
@@ -12,7 +12,7 @@ bool kept(unsigned char c) noexcept {
 result<std::string> encode(std::string_view id, errc e, std::string_view what, std::size_t limit) {
     const std::string name(what);
     if (id.empty()) return make_error(e, name + " is empty");
-    if (!detail::is_valid_utf8(id)) return make_error(e, name + " is not valid UTF-8");
+    if (!is_valid_utf8(id)) return make_error(e, name + " is not valid UTF-8");
     static constexpr char hex[] = "0123456789ABCDEF";
     std::string out;
     out.reserve(id.size());

@@ -1,6 +1,6 @@
-#include "utf8.hpp"
+#include <engram/memory/utf8.hpp>
 
-namespace engram::memory::detail {
+namespace engram::memory {
 
 bool is_valid_utf8(std::string_view s) noexcept {
     std::size_t i = 0;
@@ -100,4 +100,4 @@ std::string single_line(std::string_view s) {
     return out;
 }
 
-}  // namespace engram::memory::detail
+}  // namespace engram::memory

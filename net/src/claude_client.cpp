@@ -75,11 +75,13 @@ public:
     struct prepared {
         http::request<http::string_body> req;
         bool streaming = false;
+        std::function<void(const retry_notice&)> on_retry;
     };
 
     prepared prepare(message_request&& r, bool streaming) const {
         prepared p;
         p.streaming = streaming;
+        p.on_retry = std::move(r.on_retry);
         r.body["stream"] = streaming;
         auto& req = p.req;
         req.method(http::verb::post);
@@ -159,6 +161,7 @@ public:
             auto delay = retry_delay(cfg_.retry, retry, hint, unit_random());
             if (clock::now() + delay >= d.total())
                 throw *failure;  // the wait alone would break the total timeout: report the real cause
+            if (p.on_retry) p.on_retry(retry_notice{attempts, delay, failure->what()});
             asio::steady_timer timer(co_await asio::this_coro::executor, delay);
             co_await timer.async_wait(asio::use_awaitable);
         }
@@ -318,16 +321,16 @@ public:
                                    std::nullopt, std::make_shared<message>(acc_.current()));
             }
             std::size_t got = 0;
-            bool retry = false;
+            std::optional<std::string> retry_reason;
             try {
                 got = co_await client_->read_some(*conn_, *parser_, buf_, sizeof buf_, deadline_);
             } catch (const client_error& e) {
                 // Nothing has reached the caller yet, so sending the request again is safe.
-                if (delivered_ == 0 && queue_.empty() && can_retry_before_delivery(e)) retry = true;
+                if (delivered_ == 0 && queue_.empty() && can_retry_before_delivery(e)) retry_reason = e.what();
                 else throw;
             }
-            if (retry) {
-                co_await reopen();
+            if (retry_reason) {
+                co_await reopen(*retry_reason);
                 continue;
             }
             feed(std::string_view(buf_, got));
@@ -354,10 +357,11 @@ private:
                retries_in_stream_ < client_->config().retry.max_retries && !acc_.started();
     }
 
-    asio::awaitable<void> reopen() {
+    asio::awaitable<void> reopen(std::string reason) {
         ++retries_in_stream_;
         conn_.release(false);
         auto delay = retry_delay(client_->config().retry, retries_in_stream_ - 1, std::nullopt, unit_random());
+        if (prepared_.on_retry) prepared_.on_retry(retry_notice{attempts_, delay, std::move(reason)});
         asio::steady_timer timer(co_await asio::this_coro::executor, delay);
         co_await timer.async_wait(asio::use_awaitable);
         sse_ = sse_parser(client_->config().max_event_bytes);

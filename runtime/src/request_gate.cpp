@@ -13,7 +13,8 @@ namespace engram::runtime::detail {
 namespace asio = boost::asio;
 using steady = std::chrono::steady_clock;
 
-asio::awaitable<request_gate::permit> request_gate::acquire(priority p) {
+asio::awaitable<request_gate::permit> request_gate::acquire(priority p,
+                                                           std::function<void(std::chrono::milliseconds)> on_pause) {
     auto ex = co_await asio::this_coro::executor;
     for (;;) {
         std::shared_ptr<waiter> w;
@@ -32,6 +33,7 @@ asio::awaitable<request_gate::permit> request_gate::acquire(priority p) {
             }
         }
         if (!w) {
+            if (on_pause) on_pause(std::chrono::ceil<std::chrono::milliseconds>(pause - steady::now()));
             asio::steady_timer t(ex, pause);
             co_await t.async_wait(asio::use_awaitable);
             continue;

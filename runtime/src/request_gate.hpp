@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstddef>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 
@@ -39,7 +40,10 @@ public:
 
     explicit request_gate(std::size_t limit) : available_(limit == 0 ? 1 : limit) {}
 
-    boost::asio::awaitable<permit> acquire(priority p);
+    /// Waits for a slot. `on_pause` (optional) hears how long the request is held back when a
+    /// rate-limit window is exhausted, so a long wait can be shown.
+    boost::asio::awaitable<permit> acquire(priority p,
+                                           std::function<void(std::chrono::milliseconds)> on_pause = {});
     /// Feeds one response's rate-limit headers.
     void observe(const net::rate_limits& limits, std::chrono::system_clock::time_point now = std::chrono::system_clock::now());
     /// How long new requests are held back from now (zero when not paused).

@@ -51,6 +51,13 @@ memory_event event_for(const session_info& s) {
     return ev;
 }
 
+// "0.5 s", "12 s": for progress notices.
+std::string seconds_text(std::chrono::milliseconds d) {
+    const auto ms = std::max<std::int64_t>(d.count(), 0);
+    if (ms >= 10'000) return std::to_string((ms + 500) / 1000) + " s";
+    return std::to_string(ms / 1000) + "." + std::to_string((ms % 1000) / 100) + " s";
+}
+
 std::size_t remembered_items(const memory::user_memory& m) {
     return m.key_facts.size() + m.preferences.size() + m.recent_decisions.size() + (m.running_summary.empty() ? 0 : 1);
 }
@@ -363,7 +370,12 @@ private:
     }
 
     asio::awaitable<net::message> run_model(net::message_request req, delta_callback on_delta) {
-        auto permit = co_await rt_->gate().acquire(request_gate::priority::interactive);
+        auto permit = co_await rt_->gate().acquire(request_gate::priority::interactive, [this](auto wait) {
+            rt_->notice(info_, "rate limit reached: waiting " + seconds_text(wait) + " for the window to reset");
+        });
+        req.on_retry = [this](const net::retry_notice& n) {
+            rt_->notice(info_, "request failed (" + n.reason + "); retrying in " + seconds_text(n.delay));
+        };
         auto stream = co_await rt_->client().stream_message(std::move(req));
         if (rt_->config().respect_rate_limits) rt_->gate().observe(stream.response().limits);
         while (auto ev = co_await stream.next()) {

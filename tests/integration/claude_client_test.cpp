@@ -242,19 +242,30 @@ BOOST_AUTO_TEST_CASE(rate_limited_429_is_retried_after_the_retry_after_delay) {
     BOOST_TEST(server.requests().size() == 2u);
 }
 
-BOOST_AUTO_TEST_CASE(overloaded_529_twice_then_success) {
+BOOST_AUTO_TEST_CASE(overloaded_529_twice_then_success_announcing_each_retry) {
     fake_anthropic_server server;
     const char* body = R"({"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}})";
-    server.push(scripted_response::json(529, body));
-    server.push(scripted_response::json(529, body));
+    auto overloaded = scripted_response::json(529, body);
+    overloaded.headers.emplace_back("request-id", "req_busy");
+    server.push(overloaded);
+    server.push(overloaded);
     server.push(scripted_response::sse(engram::test::make_text_stream("third time")));
     asio::io_context ioc;
     claude_client client(ioc.get_executor(), config_for(server));
+    std::vector<engram::net::retry_notice> notices;
     engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> {
-        auto s = co_await client.stream_message(hello_request());
+        auto req = hello_request();
+        req.on_retry = [&](const engram::net::retry_notice& n) { notices.push_back(n); };
+        auto s = co_await client.stream_message(std::move(req));
         BOOST_TEST(co_await drain(s) == "third time");
     });
     BOOST_TEST(server.requests().size() == 3u);
+    BOOST_REQUIRE_EQUAL(notices.size(), 2u);
+    BOOST_TEST(notices[0].failed_attempt == 1u);
+    BOOST_TEST(notices[1].failed_attempt == 2u);
+    BOOST_TEST(notices[1].delay >= notices[0].delay);
+    BOOST_TEST(notices[0].reason.find("overloaded_error") != std::string::npos, notices[0].reason);
+    BOOST_TEST(notices[0].reason.find("req_busy") != std::string::npos, notices[0].reason);
 }
 
 BOOST_AUTO_TEST_CASE(overloaded_beyond_max_retries_reports_overloaded) {

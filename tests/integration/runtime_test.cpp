@@ -89,6 +89,13 @@ engram::memory::user_memory stored_memory(const engram::test::temp_dir& dir, con
     return rec->memory;
 }
 
+// Records every memory event the runtime reports.
+void record_memory_events(runtime& rt, std::vector<engram::runtime::memory_event>& events) {
+    engram::runtime::runtime_hooks hooks;
+    hooks.on_memory_update = [&events](const engram::runtime::memory_event& e) { events.push_back(e); };
+    rt.set_hooks(hooks);
+}
+
 const char* fact_update = R"({"running_summary":"Alice is building a SaaS for contract review.",
   "new_facts":[{"text":"Uses Python and FastAPI for the backend","confidence":"high","source":"stated"}],
   "updated_preferences":{"communication_style":"direct"}})";
@@ -104,9 +111,7 @@ BOOST_AUTO_TEST_CASE(facts_from_session_one_reach_the_system_prompt_of_session_t
     asio::io_context ioc;
     runtime rt(ioc.get_executor(), config_for(server, dir));
     std::vector<engram::runtime::memory_event> events;
-    engram::runtime::runtime_hooks hooks;
-    hooks.on_memory_update = [&](const engram::runtime::memory_event& e) { events.push_back(e); };
-    rt.set_hooks(hooks);
+    record_memory_events(rt, events);
     engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> {
         co_await rt.start();
         auto s1 = co_await rt.open_session("assistant", "alice");
@@ -227,9 +232,7 @@ BOOST_AUTO_TEST_CASE(invalid_extraction_output_twice_leaves_memory_unchanged_and
     asio::io_context ioc;
     runtime rt(ioc.get_executor(), config_for(server, dir));
     std::vector<engram::runtime::memory_event> events;
-    engram::runtime::runtime_hooks hooks;
-    hooks.on_memory_update = [&](const engram::runtime::memory_event& e) { events.push_back(e); };
-    rt.set_hooks(hooks);
+    record_memory_events(rt, events);
     engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> {
         co_await rt.start();
         auto s = co_await rt.open_session("assistant", "carol");

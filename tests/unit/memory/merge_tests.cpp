@@ -2,7 +2,7 @@
 
 #include <boost/test/unit_test.hpp>
 
-#include "utf8.hpp"  // memory/src: private UTF-8 helpers
+#include <engram/memory/utf8.hpp>  // memory/src: private UTF-8 helpers
 
 namespace mem = engram::memory;
 
@@ -172,22 +172,22 @@ BOOST_AUTO_TEST_CASE(summary_cut_counts_code_points_and_never_splits_a_character
     for (int i = 0; i < 600; ++i) s += "\xC3\xA9";  // é
     const auto cut = mem::cut_summary(s, 500);
     BOOST_TEST(cut.size() == 1000u);
-    BOOST_TEST(engram::memory::detail::is_valid_utf8(cut));
+    BOOST_TEST(engram::memory::is_valid_utf8(cut));
     // Four-byte characters (emoji) too.
     std::string e;
     for (int i = 0; i < 501; ++i) e += "\xF0\x9F\x98\x80";
     const auto ecut = mem::cut_summary(e, 500);
-    BOOST_TEST(engram::memory::detail::code_points(ecut) == 500u);
-    BOOST_TEST(engram::memory::detail::is_valid_utf8(ecut));
+    BOOST_TEST(engram::memory::code_points(ecut) == 500u);
+    BOOST_TEST(engram::memory::is_valid_utf8(ecut));
 }
 
 BOOST_AUTO_TEST_CASE(summary_cut_prefers_a_sentence_end) {
     std::string s = "Première phrase ici. ";
-    while (engram::memory::detail::code_points(s) < 400) s += "Une autre phrase, assez longue pour compter. ";
+    while (engram::memory::code_points(s) < 400) s += "Une autre phrase, assez longue pour compter. ";
     const std::string tail(300, 'x');
     s += tail;
     const auto cut = mem::cut_summary(s, 500);
-    BOOST_TEST(engram::memory::detail::code_points(cut) <= 500u);
+    BOOST_TEST(engram::memory::code_points(cut) <= 500u);
     BOOST_TEST(cut.back() == '.');
     BOOST_TEST(mem::cut_summary("short. text", 500) == "short. text");
     // No sentence end in reach: a word boundary, also when the cut falls exactly on one.

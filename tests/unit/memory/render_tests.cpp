@@ -3,7 +3,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include "memory_test_support.hpp"
-#include "utf8.hpp"  // memory/src: private UTF-8 helpers
+#include <engram/memory/utf8.hpp>  // memory/src: private UTF-8 helpers
 
 namespace mem = engram::memory;
 
@@ -105,10 +105,10 @@ BOOST_AUTO_TEST_CASE(block_never_exceeds_the_budget) {
     for (int i = 0; i < 10; ++i)
         m.key_facts.push_back(make("Fact with ünïcödé " + std::to_string(i), mem::confidence::high));
     const auto full = mem::render_for_prompt(m, {100000, 3});
-    for (std::size_t budget = 0; budget <= engram::memory::detail::code_points(full) + 5; budget += 7) {
+    for (std::size_t budget = 0; budget <= engram::memory::code_points(full) + 5; budget += 7) {
         const auto text = mem::render_for_prompt(m, {budget, 3});
-        BOOST_TEST(engram::memory::detail::code_points(text) <= budget, "budget " << budget);
-        BOOST_TEST(engram::memory::detail::is_valid_utf8(text));
+        BOOST_TEST(engram::memory::code_points(text) <= budget, "budget " << budget);
+        BOOST_TEST(engram::memory::is_valid_utf8(text));
     }
     // With a mid-size budget the newest high-confidence fact survives the oldest decisions.
     const auto mid = mem::render_for_prompt(m, {700, 3});

@@ -4,6 +4,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <exception>
+#include <chrono>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -32,10 +34,20 @@ class stream_state;
 
 /// A Messages API request. `body` is the JSON the API documents (`model`, `max_tokens`,
 /// `system`, `messages`, `tools`, ...); the client sets `stream` itself.
+/// A failed attempt that the client is about to retry (see retry_policy).
+struct retry_notice {
+    unsigned failed_attempt = 0;       ///< 1 for the first request sent
+    std::chrono::milliseconds delay{};  ///< the backoff before the next attempt
+    std::string reason;                 ///< what failed, as client_error::what() says it (never the key)
+};
+
 struct message_request {
     boost::json::object body;
     /// Extra `anthropic-beta` values for this request, added to client_config::anthropic_beta.
     std::vector<std::string> betas;
+    /// Called before each retry's backoff, on the executor running the request, so a long wait
+    /// can be shown. Must not throw.
+    std::function<void(const retry_notice&)> on_retry;
 };
 
 /// What the response header said.

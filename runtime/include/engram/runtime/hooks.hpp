@@ -35,7 +35,9 @@ struct runtime_hooks {
     std::function<void(const session_info&, const net::message&)> on_turn_finished;
     std::function<void(const session_info&)> on_session_end;
     std::function<void(const memory_event&)> on_memory_update;
-    /// Notices that must not pass silently (history trimmed, rate-limit pause, ...).
+    /// Notices that must not pass silently, for a session: history trimmed, a turn held back by an
+    /// exhausted rate-limit window, a failed request about to be retried (with its backoff), the
+    /// session ended for idleness.
     std::function<void(const session_info&, const std::string&)> on_notice;
 };
 

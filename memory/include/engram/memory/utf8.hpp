@@ -1,11 +1,11 @@
-// UTF-8 helpers shared by the memory sources (private).
+// UTF-8 and text-normalisation helpers (used by memory/ and by agents/ for validation).
 #pragma once
 
 #include <cstddef>
 #include <string>
 #include <string_view>
 
-namespace engram::memory::detail {
+namespace engram::memory {
 
 /// True when `s` is well-formed UTF-8 (no overlongs, no surrogates, nothing above U+10FFFF).
 bool is_valid_utf8(std::string_view s) noexcept;
@@ -23,4 +23,4 @@ std::string normalize_for_compare(std::string_view s);
 /// Replaces every run of whitespace / control characters by one space and trims the ends.
 std::string single_line(std::string_view s);
 
-}  // namespace engram::memory::detail
+}  // namespace engram::memory

@@ -1,0 +1,87 @@
+#include "line_reader.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <iostream>
+#include <iterator>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/read_until.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+namespace asio = boost::asio;
+
+namespace engram::cli {
+
+namespace {
+int saved_stdin_flags = -1;
+}
+
+line_reader::line_reader(asio::any_io_executor executor) {
+    struct stat st {};
+    const bool pollable = ::fstat(STDIN_FILENO, &st) == 0 &&
+                          (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode) || (S_ISCHR(st.st_mode) && ::isatty(STDIN_FILENO)));
+    if (pollable) {
+        saved_stdin_flags = ::fcntl(STDIN_FILENO, F_GETFL);
+        stdin_.emplace(executor, STDIN_FILENO);
+    } else {
+        buffer_.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
+        eof_ = true;
+    }
+}
+
+line_reader::~line_reader() {
+    if (stdin_) {
+        boost::system::error_code ignored;
+        stdin_->cancel(ignored);
+        (void)stdin_->release();  // stdin is not ours to close
+    }
+    restore_stdin_flags();
+}
+
+void line_reader::restore_stdin_flags() noexcept {
+    if (saved_stdin_flags != -1) ::fcntl(STDIN_FILENO, F_SETFL, saved_stdin_flags);
+}
+
+std::optional<std::string> line_reader::take_line() {
+    const auto nl = buffer_.find('\n');
+    if (nl == std::string::npos) {
+        if (!eof_ || buffer_.empty()) return std::nullopt;
+        std::string last = std::move(buffer_);  // a last line without end-of-line
+        buffer_.clear();
+        return last;
+    }
+    std::string line = buffer_.substr(0, nl);
+    buffer_.erase(0, nl + 1);
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    return line;
+}
+
+asio::awaitable<std::optional<std::string>> line_reader::read_line() {
+    for (;;) {
+        if (cancelled_) co_return std::nullopt;
+        if (auto line = take_line()) co_return line;
+        if (eof_ || !stdin_) co_return std::nullopt;
+        auto [ec, n] = co_await asio::async_read_until(*stdin_, asio::dynamic_buffer(buffer_), '\n',
+                                                       asio::as_tuple(asio::use_awaitable));
+        (void)n;
+        if (ec == asio::error::operation_aborted || cancelled_) co_return std::nullopt;
+        if (ec) eof_ = true;  // end of input (or a read error, which ends input just the same)
+    }
+}
+
+void line_reader::cancel() {
+    cancelled_ = true;
+    if (stdin_) {
+        boost::system::error_code ignored;
+        stdin_->cancel(ignored);
+    }
+}
+
+std::string read_all_stdin() {
+    return std::string(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
+}
+
+}  // namespace engram::cli

@@ -1,0 +1,154 @@
+// engram memory ... / engram agents: offline commands on the memory store and agent files.
+#include <iostream>
+
+#include <boost/json/serialize.hpp>
+
+#include <engram/memory/store.hpp>
+#include <engram/memory/user_id.hpp>
+
+#include "commands.hpp"
+#include "errors.hpp"
+#include "output.hpp"
+
+namespace json = boost::json;
+namespace mem = engram::memory;
+
+namespace engram::cli {
+
+namespace {
+
+std::shared_ptr<mem::store> open_store(const options& o) {
+    mem::store_options so;
+    so.directory = memory_directory(o);
+    auto s = mem::store::open(so);
+    if (!s) throw cli_error(exit_memory, "cannot open the memory directory: " + s.error().message);
+    return *s;
+}
+
+// The id argument of `memory SUB ID`, validated like a session's --user.
+std::string user_argument(const options& o, const std::string& sub) {
+    std::string id;
+    if (o.positionals.size() >= 2) id = o.positionals[1];
+    else if (o.user_given) id = o.user;
+    else throw usage_error("engram memory " + sub + " needs a user id: engram memory " + sub + " ID");
+    if (o.positionals.size() > 2) throw usage_error("engram memory " + sub + " takes one user id");
+    if (auto ok = mem::encode_user_id(id); !ok)
+        throw usage_error("invalid user id '" + one_line(id) + "': " + ok.error().message);
+    return id;
+}
+
+template <class T>
+T checked(mem::result<T> r, const std::string& doing) {
+    if (!r) {
+        const int code = r.error().code == mem::errc::invalid_user_id ? exit_usage : exit_memory;
+        throw cli_error(code, doing + ": " + r.error().message);
+    }
+    return std::move(*r);
+}
+
+}  // namespace
+
+std::vector<agents::agent_definition> resolve_agents(const options& o, std::vector<std::string>* origins) {
+    std::vector<agents::agent_definition> list = agents::builtin_agents();
+    std::vector<std::string> from(list.size(), "built-in");
+    for (const auto& file : o.agent_files) {
+        auto a = agents::load_agent_file(file);
+        if (!a) throw usage_error(a.error().message);
+        bool replaced = false;
+        for (std::size_t i = 0; i < list.size(); ++i)
+            if (list[i].name == a->name) {
+                list[i] = *a;
+                from[i] = file;
+                replaced = true;
+            }
+        if (!replaced) {
+            list.push_back(*a);
+            from.push_back(file);
+        }
+    }
+    if (origins) *origins = std::move(from);
+    return list;
+}
+
+int agents_command(const options& o) {
+    if (!o.positionals.empty()) throw usage_error("engram agents takes no arguments (see engram agents --help)");
+    std::vector<std::string> origins;
+    const auto list = resolve_agents(o, &origins);
+    if (o.output == "json") {
+        json::array out;
+        for (const auto& a : list) out.push_back(agents::to_json(a));
+        std::cout << mem::pretty_json(out);
+    } else {
+        print_agents(std::cout, list, origins);
+    }
+    return exit_ok;
+}
+
+int memory_command(const options& o) {
+    if (o.positionals.empty()) throw usage_error("engram memory needs a sub-command: list, show, history, undo, export or forget");
+    const std::string sub = o.positionals[0];
+    const bool json_out = o.output == "json";
+    if (sub == "list") {
+        if (o.positionals.size() > 1) throw usage_error("engram memory list takes no user id");
+        auto store = open_store(o);
+        const auto users = checked(store->list_users(), "cannot list users");
+        if (json_out) {
+            json::array out;
+            for (const auto& u : users) out.push_back(json::value(u));
+            std::cout << json::serialize(out) << '\n';
+        } else {
+            for (const auto& u : users) std::cout << u << '\n';
+            if (users.empty()) std::cerr << "engram: no memory stored in " << store->directory().string() << '\n';
+        }
+        return exit_ok;
+    }
+    if (sub == "export") {
+        auto store = open_store(o);
+        if (o.positionals.size() == 1 && !o.user_given) {
+            std::cout << mem::pretty_json(checked(store->export_all(), "cannot export"));
+        } else {
+            const auto id = user_argument(o, sub);
+            std::cout << mem::pretty_json(checked(store->export_user(id), "cannot export " + id));
+        }
+        return exit_ok;
+    }
+    if (sub != "show" && sub != "history" && sub != "undo" && sub != "forget")
+        throw usage_error("unknown memory sub-command '" + sub + "' (list, show, history, undo, export, forget)");
+    const auto id = user_argument(o, sub);
+    auto store = open_store(o);
+    if (sub == "show") {
+        const auto rec = checked(store->load(id), "cannot load the memory of " + id);
+        if (json_out) std::cout << mem::pretty_json(mem::to_json(rec.memory));
+        else print_memory(std::cout, rec.memory);
+    } else if (sub == "history") {
+        const auto rec = checked(store->load(id), "cannot load the memory of " + id);
+        if (json_out) {
+            json::array out;
+            for (const auto& h : rec.history) {
+                json::array changes;
+                for (const auto& c : h.changes) changes.push_back(json::value(c));
+                json::object entry;
+                entry["at"] = h.at;
+                entry["session"] = h.session;
+                entry["changes"] = std::move(changes);
+                out.push_back(std::move(entry));
+            }
+            std::cout << mem::pretty_json(out);
+        } else {
+            print_history(std::cout, rec);
+        }
+    } else if (sub == "undo") {
+        auto undone = store->undo_last(id);
+        if (!undone && undone.error().code == mem::errc::not_found)
+            throw cli_error(exit_memory, "nothing to undo for " + id + " (no update in its history)");
+        const auto rec = checked(std::move(undone), "cannot undo the last update of " + id);
+        std::cout << "undid the last update of " << id << "; memory now:\n";
+        print_memory(std::cout, rec.memory);
+    } else {  // forget
+        const bool existed = checked(store->erase(id), "cannot erase the memory of " + id);
+        std::cout << (existed ? "forgot everything stored about " + id : "nothing was stored about " + id) << '\n';
+    }
+    return exit_ok;
+}
+
+}  // namespace engram::cli

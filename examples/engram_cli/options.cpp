@@ -1,0 +1,168 @@
+#include "options.hpp"
+
+#include <charconv>
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <map>
+
+#include "errors.hpp"
+
+namespace engram::cli {
+
+namespace {
+
+// Options that take a value, and where it goes.
+std::string* value_slot(options& o, const std::string& name) {
+    static const std::map<std::string, std::string options::*> slots{
+        {"--agent", &options::agent},       {"--user", &options::user},
+        {"--output", &options::output},     {"--memory-dir", &options::memory_dir},
+        {"--model", &options::model},       {"--ca-file", &options::ca_file},
+        {"--base-url", &options::base_url},
+    };
+    auto it = slots.find(name);
+    return it == slots.end() ? nullptr : &(o.*(it->second));
+}
+
+std::string trim(std::string s) {
+    const auto b = s.find_first_not_of(" \t\r");
+    if (b == std::string::npos) return {};
+    const auto e = s.find_last_not_of(" \t\r");
+    return s.substr(b, e - b + 1);
+}
+
+const char* env(const char* name) {
+    const char* v = std::getenv(name);
+    return v && *v ? v : nullptr;
+}
+
+unsigned env_number(const char* name, unsigned max) {
+    const char* v = env(name);
+    if (!v) return max + 1;  // "not set"
+    unsigned n = 0;
+    const std::string s = v;
+    auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), n);
+    if (ec != std::errc() || end != s.data() + s.size() || n > max)
+        throw usage_error(std::string(name) + "=" + s + " is not a whole number between 0 and " + std::to_string(max));
+    return n;
+}
+
+}  // namespace
+
+options parse_command_line(int argc, char** argv) {
+    options o;
+    bool only_positionals = false;
+    for (int i = 1; i < argc; ++i) {
+        std::string arg = argv[i];
+        if (only_positionals || arg.size() < 2 || arg[0] != '-') {
+            if (o.command.empty()) o.command = arg;
+            else o.positionals.push_back(arg);
+            continue;
+        }
+        if (arg == "--") {
+            only_positionals = true;
+            continue;
+        }
+        std::optional<std::string> inline_value;
+        if (auto eq = arg.find('='); arg.starts_with("--") && eq != std::string::npos) {
+            inline_value = arg.substr(eq + 1);
+            arg = arg.substr(0, eq);
+        }
+        auto take_value = [&]() -> std::string {
+            if (inline_value) return *inline_value;
+            if (i + 1 >= argc) throw usage_error(arg + " needs a value (see engram --help)");
+            return argv[++i];
+        };
+        if (arg == "--help" || arg == "-h") o.help = true;
+        else if (arg == "--version") o.version = true;
+        else if (arg == "--quiet" || arg == "-q") o.quiet = true;
+        else if (arg == "--message" || arg == "-m") o.message = take_value();
+        else if (arg == "--agent-file") o.agent_files.push_back(take_value());
+        else if (auto* slot = value_slot(o, arg)) {
+            *slot = take_value();
+            if (arg == "--user") o.user_given = true;
+        } else {
+            throw usage_error("unknown option " + arg + " (see engram --help)");
+        }
+    }
+    if (o.output != "text" && o.output != "json")
+        throw usage_error("--output must be text or json, not '" + o.output + "'");
+    return o;
+}
+
+int load_dotenv(const std::string& path) {
+    std::ifstream in(path);
+    if (!in) return 0;
+    int set = 0, line_no = 0;
+    std::string line;
+    while (std::getline(in, line)) {
+        ++line_no;
+        line = trim(line);
+        if (line.empty() || line[0] == '#') continue;
+        if (line.starts_with("export ")) line = trim(line.substr(7));
+        const auto eq = line.find('=');
+        std::string key = eq == std::string::npos ? std::string() : trim(line.substr(0, eq));
+        bool valid_key = !key.empty() && !(key[0] >= '0' && key[0] <= '9');
+        for (char c : key)
+            valid_key = valid_key && (c == '_' || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'));
+        if (!valid_key) {
+            std::cerr << "engram: warning: " << path << " line " << line_no << ": expected KEY=VALUE, line ignored\n";
+            continue;
+        }
+        std::string value = trim(line.substr(eq + 1));
+        if (!value.empty() && (value[0] == '"' || value[0] == '\'')) {
+            const char q = value[0];
+            const auto close = value.find(q, 1);
+            if (close == std::string::npos) {
+                std::cerr << "engram: warning: " << path << " line " << line_no << ": unterminated quote, line ignored\n";
+                continue;
+            }
+            std::string inner = value.substr(1, close - 1);
+            if (q == '"') {  // the usual escapes inside double quotes
+                std::string out;
+                for (std::size_t k = 0; k < inner.size(); ++k) {
+                    if (inner[k] == '\\' && k + 1 < inner.size()) {
+                        const char n = inner[++k];
+                        out += n == 'n' ? '\n' : n == 't' ? '\t' : n;
+                    } else {
+                        out += inner[k];
+                    }
+                }
+                inner = out;
+            }
+            value = inner;
+        } else if (auto hash = value.find(" #"); hash != std::string::npos) {
+            value = trim(value.substr(0, hash));
+        }
+        if (env(key.c_str())) continue;  // the real environment wins
+        ::setenv(key.c_str(), value.c_str(), 1);
+        ++set;
+    }
+    return set;
+}
+
+std::string memory_directory(const options& o) {
+    if (!o.memory_dir.empty()) return o.memory_dir;
+    if (const char* d = env("ENGRAM_MEMORY_DIR")) return d;
+    return {};
+}
+
+runtime::runtime_config make_runtime_config(const options& o) {
+    runtime::runtime_config cfg;
+    cfg.client = net::client_config::from_env();
+    if (!o.base_url.empty()) cfg.client.base_url = o.base_url;
+    if (!o.ca_file.empty()) cfg.client.ca_file = o.ca_file;
+    else if (const char* ca = env("ENGRAM_CA_FILE")) cfg.client.ca_file = ca;
+    if (const unsigned n = env_number("ENGRAM_MAX_RETRIES", 20); n <= 20) cfg.client.retry.max_retries = n;
+    if (const unsigned ms = env_number("ENGRAM_RETRY_BASE_MS", 600'000); ms <= 600'000) {
+        cfg.client.retry.initial_backoff = std::chrono::milliseconds(ms);
+        if (cfg.client.retry.max_backoff < cfg.client.retry.initial_backoff)
+            cfg.client.retry.max_backoff = cfg.client.retry.initial_backoff;
+    }
+    cfg.memory_directory = memory_directory(o);
+    // A command-line process has one user at a time; sessions end when the command ends.
+    cfg.idle_timeout = std::chrono::milliseconds(0);
+    return cfg;
+}
+
+}  // namespace engram::cli

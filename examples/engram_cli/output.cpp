@@ -1,0 +1,166 @@
+#include "output.hpp"
+
+#include <iostream>
+
+#include <boost/json/array.hpp>
+
+namespace engram::cli {
+
+namespace json = boost::json;
+
+namespace {
+
+constexpr std::string_view overview = R"(engram: agents that remember you
+
+usage: engram COMMAND [OPTIONS]
+
+commands:
+  run      --agent NAME --user ID [--message TEXT]   one turn (message from stdin when absent), then save memory
+  chat     --agent NAME --user ID                    interactive session; exit, quit, end of input or Ctrl-C save memory
+  memory   list | show ID | history ID | undo ID | export [ID] | forget ID
+  agents                                             list the built-in agents and those from --agent-file
+
+options (any command):
+  --agent NAME          agent to talk to (default: assistant)
+  --agent-file FILE     load an agent definition (JSON); repeatable
+  --user ID             whose memory to use
+  --model MODEL         use this model for chat turns instead of the agent's
+  --output text|json    json: run prints the final message as one JSON object; memory/agents print JSON
+  --memory-dir DIR      where memory lives (env ENGRAM_MEMORY_DIR; default ~/.local/share/engram/memory)
+  --base-url URL        API endpoint (env ANTHROPIC_BASE_URL; default https://api.anthropic.com)
+  --ca-file FILE        extra trusted CA certificates (PEM) for a private endpoint (env ENGRAM_CA_FILE)
+  --quiet, -q           no progress lines on stderr
+  --help, -h            help (also: engram COMMAND --help)
+
+environment: ANTHROPIC_API_KEY (required for run/chat), ANTHROPIC_BASE_URL, ENGRAM_MEMORY_DIR,
+  ENGRAM_CA_FILE, ENGRAM_MAX_RETRIES (default 2), ENGRAM_RETRY_BASE_MS (default 500).
+  A .env file in the working directory (KEY=VALUE lines) fills what the environment does not set.
+
+exit status: 0 ok, 1 API or network error, 2 usage or configuration error (missing key, unknown
+  agent, invalid user id), 3 memory error (store unusable, memory not saved), 130 quit at once
+  (a second Ctrl-C; unsaved memory stays in the journal and is saved at the next start)
+)";
+
+constexpr std::string_view run_help = R"(usage: engram run --user ID [--agent NAME] [--message TEXT] [--output text|json] [--model MODEL]
+
+Sends one message (from --message, else all of stdin), streams the reply to stdout, ends the
+session and waits until its memory is saved. Progress goes to stderr.
+  --output json   print the final assistant message as one JSON object
+                  {"id","model","content","stop_reason","usage"} instead of streaming text
+Common options (--memory-dir, --agent-file, --base-url, --ca-file, --quiet): engram --help.
+Exit status: 0 ok, 1 API/network error, 2 usage/configuration error, 3 memory error.
+)";
+
+constexpr std::string_view chat_help = R"(usage: engram chat --user ID [--agent NAME] [--model MODEL]
+
+Interactive: type a message after "you> "; the reply streams after "agent> ". Says how much
+memory was loaded. `exit`, `quit`, end of input (Ctrl-D) or Ctrl-C end the session and save its
+memory; a second Ctrl-C quits at once (the session stays in the journal and is saved the next time
+engram starts). A failed turn is reported and the chat goes on, except for errors that would fail
+every turn (bad key, no connection, TLS).
+Common options (--memory-dir, --agent-file, --base-url, --ca-file, --quiet): engram --help.
+)";
+
+constexpr std::string_view memory_help = R"(usage: engram memory SUBCOMMAND [ID] [--memory-dir DIR] [--output json]
+
+Works on the memory files directly; no network, no API key needed.
+  list          users with stored memory
+  show ID       what is remembered about ID (--output json: the memory as JSON)
+  history ID    what each past update changed, oldest first
+  undo ID       restore the memory as it was before the last update
+  export [ID]   the full record of ID (memory, applied sessions, history), or of every user, as JSON
+  forget ID     erase everything kept about ID: record, history, pending jobs, quarantined copies
+Exit status: 0 ok, 2 usage error (bad sub-command or id), 3 memory error (e.g. nothing to undo).
+)";
+
+constexpr std::string_view agents_help = R"(usage: engram agents [--agent-file FILE ...] [--output json]
+
+Lists the built-in agents (assistant, sales, dba) and any loaded with --agent-file, with the
+model each uses. --output json prints every field of every agent (a starting point for your own
+agent file; see agents/README.md).
+)";
+
+std::string first_sentence(const std::string& s) {
+    auto end = s.find(". ");
+    std::string out = end == std::string::npos ? s : s.substr(0, end + 1);
+    if (out.size() > 90) out = out.substr(0, 87) + "...";
+    return out;
+}
+
+}  // namespace
+
+std::string help_text(std::string_view command) {
+    if (command == "run") return std::string(run_help);
+    if (command == "chat") return std::string(chat_help);
+    if (command == "memory") return std::string(memory_help);
+    if (command == "agents") return std::string(agents_help);
+    return std::string(overview);
+}
+
+json::object message_json(const net::message& m) {
+    const auto& j = m.json();
+    json::object out;
+    auto copy = [&](const char* key) { out[key] = j.contains(key) ? j.at(key) : json::value(nullptr); };
+    copy("id");
+    copy("model");
+    out["content"] = m.content();
+    copy("stop_reason");
+    copy("usage");
+    return out;
+}
+
+void print_memory(std::ostream& out, const memory::user_memory& m) {
+    out << "user: " << m.user_id << "\n";
+    out << "sessions: " << m.session_count;
+    if (!m.last_session.empty()) out << " (last " << m.last_session << ")";
+    out << "\n";
+    if (m.session_count == 0 && m.key_facts.empty() && m.preferences.empty() && m.running_summary.empty()) {
+        out << "nothing remembered yet\n";
+        return;
+    }
+    if (!m.running_summary.empty()) out << "summary: " << m.running_summary << "\n";
+    if (!m.key_facts.empty()) {
+        out << "facts:\n";
+        for (const auto& f : m.key_facts)
+            out << "  - " << f.text << "  [" << memory::to_string(f.confidence) << ", " << memory::to_string(f.source)
+                << "]\n";
+    }
+    if (!m.preferences.empty()) {
+        out << "preferences:\n";
+        for (const auto& [k, v] : m.preferences) out << "  " << k << ": " << v << "\n";
+    }
+    if (!m.recent_decisions.empty()) {
+        out << "decisions:\n";
+        for (const auto& d : m.recent_decisions)
+            out << "  " << d.topic << ": " << d.decision << (d.date.empty() ? "" : " (" + d.date + ")") << "\n";
+    }
+}
+
+void print_history(std::ostream& out, const memory::user_record& r) {
+    if (r.history.empty()) {
+        out << "no updates recorded for " << r.memory.user_id << "\n";
+        return;
+    }
+    for (const auto& h : r.history) {
+        out << h.at << "  session " << h.session << "\n";
+        if (h.changes.empty()) out << "    (nothing changed)\n";
+        for (const auto& c : h.changes) out << "    " << c << "\n";
+    }
+}
+
+void print_agents(std::ostream& out, const std::vector<agents::agent_definition>& list,
+                  const std::vector<std::string>& origins) {
+    for (std::size_t i = 0; i < list.size(); ++i) {
+        const auto& a = list[i];
+        out << a.name << "  (" << a.model << ", " << origins[i] << ")\n";
+        if (!a.description.empty()) out << "    " << first_sentence(a.description) << "\n";
+    }
+}
+
+void status_line::say(const std::string& text) const {
+    if (quiet_) return;
+    std::cout.flush();
+    std::cerr << "engram: " << text << std::endl;
+}
+
+}  // namespace engram::cli

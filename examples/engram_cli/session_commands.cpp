@@ -1,0 +1,351 @@
+// engram run / engram chat: one runtime on one io_context, one session, memory saved at the end.
+#include <unistd.h>
+
+#include <csignal>
+#include <cstdlib>
+#include <iostream>
+#include <mutex>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/json/serialize.hpp>
+
+#include <engram/memory/user_id.hpp>
+#include <engram/runtime/runtime.hpp>
+
+#include "commands.hpp"
+#include "errors.hpp"
+#include "line_reader.hpp"
+#include "output.hpp"
+
+namespace asio = boost::asio;
+namespace net = engram::net;
+namespace rt = engram::runtime;
+
+namespace engram::cli {
+
+namespace {
+
+bool is_loopback(const std::string& url) {
+    for (const char* h : {"://127.", "://localhost", "://[::1]"})
+        if (url.find(h) != std::string::npos) return true;
+    return false;
+}
+
+// A chat turn error that would fail every later turn too ends the chat.
+bool fatal_for_chat(std::exception_ptr e) {
+    try {
+        std::rethrow_exception(e);
+    } catch (const net::client_error& x) {
+        switch (x.kind()) {
+            case net::error_kind::connection:
+            case net::error_kind::tls:
+            case net::error_kind::config:
+                return true;
+            default:
+                return x.code_value() == net::errc::authentication || x.code_value() == net::errc::permission ||
+                       x.code_value() == net::errc::not_found;
+        }
+    } catch (const rt::runtime_error& x) {
+        return x.code_value() != rt::errc::message_too_large && x.code_value() != rt::errc::session_busy;
+    } catch (...) {
+        return true;
+    }
+}
+
+// Everything one session command needs: settings, the runtime, memory reports, Ctrl-C.
+class session_host {
+public:
+    explicit session_host(const options& o) : opts_(o), status_(o.quiet) {
+        if (!o.user_given) throw usage_error("--user ID is required (whose memory to use), e.g. --user alice");
+        if (auto ok = memory::encode_user_id(o.user); !ok)
+            throw usage_error("invalid user id '" + one_line(o.user) + "': " + ok.error().message);
+        agents_ = resolve_agents(o);
+        agent_ = nullptr;
+        for (auto& a : agents_)
+            if (a.name == o.agent) agent_ = &a;
+        if (!agent_) {
+            std::string names;
+            for (const auto& a : agents_) names += (names.empty() ? "" : ", ") + a.name;
+            throw usage_error("unknown agent '" + o.agent + "' (available: " + names +
+                              "; load your own with --agent-file FILE)");
+        }
+        if (!o.model.empty()) agent_->model = o.model;
+        cfg_ = make_runtime_config(o);
+        ctx_.base_url = cfg_.client.base_url;
+        ctx_.api_key = cfg_.client.api_key;
+        if (cfg_.client.api_key.empty())
+            throw usage_error(
+                "ANTHROPIC_API_KEY is not set: export ANTHROPIC_API_KEY=... or put ANTHROPIC_API_KEY=... in ./.env "
+                "(for a local server such as engram_standin_server set ANTHROPIC_BASE_URL to it and any non-empty key)");
+    }
+
+    const error_context& context() const noexcept { return ctx_; }
+    const status_line& status() const noexcept { return status_; }
+    const agents::agent_definition& agent() const noexcept { return *agent_; }
+    rt::runtime& runtime() noexcept { return *runtime_; }
+    bool interrupted() const noexcept { return interrupts_ > 0; }
+    const std::string& user() const noexcept { return opts_.user; }
+
+    /// Runs `body` (a coroutine using runtime()) to completion with the runtime started and shut
+    /// down around it. Returns the exit status.
+    template <class Body>
+    int run(Body body) {
+        runtime_ = std::make_unique<rt::runtime>(ioc_.get_executor(), cfg_);  // may throw invalid_config
+        runtime_->add_agent(*agent_);
+        install_hooks();
+        if (is_loopback(cfg_.client.base_url)) status_.say("using the local server at " + cfg_.client.base_url);
+        asio::signal_set signals(ioc_, SIGINT, SIGTERM);
+        wait_for_signal(signals);
+        std::exception_ptr failure;
+        asio::co_spawn(ioc_, wrap(std::move(body), signals), [&](std::exception_ptr e) { failure = e; });
+        ioc_.run();
+        if (failure) return report(describe(failure, ctx_), ctx_);
+        return exit_;
+    }
+
+    void set_exit(int code) { exit_ = code; }
+    void on_interrupt(std::function<void()> f) { interrupt_ = std::move(f); }
+
+    /// The memory outcome of `session_id` after drain_extractions(): empty when saved.
+    std::optional<std::string> memory_failure(const std::string& session_id) {
+        std::lock_guard lock(mutex_);
+        for (const auto& e : events_)
+            if (e.session_id == session_id && !e.ok) return e.error;
+        return std::nullopt;
+    }
+    bool memory_reported(const std::string& session_id) {
+        std::lock_guard lock(mutex_);
+        for (const auto& e : events_)
+            if (e.session_id == session_id) return true;
+        return false;
+    }
+
+    /// Ends the session and waits until its memory is saved; returns exit_memory if it was not.
+    asio::awaitable<int> end_and_save(rt::session& s, bool had_reply) {
+        s.end();
+        if (!had_reply) co_return exit_ok;  // nothing to remember
+        status_.say("saving memory...");
+        co_await runtime_->drain_extractions();
+        const auto id = s.info().session_id;
+        if (auto err = memory_failure(id)) {
+            report({exit_memory, "memory not saved: " + *err +
+                                     " (the session stays in the journal; engram retries it the next time it starts)"},
+                   ctx_);
+            co_return exit_memory;
+        }
+        if (!memory_reported(id))
+            status_.say("memory not saved yet: the session stays in the journal and is saved the next time engram starts");
+        co_return exit_ok;
+    }
+
+private:
+    template <class Body>
+    asio::awaitable<void> wrap(Body body, asio::signal_set& signals) {
+        std::exception_ptr failure;
+        bool started = false;
+        try {
+            co_await runtime_->start();
+            started = true;
+            co_await body(*this);
+        } catch (...) {
+            failure = std::current_exception();
+        }
+        if (started) co_await runtime_->shutdown();  // idempotent; ends sessions, drains, stops the actor
+        boost::system::error_code ignored;
+        signals.cancel(ignored);
+        if (failure) std::rethrow_exception(failure);
+    }
+
+    void install_hooks() {
+        rt::runtime_hooks hooks;
+        hooks.on_memory_update = [this](const rt::memory_event& e) {
+            {
+                std::lock_guard lock(mutex_);
+                events_.push_back(e);
+            }
+            if (!e.ok) return;  // reported by end_and_save (or left for the next start)
+            if (e.duplicate) {
+                status_.say("memory already saved for session " + e.session_id);
+                return;
+            }
+            status_.say("memory saved for " + e.user_id + " (session " + std::to_string(e.session_count) + ", " +
+                        std::to_string(e.changes.size()) + (e.changes.size() == 1 ? " change)" : " changes)"));
+            for (const auto& c : e.changes) status_.say("  " + one_line(c));
+        };
+        hooks.on_notice = [this](const rt::session_info&, const std::string& text) { status_.say(one_line(text)); };
+        runtime_->set_hooks(hooks);
+    }
+
+    void wait_for_signal(asio::signal_set& signals) {
+        signals.async_wait([this, &signals](boost::system::error_code ec, int) {
+            if (ec) return;  // cancelled at the end
+            if (++interrupts_ >= 2) {
+                std::cerr << "\nengram: quitting at once; unsaved memory stays in the journal and is saved the next "
+                             "time engram starts"
+                          << std::endl;
+                line_reader::restore_stdin_flags();
+                std::_Exit(exit_interrupted);
+            }
+            std::cerr << "\nengram: interrupted: ending the session and saving memory (Ctrl-C again to quit at once)"
+                      << std::endl;
+            if (interrupt_) interrupt_();
+            // Lets a running turn finish within the shutdown grace period, then ends every session
+            // and saves its memory.
+            asio::co_spawn(ioc_, runtime_->shutdown(), asio::detached);
+            wait_for_signal(signals);
+        });
+    }
+
+    options opts_;
+    status_line status_;
+    error_context ctx_;
+    std::vector<agents::agent_definition> agents_;
+    agents::agent_definition* agent_ = nullptr;
+    rt::runtime_config cfg_;
+    asio::io_context ioc_;
+    std::unique_ptr<rt::runtime> runtime_;
+    std::mutex mutex_;
+    std::vector<rt::memory_event> events_;
+    int interrupts_ = 0;
+    int exit_ = exit_ok;
+    std::function<void()> interrupt_;
+};
+
+// Says on stderr that the model is slow to answer (retry backoff, queued behind the rate limit).
+class wait_notice {
+public:
+    wait_notice(asio::any_io_executor ex, const status_line& status) : timer_(ex) {
+        timer_.expires_after(std::chrono::seconds(3));
+        // The handler may run after this object is gone (completion queued before cancel()), so
+        // it owns what it reads.
+        timer_.async_wait([got = got_reply_, say = status](boost::system::error_code ec) {
+            if (!ec && !*got) say.say("still waiting for the model (retrying or queued)...");
+        });
+    }
+    ~wait_notice() { timer_.cancel(); }
+    void reply_started() { *got_reply_ = true; }
+
+private:
+    std::shared_ptr<bool> got_reply_ = std::make_shared<bool>(false);
+    asio::steady_timer timer_;
+};
+
+void announce_memory(const session_host& host, const rt::session& s) {
+    const auto n = s.remembered_items();
+    host.status().say(n == 0 ? "no memory yet for " + s.info().user_id + " (a new user)"
+                             : "memory loaded for " + s.info().user_id + ": " + std::to_string(n) +
+                                   (n == 1 ? " remembered item" : " remembered items"));
+}
+
+}  // namespace
+
+int run_command(const options& o) {
+    session_host host(o);  // argument and configuration errors first, before waiting on stdin
+    std::string text;
+    if (o.message) {
+        text = *o.message;
+    } else {
+        if (::isatty(0)) std::cerr << "engram: reading the message from stdin (end it with Ctrl-D)\n";
+        text = read_all_stdin();
+        while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
+    }
+    if (text.find_first_not_of(" \t\r\n") == std::string::npos)
+        throw usage_error("the message is empty: pass --message TEXT or pipe it on stdin");
+    const bool json_out = o.output == "json";
+    return host.run([text, json_out](session_host& h) -> asio::awaitable<void> {
+        auto s = co_await h.runtime().open_session(h.agent().name, h.user());
+        announce_memory(h, s);
+        std::exception_ptr failure;
+        std::optional<net::message> reply;
+        {
+            wait_notice notice(h.runtime().executor(), h.status());
+            try {
+                auto on_delta = [&notice, json_out](std::string_view d) {
+                    notice.reply_started();
+                    if (!json_out) std::cout << d << std::flush;
+                };
+                reply = co_await s.send(text, on_delta);
+            } catch (...) {
+                failure = std::current_exception();
+            }
+        }
+        if (reply) {
+            if (json_out) {
+                std::cout << boost::json::serialize(message_json(*reply)) << std::endl;
+            } else {
+                const auto t = reply->text();
+                if (!t.empty() && t.back() != '\n') std::cout << '\n';
+                std::cout.flush();
+                if (t.empty())
+                    h.status().say("the reply has no text (stop_reason " + std::string(reply->stop_reason()) +
+                                   "); --output json shows its content blocks");
+            }
+        }
+        const int saved = co_await h.end_and_save(s, reply.has_value());
+        if (failure) std::rethrow_exception(failure);
+        h.set_exit(h.interrupted() ? exit_interrupted : saved);
+    });
+}
+
+int chat_command(const options& o) {
+    session_host host(o);
+    return host.run([](session_host& h) -> asio::awaitable<void> {
+        auto s = co_await h.runtime().open_session(h.agent().name, h.user());
+        std::cout << "engram chat: agent " << h.agent().name << " (" << h.agent().model << "), user "
+                  << s.info().user_id << ". Type exit or quit (or Ctrl-D) to end; memory is saved then.\n";
+        announce_memory(h, s);
+        line_reader reader(h.runtime().executor());
+        h.on_interrupt([&reader] { reader.cancel(); });
+        bool had_reply = false;
+        std::exception_ptr fatal;
+        while (!h.interrupted()) {
+            std::cout << "you> " << std::flush;
+            auto line = co_await reader.read_line();
+            if (!line) {
+                std::cout << '\n';
+                break;
+            }
+            const auto b = line->find_first_not_of(" \t");
+            if (b == std::string::npos) continue;
+            const auto e = line->find_last_not_of(" \t");
+            const std::string text = line->substr(b, e - b + 1);
+            if (text == "exit" || text == "quit") break;
+            if (h.interrupted()) break;
+            std::cout << "agent> " << std::flush;
+            std::exception_ptr failure;
+            {
+                wait_notice notice(h.runtime().executor(), h.status());
+                try {
+                    auto on_delta = [&notice](std::string_view d) {
+                        notice.reply_started();
+                        std::cout << d << std::flush;
+                    };
+                    co_await s.send(text, on_delta);
+                    had_reply = true;
+                    std::cout << '\n' << std::flush;
+                } catch (...) {
+                    failure = std::current_exception();
+                }
+            }
+            if (!failure) continue;
+            std::cout << '\n' << std::flush;
+            if (h.interrupted()) break;  // the turn was cut short by Ctrl-C
+            if (fatal_for_chat(failure)) {
+                fatal = failure;
+                break;
+            }
+            report(describe(failure, h.context()), h.context());
+        }
+        h.on_interrupt({});
+        const int saved = co_await h.end_and_save(s, had_reply);
+        if (fatal) std::rethrow_exception(fatal);
+        h.set_exit(saved);
+    });
+}
+
+}  // namespace engram::cli

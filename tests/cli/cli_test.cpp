@@ -1,0 +1,754 @@
+// The engram program driven as a user would: a child process with its own environment, working
+// directory (a temp dir, so no developer .env is read) and memory directory, against the
+// in-process fake Anthropic server on 127.0.0.1. Nothing dials anything but loopback.
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <fstream>
+
+#include <boost/json.hpp>
+#include <boost/test/unit_test.hpp>
+
+#include <engram/memory/store.hpp>
+
+#include "child_process.hpp"
+#include "support/fake_anthropic_server.hpp"
+#include "support/fixtures.hpp"
+#include "support/temp_dir.hpp"
+#include "support/test_pki.hpp"
+
+namespace fs = std::filesystem;
+namespace json = boost::json;
+using namespace std::chrono_literals;
+using engram::test::child_options;
+using engram::test::child_result;
+using engram::test::fake_anthropic_server;
+using engram::test::recorded_request;
+using engram::test::scripted_response;
+
+namespace {
+
+const std::string test_key = "sk-ant-test-SECRET-0123456789";
+
+bool is_extraction(const recorded_request& r) { return json::parse(r.body).at("stream") == false; }
+
+std::string last_user_text(const recorded_request& r) {
+    const auto body = json::parse(r.body);
+    const auto& c = body.at("messages").as_array().back().at("content");
+    return c.is_string() ? std::string(c.as_string()) : json::serialize(c);
+}
+
+scripted_response extraction_reply(const std::string& text) {
+    json::object msg{{"id", "msg_x"}, {"type", "message"}, {"role", "assistant"}, {"model", "claude-haiku-4-5"},
+                     {"stop_reason", "end_turn"}};
+    json::array content;
+    content.push_back(json::object{{"type", "text"}, {"text", text}});
+    msg["content"] = std::move(content);
+    msg["usage"] = json::object{{"input_tokens", 50}, {"output_tokens", 20}};
+    return scripted_response::json(200, json::serialize(msg));
+}
+
+// Chat turns echo the user's message; extraction calls return `update`.
+void echo_server(fake_anthropic_server& server, std::string update) {
+    server.set_handler([update](const recorded_request& r) {
+        if (is_extraction(r)) return extraction_reply(update);
+        return scripted_response::sse(engram::test::make_text_stream("echo: " + last_user_text(r), 3));
+    });
+}
+
+std::vector<recorded_request> chat_requests(const fake_anthropic_server& server) {
+    std::vector<recorded_request> out;
+    for (auto& r : server.requests())
+        if (!is_extraction(r)) out.push_back(r);
+    return out;
+}
+
+const char* fact_update = R"({"running_summary":"Alice builds a contract-review SaaS.",
+  "new_facts":[{"text":"Uses Python and FastAPI for the backend","confidence":"high","source":"stated"}]})";
+
+// One user's scratch world: a working directory (HOME too) and a memory directory.
+struct cli_world {
+    engram::test::temp_dir dir{"engram-cli-test"};
+    fs::path work = dir.path() / "work";
+    fs::path memory = dir.path() / "memory";
+    std::map<std::string, std::string> env;
+
+    cli_world() { fs::create_directories(work); }
+    explicit cli_world(const fake_anthropic_server& server) : cli_world() {
+        env["ANTHROPIC_BASE_URL"] = server.base_url();
+        env["ANTHROPIC_API_KEY"] = test_key;
+        env["ENGRAM_MAX_RETRIES"] = "0";
+        env["ENGRAM_RETRY_BASE_MS"] = "1";
+    }
+
+    child_result run(std::vector<std::string> args, std::string input = {}, child_options o = {}) const {
+        args.push_back("--memory-dir");
+        args.push_back(memory.string());
+        o.cwd = work;
+        for (const auto& kv : env) o.env.insert(kv);
+        o.stdin_text = std::move(input);
+        auto r = engram::test::run_child(ENGRAM_CLI_PATH, args, o);
+        BOOST_TEST_MESSAGE("engram exit " << r.exit_status << "\n--- stdout\n" << r.out << "--- stderr\n" << r.err);
+        BOOST_TEST(!r.timed_out);
+        return r;
+    }
+};
+
+// The one line starting with "engram: error: " (there must be exactly one).
+std::string error_line(const child_result& r) {
+    std::string found;
+    int count = 0;
+    std::istringstream lines(r.err);
+    for (std::string line; std::getline(lines, line);)
+        if (line.starts_with("engram: error: ")) {
+            found = line;
+            ++count;
+        }
+    BOOST_TEST(count == 1, "expected exactly one error line, got " << count << " in: " << r.err);
+    BOOST_TEST(r.err.find(test_key) == std::string::npos);
+    BOOST_TEST(r.out.find(test_key) == std::string::npos);
+    return found;
+}
+
+bool contains(const std::string& hay, const std::string& needle) { return hay.find(needle) != std::string::npos; }
+
+// Numbers compare by value whatever their JSON storage.
+bool same(const json::value& a, const json::value& b) {
+    if (a.is_number() && b.is_number()) return a.to_number<double>() == b.to_number<double>();
+    if (a.is_object() && b.is_object()) {
+        const auto &x = a.get_object(), &y = b.get_object();
+        if (x.size() != y.size()) return false;
+        for (const auto& kv : x) {
+            auto* other = y.if_contains(kv.key());
+            if (!other || !same(kv.value(), *other)) return false;
+        }
+        return true;
+    }
+    if (a.is_array() && b.is_array()) {
+        const auto &x = a.get_array(), &y = b.get_array();
+        if (x.size() != y.size()) return false;
+        for (std::size_t i = 0; i < x.size(); ++i)
+            if (!same(x[i], y[i])) return false;
+        return true;
+    }
+    return a == b;
+}
+
+bool any_file_mentions(const fs::path& dir, const std::string& stem) {
+    if (!fs::exists(dir)) return false;
+    for (auto& e : fs::recursive_directory_iterator(dir))
+        if (contains(e.path().filename().string(), stem)) return true;
+    return false;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(cli_run)
+
+BOOST_AUTO_TEST_CASE(two_runs_for_one_user_carry_the_first_runs_facts_into_the_second_system_prompt) {
+    fake_anthropic_server server;
+    echo_server(server, fact_update);
+    cli_world w(server);
+    auto r1 = w.run({"run", "--agent", "assistant", "--user", "alice", "--message", "I use Python and FastAPI"});
+    BOOST_TEST(r1.exit_status == 0);
+    BOOST_TEST(r1.out == "echo: I use Python and FastAPI\n");
+    BOOST_TEST(contains(r1.err, "no memory yet for alice"));
+    BOOST_TEST(contains(r1.err, "saving memory"));
+    BOOST_TEST(contains(r1.err, "memory saved for alice"));
+
+    // The second message comes on stdin.
+    auto r2 = w.run({"run", "--user", "alice"}, "What do I use?\n");
+    BOOST_TEST(r2.exit_status == 0);
+    BOOST_TEST(r2.out == "echo: What do I use?\n");
+    BOOST_TEST(contains(r2.err, "memory loaded for alice"));
+
+    const auto chats = chat_requests(server);
+    BOOST_REQUIRE_EQUAL(chats.size(), 2u);
+    const auto system1 = json::serialize(json::parse(chats[0].body).at("system"));
+    const auto system2 = json::serialize(json::parse(chats[1].body).at("system"));
+    BOOST_TEST(!contains(system1, "FastAPI"));
+    BOOST_TEST(contains(system2, "Uses Python and FastAPI for the backend"));
+    BOOST_TEST(chats[0].headers.at("x-api-key") == test_key);
+
+    engram::memory::store_options so;
+    so.directory = w.memory;
+    auto store = engram::memory::store::open(so);
+    BOOST_REQUIRE(store);
+    auto rec = (*store)->load("alice");
+    BOOST_REQUIRE(rec);
+    BOOST_TEST(rec->memory.session_count == 2);
+}
+
+BOOST_AUTO_TEST_CASE(model_flag_overrides_the_agents_model) {
+    fake_anthropic_server server;
+    echo_server(server, "{}");
+    cli_world w(server);
+    auto r = w.run({"run", "--user", "bob", "--model", "claude-test-model", "-m", "hi"});
+    BOOST_TEST(r.exit_status == 0);
+    const auto chats = chat_requests(server);
+    BOOST_REQUIRE_EQUAL(chats.size(), 1u);
+    BOOST_TEST(json::parse(chats[0].body).at("model") == "claude-test-model");
+}
+
+BOOST_AUTO_TEST_CASE(output_json_gives_every_fixture_streams_expected_content_blocks) {
+    const auto files = engram::test::fixture_files("anthropic", ".sse");
+    BOOST_REQUIRE_GE(files.size(), 12u);
+    for (const auto& sse_path : files) {
+        const auto stem = sse_path.stem().string();
+        BOOST_TEST_CONTEXT("fixture " << stem) {
+            const auto expected = engram::test::read_json(sse_path.parent_path() / (stem + ".expected.json")).as_object();
+            const std::string stream = engram::test::read_file(sse_path);
+            fake_anthropic_server server;
+            server.set_handler([stream](const recorded_request& r) {
+                if (is_extraction(r)) return extraction_reply("{}");
+                return scripted_response::sse(stream, {97});
+            });
+            cli_world w(server);
+            auto r = w.run({"run", "--user", "fixture-user", "--message", "go", "--output", "json"});
+            const bool failed_stream = !expected.at("error").is_null() ||
+                                       (expected.contains("message_stop_received") && !expected.at("message_stop_received").as_bool());
+            if (failed_stream) {
+                BOOST_TEST(r.exit_status == 1);
+                const auto line = error_line(r);
+                if (!expected.at("error").is_null())
+                    BOOST_TEST(contains(line, std::string(expected.at("error").at("error").at("type").as_string())), line);
+                else
+                    BOOST_TEST(contains(line, "incomplete"), line);
+                BOOST_TEST(r.out.empty());
+                continue;
+            }
+            BOOST_REQUIRE_EQUAL(r.exit_status, 0);
+            BOOST_TEST(r.err.find("error") == std::string::npos);
+            const auto got = json::parse(r.out).as_object();
+            BOOST_TEST(got.size() == 5u);
+            json::array want = expected.at("content_blocks").as_array();
+            for (auto& b : want) {
+                auto& o = b.as_object();
+                if (o.contains("input_incomplete")) {  // what arrived of an unterminated tool input
+                    o.erase("input_incomplete");
+                    o.erase("input_json_raw");
+                    o.erase("input_partial_parse_asserted_by_sdk_ts");
+                    o["input"] = got.at("content").as_array().at(&b - want.data()).at("input");
+                }
+            }
+            BOOST_TEST(same(got.at("content"), want), json::serialize(got.at("content")) << "\n!=\n" << json::serialize(want));
+            BOOST_TEST(same(got.at("stop_reason"), expected.at("stop_reason")));
+            BOOST_TEST(same(got.at("usage"), expected.at("usage")));
+            const auto& msg = expected.at("message").as_object();
+            BOOST_TEST(same(got.at("id"), msg.at("id")));
+            BOOST_TEST(same(got.at("model"), msg.at("model")));
+        }
+    }
+}
+
+BOOST_AUTO_TEST_CASE(second_ctrl_c_quits_at_once_and_the_next_start_saves_the_journaled_session) {
+    fake_anthropic_server server;
+    std::atomic<bool> slow_memory{true};
+    server.set_handler([&slow_memory](const recorded_request& r) {
+        if (!is_extraction(r)) return scripted_response::sse(engram::test::make_text_stream("echo: " + last_user_text(r), 3));
+        auto reply = extraction_reply(fact_update);
+        // The first process's memory pass hangs so that the second Ctrl-C comes while it waits.
+        if (slow_memory) reply.delay_before_header = 30s;
+        return reply;
+    });
+    cli_world w(server);
+    child_options o;
+    o.close_stdin = false;
+    o.signals = {SIGINT, SIGINT};
+    o.signal_when_out_contains = "echo: I use Python\n";
+    o.signal_gap = 500ms;
+    o.timeout = 20s;  // far below the 30 s the memory pass would take: proves the quit did not wait
+    auto r = w.run({"chat", "--user", "alice"}, "I use Python\n", o);
+    BOOST_TEST(r.exit_status == 130);
+    BOOST_TEST(contains(r.err, "quitting at once"));
+    BOOST_TEST(!fs::exists(w.memory / "alice.json"));
+
+    engram::memory::store_options so;
+    so.directory = w.memory;
+    {
+        auto store = engram::memory::store::open(so);
+        BOOST_REQUIRE(store);
+        auto jobs = (*store)->journal_list();
+        BOOST_REQUIRE(jobs);
+        BOOST_REQUIRE_EQUAL(jobs->size(), 1u);
+        BOOST_TEST((*jobs)[0].user_id == "alice");
+    }
+
+    // The next start finishes the journaled session before its own.
+    slow_memory = false;
+    auto r2 = w.run({"run", "--user", "alice", "--message", "hello again"});
+    BOOST_TEST(r2.exit_status == 0);
+    auto store = engram::memory::store::open(so);
+    BOOST_REQUIRE(store);
+    auto rec = (*store)->load("alice");
+    BOOST_REQUIRE(rec);
+    BOOST_TEST(rec->memory.session_count == 2);
+    auto jobs = (*store)->journal_list();
+    BOOST_REQUIRE(jobs);
+    BOOST_TEST(jobs->empty());
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(cli_errors)
+
+BOOST_AUTO_TEST_CASE(missing_key_exits_2_saying_how_to_set_it) {
+    cli_world w;
+    auto r = w.run({"run", "--user", "alice", "--message", "hi"});
+    BOOST_TEST(r.exit_status == 2);
+    const auto line = error_line(r);
+    BOOST_TEST(contains(line, "ANTHROPIC_API_KEY is not set"));
+    BOOST_TEST(contains(line, ".env"));
+}
+
+BOOST_AUTO_TEST_CASE(refused_connection_exits_1_naming_the_endpoint) {
+    // A port nobody listens on: bind, read the port, close.
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    BOOST_REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+    socklen_t len = sizeof addr;
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+    ::close(fd);
+    const std::string url = "http://127.0.0.1:" + std::to_string(ntohs(addr.sin_port));
+    cli_world w;
+    w.env = {{"ANTHROPIC_BASE_URL", url}, {"ANTHROPIC_API_KEY", test_key}, {"ENGRAM_MAX_RETRIES", "0"}};
+    auto r = w.run({"run", "--user", "alice", "--message", "hi"});
+    BOOST_TEST(r.exit_status == 1);
+    const auto line = error_line(r);
+    BOOST_TEST(contains(line, "cannot connect to " + url), line);
+}
+
+BOOST_AUTO_TEST_CASE(untrusted_certificate_exits_1_and_the_ca_file_option_trusts_it) {
+    fake_anthropic_server server(fake_anthropic_server::tls_mode::localhost_cert);
+    echo_server(server, "{}");
+    cli_world w(server);
+    // The server's certificate comes from a CA made for this test run, which no system store has.
+    auto r = w.run({"run", "--user", "alice", "--message", "hi"});
+    BOOST_TEST(r.exit_status == 1);
+    const auto line = error_line(r);
+    BOOST_TEST(contains(line, "--ca-file"), line);
+    BOOST_TEST(chat_requests(server).empty());
+
+    auto trusted = w.run({"run", "--user", "alice", "--message", "hi", "--ca-file", engram::test::pki().ca_file});
+    BOOST_TEST(trusted.exit_status == 0);
+    BOOST_TEST(trusted.out == "echo: hi\n");
+}
+
+BOOST_AUTO_TEST_CASE(unauthorized_exits_1_with_error_type_and_request_id_never_the_key) {
+    fake_anthropic_server server;
+    const auto fixture = engram::test::read_json(engram::test::fixtures_dir() / "errors" / "401_authentication_error.json");
+    auto reply = scripted_response::json(401, std::string(fixture.at("body_raw").as_string()));
+    reply.headers.emplace_back("request-id", "req_cli_401");
+    server.set_handler([reply](const recorded_request&) { return reply; });
+    cli_world w(server);
+    auto r = w.run({"run", "--user", "alice", "--message", "hi"});
+    BOOST_TEST(r.exit_status == 1);
+    const auto line = error_line(r);
+    BOOST_TEST(contains(line, "authentication_error"), line);
+    BOOST_TEST(contains(line, "HTTP 401"), line);
+    BOOST_TEST(contains(line, "req_cli_401"), line);
+    BOOST_TEST(contains(line, "ANTHROPIC_API_KEY"), line);
+}
+
+BOOST_AUTO_TEST_CASE(a_retried_request_is_announced_with_its_backoff_not_silent) {
+    fake_anthropic_server server;
+    auto overloaded = scripted_response::json(529, R"({"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}})");
+    overloaded.headers.emplace_back("request-id", "req_cli_529");
+    server.push(overloaded);
+    echo_server(server, "{}");
+    cli_world w(server);
+    w.env["ENGRAM_MAX_RETRIES"] = "1";
+    auto r = w.run({"run", "--user", "alice", "--message", "hi"});
+    BOOST_TEST(r.exit_status == 0);
+    BOOST_TEST(r.out == "echo: hi\n");
+    BOOST_TEST(contains(r.err, "overloaded_error"), r.err);
+    BOOST_TEST(contains(r.err, "req_cli_529"), r.err);
+    BOOST_TEST(contains(r.err, "retrying in 0.0 s"), r.err);
+}
+
+BOOST_AUTO_TEST_CASE(rate_limit_exhausted_after_the_configured_retries_exits_1) {
+    fake_anthropic_server server;
+    const auto fixture = engram::test::read_json(engram::test::fixtures_dir() / "errors" / "429_rate_limit_error.json");
+    auto reply = scripted_response::json(429, std::string(fixture.at("body_raw").as_string()));
+    reply.headers.emplace_back("request-id", "req_cli_429");
+    server.set_handler([reply](const recorded_request&) { return reply; });
+    cli_world w(server);
+    w.env["ENGRAM_MAX_RETRIES"] = "2";
+    w.env["ENGRAM_RETRY_BASE_MS"] = "5";
+    const auto t0 = std::chrono::steady_clock::now();
+    auto r = w.run({"run", "--user", "alice", "--message", "hi"});
+    BOOST_TEST((std::chrono::steady_clock::now() - t0 < 20s));
+    BOOST_TEST(r.exit_status == 1);
+    const auto line = error_line(r);
+    BOOST_TEST(contains(line, "rate_limit_error"), line);
+    BOOST_TEST(contains(line, "req_cli_429"), line);
+    BOOST_TEST(contains(line, "retries exhausted"), line);
+    BOOST_TEST(server.requests().size() == 3u);  // first attempt + ENGRAM_MAX_RETRIES
+}
+
+BOOST_AUTO_TEST_CASE(invalid_user_id_exits_2_before_any_request) {
+    fake_anthropic_server server;
+    echo_server(server, "{}");
+    cli_world w(server);
+    const std::vector<std::string> bad_ids{"", "a\x01z", std::string(200, 'x'), "\xff\xfe"};
+    for (const auto& bad : bad_ids) {
+        auto r = w.run({"run", "--user", bad, "--message", "hi"});
+        BOOST_TEST(r.exit_status == 2);
+        BOOST_TEST(contains(error_line(r), "invalid user id"));
+    }
+    BOOST_TEST(server.requests().empty());
+}
+
+BOOST_AUTO_TEST_CASE(unknown_agent_and_bad_options_exit_2) {
+    cli_world w;
+    w.env["ANTHROPIC_API_KEY"] = test_key;
+    auto r = w.run({"run", "--user", "alice", "--agent", "nobody", "-m", "hi"});
+    BOOST_TEST(r.exit_status == 2);
+    BOOST_TEST(contains(error_line(r), "unknown agent 'nobody' (available: assistant, sales, dba"));
+    auto r2 = w.run({"run", "--frobnicate"});
+    BOOST_TEST(r2.exit_status == 2);
+    BOOST_TEST(contains(error_line(r2), "unknown option --frobnicate"));
+    auto r3 = w.run({"run", "--user", "alice", "-m", "hi", "--agent-file", "missing.json"});
+    BOOST_TEST(r3.exit_status == 2);
+    BOOST_TEST(contains(error_line(r3), "missing.json"));
+}
+
+BOOST_AUTO_TEST_CASE(second_ctrl_c_quits_at_once_and_the_next_start_saves_the_journaled_session) {
+    fake_anthropic_server server;
+    std::atomic<bool> slow_memory{true};
+    server.set_handler([&slow_memory](const recorded_request& r) {
+        if (!is_extraction(r)) return scripted_response::sse(engram::test::make_text_stream("echo: " + last_user_text(r), 3));
+        auto reply = extraction_reply(fact_update);
+        // The first process's memory pass hangs so that the second Ctrl-C comes while it waits.
+        if (slow_memory) reply.delay_before_header = 30s;
+        return reply;
+    });
+    cli_world w(server);
+    child_options o;
+    o.close_stdin = false;
+    o.signals = {SIGINT, SIGINT};
+    o.signal_when_out_contains = "echo: I use Python\n";
+    o.signal_gap = 500ms;
+    o.timeout = 20s;  // far below the 30 s the memory pass would take: proves the quit did not wait
+    auto r = w.run({"chat", "--user", "alice"}, "I use Python\n", o);
+    BOOST_TEST(r.exit_status == 130);
+    BOOST_TEST(contains(r.err, "quitting at once"));
+    BOOST_TEST(!fs::exists(w.memory / "alice.json"));
+
+    engram::memory::store_options so;
+    so.directory = w.memory;
+    {
+        auto store = engram::memory::store::open(so);
+        BOOST_REQUIRE(store);
+        auto jobs = (*store)->journal_list();
+        BOOST_REQUIRE(jobs);
+        BOOST_REQUIRE_EQUAL(jobs->size(), 1u);
+        BOOST_TEST((*jobs)[0].user_id == "alice");
+    }
+
+    // The next start finishes the journaled session before its own.
+    slow_memory = false;
+    auto r2 = w.run({"run", "--user", "alice", "--message", "hello again"});
+    BOOST_TEST(r2.exit_status == 0);
+    auto store = engram::memory::store::open(so);
+    BOOST_REQUIRE(store);
+    auto rec = (*store)->load("alice");
+    BOOST_REQUIRE(rec);
+    BOOST_TEST(rec->memory.session_count == 2);
+    auto jobs = (*store)->journal_list();
+    BOOST_REQUIRE(jobs);
+    BOOST_TEST(jobs->empty());
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(cli_config)
+
+BOOST_AUTO_TEST_CASE(dotenv_in_the_working_directory_fills_what_the_environment_does_not_set) {
+    fake_anthropic_server server;
+    echo_server(server, "{}");
+    cli_world w;
+    {
+        std::ofstream env(w.work / ".env");
+        env << "# engram settings\n"
+            << "export ANTHROPIC_BASE_URL=\"" << server.base_url() << "\"\n"
+            << "ANTHROPIC_API_KEY='" << test_key << "'\n"
+            << "ENGRAM_MAX_RETRIES=0  # no retries\n";
+    }
+    auto r = w.run({"run", "--user", "dot", "-m", "hi"});
+    BOOST_TEST(r.exit_status == 0);
+    BOOST_TEST(r.out == "echo: hi\n");
+
+    // The real environment wins over the file.
+    w.env["ANTHROPIC_API_KEY"] = "sk-from-the-environment";
+    auto r2 = w.run({"run", "--user", "dot", "-m", "hi again"});
+    BOOST_TEST(r2.exit_status == 0);
+    const auto chats = chat_requests(server);
+    BOOST_REQUIRE_EQUAL(chats.size(), 2u);
+    BOOST_TEST(chats[0].headers.at("x-api-key") == test_key);
+    BOOST_TEST(chats[1].headers.at("x-api-key") == "sk-from-the-environment");
+}
+
+BOOST_AUTO_TEST_CASE(help_is_available_on_every_command) {
+    cli_world w;
+    for (const std::string& cmd : std::vector<std::string>{"run", "chat", "memory", "agents"}) {
+        auto r = w.run({cmd, "--help"});
+        BOOST_TEST(r.exit_status == 0);
+        BOOST_TEST(contains(r.out, "usage: engram " + cmd), cmd);
+    }
+    auto r = w.run({"--help"});
+    BOOST_TEST(r.exit_status == 0);
+    BOOST_TEST(contains(r.out, "exit status"));
+}
+
+BOOST_AUTO_TEST_CASE(second_ctrl_c_quits_at_once_and_the_next_start_saves_the_journaled_session) {
+    fake_anthropic_server server;
+    std::atomic<bool> slow_memory{true};
+    server.set_handler([&slow_memory](const recorded_request& r) {
+        if (!is_extraction(r)) return scripted_response::sse(engram::test::make_text_stream("echo: " + last_user_text(r), 3));
+        auto reply = extraction_reply(fact_update);
+        // The first process's memory pass hangs so that the second Ctrl-C comes while it waits.
+        if (slow_memory) reply.delay_before_header = 30s;
+        return reply;
+    });
+    cli_world w(server);
+    child_options o;
+    o.close_stdin = false;
+    o.signals = {SIGINT, SIGINT};
+    o.signal_when_out_contains = "echo: I use Python\n";
+    o.signal_gap = 500ms;
+    o.timeout = 20s;  // far below the 30 s the memory pass would take: proves the quit did not wait
+    auto r = w.run({"chat", "--user", "alice"}, "I use Python\n", o);
+    BOOST_TEST(r.exit_status == 130);
+    BOOST_TEST(contains(r.err, "quitting at once"));
+    BOOST_TEST(!fs::exists(w.memory / "alice.json"));
+
+    engram::memory::store_options so;
+    so.directory = w.memory;
+    {
+        auto store = engram::memory::store::open(so);
+        BOOST_REQUIRE(store);
+        auto jobs = (*store)->journal_list();
+        BOOST_REQUIRE(jobs);
+        BOOST_REQUIRE_EQUAL(jobs->size(), 1u);
+        BOOST_TEST((*jobs)[0].user_id == "alice");
+    }
+
+    // The next start finishes the journaled session before its own.
+    slow_memory = false;
+    auto r2 = w.run({"run", "--user", "alice", "--message", "hello again"});
+    BOOST_TEST(r2.exit_status == 0);
+    auto store = engram::memory::store::open(so);
+    BOOST_REQUIRE(store);
+    auto rec = (*store)->load("alice");
+    BOOST_REQUIRE(rec);
+    BOOST_TEST(rec->memory.session_count == 2);
+    auto jobs = (*store)->journal_list();
+    BOOST_REQUIRE(jobs);
+    BOOST_TEST(jobs->empty());
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(cli_memory)
+
+BOOST_AUTO_TEST_CASE(memory_commands_show_history_undo_export_and_forget_leaves_no_file) {
+    fake_anthropic_server server;
+    echo_server(server, fact_update);
+    cli_world w(server);
+    BOOST_REQUIRE_EQUAL(w.run({"run", "--user", "alice", "-m", "I use Python"}).exit_status, 0);
+    BOOST_REQUIRE_EQUAL(w.run({"run", "--user", "carol", "-m", "I use Go"}).exit_status, 0);
+
+    auto list = w.run({"memory", "list"});
+    BOOST_TEST(list.exit_status == 0);
+    BOOST_TEST(list.out == "alice\ncarol\n");
+
+    auto show = w.run({"memory", "show", "alice"});
+    BOOST_TEST(show.exit_status == 0);
+    BOOST_TEST(contains(show.out, "Uses Python and FastAPI for the backend"));
+    BOOST_TEST(contains(show.out, "sessions: 1"));
+
+    auto history = w.run({"memory", "history", "alice"});
+    BOOST_TEST(history.exit_status == 0);
+    BOOST_TEST(contains(history.out, "Uses Python and FastAPI"));
+
+    auto exported = w.run({"memory", "export", "alice"});
+    BOOST_TEST(exported.exit_status == 0);
+    BOOST_TEST(json::parse(exported.out).at("user_id") == "alice");
+    auto all = w.run({"memory", "export"});
+    BOOST_TEST(json::parse(all.out).at("users").as_array().size() == 2u);
+
+    auto undo = w.run({"memory", "undo", "alice"});
+    BOOST_TEST(undo.exit_status == 0);
+    BOOST_TEST(!contains(undo.out, "FastAPI"));
+    auto undo2 = w.run({"memory", "undo", "alice"});
+    BOOST_TEST(undo2.exit_status == 3);
+    BOOST_TEST(contains(error_line(undo2), "nothing to undo"));
+
+    BOOST_TEST(any_file_mentions(w.memory, "alice"));
+    auto forget = w.run({"memory", "forget", "alice"});
+    BOOST_TEST(forget.exit_status == 0);
+    BOOST_TEST(contains(forget.out, "forgot everything stored about alice"));
+    BOOST_TEST(!any_file_mentions(w.memory, "alice"));  // record, lock, journal, quarantine: nothing left
+    BOOST_TEST(any_file_mentions(w.memory, "carol"));
+    BOOST_TEST(w.run({"memory", "list"}).out == "carol\n");
+
+    auto bad = w.run({"memory", "frob"});
+    BOOST_TEST(bad.exit_status == 2);
+    error_line(bad);
+}
+
+BOOST_AUTO_TEST_CASE(agents_lists_builtins_and_agent_files) {
+    cli_world w;
+    {
+        std::ofstream f(w.work / "tutor.json");
+        f << R"({"name": "tutor", "description": "A patient tutor. More.", "system_prompt": "Teach {{user_id}}.\n{{memory}}"})";
+    }
+    auto r = w.run({"agents", "--agent-file", "tutor.json"});
+    BOOST_TEST(r.exit_status == 0);
+    for (const char* name : {"assistant", "sales", "dba", "tutor"}) BOOST_TEST(contains(r.out, std::string(name) + "  ("));
+    BOOST_TEST(contains(r.out, "A patient tutor."));
+    auto j = w.run({"agents", "--output", "json"});
+    BOOST_TEST(json::parse(j.out).as_array().size() == 3u);
+}
+
+BOOST_AUTO_TEST_CASE(second_ctrl_c_quits_at_once_and_the_next_start_saves_the_journaled_session) {
+    fake_anthropic_server server;
+    std::atomic<bool> slow_memory{true};
+    server.set_handler([&slow_memory](const recorded_request& r) {
+        if (!is_extraction(r)) return scripted_response::sse(engram::test::make_text_stream("echo: " + last_user_text(r), 3));
+        auto reply = extraction_reply(fact_update);
+        // The first process's memory pass hangs so that the second Ctrl-C comes while it waits.
+        if (slow_memory) reply.delay_before_header = 30s;
+        return reply;
+    });
+    cli_world w(server);
+    child_options o;
+    o.close_stdin = false;
+    o.signals = {SIGINT, SIGINT};
+    o.signal_when_out_contains = "echo: I use Python\n";
+    o.signal_gap = 500ms;
+    o.timeout = 20s;  // far below the 30 s the memory pass would take: proves the quit did not wait
+    auto r = w.run({"chat", "--user", "alice"}, "I use Python\n", o);
+    BOOST_TEST(r.exit_status == 130);
+    BOOST_TEST(contains(r.err, "quitting at once"));
+    BOOST_TEST(!fs::exists(w.memory / "alice.json"));
+
+    engram::memory::store_options so;
+    so.directory = w.memory;
+    {
+        auto store = engram::memory::store::open(so);
+        BOOST_REQUIRE(store);
+        auto jobs = (*store)->journal_list();
+        BOOST_REQUIRE(jobs);
+        BOOST_REQUIRE_EQUAL(jobs->size(), 1u);
+        BOOST_TEST((*jobs)[0].user_id == "alice");
+    }
+
+    // The next start finishes the journaled session before its own.
+    slow_memory = false;
+    auto r2 = w.run({"run", "--user", "alice", "--message", "hello again"});
+    BOOST_TEST(r2.exit_status == 0);
+    auto store = engram::memory::store::open(so);
+    BOOST_REQUIRE(store);
+    auto rec = (*store)->load("alice");
+    BOOST_REQUIRE(rec);
+    BOOST_TEST(rec->memory.session_count == 2);
+    auto jobs = (*store)->journal_list();
+    BOOST_REQUIRE(jobs);
+    BOOST_TEST(jobs->empty());
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(cli_chat)
+
+BOOST_AUTO_TEST_CASE(chat_through_a_pipe_streams_replies_and_saves_memory_at_end_of_input) {
+    fake_anthropic_server server;
+    echo_server(server, fact_update);
+    cli_world w(server);
+    auto r = w.run({"chat", "--user", "alice"}, "I use Python\n\nWhat do I use?\n");
+    BOOST_TEST(r.exit_status == 0);
+    BOOST_TEST(contains(r.out, "you> agent> echo: I use Python\n"));
+    BOOST_TEST(contains(r.out, "you> agent> echo: What do I use?\n"));
+    BOOST_TEST(contains(r.err, "no memory yet for alice"));
+    BOOST_TEST(contains(r.err, "memory saved for alice"));
+    BOOST_TEST(chat_requests(server).size() == 2u);
+
+    // quit ends the next session; the memory from the first is loaded.
+    auto r2 = w.run({"chat", "--user", "alice"}, "hello\nquit\nnever sent\n");
+    BOOST_TEST(r2.exit_status == 0);
+    BOOST_TEST(contains(r2.err, "memory loaded for alice"));
+    BOOST_TEST(!contains(r2.out, "never sent"));
+    BOOST_TEST(chat_requests(server).size() == 3u);
+}
+
+BOOST_AUTO_TEST_CASE(ctrl_c_ends_the_chat_and_saves_memory) {
+    fake_anthropic_server server;
+    echo_server(server, fact_update);
+    cli_world w(server);
+    child_options o;
+    o.close_stdin = false;  // the user is still "typing" when Ctrl-C comes
+    o.signals = {SIGINT};
+    o.signal_when_out_contains = "echo: I use Python\n";
+    auto r = w.run({"chat", "--user", "alice"}, "I use Python\n", o);
+    BOOST_TEST(r.exit_status == 0);
+    BOOST_TEST(contains(r.err, "interrupted"));
+    BOOST_TEST(contains(r.err, "memory saved for alice"));
+    BOOST_TEST(fs::exists(w.memory / "alice.json"));
+}
+
+BOOST_AUTO_TEST_CASE(second_ctrl_c_quits_at_once_and_the_next_start_saves_the_journaled_session) {
+    fake_anthropic_server server;
+    std::atomic<bool> slow_memory{true};
+    server.set_handler([&slow_memory](const recorded_request& r) {
+        if (!is_extraction(r)) return scripted_response::sse(engram::test::make_text_stream("echo: " + last_user_text(r), 3));
+        auto reply = extraction_reply(fact_update);
+        // The first process's memory pass hangs so that the second Ctrl-C comes while it waits.
+        if (slow_memory) reply.delay_before_header = 30s;
+        return reply;
+    });
+    cli_world w(server);
+    child_options o;
+    o.close_stdin = false;
+    o.signals = {SIGINT, SIGINT};
+    o.signal_when_out_contains = "echo: I use Python\n";
+    o.signal_gap = 500ms;
+    o.timeout = 20s;  // far below the 30 s the memory pass would take: proves the quit did not wait
+    auto r = w.run({"chat", "--user", "alice"}, "I use Python\n", o);
+    BOOST_TEST(r.exit_status == 130);
+    BOOST_TEST(contains(r.err, "quitting at once"));
+    BOOST_TEST(!fs::exists(w.memory / "alice.json"));
+
+    engram::memory::store_options so;
+    so.directory = w.memory;
+    {
+        auto store = engram::memory::store::open(so);
+        BOOST_REQUIRE(store);
+        auto jobs = (*store)->journal_list();
+        BOOST_REQUIRE(jobs);
+        BOOST_REQUIRE_EQUAL(jobs->size(), 1u);
+        BOOST_TEST((*jobs)[0].user_id == "alice");
+    }
+
+    // The next start finishes the journaled session before its own.
+    slow_memory = false;
+    auto r2 = w.run({"run", "--user", "alice", "--message", "hello again"});
+    BOOST_TEST(r2.exit_status == 0);
+    auto store = engram::memory::store::open(so);
+    BOOST_REQUIRE(store);
+    auto rec = (*store)->load("alice");
+    BOOST_REQUIRE(rec);
+    BOOST_TEST(rec->memory.session_count == 2);
+    auto jobs = (*store)->journal_list();
+    BOOST_REQUIRE(jobs);
+    BOOST_TEST(jobs->empty());
+}
+
+BOOST_AUTO_TEST_SUITE_END()
