@@ -297,11 +297,14 @@ result<agent_definition> agent_from_json(const json::value& v) {
             e = read_tokens(val, "extraction_max_tokens", a.extraction_max_tokens);
         } else if (key == "extraction_instructions") {
             e = read_string(val, "extraction_instructions", max_prompt, false, a.extraction_instructions);
+        } else if (key == "remember") {
+            if (!val.is_bool()) e = field_error("remember", "expected true or false");
+            else a.remember = val.get_bool();
         } else {
             return field_error(
                 std::string(key.substr(0, 64)),
                 "unknown field (expected name, description, model, max_tokens, system_prompt, memory, "
-                "extraction_model, extraction_max_tokens or extraction_instructions)");
+                "extraction_model, extraction_max_tokens, extraction_instructions or remember)");
         }
         if (e) return *e;
     }
@@ -380,7 +383,8 @@ json::object to_json(const agent_definition& a) {
                         {"memory", std::move(m)},
                         {"extraction_model", a.extraction_model},
                         {"extraction_max_tokens", a.extraction_max_tokens},
-                        {"extraction_instructions", a.extraction_instructions}};
+                        {"extraction_instructions", a.extraction_instructions},
+                        {"remember", a.remember}};
 }
 
 const agent_definition* find_builtin(std::string_view name) {

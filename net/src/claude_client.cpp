@@ -8,7 +8,6 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
@@ -17,6 +16,7 @@
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
+#include "sink_body.hpp"
 #include "transport.hpp"
 
 namespace engram::net {
@@ -25,11 +25,9 @@ namespace detail {
 namespace http = beast::http;
 namespace json = boost::json;
 
-using response_parser = http::response_parser<http::buffer_body>;
+using response_parser = http::response_parser<sink_body>;
 
 namespace {
-
-constexpr std::size_t read_chunk = 16 * 1024;
 
 std::string_view header_of(const response_parser& p, std::string_view name) {
     const auto& h = p.get();
@@ -184,31 +182,27 @@ public:
     /// `must_fit`, a longer body is an error; otherwise it is truncated (and the connection
     /// must then not be reused).
     asio::awaitable<bool> read_body(opened& o, std::string& out, std::size_t limit, const deadline& d, bool must_fit) {
-        char buf[read_chunk];
-        while (!o.parser->is_done()) {
-            const std::size_t got = co_await read_some(*o.conn, *o.parser, buf, sizeof buf, d);
-            if (out.size() + got > limit) {
-                if (must_fit)
-                    throw client_error(errc::body_too_large, "response body exceeds " + std::to_string(limit) + " bytes");
-                out.append(buf, limit - out.size());
-                co_return false;
-            }
-            out.append(buf, got);
-        }
-        co_return true;
+        string_sink sink(limit);
+        o.parser->get().body().sink = &sink;
+        struct detach {
+            response_parser& p;
+            ~detach() { p.get().body().sink = nullptr; }
+        } guard{*o.parser};
+        while (!o.parser->is_done() && !sink.overflowed) co_await read_some(*o.conn, *o.parser, d);
+        if (sink.overflowed && must_fit)
+            throw client_error(errc::body_too_large, "response body exceeds " + std::to_string(limit) + " bytes");
+        out = std::move(sink.text);
+        co_return !sink.overflowed;
     }
 
-    /// One read of body bytes into buf; 0 bytes is possible (e.g. a chunk header alone).
-    asio::awaitable<std::size_t> read_some(connection& c, response_parser& parser, char* buf, std::size_t size,
-                                           const deadline& d) {
+    /// One parse step of the body: what the connection's buffer holds, else one socket read.
+    /// The decoded bytes go to the parser's body sink.
+    asio::awaitable<void> read_some(connection& c, response_parser& parser, const deadline& d) {
         errc code = d.arm(c, cfg_.stream_idle_timeout, errc::stream_idle_timeout);
-        parser.get().body().data = buf;
-        parser.get().body().size = size;
         auto [ec, n] = co_await std::visit(
             [&](auto& s) { return http::async_read_some(s, c.buffer, parser, asio::as_tuple(asio::use_awaitable)); },
             c.stream);
-        if (ec && ec != http::error::need_buffer) throw_transport_error(ec, code, "reading response body", pool_->url());
-        co_return size - parser.get().body().size;
+        if (ec) throw_transport_error(ec, code, "reading response body", pool_->url());
     }
 
     static api_error_details parse_error_body(const response_info& info, std::string_view body) {
@@ -267,7 +261,7 @@ private:
 };
 
 /// Everything one streaming response needs; it keeps the client state alive.
-class stream_state {
+class stream_state final : public body_sink {
 public:
     stream_state(std::shared_ptr<client_impl> client, client_impl::prepared p, deadline d)
         : client_(std::move(client)),
@@ -279,8 +273,11 @@ public:
         auto o = co_await client_->open(prepared_, deadline_, attempts_);
         conn_ = std::move(o.conn);
         parser_ = std::move(o.parser);
+        parser_->get().body().sink = this;  // body bytes go straight into the SSE parser
         info_ = std::move(o.info);
     }
+
+    void on_body(std::string_view piece) override { feed(piece); }
 
     asio::awaitable<std::optional<stream_event>> next() {
         try {
@@ -300,9 +297,18 @@ public:
 
     asio::awaitable<std::optional<stream_event>> next_impl() {
         for (;;) {
-            if (!queue_.empty()) {
-                stream_event ev = std::move(queue_.front());
-                queue_.pop_front();
+            if (head_ < queue_.size()) {
+                if (delivered_ == 0) {
+                    // From the first delivered event on, the request can never be sent again:
+                    // free it (it holds the whole serialized conversation).
+                    prepared_.req = {};
+                    prepared_.on_retry = nullptr;
+                }
+                stream_event ev = std::move(queue_[head_++]);
+                if (head_ == queue_.size()) {
+                    queue_.clear();  // keeps its capacity: steady-state delivery does not allocate
+                    head_ = 0;
+                }
                 ++delivered_;
                 co_return ev;
             }
@@ -320,20 +326,18 @@ public:
                 throw client_error(errc::incomplete_stream, "stream ended without message_stop" + request_id_suffix(),
                                    std::nullopt, std::make_shared<message>(acc_.current()));
             }
-            std::size_t got = 0;
             std::optional<std::string> retry_reason;
             try {
-                got = co_await client_->read_some(*conn_, *parser_, buf_, sizeof buf_, deadline_);
+                co_await client_->read_some(*conn_, *parser_, deadline_);  // events land in queue_ via on_body
             } catch (const client_error& e) {
                 // Nothing has reached the caller yet, so sending the request again is safe.
-                if (delivered_ == 0 && queue_.empty() && can_retry_before_delivery(e)) retry_reason = e.what();
+                if (delivered_ == 0 && head_ == queue_.size() && can_retry_before_delivery(e)) retry_reason = e.what();
                 else throw;
             }
             if (retry_reason) {
                 co_await reopen(*retry_reason);
                 continue;
             }
-            feed(std::string_view(buf_, got));
         }
     }
 
@@ -372,9 +376,18 @@ private:
     void feed(std::string_view bytes) {
         auto ec = sse_.feed(bytes, [&](const sse_event& ev) {
             if (pending_error_) return;  // nothing after a failure is delivered
-            stream_event out;
-            auto aec = acc_.apply(ev.type, ev.data, &out.kind, &out.data);
+            stream_event& out = queue_.emplace_back();
+            // The hot path: a plain text delta is read without building a JSON tree.
+            if ((ev.type == "content_block_delta" || ev.type.empty()) &&
+                acc_.try_apply_text_delta(ev.data, out.index, out.text_)) {
+                out.kind = stream_event_kind::content_block_delta;
+                out.text_delta_ = true;
+                out.fast_ = true;
+                return;
+            }
+            auto aec = acc_.apply(ev.type, ev.data, &out.kind, &out.data_);
             if (aec) {
+                queue_.pop_back();
                 pending_error_ = std::make_exception_ptr(client_error(
                     static_cast<errc>(aec.value()), std::string(make_error_code(static_cast<errc>(aec.value())).message()) +
                                                        ": " + acc_.last_error_detail() + request_id_suffix(),
@@ -382,6 +395,7 @@ private:
                 return;
             }
             if (out.kind == stream_event_kind::error) {
+                queue_.pop_back();
                 auto details = *acc_.stream_error();
                 if (details.request_id.empty()) details.request_id = info_.request_id;
                 const errc code = errc_from_api(details.error_type, 0);
@@ -389,10 +403,14 @@ private:
                                                                       std::make_shared<message>(acc_.current())));
                 return;
             }
-            if (auto* o = out.data.if_object())
+            if (auto* o = out.data_.if_object()) {
                 if (auto* i = o->if_contains("index"); i && (i->is_int64() || i->is_uint64()))
                     out.index = static_cast<std::size_t>(i->to_number<std::int64_t>());
-            queue_.push_back(std::move(out));
+                if (out.kind == stream_event_kind::content_block_delta)
+                    if (auto* d = o->if_contains("delta"); d && d->is_object())
+                        if (auto* t = d->get_object().if_contains("type"); t && t->is_string())
+                            out.text_delta_ = t->get_string() == "text_delta";
+            }
         });
         if (ec && !pending_error_)
             pending_error_ = std::make_exception_ptr(client_error(errc::event_too_large,
@@ -405,13 +423,13 @@ private:
     asio::awaitable<void> drain() {
         finished_ = true;
         try {
-            std::size_t budget = 64 * 1024;
-            while (!parser_->is_done() && budget > 0) {
-                const auto got = co_await client_->read_some(*conn_, *parser_, buf_, sizeof buf_, deadline_);
-                budget = got >= budget ? 0 : budget - got;
-            }
+            discard_sink rest;  // only the framing's end is expected; a large remainder is not worth reading
+            parser_->get().body().sink = &rest;
+            while (!parser_->is_done() && rest.bytes < 64 * 1024) co_await client_->read_some(*conn_, *parser_, deadline_);
+            parser_->get().body().sink = nullptr;
             conn_.release(parser_->is_done() && parser_->keep_alive());
         } catch (const client_error&) {
+            parser_->get().body().sink = nullptr;
             conn_.release(false);  // the message is complete; only the connection is lost
         }
     }
@@ -424,13 +442,13 @@ private:
     response_info info_;
     sse_parser sse_;
     message_accumulator acc_;
-    std::deque<stream_event> queue_;
+    std::vector<stream_event> queue_;  // events parsed but not yet delivered, from head_ on
+    std::size_t head_ = 0;
     std::exception_ptr pending_error_;
     std::size_t delivered_ = 0;
     unsigned attempts_ = 0;
     unsigned retries_in_stream_ = 0;
     bool finished_ = false;
-    char buf_[read_chunk];
 };
 
 }  // namespace detail
@@ -438,13 +456,24 @@ private:
 // ---- public surface ----
 
 std::string_view stream_event::text() const noexcept {
-    const auto* o = data.if_object();
+    if (fast_) return text_;
+    const auto* o = data_.if_object();
     if (!o) return {};
     const auto* d = o->if_contains("delta");
     if (!d || !d->is_object()) return {};
     for (const char* key : {"text", "thinking"})
         if (auto* t = d->get_object().if_contains(key); t && t->is_string()) return t->get_string();
     return {};
+}
+
+const boost::json::value& stream_event::data() const {
+    if (fast_ && data_.is_null()) {
+        boost::json::object delta{{"type", "text_delta"}, {"text", text_}};
+        boost::json::object ev{{"type", "content_block_delta"}, {"index", static_cast<std::int64_t>(index)}};  // as a parser stores it
+        ev["delta"] = std::move(delta);
+        data_ = std::move(ev);
+    }
+    return data_;
 }
 
 message_stream::message_stream(std::unique_ptr<detail::stream_state> state) noexcept : state_(std::move(state)) {}

@@ -2,6 +2,8 @@
 
 #include <boost/json/parse.hpp>
 
+#include "text_delta_scanner.hpp"
+
 namespace engram::net {
 namespace json = boost::json;
 namespace {
@@ -46,6 +48,20 @@ std::error_code message_accumulator::apply(std::string_view event_name, std::str
     auto result = apply_object(event_name.empty() ? str(obj, "type") : event_name, obj, kind);
     if (parsed) *parsed = std::move(v);
     return result;
+}
+
+bool message_accumulator::try_apply_text_delta(std::string_view data, std::size_t& index, std::string& text) {
+    if (!started_ || stopped_) return false;
+    std::size_t i = 0;
+    if (!detail::scan_text_delta(data, i, text)) return false;
+    if (i >= blocks_.size() || !blocks_[i].open) return false;
+    auto& block = message_.json()["content"].get_array()[i];
+    if (!block.is_object()) return false;
+    auto* type = block.get_object().if_contains("type");
+    if (!type || !type->is_string() || type->get_string() != "text") return false;
+    append_string(block.get_object(), "text", text);
+    index = i;
+    return true;
 }
 
 std::error_code message_accumulator::apply(const json::value& event, stream_event_kind* kind) {

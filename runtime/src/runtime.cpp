@@ -41,7 +41,14 @@ std::string new_session_id() {
     static std::atomic<std::uint64_t> counter{0};
     // Unique across processes sharing a memory directory: time, pid and a counter.
     const auto now = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-    return "s" + std::to_string(now) + "-" + std::to_string(::getpid()) + "-" + std::to_string(++counter);
+    // Appended piece by piece: GCC 12 -O3 reports a false -Wrestrict for chained operator+.
+    std::string id = "s";
+    id += std::to_string(now);
+    id += '-';
+    id += std::to_string(::getpid());
+    id += '-';
+    id += std::to_string(++counter);
+    return id;
 }
 
 memory_event event_for(const session_info& s) {
@@ -118,7 +125,7 @@ public:
           io_pool_(std::max<std::size_t>(1, cfg_.memory_io_threads)),
           client_(std::make_shared<net::claude_client>(executor_, cfg_.client)),
           gate_(std::make_shared<request_gate>(cfg_.max_in_flight_requests)) {
-        for (const auto& a : agents::builtin_agents()) agents_[a.name] = a;
+        for (const auto& a : agents::builtin_agents()) agents_[a.name] = std::make_shared<const agents::agent_definition>(a);
     }
 
     ~runtime_impl() {
@@ -129,18 +136,20 @@ public:
     // ---- configuration ----
     void add_agent(agents::agent_definition a) {
         std::lock_guard lock(mutex_);
-        agents_[a.name] = std::move(a);
+        auto name = a.name;
+        agents_[name] = std::make_shared<const agents::agent_definition>(std::move(a));
     }
     std::vector<agents::agent_definition> list_agents() const {
         std::lock_guard lock(mutex_);
         std::vector<agents::agent_definition> out;
-        for (const auto& [name, a] : agents_) out.push_back(a);
+        for (const auto& [name, a] : agents_) out.push_back(*a);
         return out;
     }
-    std::optional<agents::agent_definition> find_agent(const std::string& name) const {
+    /// Sessions share the definition (it may hold a long system prompt).
+    std::shared_ptr<const agents::agent_definition> find_agent(const std::string& name) const {
         std::lock_guard lock(mutex_);
         auto it = agents_.find(name);
-        if (it == agents_.end()) return std::nullopt;
+        if (it == agents_.end()) return nullptr;
         return it->second;
     }
     void set_hooks(runtime_hooks h) {
@@ -212,7 +221,7 @@ private:
     zero_waiter turns_;
 
     mutable std::mutex mutex_;
-    std::map<std::string, agents::agent_definition> agents_;
+    std::map<std::string, std::shared_ptr<const agents::agent_definition>> agents_;
     std::shared_ptr<const runtime_hooks> hooks_ = std::make_shared<const runtime_hooks>();
     std::map<std::string, std::weak_ptr<session_impl>> sessions_;
     std::map<std::string, usage_totals> user_usage_;
@@ -228,21 +237,25 @@ private:
 /// One session: a strand, a history, a frozen system prompt, and the turn lock.
 class session_impl : public std::enable_shared_from_this<session_impl> {
 public:
-    session_impl(std::shared_ptr<runtime_impl> rt, session_info info, agents::agent_definition agent,
+    session_impl(std::shared_ptr<runtime_impl> rt, session_info info, std::shared_ptr<const agents::agent_definition> agent,
                  std::string memory_block, std::size_t remembered)
         : rt_(std::move(rt)),
-          strand_(asio::make_strand(rt_->executor())),
+          // One thread runs the executor: it already serializes everything, and a strand would
+          // only add a dispatch (and an allocation) to every completion.
+          strand_(rt_->config().single_threaded_executor ? rt_->executor()
+                                                          : asio::any_io_executor(asio::make_strand(rt_->executor()))),
           info_(std::move(info)),
           agent_(std::move(agent)),
           memory_block_(std::move(memory_block)),
           remembered_(remembered),
-          system_(agents::system_blocks(agent_, info_.user_id, memory_block_)),
+          system_(agents::system_blocks(*agent_, info_.user_id, memory_block_)),
           idle_timer_(strand_) {}
 
     const session_info& info() const noexcept { return info_; }
     const std::string& memory_block() const noexcept { return memory_block_; }
     std::size_t remembered() const noexcept { return remembered_; }
-    asio::strand<asio::any_io_executor> strand() const { return strand_; }
+    /// The session's strand (or, on a single-threaded executor, the executor itself).
+    asio::any_io_executor strand() const { return strand_; }
     usage_totals usage() const {
         std::lock_guard lock(mutex_);
         return usage_;
@@ -348,7 +361,7 @@ private:
         std::optional<net::message> reply;
         std::exception_ptr failure;
         try {
-            reply = co_await asio::co_spawn(strand_, run_model(agents::chat_request(agent_, system_, request_history), std::move(on_delta)),
+            reply = co_await asio::co_spawn(strand_, run_model(agents::chat_request(*agent_, system_, request_history), std::move(on_delta)),
                                             asio::bind_cancellation_slot(cancel.slot(), asio::use_awaitable));
         } catch (...) {
             failure = std::current_exception();
@@ -378,13 +391,8 @@ private:
         };
         auto stream = co_await rt_->client().stream_message(std::move(req));
         if (rt_->config().respect_rate_limits) rt_->gate().observe(stream.response().limits);
-        while (auto ev = co_await stream.next()) {
-            if (on_delta && ev->kind == net::stream_event_kind::content_block_delta) {
-                const auto* d = ev->data.as_object().if_contains("delta");
-                if (d && d->is_object() && d->as_object().contains("type") && d->as_object().at("type") == "text_delta")
-                    on_delta(ev->text());
-            }
-        }
+        while (auto ev = co_await stream.next())
+            if (on_delta && ev->is_text_delta()) on_delta(ev->text());
         co_return stream.current();
     }
 
@@ -410,7 +418,7 @@ private:
         }
         if (auto h = rt_->hooks(); h->on_session_end) h->on_session_end(info_);
         rt_->session_closed(info_.session_id);
-        if (!any_reply) co_return;  // nothing was said: nothing to remember, nothing to count
+        if (!any_reply || !agent_->remember) co_return;  // nothing to remember
 
         // Durable before extraction starts: a crash from here on is finished at the next start.
         memory::pending_job job{info_.user_id, info_.session_id, memory::utc_now(),
@@ -442,9 +450,9 @@ private:
     }
 
     std::shared_ptr<runtime_impl> rt_;
-    asio::strand<asio::any_io_executor> strand_;
+    asio::any_io_executor strand_;
     const session_info info_;
-    const agents::agent_definition agent_;
+    const std::shared_ptr<const agents::agent_definition> agent_;
     const std::string memory_block_;
     const std::size_t remembered_;
     const json::array system_;  // frozen for the session so the prompt cache holds
@@ -507,10 +515,14 @@ asio::awaitable<session> runtime_impl::open_session(std::string agent_name, std:
     session_info info{new_session_id(), user_id, agent_name};
     if (auto h = hooks(); h->on_session_open && !h->on_session_open(info))
         throw runtime_error(errc::vetoed, "a hook refused session " + info.session_id);
-    auto loaded = co_await actor_->async_load(user_id, asio::use_awaitable);
-    if (!loaded) throw runtime_error(errc::memory_error, "cannot load the memory of user '" + user_id + "': " + loaded.error().what());
+    memory::result<memory::user_memory> loaded = memory::user_memory{};
+    if (agent->remember) {  // a stateless agent neither reads nor writes memory
+        loaded = co_await actor_->async_load(user_id, asio::use_awaitable);
+        if (!loaded)
+            throw runtime_error(errc::memory_error, "cannot load the memory of user '" + user_id + "': " + loaded.error().what());
+    }
     std::string block = memory::render_for_prompt(*loaded, agents::render_options_for(*agent));
-    auto impl = std::make_shared<session_impl>(shared_from_this(), std::move(info), std::move(*agent), std::move(block),
+    auto impl = std::make_shared<session_impl>(shared_from_this(), std::move(info), std::move(agent), std::move(block),
                                                remembered_items(*loaded));
     {
         std::lock_guard lock(mutex_);
@@ -584,7 +596,8 @@ asio::awaitable<std::string> runtime_impl::call_extraction_model(std::string use
 }
 
 asio::awaitable<void> runtime_impl::run_extraction(const extraction_job& job) {
-    const auto agent = find_agent(job.info.agent).value_or(*agents::find_builtin("assistant"));
+    auto found = find_agent(job.info.agent);
+    const agents::agent_definition agent = found ? *found : *agents::find_builtin("assistant");
     memory_event ev = event_for(job.info);
     auto loaded = co_await actor_->async_load(job.info.user_id, asio::use_awaitable);
     if (!loaded) {
@@ -693,6 +706,7 @@ runtime::runtime(boost::asio::any_io_executor executor, runtime_config config)
 runtime::runtime(std::size_t threads, runtime_config config) {
     auto pool = std::make_unique<boost::asio::thread_pool>(std::max<std::size_t>(1, threads));
     auto ex = pool->get_executor();
+    if (threads <= 1) config.single_threaded_executor = true;  // our own pool of one thread
     impl_ = std::make_shared<detail::runtime_impl>(ex, std::move(config), std::move(pool));
 }
 

@@ -1,5 +1,6 @@
 // claude_client against the in-process fake server: real HTTP/1.1, TLS and SSE on 127.0.0.1.
 #include <engram/net/claude_client.hpp>
+#include <engram/net/sse_parser.hpp>
 #include <engram/net/retry.hpp>
 
 #include <sys/resource.h>
@@ -121,11 +122,21 @@ BOOST_AUTO_TEST_CASE(streaming_over_tls_delivers_events_in_order_and_the_final_m
     engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> {
         auto stream = co_await client.stream_message(hello_request());
         std::vector<engram::net::stream_event_kind> kinds;
+        std::vector<json::value> received;
         std::string text;
         while (auto ev = co_await stream.next()) {
             kinds.push_back(ev->kind);
+            received.push_back(ev->data());
             text += ev->text();
         }
+        // Every event's JSON as the fixture has it, whichever path (fast text delta or full
+        // parse) read it.
+        std::vector<json::value> sent;
+        engram::net::sse_parser sse;
+        BOOST_REQUIRE(!sse.feed(fixture("rec_sdkgo_tool_use_ping_midblock.sse"),
+                                [&](const engram::net::sse_event& e) { sent.push_back(json::parse(e.data)); }));
+        BOOST_REQUIRE_EQUAL(received.size(), sent.size());
+        for (std::size_t i = 0; i < sent.size(); ++i) BOOST_TEST(received[i] == sent[i], "event " << i);
         BOOST_TEST(text == "I'd be happy to check the weather in San Francisco for you. Let me get that information for you right away.");
         BOOST_TEST((kinds.front() == engram::net::stream_event_kind::message_start));
         BOOST_TEST((kinds.back() == engram::net::stream_event_kind::message_stop));

@@ -152,6 +152,41 @@ BOOST_AUTO_TEST_CASE(facts_from_session_one_reach_the_system_prompt_of_session_t
     BOOST_TEST(!events.front().changes.empty());
 }
 
+BOOST_AUTO_TEST_CASE(an_agent_that_does_not_remember_neither_journals_nor_extracts) {
+    engram::test::temp_dir dir;
+    fake_anthropic_server server;
+    echo_server(server, fact_update);
+    asio::io_context ioc;
+    runtime rt(ioc.get_executor(), config_for(server, dir));
+    auto stateless = engram::agents::builtin_agents().front();
+    stateless.name = "stateless";
+    stateless.remember = false;
+    rt.add_agent(stateless);
+    std::vector<engram::runtime::memory_event> events;
+    record_memory_events(rt, events);
+    engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> {
+        co_await rt.start();
+        for (int i = 0; i < 2; ++i) {
+            auto s = co_await rt.open_session("stateless", "alice");
+            BOOST_TEST(s.remembered_items() == 0u);
+            co_await s.send("I use Python and FastAPI for my backend");
+            s.end();
+            co_await rt.drain_extractions();
+        }
+        co_await rt.shutdown();
+    });
+    BOOST_TEST(extraction_requests(server).empty());
+    BOOST_TEST(server.requests().size() == 2u);
+    BOOST_TEST(events.empty());
+    auto store = open_store(dir);
+    auto jobs = store->journal_list();
+    BOOST_REQUIRE(jobs);
+    BOOST_TEST(jobs->empty());
+    const auto alice = store->load("alice");
+    const bool nothing_saved = !alice || alice->memory.session_count == 0;
+    BOOST_TEST(nothing_saved);
+}
+
 BOOST_AUTO_TEST_CASE(a_hundred_concurrent_sessions_never_see_each_others_history) {
     engram::test::temp_dir dir;
     fake_anthropic_server server;

@@ -77,6 +77,7 @@ BOOST_AUTO_TEST_CASE(every_field_is_read_and_round_trips) {
     a.extraction_model = "claude-sonnet-4-5";
     a.extraction_max_tokens = 512;
     a.extraction_instructions = "Be brief.";
+    a.remember = false;
 
     const json::object j = agents::to_json(a);
     auto back = agents::agent_from_json(j);
@@ -147,6 +148,7 @@ BOOST_AUTO_TEST_CASE(bad_definitions_are_rejected_with_the_field_named) {
          "extraction_max_tokens: expected a positive integer"},
         {"instructions of the wrong type", with("extraction_instructions", json::array{}),
          "extraction_instructions: expected a string"},
+        {"remember as a string", with("remember", "no"), "remember: expected true or false"},
     };
     for (const auto& c : cases) {
         BOOST_TEST_CONTEXT(c.what) {

@@ -128,6 +128,35 @@ BOOST_AUTO_TEST_CASE(every_anthropic_stream_accumulates_to_its_expected_message_
     }
 }
 
+BOOST_AUTO_TEST_CASE(the_text_delta_fast_path_gives_every_stream_the_same_message_and_texts) {
+    std::size_t fast = 0;
+    for (const auto& sse_path : engram::test::fixture_files("anthropic", ".sse")) {
+        const auto stem = sse_path.stem().string();
+        BOOST_TEST_CONTEXT("fixture " << stem) {
+            const auto expected = engram::test::read_json(sse_path.parent_path() / (stem + ".expected.json")).as_object();
+            sse_parser parser;
+            message_accumulator acc;
+            auto ec = parser.feed(engram::test::read_file(sse_path), [&](const sse_event& ev) {
+                std::size_t index = 99;
+                std::string text;
+                if ((ev.type == "content_block_delta" || ev.type.empty()) && acc.try_apply_text_delta(ev.data, index, text)) {
+                    ++fast;
+                    // What a full parse of the same event says.
+                    const auto full = json::parse(ev.data);
+                    BOOST_TEST(index == full.at("index").to_number<std::size_t>());
+                    BOOST_TEST(text == std::string_view(full.at("delta").at("text").as_string()));
+                    return;
+                }
+                auto aec = acc.apply(ev.type, ev.data);
+                BOOST_REQUIRE_MESSAGE(!aec, aec.message() << ": " << acc.last_error_detail());
+            });
+            BOOST_REQUIRE(!ec);
+            check_against_expected(acc, parser.finish(), expected);
+        }
+    }
+    BOOST_TEST(fast > 50u);  // the fixtures' text deltas do take the fast path
+}
+
 BOOST_AUTO_TEST_CASE(event_objects_without_sse_framing_accumulate_to_the_expected_message) {
     const auto files = engram::test::fixture_files("anthropic", ".events.jsonl");
     BOOST_REQUIRE_GE(files.size(), 1u);

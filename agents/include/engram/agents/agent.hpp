@@ -45,6 +45,9 @@ struct agent_definition {
     std::int64_t extraction_max_tokens = 1024;
     /// Agent-specific guidance added to the generic extraction prompt; may be empty.
     std::string extraction_instructions;
+    /// False: sessions of this agent neither load nor save memory (no journal, no extraction
+    /// call), for stateless agents and load tests.
+    bool remember = true;
     bool operator==(const agent_definition&) const = default;
 };
 

@@ -59,12 +59,26 @@ struct response_info {
 };
 
 /// One stream event as delivered to the caller, already applied to the stream's message.
-struct stream_event {
+class stream_event {
+public:
     stream_event_kind kind = stream_event_kind::unknown;
-    std::size_t index = 0;     ///< content block index, for content_block_* events
-    boost::json::value data;   ///< the event's JSON as received
+    std::size_t index = 0;  ///< content block index, for content_block_* events
+
     /// The text of a `text_delta` (or `thinking_delta`) event; empty for other events.
     std::string_view text() const noexcept;
+    /// True for a content_block_delta whose delta is a `text_delta` (the reply's visible text).
+    bool is_text_delta() const noexcept { return text_delta_; }
+    /// The event's JSON, with the members and values received. Text deltas are read without
+    /// building a JSON tree (the hot path); for them this builds the tree on first use.
+    /// Not safe to call on one event from two threads at once.
+    const boost::json::value& data() const;
+
+private:
+    friend class detail::stream_state;
+    std::string text_;                // a text delta's text, when read on the fast path
+    mutable boost::json::value data_;  // the parsed event (or, for a fast-path delta, built lazily)
+    bool text_delta_ = false;
+    bool fast_ = false;               // read on the fast path: data_ is built on demand
 };
 
 /// Connection-pool figures, for tests and metrics.

@@ -37,6 +37,11 @@ struct runtime_config {
     /// When the rate-limit headers say a window is (nearly) exhausted, hold new requests until it
     /// resets instead of running into 429s.
     bool respect_rate_limits = true;
+    /// Set when exactly one thread runs the executor (an io_context run by one thread): sessions
+    /// then use it directly instead of a strand each, which saves CPU on every completion and
+    /// memory per session. Setting it while several threads run the executor is a data race.
+    /// runtime(1, config) sets it itself.
+    bool single_threaded_executor = false;
 };
 
 }  // namespace engram::runtime

@@ -1,0 +1,18 @@
+// Recognizes the most frequent stream event without building a JSON tree (private to net/).
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+
+namespace engram::net::detail {
+
+/// If `json` is exactly a text delta event, i.e. an object with the members "type":
+/// "content_block_delta", "index": a non-negative integer and "delta": an object with exactly
+/// "type": "text_delta" and "text": a string (members in any order, any JSON whitespace), stores
+/// the index and the decoded text and returns true. Anything else (another shape, an extra
+/// member, a duplicate key, non-ASCII or malformed input) returns false and the caller parses
+/// the event in full, so the answer is always the same as a full parse's.
+bool scan_text_delta(std::string_view json, std::size_t& index, std::string& text);
+
+}  // namespace engram::net::detail
