@@ -26,6 +26,9 @@
 //   RESULT peer=engram sessions=N turns=T deltas=D bytes=B wall_s=W errors=E digest=H
 //   LATENCY peer=engram what=send_to_first_delta ... (per turn: from session::send() to the first
 //           delta callback, and to send()'s completion)
+//   LATENCY peer=engram what=read_to_delta_callback ... (per delta: from the socket read that brought
+//           its bytes, as the body parser received them, to the session's delta callback; the time
+//           the bytes waited in the kernel before that read is not included)
 // and a few `loadgen: ...` notes on stderr. Exit status: 0 when every turn succeeded and the counts
 // are right, 1 on turn errors, 2 on bad settings or set-up failure, 3 on wrong counts.
 //
@@ -35,10 +38,10 @@
 
 #include <engram/runtime/runtime.hpp>
 
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cinttypes>
@@ -152,29 +155,6 @@ settings read_settings(int argc, char** argv) {
 
 // ------------------------------------------------------------------ process set-up
 
-/// Raises the soft open-file limit to the hard one; every session holds one socket.
-void raise_fd_limit(std::size_t sessions) {
-    rlimit rl{};
-    if (::getrlimit(RLIMIT_NOFILE, &rl) != 0) {
-        std::fprintf(stderr, "engram_loadgen: warning: getrlimit(RLIMIT_NOFILE) failed: %s\n", std::strerror(errno));
-        return;
-    }
-    if (rl.rlim_cur < rl.rlim_max) {
-        rlimit want = rl;
-        want.rlim_cur = rl.rlim_max;
-        if (::setrlimit(RLIMIT_NOFILE, &want) == 0) rl = want;
-        else std::fprintf(stderr, "engram_loadgen: warning: cannot raise the open-file limit from %ju to %ju: %s\n",
-                          static_cast<std::uintmax_t>(rl.rlim_cur), static_cast<std::uintmax_t>(rl.rlim_max), std::strerror(errno));
-    }
-    const std::uintmax_t need = sessions + 64;
-    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need)
-        std::fprintf(stderr,
-                     "engram_loadgen: warning: open-file limit is %ju (hard %ju) but %ju sessions need about %ju; "
-                     "connections beyond it will fail (raise `ulimit -Hn`)\n",
-                     static_cast<std::uintmax_t>(rl.rlim_cur), static_cast<std::uintmax_t>(rl.rlim_max),
-                     static_cast<std::uintmax_t>(sessions), need);
-}
-
 /// A private memory directory, removed with everything in it when this object goes.
 class temp_dir {
 public:
@@ -214,6 +194,45 @@ struct session_state {
     std::vector<std::string> replies;  ///< assistant texts, in order
 };
 
+/// Latencies in nanoseconds, log-linear buckets (64 per power of two, about 1.5 % wide): fixed
+/// memory whatever the load, so it does not disturb the per-session memory figure.
+class latency_histogram {
+public:
+    void add(std::uint64_t ns) noexcept {
+        counts_[bucket_of(ns)].fetch_add(1, std::memory_order_relaxed);
+    }
+    std::uint64_t count() const noexcept {
+        std::uint64_t n = 0;
+        for (const auto& c : counts_) n += c.load(std::memory_order_relaxed);
+        return n;
+    }
+    /// The lower bound of the bucket holding the q-quantile (nearest rank), in microseconds.
+    double quantile_us(double q) const noexcept {
+        const std::uint64_t n = count();
+        if (n == 0) return 0;
+        const auto rank = std::max<std::uint64_t>(1, static_cast<std::uint64_t>(q * static_cast<double>(n) + 0.999999));
+        std::uint64_t seen = 0;
+        for (std::size_t b = 0; b < counts_.size(); ++b) {
+            seen += counts_[b].load(std::memory_order_relaxed);
+            if (seen >= rank) return static_cast<double>(lower_of(b)) / 1000.0;
+        }
+        return 0;
+    }
+
+private:
+    static std::size_t bucket_of(std::uint64_t ns) noexcept {
+        if (ns < 64) return static_cast<std::size_t>(ns);
+        const int msb = 63 - __builtin_clzll(ns);
+        return static_cast<std::size_t>(msb - 5) * 64 + static_cast<std::size_t>((ns >> (msb - 6)) & 63);
+    }
+    static std::uint64_t lower_of(std::size_t b) noexcept {
+        if (b < 64) return b;
+        const auto msb = static_cast<int>(b / 64) + 5;
+        return (std::uint64_t{1} << msb) | (static_cast<std::uint64_t>(b % 64) << (msb - 6));
+    }
+    std::array<std::atomic<std::uint64_t>, 59 * 64> counts_{};
+};
+
 /// Shared, written rarely (errors, completion).
 struct load_totals {
     std::atomic<std::uint64_t> errors{0};
@@ -221,6 +240,8 @@ struct load_totals {
     std::string first_error;
     std::atomic<std::size_t> remaining{0};
     std::atomic<std::uint64_t> extraction_ok{0}, extraction_failed{0};
+    /// Per delta: from the read that brought its bytes to the session's delta callback.
+    latency_histogram read_to_callback;
     std::mutex extraction_error_mutex;
     std::string first_extraction_error;
 
@@ -286,12 +307,15 @@ struct load {
             std::string text;
             try {
                 session_state* p = &st;
-                const net::message reply = co_await session.send(user_text(s, t), [p](std::string_view d) {
+                const net::message reply = co_await session.send(user_text(s, t), [p, &session, this](std::string_view d) {
+                    const auto now = clock_type::now();
+                    totals.read_to_callback.add(static_cast<std::uint64_t>(
+                        std::chrono::duration_cast<std::chrono::nanoseconds>(now - session.delta_received_at()).count()));
                     ++p->deltas;
                     p->turn_bytes += d.size();
                     if (!p->first_seen) {
                         p->first_seen = true;
-                        p->first_delta = clock_type::now();
+                        p->first_delta = now;
                     }
                 });
                 const auto done = clock_type::now();
@@ -373,7 +397,6 @@ percentiles summarize(std::vector<std::uint32_t> v) {
 
 int main(int argc, char** argv) {
     const settings cfg = read_settings(argc, argv);
-    raise_fd_limit(cfg.sessions);
     temp_dir memdir;
 
     rt::runtime_config rc;
@@ -391,6 +414,7 @@ int main(int argc, char** argv) {
     rc.memory_io_threads = 1;
     rc.shutdown_grace = std::chrono::minutes(10);
     rc.single_threaded_executor = cfg.threads == 1;  // ioc is run by cfg.threads threads
+    rc.min_open_files = cfg.sessions + 64;            // one socket per session, plus files
 
     asio::io_context ioc(static_cast<int>(cfg.threads));
     std::optional<rt::runtime> runtime;
@@ -509,6 +533,9 @@ int main(int argc, char** argv) {
     std::printf("LATENCY peer=engram what=send_to_first_delta turns=%zu p50_ms=%.3f p99_ms=%.3f max_ms=%.3f"
                 " turn_p50_ms=%.3f turn_p99_ms=%.3f turn_max_ms=%.3f open_p50_ms=%.3f open_p99_ms=%.3f open_max_ms=%.3f\n",
                 ttfd.n, ttfd.p50, ttfd.p99, ttfd.max, turn.p50, turn.p99, turn.max, open.p50, open.p99, open.max);
+    const auto& h = L.totals.read_to_callback;
+    std::printf("LATENCY peer=engram what=read_to_delta_callback deltas=%" PRIu64 " p50_us=%.2f p99_us=%.2f max_us=%.2f\n",
+                h.count(), h.quantile_us(0.50), h.quantile_us(0.99), h.quantile_us(1.0));
     std::fflush(stdout);
     std::fprintf(stderr,
                  "engram_loadgen: threads=%zu extract=%d retries=%u open_first=%d open_phase_s=%.3f connections_opened=%" PRIu64 "\n",

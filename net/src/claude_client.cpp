@@ -277,7 +277,10 @@ public:
         info_ = std::move(o.info);
     }
 
-    void on_body(std::string_view piece) override { feed(piece); }
+    void on_body(std::string_view piece) override {
+        received_at_ = std::chrono::steady_clock::now();  // one clock read per piece, not per event
+        feed(piece);
+    }
 
     asio::awaitable<std::optional<stream_event>> next() {
         try {
@@ -377,6 +380,7 @@ private:
         auto ec = sse_.feed(bytes, [&](const sse_event& ev) {
             if (pending_error_) return;  // nothing after a failure is delivered
             stream_event& out = queue_.emplace_back();
+            out.received_at = received_at_;
             // The hot path: a plain text delta is read without building a JSON tree.
             if ((ev.type == "content_block_delta" || ev.type.empty()) &&
                 acc_.try_apply_text_delta(ev.data, out.index, out.text_)) {
@@ -443,6 +447,7 @@ private:
     sse_parser sse_;
     message_accumulator acc_;
     std::vector<stream_event> queue_;  // events parsed but not yet delivered, from head_ on
+    std::chrono::steady_clock::time_point received_at_{};
     std::size_t head_ = 0;
     std::exception_ptr pending_error_;
     std::size_t delivered_ = 0;

@@ -16,6 +16,7 @@ public:
             case errc::extraction_failed: return "memory extraction failed";
             case errc::memory_error: return "memory store error";
             case errc::not_started: return "runtime not started";
+            case errc::resource_limit: return "process resource limit too low";
         }
         return "unknown engram.runtime error";
     }

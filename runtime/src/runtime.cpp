@@ -26,6 +26,7 @@
 #include <engram/memory/update.hpp>
 
 #include "history.hpp"
+#include "open_files.hpp"
 #include "request_gate.hpp"
 
 namespace engram::runtime {
@@ -224,6 +225,7 @@ private:
     std::map<std::string, std::shared_ptr<const agents::agent_definition>> agents_;
     std::shared_ptr<const runtime_hooks> hooks_ = std::make_shared<const runtime_hooks>();
     std::map<std::string, std::weak_ptr<session_impl>> sessions_;
+    std::size_t opens_since_sweep_ = 0;
     std::map<std::string, usage_totals> user_usage_;
     std::map<std::string, std::deque<extraction_job>> queues_;
     std::set<std::string> active_users_;
@@ -254,6 +256,7 @@ public:
     const session_info& info() const noexcept { return info_; }
     const std::string& memory_block() const noexcept { return memory_block_; }
     std::size_t remembered() const noexcept { return remembered_; }
+    std::chrono::steady_clock::time_point delta_received_at() const noexcept { return delta_received_at_; }
     /// The session's strand (or, on a single-threaded executor, the executor itself).
     asio::any_io_executor strand() const { return strand_; }
     usage_totals usage() const {
@@ -392,7 +395,10 @@ private:
         auto stream = co_await rt_->client().stream_message(std::move(req));
         if (rt_->config().respect_rate_limits) rt_->gate().observe(stream.response().limits);
         while (auto ev = co_await stream.next())
-            if (on_delta && ev->is_text_delta()) on_delta(ev->text());
+            if (on_delta && ev->is_text_delta()) {
+                delta_received_at_ = ev->received_at;
+                on_delta(ev->text());
+            }
         co_return stream.current();
     }
 
@@ -451,6 +457,7 @@ private:
 
     std::shared_ptr<runtime_impl> rt_;
     asio::any_io_executor strand_;
+    std::chrono::steady_clock::time_point delta_received_at_{};  // written and read on strand_ only
     const session_info info_;
     const std::shared_ptr<const agents::agent_definition> agent_;
     const std::string memory_block_;
@@ -480,6 +487,8 @@ asio::awaitable<void> runtime_impl::start() {
         if (started_) co_return;
         started_ = true;
     }
+    if (cfg_.min_open_files > 0)
+        if (auto why = ensure_open_files(cfg_.min_open_files); !why.empty()) throw runtime_error(errc::resource_limit, why);
     memory::store_options so;
     so.directory = cfg_.memory_directory;
     auto opened = memory::store::open(so);
@@ -527,6 +536,10 @@ asio::awaitable<session> runtime_impl::open_session(std::string agent_name, std:
     {
         std::lock_guard lock(mutex_);
         if (shutting_down()) throw runtime_error(errc::shutting_down, "the runtime is shutting down");
+        if (++opens_since_sweep_ >= 1024) {  // now and then, forget sessions dropped without end()
+            opens_since_sweep_ = 0;
+            std::erase_if(sessions_, [](const auto& kv) { return kv.second.expired(); });
+        }
         sessions_[impl->info().session_id] = impl;
     }
     impl->start_idle_watch();
@@ -658,6 +671,8 @@ asio::awaitable<void> runtime_impl::shutdown() {
         bool all_closed = true;
         {
             std::lock_guard lock(mutex_);
+            // A session whose every handle was dropped without end() is gone: nothing to wait for.
+            std::erase_if(sessions_, [](const auto& kv) { return kv.second.expired(); });
             all_closed = sessions_.empty();
         }
         if (all_closed || !actor_) break;
@@ -699,6 +714,7 @@ boost::asio::awaitable<net::message> session::send(std::string text, delta_callb
 void session::end() { impl_->end(); }
 bool session::ended() const noexcept { return impl_->ended(); }
 boost::asio::any_io_executor session::executor() const noexcept { return impl_->strand(); }
+std::chrono::steady_clock::time_point session::delta_received_at() const noexcept { return impl_->delta_received_at(); }
 
 runtime::runtime(boost::asio::any_io_executor executor, runtime_config config)
     : impl_(std::make_shared<detail::runtime_impl>(std::move(executor), std::move(config), nullptr)) {}

@@ -117,9 +117,15 @@ BOOST_AUTO_TEST_CASE(facts_from_session_one_reach_the_system_prompt_of_session_t
         auto s1 = co_await rt.open_session("assistant", "alice");
         BOOST_TEST(s1.remembered_items() == 0u);
         std::string streamed;
-        auto reply = co_await s1.send("I use Python and FastAPI for my backend", [&](std::string_view d) { streamed += d; });
+        bool stamped = true;  // every delta carries when its bytes were read, at or before the callback
+        auto reply = co_await s1.send("I use Python and FastAPI for my backend", [&](std::string_view d) {
+            streamed += d;
+            const auto at = s1.delta_received_at();
+            stamped = stamped && at != std::chrono::steady_clock::time_point{} && at <= std::chrono::steady_clock::now();
+        });
         BOOST_TEST(reply.text() == "echo: I use Python and FastAPI for my backend");
         BOOST_TEST(streamed == reply.text());
+        BOOST_TEST(stamped);
         s1.end();
         co_await rt.drain_extractions();
 

@@ -63,6 +63,9 @@ class stream_event {
 public:
     stream_event_kind kind = stream_event_kind::unknown;
     std::size_t index = 0;  ///< content block index, for content_block_* events
+    /// When the bytes that completed this event were taken from the connection (steady clock):
+    /// what a caller needs to measure its own delivery latency.
+    std::chrono::steady_clock::time_point received_at{};
 
     /// The text of a `text_delta` (or `thinking_delta`) event; empty for other events.
     std::string_view text() const noexcept;

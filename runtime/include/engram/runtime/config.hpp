@@ -42,6 +42,11 @@ struct runtime_config {
     /// memory per session. Setting it while several threads run the executor is a data race.
     /// runtime(1, config) sets it itself.
     bool single_threaded_executor = false;
+    /// When non-zero, start() raises the soft RLIMIT_NOFILE to at least this many descriptors
+    /// (each streaming session holds one socket; allow some for files and the memory store),
+    /// up to the hard limit, and fails with errc::resource_limit saying what to change if the
+    /// hard limit is lower. Zero leaves the limit alone.
+    std::size_t min_open_files = 0;
 };
 
 }  // namespace engram::runtime

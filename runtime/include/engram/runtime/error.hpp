@@ -16,6 +16,7 @@ enum class errc {
     extraction_failed,      ///< the extraction reply was invalid twice (the job stays journaled)
     memory_error,           ///< the memory store failed (see the message)
     not_started,            ///< start() was not awaited first
+    resource_limit,         ///< a process limit (open files) is below what the configuration needs
 };
 
 const std::error_category& runtime_category() noexcept;

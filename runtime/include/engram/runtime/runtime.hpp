@@ -1,6 +1,7 @@
 // engram::runtime: many concurrent agent sessions with durable memory, on one io_context.
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <string>
@@ -66,11 +67,18 @@ public:
 
     /// Ends the session: its transcript is journaled and queued for extraction, and the call
     /// returns without waiting for the model. Idempotent. A session with no turn has nothing to
-    /// remember and is not counted.
+    /// remember and is not counted. A session whose handles are all dropped without end() is
+    /// still ended (and remembered) by the idle timeout or by shutdown(); with idle_timeout zero
+    /// it is forgotten instead.
     void end();
     bool ended() const noexcept;
 
     boost::asio::any_io_executor executor() const noexcept;
+
+    /// Inside a delta callback: when the bytes carrying that delta were read from the
+    /// connection (steady clock), so a host can measure the latency it adds. Only meaningful
+    /// within the callback (which runs on the session's executor).
+    std::chrono::steady_clock::time_point delta_received_at() const noexcept;
 
 private:
     friend class detail::runtime_impl;
