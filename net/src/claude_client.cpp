@@ -198,6 +198,17 @@ public:
     /// One parse step of the body: what the connection's buffer holds, else one socket read.
     /// The decoded bytes go to the parser's body sink.
     asio::awaitable<void> read_some(connection& c, response_parser& parser, const deadline& d) {
+        if (c.buffer.size() > 0) {
+            // Bytes already read are parsed here and now. Beast's async_read_some would parse them
+            // too, but then post its completion behind every other ready handler: with thousands
+            // of streams that queueing, not parsing, was most of a delta's delivery time.
+            boost::system::error_code ec;
+            const auto used = parser.put(c.buffer.data(), ec);
+            c.buffer.consume(used);
+            if (!ec && (used > 0 || parser.is_done())) co_return;
+            if (ec && ec != http::error::need_more) throw_transport_error(ec, errc::connection_closed, "reading response body", pool_->url());
+            // Not enough for the parser to make progress: read more below.
+        }
         errc code = d.arm(c, cfg_.stream_idle_timeout, errc::stream_idle_timeout);
         auto [ec, n] = co_await std::visit(
             [&](auto& s) { return http::async_read_some(s, c.buffer, parser, asio::as_tuple(asio::use_awaitable)); },
