@@ -271,6 +271,9 @@ public:
 
     asio::awaitable<net::message> send(std::string text, delta_callback on_delta) {
         auto self = shared_from_this();
+        // Already on the session's (single-threaded) executor: no hop, no extra coroutine frame.
+        if (rt_->config().single_threaded_executor && (co_await asio::this_coro::executor) == strand_)
+            co_return co_await self->do_send(std::move(text), std::move(on_delta));
         co_return co_await asio::co_spawn(strand_, self->do_send(std::move(text), std::move(on_delta)), asio::use_awaitable);
     }
 
@@ -317,7 +320,7 @@ private:
         last_activity_ = steady::now();
         if (!turn_waiters_.empty()) {
             turn_waiters_.front()->cancel();
-            turn_waiters_.pop_front();
+            turn_waiters_.erase(turn_waiters_.begin());
         }
     }
 
@@ -471,7 +474,9 @@ private:
     std::atomic<bool> busy_{false};
     std::atomic<bool> ended_{false};
     std::atomic<bool> end_requested_{false};
-    std::deque<std::shared_ptr<asio::steady_timer>> turn_waiters_;
+    // A vector, not a deque: libstdc++'s deque allocates 576 bytes up front, for every session,
+    // and turns rarely queue.
+    std::vector<std::shared_ptr<asio::steady_timer>> turn_waiters_;
     asio::cancellation_signal* turn_cancel_ = nullptr;
     asio::steady_timer idle_timer_;
     steady::time_point last_activity_ = steady::now();

@@ -199,6 +199,7 @@ BOOST_AUTO_TEST_CASE(a_hundred_concurrent_sessions_never_see_each_others_history
     echo_server(server, "{}", 2ms);
     asio::io_context ioc;
     auto cfg = config_for(server, dir);
+    cfg.single_threaded_executor = true;  // one thread runs ioc: sessions share it without strands
     cfg.max_in_flight_requests = 40;
     runtime rt(ioc.get_executor(), cfg);
     constexpr int sessions = 100, turns = 3;
