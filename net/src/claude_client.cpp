@@ -294,6 +294,8 @@ public:
     }
 
     asio::awaitable<std::optional<stream_event>> next() {
+        // The common case, an event already parsed, costs no second coroutine frame.
+        if (head_ < queue_.size()) co_return pop_event();
         try {
             co_return co_await next_impl();
         } catch (...) {
@@ -309,23 +311,25 @@ public:
         }
     }
 
+    stream_event pop_event() {
+        if (delivered_ == 0) {
+            // From the first delivered event on, the request can never be sent again: free it
+            // (it holds the whole serialized conversation).
+            prepared_.req = {};
+            prepared_.on_retry = nullptr;
+        }
+        stream_event ev = std::move(queue_[head_++]);
+        if (head_ == queue_.size()) {
+            queue_.clear();  // keeps its capacity: steady-state delivery does not allocate
+            head_ = 0;
+        }
+        ++delivered_;
+        return ev;
+    }
+
     asio::awaitable<std::optional<stream_event>> next_impl() {
         for (;;) {
-            if (head_ < queue_.size()) {
-                if (delivered_ == 0) {
-                    // From the first delivered event on, the request can never be sent again:
-                    // free it (it holds the whole serialized conversation).
-                    prepared_.req = {};
-                    prepared_.on_retry = nullptr;
-                }
-                stream_event ev = std::move(queue_[head_++]);
-                if (head_ == queue_.size()) {
-                    queue_.clear();  // keeps its capacity: steady-state delivery does not allocate
-                    head_ = 0;
-                }
-                ++delivered_;
-                co_return ev;
-            }
+            if (head_ < queue_.size()) co_return pop_event();
             if (pending_error_) std::rethrow_exception(std::exchange(pending_error_, nullptr));
             if (finished_) co_return std::nullopt;
             if (acc_.stop_received()) {
