@@ -12,7 +12,8 @@ namespace engram::net::detail {
 /// "type": "text_delta" and "text": a string (members in any order, any JSON whitespace), stores
 /// the index and the decoded text and returns true. Anything else (another shape, an extra
 /// member, a duplicate key, non-ASCII or malformed input) returns false and the caller parses
-/// the event in full, so the answer is always the same as a full parse's.
+/// the event in full, so the answer is always the same as a full parse's. On false `index` is
+/// untouched and `text` may hold scratch.
 bool scan_text_delta(std::string_view json, std::size_t& index, std::string& text);
 
 }  // namespace engram::net::detail

@@ -62,4 +62,26 @@ BOOST_AUTO_TEST_CASE(an_exhausted_rate_limit_window_pauses_new_requests_until_re
     BOOST_TEST(other->pause_remaining().count() == 0);
 }
 
+BOOST_AUTO_TEST_CASE(a_request_held_back_by_the_pause_is_told_how_long_then_admitted) {
+    asio::io_context ioc;
+    auto gate = std::make_shared<request_gate>(4);
+    engram::net::rate_limits limits;
+    limits.requests.remaining = 0;
+    limits.requests.reset = "2025-10-30T16:17:36Z";
+    // One second before that reset, as the server's clock says.
+    gate->observe(limits, std::chrono::system_clock::from_time_t(1761841055));
+    std::vector<std::chrono::milliseconds> told;
+    bool admitted = false;
+    asio::co_spawn(ioc, [&]() -> asio::awaitable<void> {
+        auto permit = co_await gate->acquire(request_gate::priority::interactive,
+                                             [&](std::chrono::milliseconds wait) { told.push_back(wait); });
+        admitted = true;
+    }, asio::detached);
+    ioc.run();
+    BOOST_TEST(admitted);
+    BOOST_REQUIRE_EQUAL(told.size(), 1u);
+    BOOST_TEST(told[0].count() > 0);
+    BOOST_TEST(told[0].count() <= 1000);
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -50,8 +50,9 @@ public:
                           stream_event_kind* kind = nullptr, boost::json::value* parsed = nullptr);
     /// The hot path for the most frequent event. If `data` is a plain text_delta event for an
     /// open text block (exactly the members the API sends), applies it, stores its block index
-    /// and text, and returns true. Otherwise changes nothing and returns false: call apply(),
-    /// which handles (or reports) every other case with the same result a full parse gives.
+    /// and text, and returns true. Otherwise the message and `index` are untouched (`text` may
+    /// hold scratch) and it returns false: call apply(), which handles (or reports) every other
+    /// case with the same result a full parse gives.
     bool try_apply_text_delta(std::string_view data, std::size_t& index, std::string& text);
     /// Applies an already-parsed event object (its `type` field names it).
     std::error_code apply(const boost::json::value& event, stream_event_kind* kind = nullptr);
