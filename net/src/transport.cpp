@@ -138,13 +138,21 @@ asio::awaitable<lease> connection_pool::acquire(const deadline& d) {
 }
 
 asio::awaitable<std::unique_ptr<connection>> connection_pool::connect(const deadline& d) {
-    auto ex = co_await asio::this_coro::executor;
-    asio::ip::tcp::resolver resolver(ex);
-    auto [rec, endpoints] = co_await resolver.async_resolve(url_.host, std::to_string(url_.port),
-                                                             asio::as_tuple(asio::use_awaitable));
-    if (rec) {
-        if (rec == asio::error::operation_aborted) throw client_error(errc::cancelled, "request cancelled");
-        throw client_error(errc::resolve_failed, "could not resolve '" + url_.host + "': " + rec.message());
+    asio::ip::tcp::resolver::results_type endpoints;
+    if (url_.host_is_ip_literal()) {
+        // Nothing to look up: skip the resolver, whose work runs on a thread of its own (a
+        // round trip per connection, felt when thousands of streams connect at once).
+        const asio::ip::tcp::endpoint ep(asio::ip::make_address(url_.host), url_.port);
+        endpoints = asio::ip::tcp::resolver::results_type::create(ep, url_.host, std::to_string(url_.port));
+    } else {
+        asio::ip::tcp::resolver resolver(co_await asio::this_coro::executor);
+        auto [rec, found] = co_await resolver.async_resolve(url_.host, std::to_string(url_.port),
+                                                            asio::as_tuple(asio::use_awaitable));
+        if (rec) {
+            if (rec == asio::error::operation_aborted) throw client_error(errc::cancelled, "request cancelled");
+            throw client_error(errc::resolve_failed, "could not resolve '" + url_.host + "': " + rec.message());
+        }
+        endpoints = std::move(found);
     }
     beast::tcp_stream tcp(executor_);
     std::unique_ptr<connection> c = url_.tls ? std::make_unique<connection>(ssl_ctx_, std::move(tcp))

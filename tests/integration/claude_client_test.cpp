@@ -522,6 +522,21 @@ BOOST_AUTO_TEST_CASE(ssl_cert_file_environment_variable_is_honoured) {
     });
 }
 
+BOOST_AUTO_TEST_CASE(a_host_name_is_resolved_and_its_certificate_checked_by_that_name) {
+    // The other tests dial the IP literal 127.0.0.1 (no resolver); "localhost" goes through it.
+    fake_anthropic_server server(fake_anthropic_server::tls_mode::localhost_cert);
+    server.push(scripted_response::sse(engram::test::make_text_stream("found by name")));
+    auto cfg = config_for(server);
+    cfg.base_url = "https://localhost:" + std::to_string(server.port());
+    asio::io_context ioc;
+    claude_client client(ioc.get_executor(), cfg);
+    engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> {
+        auto s = co_await client.stream_message(hello_request());
+        BOOST_TEST(co_await drain(s) == "found by name");
+    });
+    BOOST_TEST(server.requests().size() == 1u);
+}
+
 BOOST_AUTO_TEST_CASE(refused_connection_is_a_connection_error_after_retries) {
     std::uint16_t port;
     {
