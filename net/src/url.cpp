@@ -7,9 +7,16 @@
 namespace engram::net::detail {
 
 std::string base_url::host_header() const {
+    // Appended piece by piece: GCC 12 -O3 reports a false -Wrestrict for "[" + host.
     const bool v6 = host.find(':') != std::string::npos;
-    std::string h = v6 ? "[" + host + "]" : host;
-    if (port != (tls ? 443 : 80)) h += ":" + std::to_string(port);
+    std::string h;
+    if (v6) h += '[';
+    h += host;
+    if (v6) h += ']';
+    if (port != (tls ? 443 : 80)) {
+        h += ':';
+        h += std::to_string(port);
+    }
     return h;
 }
 
