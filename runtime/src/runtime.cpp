@@ -194,6 +194,34 @@ public:
 
     // ---- extraction ----
     void enqueue_extraction(extraction_job job);
+    /// A session of `user` ended and its memory is not merged yet (counted per user).
+    void memory_pending_add(const std::string& user) {
+        std::lock_guard lock(mutex_);
+        ++memory_pending_[user];
+    }
+    void memory_pending_done(const std::string& user) {
+        std::lock_guard lock(mutex_);
+        if (auto it = memory_pending_.find(user); it != memory_pending_.end() && --it->second == 0) memory_pending_.erase(it);
+    }
+
+    /// Waits (up to memory_wait_on_open) until no ended session of `user` awaits its memory pass.
+    /// Returns false if it had to give up.
+    asio::awaitable<bool> wait_for_pending_memory(const std::string& user) {
+        const auto deadline = steady::now() + cfg_.memory_wait_on_open;
+        for (;;) {
+            {
+                std::lock_guard lock(mutex_);
+                if (!memory_pending_.contains(user)) co_return true;
+            }
+            if (shutting_down()) throw runtime_error(errc::shutting_down, "the runtime is shutting down");
+            if (steady::now() >= deadline) co_return false;
+            // Polling keeps the extraction workers free of waiter bookkeeping; it only happens
+            // for a user whose memory is being written right now.
+            asio::steady_timer t(co_await asio::this_coro::executor, std::min(deadline, steady::now() + std::chrono::milliseconds(20)));
+            co_await t.async_wait(asio::use_awaitable);
+        }
+    }
+
     void session_closed(const std::string& id) {
         std::lock_guard lock(mutex_);
         sessions_.erase(id);
@@ -229,6 +257,7 @@ private:
     std::map<std::string, usage_totals> user_usage_;
     std::map<std::string, std::deque<extraction_job>> queues_;
     std::set<std::string> active_users_;
+    std::map<std::string, std::size_t> memory_pending_;  // user -> ended sessions not merged yet
     std::map<std::string, std::shared_ptr<asio::cancellation_signal>> worker_cancel_;
     std::map<std::string, asio::strand<asio::any_io_executor>> worker_strands_;
     std::atomic<bool> shutting_down_{false};
@@ -282,6 +311,7 @@ public:
     void end() {
         if (end_requested_.exchange(true)) return;
         rt_->extractions().add();
+        if (agent_->remember) rt_->memory_pending_add(info_.user_id);  // until its memory is saved (or not)
         // A non-coroutine lambda owns `self` for as long as do_end runs (the handle may be gone).
         auto self = shared_from_this();
         asio::co_spawn(strand_, [self] { return self->do_end(); }, asio::detached);
@@ -408,8 +438,13 @@ private:
     asio::awaitable<void> do_end() {
         struct counted {
             runtime_impl* rt;
-            ~counted() { rt->extractions().done(); }  // balances the add() in end()
-        } count_guard{rt_.get()};
+            const session_info& info;
+            bool pending;  // end() marked the user's memory pending; the extraction worker takes it over
+            ~counted() {
+                rt->extractions().done();  // balances the add() in end()
+                if (pending) rt->memory_pending_done(info.user_id);
+            }
+        } count_guard{rt_.get(), info_, agent_->remember};
         co_await lock_turn(false);  // a running turn finishes first and is part of the transcript
         struct unlock {
             session_impl* s;
@@ -439,6 +474,7 @@ private:
             if (auto h = rt_->hooks(); h->on_memory_update) h->on_memory_update(ev);
             co_return;
         }
+        count_guard.pending = false;  // the worker marks it done once the memory is merged (or failed)
         rt_->enqueue_extraction(extraction_job{info_, std::move(transcript)});
     }
 
@@ -517,6 +553,7 @@ asio::awaitable<void> runtime_impl::start() {
         } else {
             ej.transcript = job.transcript;  // a plain-text transcript is still usable
         }
+        memory_pending_add(ej.info.user_id);
         enqueue_extraction(std::move(ej));
     }
 }
@@ -530,6 +567,8 @@ asio::awaitable<session> runtime_impl::open_session(std::string agent_name, std:
     if (auto h = hooks(); h->on_session_open && !h->on_session_open(info))
         throw runtime_error(errc::vetoed, "a hook refused session " + info.session_id);
     memory::result<memory::user_memory> loaded = memory::user_memory{};
+    if (agent->remember && !co_await wait_for_pending_memory(user_id))
+        notice(info, "the memory of " + user_id + "'s previous session is still being saved; this session opens without it");
     if (agent->remember) {  // a stateless agent neither reads nor writes memory
         loaded = co_await actor_->async_load(user_id, asio::use_awaitable);
         if (!loaded)
@@ -602,6 +641,7 @@ asio::awaitable<void> runtime_impl::extraction_worker(std::string user) {
                 report(std::move(ev));
             }
         }
+        memory_pending_done(user);
         extractions_.done();
     }
 }

@@ -282,6 +282,7 @@ BOOST_AUTO_TEST_CASE(second_ctrl_c_quits_at_once_and_the_next_start_saves_the_jo
     slow_memory = false;
     auto r2 = w.run({"run", "--user", "alice", "--message", "hello again"});
     BOOST_TEST(r2.exit_status == 0);
+    BOOST_TEST(contains(r2.err, "memory loaded for alice"));  // the replayed session, merged before this one opened
     auto store = engram::memory::store::open(so);
     BOOST_REQUIRE(store);
     auto rec = (*store)->load("alice");
@@ -456,6 +457,7 @@ BOOST_AUTO_TEST_CASE(second_ctrl_c_quits_at_once_and_the_next_start_saves_the_jo
     slow_memory = false;
     auto r2 = w.run({"run", "--user", "alice", "--message", "hello again"});
     BOOST_TEST(r2.exit_status == 0);
+    BOOST_TEST(contains(r2.err, "memory loaded for alice"));  // the replayed session, merged before this one opened
     auto store = engram::memory::store::open(so);
     BOOST_REQUIRE(store);
     auto rec = (*store)->load("alice");
@@ -544,6 +546,7 @@ BOOST_AUTO_TEST_CASE(second_ctrl_c_quits_at_once_and_the_next_start_saves_the_jo
     slow_memory = false;
     auto r2 = w.run({"run", "--user", "alice", "--message", "hello again"});
     BOOST_TEST(r2.exit_status == 0);
+    BOOST_TEST(contains(r2.err, "memory loaded for alice"));  // the replayed session, merged before this one opened
     auto store = engram::memory::store::open(so);
     BOOST_REQUIRE(store);
     auto rec = (*store)->load("alice");
@@ -655,6 +658,7 @@ BOOST_AUTO_TEST_CASE(second_ctrl_c_quits_at_once_and_the_next_start_saves_the_jo
     slow_memory = false;
     auto r2 = w.run({"run", "--user", "alice", "--message", "hello again"});
     BOOST_TEST(r2.exit_status == 0);
+    BOOST_TEST(contains(r2.err, "memory loaded for alice"));  // the replayed session, merged before this one opened
     auto store = engram::memory::store::open(so);
     BOOST_REQUIRE(store);
     auto rec = (*store)->load("alice");
@@ -741,6 +745,7 @@ BOOST_AUTO_TEST_CASE(second_ctrl_c_quits_at_once_and_the_next_start_saves_the_jo
     slow_memory = false;
     auto r2 = w.run({"run", "--user", "alice", "--message", "hello again"});
     BOOST_TEST(r2.exit_status == 0);
+    BOOST_TEST(contains(r2.err, "memory loaded for alice"));  // the replayed session, merged before this one opened
     auto store = engram::memory::store::open(so);
     BOOST_REQUIRE(store);
     auto rec = (*store)->load("alice");

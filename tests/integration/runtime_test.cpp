@@ -158,6 +158,61 @@ BOOST_AUTO_TEST_CASE(facts_from_session_one_reach_the_system_prompt_of_session_t
     BOOST_TEST(!events.front().changes.empty());
 }
 
+BOOST_AUTO_TEST_CASE(a_session_opened_while_the_previous_one_is_being_saved_waits_for_its_memory) {
+    engram::test::temp_dir dir;
+    fake_anthropic_server server;
+    server.set_handler([](const recorded_request& r) {
+        if (!is_extraction(r)) return scripted_response::sse(engram::test::make_text_stream("echo: " + last_user_text(r), 3));
+        auto reply = extraction_reply(fact_update);
+        reply.delay_before_header = 300ms;  // the memory pass is still running when session 2 opens
+        return reply;
+    });
+    asio::io_context ioc;
+    auto cfg = config_for(server, dir);
+    runtime rt(ioc.get_executor(), cfg);
+    engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> {
+        co_await rt.start();
+        auto s1 = co_await rt.open_session("assistant", "alice");
+        co_await s1.send("I use Python and FastAPI for my backend");
+        s1.end();  // no drain: session 2 opens at once
+        auto s2 = co_await rt.open_session("assistant", "alice");
+        BOOST_TEST(s2.memory_block().find("Uses Python and FastAPI for the backend") != std::string::npos, s2.memory_block());
+        s2.end();
+        co_await rt.shutdown();
+    });
+}
+
+BOOST_AUTO_TEST_CASE(with_no_wait_a_session_opens_at_once_without_the_memory_still_being_saved_and_says_so) {
+    engram::test::temp_dir dir;
+    fake_anthropic_server server;
+    server.set_handler([](const recorded_request& r) {
+        if (!is_extraction(r)) return scripted_response::sse(engram::test::make_text_stream("echo: " + last_user_text(r), 3));
+        auto reply = extraction_reply(fact_update);
+        reply.delay_before_header = 300ms;
+        return reply;
+    });
+    asio::io_context ioc;
+    auto cfg = config_for(server, dir);
+    cfg.memory_wait_on_open = 0ms;
+    runtime rt(ioc.get_executor(), cfg);
+    std::vector<std::string> notices;
+    engram::runtime::runtime_hooks hooks;
+    hooks.on_notice = [&](const engram::runtime::session_info&, const std::string& text) { notices.push_back(text); };
+    rt.set_hooks(hooks);
+    engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> {
+        co_await rt.start();
+        auto s1 = co_await rt.open_session("assistant", "alice");
+        co_await s1.send("I use Python and FastAPI for my backend");
+        s1.end();
+        auto s2 = co_await rt.open_session("assistant", "alice");
+        BOOST_TEST(s2.memory_block().find("FastAPI") == std::string::npos);
+        s2.end();
+        co_await rt.shutdown();
+    });
+    BOOST_REQUIRE_EQUAL(notices.size(), 1u);
+    BOOST_TEST(notices[0].find("still being saved") != std::string::npos, notices[0]);
+}
+
 BOOST_AUTO_TEST_CASE(an_agent_that_does_not_remember_neither_journals_nor_extracts) {
     engram::test::temp_dir dir;
     fake_anthropic_server server;

@@ -32,6 +32,11 @@ struct runtime_config {
     /// History budget per session, in characters of message text (roughly 4 per token). Past it
     /// the oldest turns are dropped before the next request, and the turn reports it.
     std::size_t max_history_chars = 400'000;
+    /// open_session() for a user whose earlier session is still being distilled (it ended a
+    /// moment ago, or its job was replayed from the journal at start) waits up to this long for
+    /// that memory, so the new session starts with it; past the bound it opens without it and
+    /// says so through on_notice. Zero: never wait.
+    std::chrono::milliseconds memory_wait_on_open{std::chrono::seconds(5)};
     /// Threads for blocking memory I/O (fsync), separate from the session threads.
     std::size_t memory_io_threads = 2;
     /// When the rate-limit headers say a window is (nearly) exhausted, hold new requests until it
