@@ -18,6 +18,8 @@
 #include "child_process.hpp"
 #include "support/fake_anthropic_server.hpp"
 #include "support/fixtures.hpp"
+#include "support/json_same.hpp"
+#include "support/model_replies.hpp"
 #include "support/temp_dir.hpp"
 #include "support/test_pki.hpp"
 
@@ -29,43 +31,16 @@ using engram::test::child_result;
 using engram::test::fake_anthropic_server;
 using engram::test::recorded_request;
 using engram::test::scripted_response;
+using engram::test::chat_requests;
+using engram::test::echo_reply;
+using engram::test::echo_server;
+using engram::test::extraction_reply;
+using engram::test::is_extraction;
+using engram::test::same_json;
 
 namespace {
 
 const std::string test_key = "sk-ant-test-SECRET-0123456789";
-
-bool is_extraction(const recorded_request& r) { return json::parse(r.body).at("stream") == false; }
-
-std::string last_user_text(const recorded_request& r) {
-    const auto body = json::parse(r.body);
-    const auto& c = body.at("messages").as_array().back().at("content");
-    return c.is_string() ? std::string(c.as_string()) : json::serialize(c);
-}
-
-scripted_response extraction_reply(const std::string& text) {
-    json::object msg{{"id", "msg_x"}, {"type", "message"}, {"role", "assistant"}, {"model", "claude-haiku-4-5"},
-                     {"stop_reason", "end_turn"}};
-    json::array content;
-    content.push_back(json::object{{"type", "text"}, {"text", text}});
-    msg["content"] = std::move(content);
-    msg["usage"] = json::object{{"input_tokens", 50}, {"output_tokens", 20}};
-    return scripted_response::json(200, json::serialize(msg));
-}
-
-// Chat turns echo the user's message; extraction calls return `update`.
-void echo_server(fake_anthropic_server& server, std::string update) {
-    server.set_handler([update](const recorded_request& r) {
-        if (is_extraction(r)) return extraction_reply(update);
-        return scripted_response::sse(engram::test::make_text_stream("echo: " + last_user_text(r), 3));
-    });
-}
-
-std::vector<recorded_request> chat_requests(const fake_anthropic_server& server) {
-    std::vector<recorded_request> out;
-    for (auto& r : server.requests())
-        if (!is_extraction(r)) out.push_back(r);
-    return out;
-}
 
 const char* fact_update = R"({"running_summary":"Alice builds a contract-review SaaS.",
   "new_facts":[{"text":"Uses Python and FastAPI for the backend","confidence":"high","source":"stated"}]})";
@@ -115,28 +90,6 @@ std::string error_line(const child_result& r) {
 }
 
 bool contains(const std::string& hay, const std::string& needle) { return hay.find(needle) != std::string::npos; }
-
-// Numbers compare by value whatever their JSON storage.
-bool same(const json::value& a, const json::value& b) {
-    if (a.is_number() && b.is_number()) return a.to_number<double>() == b.to_number<double>();
-    if (a.is_object() && b.is_object()) {
-        const auto &x = a.get_object(), &y = b.get_object();
-        if (x.size() != y.size()) return false;
-        for (const auto& kv : x) {
-            auto* other = y.if_contains(kv.key());
-            if (!other || !same(kv.value(), *other)) return false;
-        }
-        return true;
-    }
-    if (a.is_array() && b.is_array()) {
-        const auto &x = a.get_array(), &y = b.get_array();
-        if (x.size() != y.size()) return false;
-        for (std::size_t i = 0; i < x.size(); ++i)
-            if (!same(x[i], y[i])) return false;
-        return true;
-    }
-    return a == b;
-}
 
 bool any_file_mentions(const fs::path& dir, const std::string& stem) {
     if (!fs::exists(dir)) return false;
@@ -235,12 +188,12 @@ BOOST_AUTO_TEST_CASE(output_json_gives_every_fixture_streams_expected_content_bl
                     o["input"] = got.at("content").as_array().at(&b - want.data()).at("input");
                 }
             }
-            BOOST_TEST(same(got.at("content"), want), json::serialize(got.at("content")) << "\n!=\n" << json::serialize(want));
-            BOOST_TEST(same(got.at("stop_reason"), expected.at("stop_reason")));
-            BOOST_TEST(same(got.at("usage"), expected.at("usage")));
+            BOOST_TEST(same_json(got.at("content"), want), json::serialize(got.at("content")) << "\n!=\n" << json::serialize(want));
+            BOOST_TEST(same_json(got.at("stop_reason"), expected.at("stop_reason")));
+            BOOST_TEST(same_json(got.at("usage"), expected.at("usage")));
             const auto& msg = expected.at("message").as_object();
-            BOOST_TEST(same(got.at("id"), msg.at("id")));
-            BOOST_TEST(same(got.at("model"), msg.at("model")));
+            BOOST_TEST(same_json(got.at("id"), msg.at("id")));
+            BOOST_TEST(same_json(got.at("model"), msg.at("model")));
         }
     }
 }
@@ -249,7 +202,7 @@ BOOST_AUTO_TEST_CASE(second_ctrl_c_quits_at_once_and_the_next_start_saves_the_jo
     fake_anthropic_server server;
     std::atomic<bool> slow_memory{true};
     server.set_handler([&slow_memory](const recorded_request& r) {
-        if (!is_extraction(r)) return scripted_response::sse(engram::test::make_text_stream("echo: " + last_user_text(r), 3));
+        if (!is_extraction(r)) return echo_reply(r);
         auto reply = extraction_reply(fact_update);
         // The first process's memory pass hangs so that the second Ctrl-C comes while it waits.
         if (slow_memory) reply.delay_before_header = 30s;
@@ -424,7 +377,7 @@ BOOST_AUTO_TEST_CASE(second_ctrl_c_quits_at_once_and_the_next_start_saves_the_jo
     fake_anthropic_server server;
     std::atomic<bool> slow_memory{true};
     server.set_handler([&slow_memory](const recorded_request& r) {
-        if (!is_extraction(r)) return scripted_response::sse(engram::test::make_text_stream("echo: " + last_user_text(r), 3));
+        if (!is_extraction(r)) return echo_reply(r);
         auto reply = extraction_reply(fact_update);
         // The first process's memory pass hangs so that the second Ctrl-C comes while it waits.
         if (slow_memory) reply.delay_before_header = 30s;
@@ -513,7 +466,7 @@ BOOST_AUTO_TEST_CASE(second_ctrl_c_quits_at_once_and_the_next_start_saves_the_jo
     fake_anthropic_server server;
     std::atomic<bool> slow_memory{true};
     server.set_handler([&slow_memory](const recorded_request& r) {
-        if (!is_extraction(r)) return scripted_response::sse(engram::test::make_text_stream("echo: " + last_user_text(r), 3));
+        if (!is_extraction(r)) return echo_reply(r);
         auto reply = extraction_reply(fact_update);
         // The first process's memory pass hangs so that the second Ctrl-C comes while it waits.
         if (slow_memory) reply.delay_before_header = 30s;
@@ -625,7 +578,7 @@ BOOST_AUTO_TEST_CASE(second_ctrl_c_quits_at_once_and_the_next_start_saves_the_jo
     fake_anthropic_server server;
     std::atomic<bool> slow_memory{true};
     server.set_handler([&slow_memory](const recorded_request& r) {
-        if (!is_extraction(r)) return scripted_response::sse(engram::test::make_text_stream("echo: " + last_user_text(r), 3));
+        if (!is_extraction(r)) return echo_reply(r);
         auto reply = extraction_reply(fact_update);
         // The first process's memory pass hangs so that the second Ctrl-C comes while it waits.
         if (slow_memory) reply.delay_before_header = 30s;
@@ -712,7 +665,7 @@ BOOST_AUTO_TEST_CASE(second_ctrl_c_quits_at_once_and_the_next_start_saves_the_jo
     fake_anthropic_server server;
     std::atomic<bool> slow_memory{true};
     server.set_handler([&slow_memory](const recorded_request& r) {
-        if (!is_extraction(r)) return scripted_response::sse(engram::test::make_text_stream("echo: " + last_user_text(r), 3));
+        if (!is_extraction(r)) return echo_reply(r);
         auto reply = extraction_reply(fact_update);
         // The first process's memory pass hangs so that the second Ctrl-C comes while it waits.
         if (slow_memory) reply.delay_before_header = 30s;

@@ -17,6 +17,7 @@
 #include <engram/memory/store.hpp>
 
 #include "support/fake_anthropic_server.hpp"
+#include "support/model_replies.hpp"
 #include "support/run_coro.hpp"
 #include "support/temp_dir.hpp"
 
@@ -26,10 +27,9 @@ using namespace std::chrono_literals;
 using engram::test::fake_anthropic_server;
 using engram::test::recorded_request;
 using engram::test::scripted_response;
+using engram::test::is_extraction;
 
 namespace {
-
-bool is_extraction(const recorded_request& r) { return json::parse(r.body).at("stream") == false; }
 
 engram::runtime::runtime_config config_for(const fake_anthropic_server& server, const std::filesystem::path& dir) {
     engram::runtime::runtime_config c;
@@ -119,11 +119,8 @@ BOOST_AUTO_TEST_CASE(extraction_interrupted_by_sigkill_is_finished_exactly_once_
         fake_anthropic_server server;
         server.set_handler([](const recorded_request& r) {
             if (!is_extraction(r)) return scripted_response::sse(engram::test::make_text_stream("unused"));
-            json::object msg{{"id", "m"}, {"type", "message"}, {"role", "assistant"}, {"model", "x"},
-                             {"content", json::array{{{"type", "text"},
-                                                      {"text", R"({"new_facts":[{"text":"Favourite language is OCaml","confidence":"high","source":"stated"}]})"}}}},
-                             {"stop_reason", "end_turn"}, {"usage", {{"input_tokens", 1}, {"output_tokens", 1}}}};
-            return scripted_response::json(200, json::serialize(msg));
+            return engram::test::extraction_reply(
+                R"({"new_facts":[{"text":"Favourite language is OCaml","confidence":"high","source":"stated"}]})");
         });
         asio::io_context ioc;
         engram::runtime::runtime rt(ioc.get_executor(), config_for(server, dir));

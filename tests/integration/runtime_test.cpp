@@ -16,6 +16,7 @@
 #include <engram/memory/store.hpp>
 
 #include "support/fake_anthropic_server.hpp"
+#include "support/model_replies.hpp"
 #include "support/run_coro.hpp"
 #include "support/temp_dir.hpp"
 
@@ -28,33 +29,14 @@ using engram::runtime::runtime_error;
 using engram::test::fake_anthropic_server;
 using engram::test::recorded_request;
 using engram::test::scripted_response;
+using engram::test::chat_requests;
+using engram::test::echo_reply;
+using engram::test::echo_server;
+using engram::test::extraction_reply;
+using engram::test::extraction_requests;
+using engram::test::is_extraction;
 
 namespace {
-
-bool is_extraction(const recorded_request& r) { return json::parse(r.body).at("stream") == false; }
-
-std::string last_user_text(const recorded_request& r) {
-    const auto body = json::parse(r.body);
-    const auto& c = body.at("messages").as_array().back().at("content");
-    return c.is_string() ? std::string(c.as_string()) : json::serialize(c);
-}
-
-scripted_response extraction_reply(const std::string& text) {
-    json::object msg{{"id", "msg_x"}, {"type", "message"}, {"role", "assistant"}, {"model", "claude-haiku-4-5"},
-                     {"content", json::array{{{"type", "text"}, {"text", text}}}},
-                     {"stop_reason", "end_turn"}, {"usage", {{"input_tokens", 50}, {"output_tokens", 20}}}};
-    return scripted_response::json(200, json::serialize(msg));
-}
-
-// Chat turns echo the user's message; extraction calls return `update`.
-void echo_server(fake_anthropic_server& server, std::string update, std::chrono::milliseconds drip = 0ms) {
-    server.set_handler([update, drip](const recorded_request& r) {
-        if (is_extraction(r)) return extraction_reply(update);
-        auto s = scripted_response::sse(engram::test::make_text_stream("echo: " + last_user_text(r), 3), drip.count() ? std::vector<std::size_t>{60} : std::vector<std::size_t>{});
-        s.delay_between_pieces = drip;
-        return s;
-    });
-}
 
 runtime_config config_for(const fake_anthropic_server& server, const engram::test::temp_dir& dir) {
     runtime_config c;
@@ -65,13 +47,6 @@ runtime_config config_for(const fake_anthropic_server& server, const engram::tes
     c.memory_directory = dir.path() / "memory";
     c.shutdown_grace = 5s;
     return c;
-}
-
-std::vector<recorded_request> extraction_requests(const fake_anthropic_server& server) {
-    std::vector<recorded_request> out;
-    for (auto& r : server.requests())
-        if (is_extraction(r)) out.push_back(r);
-    return out;
 }
 
 std::shared_ptr<engram::memory::store> open_store(const engram::test::temp_dir& dir) {
@@ -99,6 +74,16 @@ void record_memory_events(runtime& rt, std::vector<engram::runtime::memory_event
 const char* fact_update = R"({"running_summary":"Alice is building a SaaS for contract review.",
   "new_facts":[{"text":"Uses Python and FastAPI for the backend","confidence":"high","source":"stated"}],
   "updated_preferences":{"communication_style":"direct"}})";
+
+// Chat turns echo; every extraction returns fact_update after `delay`.
+void slow_memory_server(fake_anthropic_server& server, std::chrono::milliseconds delay) {
+    server.set_handler([delay](const recorded_request& r) {
+        if (!is_extraction(r)) return echo_reply(r);
+        auto reply = extraction_reply(fact_update);
+        reply.delay_before_header = delay;
+        return reply;
+    });
+}
 
 }  // namespace
 
@@ -140,9 +125,7 @@ BOOST_AUTO_TEST_CASE(facts_from_session_one_reach_the_system_prompt_of_session_t
     BOOST_REQUIRE_GE(ex.size(), 1u);
     BOOST_TEST(ex[0].body.find("I use Python and FastAPI for my backend") != std::string::npos);
     // Session 2's first request carries the fact in its system prompt.
-    std::vector<recorded_request> chats;
-    for (auto& r : server.requests())
-        if (!is_extraction(r)) chats.push_back(r);
+    const auto chats = chat_requests(server);
     BOOST_REQUIRE_EQUAL(chats.size(), 2u);
     const auto system2 = json::serialize(json::parse(chats[1].body).at("system"));
     BOOST_TEST(system2.find("Uses Python and FastAPI for the backend") != std::string::npos);
@@ -161,12 +144,7 @@ BOOST_AUTO_TEST_CASE(facts_from_session_one_reach_the_system_prompt_of_session_t
 BOOST_AUTO_TEST_CASE(a_session_opened_while_the_previous_one_is_being_saved_waits_for_its_memory) {
     engram::test::temp_dir dir;
     fake_anthropic_server server;
-    server.set_handler([](const recorded_request& r) {
-        if (!is_extraction(r)) return scripted_response::sse(engram::test::make_text_stream("echo: " + last_user_text(r), 3));
-        auto reply = extraction_reply(fact_update);
-        reply.delay_before_header = 300ms;  // the memory pass is still running when session 2 opens
-        return reply;
-    });
+    slow_memory_server(server, 300ms);  // the memory pass is still running when session 2 opens
     asio::io_context ioc;
     auto cfg = config_for(server, dir);
     runtime rt(ioc.get_executor(), cfg);
@@ -185,12 +163,7 @@ BOOST_AUTO_TEST_CASE(a_session_opened_while_the_previous_one_is_being_saved_wait
 BOOST_AUTO_TEST_CASE(with_no_wait_a_session_opens_at_once_without_the_memory_still_being_saved_and_says_so) {
     engram::test::temp_dir dir;
     fake_anthropic_server server;
-    server.set_handler([](const recorded_request& r) {
-        if (!is_extraction(r)) return scripted_response::sse(engram::test::make_text_stream("echo: " + last_user_text(r), 3));
-        auto reply = extraction_reply(fact_update);
-        reply.delay_before_header = 300ms;
-        return reply;
-    });
+    slow_memory_server(server, 300ms);
     asio::io_context ioc;
     auto cfg = config_for(server, dir);
     cfg.memory_wait_on_open = 0ms;

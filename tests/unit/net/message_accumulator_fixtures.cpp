@@ -7,6 +7,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include "support/fixtures.hpp"
+#include "support/json_same.hpp"
 
 namespace json = boost::json;
 using engram::net::message_accumulator;
@@ -20,28 +21,6 @@ const json::value null_value;
 const json::value& field_or_null(const json::object& o, std::string_view key) {
     auto* v = o.if_contains(key);
     return v ? *v : null_value;
-}
-
-// Numbers compare by value whatever their JSON storage (int64 vs uint64 vs double).
-bool same(const json::value& a, const json::value& b) {
-    if (a.is_number() && b.is_number()) return a.to_number<double>() == b.to_number<double>();
-    if (a.is_object() && b.is_object()) {
-        const auto &x = a.get_object(), &y = b.get_object();
-        if (x.size() != y.size()) return false;
-        for (const auto& kv : x) {
-            auto* other = y.if_contains(kv.key());
-            if (!other || !same(kv.value(), *other)) return false;
-        }
-        return true;
-    }
-    if (a.is_array() && b.is_array()) {
-        const auto &x = a.get_array(), &y = b.get_array();
-        if (x.size() != y.size()) return false;
-        for (std::size_t i = 0; i < x.size(); ++i)
-            if (!same(x[i], y[i])) return false;
-        return true;
-    }
-    return a == b;
 }
 
 void check_against_expected(const message_accumulator& acc, bool discarded, const json::object& expected) {
@@ -62,21 +41,21 @@ void check_against_expected(const message_accumulator& acc, bool discarded, cons
             want.erase("input_json_raw");
             want.erase("input_partial_parse_asserted_by_sdk_ts");
         }
-        BOOST_TEST(same(got_blocks[i], want), "block " << i << ": " << json::serialize(got_blocks[i]) << " != " << json::serialize(want));
+        BOOST_TEST(engram::test::same_json(got_blocks[i], want), "block " << i << ": " << json::serialize(got_blocks[i]) << " != " << json::serialize(want));
     }
 
-    BOOST_TEST(same(field_or_null(msg, "stop_reason"), expected.at("stop_reason")));
-    BOOST_TEST(same(field_or_null(msg, "usage"), expected.at("usage")),
+    BOOST_TEST(engram::test::same_json(field_or_null(msg, "stop_reason"), expected.at("stop_reason")));
+    BOOST_TEST(engram::test::same_json(field_or_null(msg, "usage"), expected.at("usage")),
                json::serialize(field_or_null(msg, "usage")) << " != " << json::serialize(expected.at("usage")));
     if (expected.at("message").is_null()) {
         BOOST_TEST(!acc.started());  // the stream failed before any message_start
     } else {
         for (const auto& kv : expected.at("message").as_object())
-            BOOST_TEST(same(field_or_null(msg, kv.key()), kv.value()), "message." << kv.key());
+            BOOST_TEST(engram::test::same_json(field_or_null(msg, kv.key()), kv.value()), "message." << kv.key());
     }
 
     const auto& want_error = expected.at("error");
-    BOOST_TEST(same(acc.stream_error_json(), want_error));
+    BOOST_TEST(engram::test::same_json(acc.stream_error_json(), want_error));
     if (!want_error.is_null()) {
         BOOST_REQUIRE(acc.stream_error().has_value());
         BOOST_TEST(acc.stream_error()->error_type == std::string_view(want_error.at("error").at("type").as_string()));
@@ -93,7 +72,7 @@ void check_against_expected(const message_accumulator& acc, bool discarded, cons
     if (auto* unclosed = expected.if_contains("unclosed_block_indexes")) {
         json::array got;
         for (auto i : acc.unclosed_blocks()) got.push_back(i);
-        BOOST_TEST(same(got, *unclosed));
+        BOOST_TEST(engram::test::same_json(got, *unclosed));
     }
 }
 

@@ -29,7 +29,10 @@ BOOST_AUTO_TEST_SUITE(open_files)
 BOOST_AUTO_TEST_CASE(a_lower_soft_limit_is_raised_to_what_is_wanted) {
     restore_limits guard;
     const auto start = current();
-    if (start.rlim_max != RLIM_INFINITY && start.rlim_max < 128) return;  // nothing to play with
+    if (start.rlim_max != RLIM_INFINITY && start.rlim_max < 128) {
+        BOOST_TEST_MESSAGE("skipped: the hard open-file limit is below 128");
+        return;
+    }
     rlimit low = start;
     low.rlim_cur = 64;
     BOOST_REQUIRE(::setrlimit(RLIMIT_NOFILE, &low) == 0);
@@ -42,7 +45,10 @@ BOOST_AUTO_TEST_CASE(a_lower_soft_limit_is_raised_to_what_is_wanted) {
 BOOST_AUTO_TEST_CASE(beyond_the_hard_limit_the_soft_limit_goes_to_the_hard_one_and_the_message_says_so) {
     restore_limits guard;
     const auto start = current();
-    if (start.rlim_max == RLIM_INFINITY) return;  // no hard limit to run into
+    if (start.rlim_max == RLIM_INFINITY) {
+        BOOST_TEST_MESSAGE("skipped: no hard open-file limit to run into");
+        return;
+    }
     const auto why = ensure_open_files(static_cast<std::size_t>(start.rlim_max) + 1000);
     BOOST_TEST(why.find("hard") != std::string::npos, why);
     BOOST_TEST(why.find("min_open_files") != std::string::npos, why);
