@@ -146,12 +146,12 @@ json::array system_blocks(const agent_definition& agent, std::string_view user_i
 }
 
 net::message_request chat_request(const agent_definition& agent, const json::array& system,
-                                  const json::array& messages) {
+                                  json::array messages) {
     net::message_request r;
     r.body["model"] = agent.model;
     r.body["max_tokens"] = agent.max_tokens;
     r.body["system"] = system;
-    r.body["messages"] = messages;
+    r.body["messages"] = std::move(messages);  // taken by value: a caller done with it moves it in
     return r;
 }
 

@@ -2,17 +2,16 @@
 #include <engram/net/retry.hpp>
 #include <engram/net/sse_parser.hpp>
 
+#include <array>
 #include <random>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <boost/beast/http/empty_body.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/http/parser.hpp>
-#include <boost/beast/http/read.hpp>
-#include <boost/beast/http/string_body.hpp>
-#include <boost/beast/http/write.hpp>
+#include <boost/json/monotonic_resource.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
@@ -62,42 +61,61 @@ public:
         std::string error;
         auto url = parse_base_url(cfg_.base_url, error);
         if (!url) throw client_error(errc::invalid_config, "invalid base URL: " + error);
+        require_header_value("api_key", cfg_.api_key);
+        require_header_value("anthropic_version", cfg_.anthropic_version);
+        require_header_value("user_agent", cfg_.user_agent);
+        for (const auto& b : cfg_.anthropic_beta) require_header_value("anthropic_beta", b);
         pool_ = std::make_shared<connection_pool>(executor_, cfg_, std::move(*url));
+        // Every request starts the same way: compose that once.
+        const auto& u = pool_->url();
+        head_ = "POST " + u.path_prefix + "/v1/messages HTTP/1.1\r\nHost: " + u.host_header() + "\r\nUser-Agent: ";
+        head_ += cfg_.user_agent;
+        head_ += "\r\nContent-Type: application/json\r\nanthropic-version: ";
+        head_ += cfg_.anthropic_version;
+        head_ += "\r\nx-api-key: ";
+        head_ += cfg_.api_key;
+        head_ += "\r\n";
     }
 
     const client_config& config() const noexcept { return cfg_; }
     asio::any_io_executor executor() const noexcept { return executor_; }
     pool_stats stats() const { return pool_->stats(); }
 
-    /// A request ready to send (its body serialised once and reused by retries).
+    /// A request ready to send, composed once and resent as is by retries: the header as
+    /// HTTP/1.1 text and the serialised body.
     struct prepared {
-        http::request<http::string_body> req;
-        bool streaming = false;
+        std::string head;
+        std::string body;
         std::function<void(const retry_notice&)> on_retry;
+        std::array<asio::const_buffer, 2> buffers() const noexcept { return {asio::buffer(head), asio::buffer(body)}; }
     };
 
     prepared prepare(message_request&& r, bool streaming) const {
         prepared p;
-        p.streaming = streaming;
         p.on_retry = std::move(r.on_retry);
+        for (const auto& b : r.betas) require_header_value("betas", b);
         r.body["stream"] = streaming;
-        auto& req = p.req;
-        req.method(http::verb::post);
-        req.target(pool_->url().path_prefix + "/v1/messages");
-        req.version(11);
-        req.set(http::field::host, pool_->url().host_header());
-        req.set(http::field::user_agent, cfg_.user_agent);
-        req.set(http::field::content_type, "application/json");
-        req.set(http::field::accept, streaming ? "text/event-stream" : "application/json");
-        req.set("x-api-key", cfg_.api_key);
-        req.set("anthropic-version", cfg_.anthropic_version);
+        p.body = json::serialize(r.body);
+        // The tree can be several times the size of its text (the whole conversation), and the
+        // request may now wait for a connection: keep only the text.
+        json::object().swap(r.body);
         std::string betas;
         for (const std::vector<std::string>* list : std::initializer_list<const std::vector<std::string>*>{&cfg_.anthropic_beta, &r.betas})
-            for (const auto& b : *list) betas += (betas.empty() ? "" : ",") + b;
-        if (!betas.empty()) req.set("anthropic-beta", betas);
-        req.keep_alive(true);
-        req.body() = json::serialize(r.body);
-        req.prepare_payload();
+            for (const auto& b : *list) {
+                if (!betas.empty()) betas += ',';
+                betas += b;
+            }
+        p.head.reserve(head_.size() + betas.size() + 96);
+        p.head += head_;
+        p.head += streaming ? "Accept: text/event-stream\r\n" : "Accept: application/json\r\n";
+        if (!betas.empty()) {
+            p.head += "anthropic-beta: ";
+            p.head += betas;
+            p.head += "\r\n";
+        }
+        p.head += "Content-Length: ";
+        p.head += std::to_string(p.body.size());
+        p.head += "\r\n\r\n";
         return p;
     }
 
@@ -167,15 +185,15 @@ public:
 
     asio::awaitable<void> write_and_read_header(connection& c, const prepared& p, response_parser& parser,
                                                 const deadline& d) {
-        const auto& url = pool_->url();
-        errc code = d.arm(c, cfg_.response_header_timeout, errc::response_header_timeout);
+        // One step from sending to the end of the header, however many reads it takes.
+        const auto step_end = deadline::step_end(cfg_.response_header_timeout);
+        errc code = d.arm(c, step_end, errc::response_header_timeout);
         auto [wec, wn] = co_await std::visit(
-            [&](auto& s) { return http::async_write(s, p.req, asio::as_tuple(asio::use_awaitable)); }, c.stream);
-        if (wec) throw_transport_error(wec, code, "sending request", url);
-        auto [rec, rn] = co_await std::visit(
-            [&](auto& s) { return http::async_read_header(s, c.buffer, parser, asio::as_tuple(asio::use_awaitable)); },
-            c.stream);
-        if (rec) throw_transport_error(rec, code, "reading response header", url);
+            [&](auto& s) { return asio::async_write(s, p.buffers(), asio::as_tuple(asio::use_awaitable)); }, c.stream);
+        wec = c.watchdog.finish(wec);
+        if (wec) throw_transport_error(wec, code, "sending request", pool_->url());
+        while (!parser.is_header_done())
+            co_await read_some(c, parser, d, step_end, errc::response_header_timeout, "reading response header");
     }
 
     /// Reads up to `limit` body bytes into `out`. Returns whether the body ended. With
@@ -188,32 +206,114 @@ public:
             response_parser& p;
             ~detach() { p.get().body().sink = nullptr; }
         } guard{*o.parser};
-        while (!o.parser->is_done() && !sink.overflowed) co_await read_some(*o.conn, *o.parser, d);
+        while (!o.parser->is_done() && !sink.overflowed) co_await read_body_some(*o.conn, *o.parser, d);
         if (sink.overflowed && must_fit)
             throw client_error(errc::body_too_large, "response body exceeds " + std::to_string(limit) + " bytes");
         out = std::move(sink.text);
         co_return !sink.overflowed;
     }
 
-    /// One parse step of the body: what the connection's buffer holds, else one socket read.
-    /// The decoded bytes go to the parser's body sink.
-    asio::awaitable<void> read_some(connection& c, response_parser& parser, const deadline& d) {
+    /// One read step of a body, bounded by the stream idle timeout. The decoded bytes go to
+    /// the parser's body sink.
+    asio::awaitable<void> read_body_some(connection& c, response_parser& parser, const deadline& d) {
+        return read_some(c, parser, d, deadline::step_end(cfg_.stream_idle_timeout), errc::stream_idle_timeout,
+                         "reading response body");
+    }
+
+    /// Reads until the parser has made progress. Until the header is complete nothing past it
+    /// is parsed: the body must wait until its sink is attached.
+    asio::awaitable<void> read_some(connection& c, response_parser& parser, const deadline& d,
+                                    clock::time_point step_end, errc step_code, const char* during) {
+        while (!read_now(c, parser, during)) co_await wait_for_bytes(c, parser, d, step_end, step_code, during);
+    }
+
+    /// What can be done without waiting: parse the bytes the connection holds, else (plain
+    /// connections) read what the socket has. Returns false if nothing could be done.
+    ///
+    /// Bytes already read are parsed here and now. Beast's async_read_some would parse them
+    /// too, but then post its completion behind every other ready handler: with thousands of
+    /// streams that queueing, not parsing, was most of a delta's delivery time.
+    ///
+    /// A plain connection keeps no read buffer of its own while it waits: once the socket is
+    /// readable, what it holds is read into a buffer shared by the thread and parsed at once,
+    /// and only what the parser cannot use yet (a partial header or chunk-size line) is kept.
+    /// One read takes up to 16 KiB instead of Beast's 512-byte steps, and 10,000 waiting
+    /// streams hold no buffers.
+    bool read_now(connection& c, response_parser& parser, const char* during) {
         if (c.buffer.size() > 0) {
-            // Bytes already read are parsed here and now. Beast's async_read_some would parse them
-            // too, but then post its completion behind every other ready handler: with thousands
-            // of streams that queueing, not parsing, was most of a delta's delivery time.
-            boost::system::error_code ec;
-            const auto used = parser.put(c.buffer.data(), ec);
+            const auto used = parse(parser, c.buffer.data(), during);
             c.buffer.consume(used);
-            if (!ec && (used > 0 || parser.is_done())) co_return;
-            if (ec && ec != http::error::need_more) throw_transport_error(ec, errc::connection_closed, "reading response body", pool_->url());
-            // Not enough for the parser to make progress: read more below.
+            if (c.plain() && c.buffer.size() == 0) c.buffer.shrink_to_fit();
+            if (used > 0 || parser.is_done()) return true;
         }
-        errc code = d.arm(c, cfg_.stream_idle_timeout, errc::stream_idle_timeout);
-        auto [ec, n] = co_await std::visit(
-            [&](auto& s) { return http::async_read_some(s, c.buffer, parser, asio::as_tuple(asio::use_awaitable)); },
-            c.stream);
-        if (ec) throw_transport_error(ec, code, "reading response body", pool_->url());
+        if (!c.plain() || c.drained) return false;
+        thread_local std::array<char, 16 * 1024> scratch;
+        boost::system::error_code ec;
+        const std::size_t n = std::get<tcp_socket>(c.stream).read_some(asio::buffer(scratch), ec);  // non-blocking
+        if (ec == asio::error::would_block || ec == asio::error::try_again) {
+            c.drained = true;
+            return false;
+        }
+        c.drained = n < scratch.size();
+        if (ec == asio::error::eof) return end_of_input(parser, during);
+        if (ec) throw_transport_error(ec, errc::connection_closed, during, pool_->url());
+        asio::const_buffer rest(scratch.data(), n);
+        if (c.buffer.size() == 0) rest += parse(parser, rest, during);
+        if (rest.size() > 0) {
+            // Keep what the parser could not use yet; with earlier leftovers, parse them together.
+            const bool had_leftovers = c.buffer.size() > 0;
+            c.buffer.commit(asio::buffer_copy(c.buffer.prepare(rest.size()), rest));
+            if (had_leftovers) c.buffer.consume(parse(parser, c.buffer.data(), during));
+        }
+        return true;
+    }
+
+    /// Waits, within the step's deadline, until read_now() can do something: a plain socket
+    /// becomes readable; a TLS stream's next decrypted bytes land in the connection's buffer.
+    asio::awaitable<void> wait_for_bytes(connection& c, response_parser& parser, const deadline& d,
+                                         clock::time_point step_end, errc step_code, const char* during) {
+        const errc code = d.arm(c, step_end, step_code);
+        if (auto* socket = std::get_if<tcp_socket>(&c.stream)) {
+            auto [ec] = co_await socket->async_wait(tcp_socket::wait_read, asio::as_tuple(asio::use_awaitable));
+            ec = c.watchdog.finish(ec);
+            if (ec) throw_transport_error(ec, code, during, pool_->url());
+            c.drained = false;
+            co_return;
+        }
+        auto& tls = std::get<tls_stream>(c.stream);
+        auto [ec, n] = co_await tls.async_read_some(c.buffer.prepare(std::max<std::size_t>(512, c.buffer.capacity() - c.buffer.size())),
+                                                    asio::as_tuple(asio::use_awaitable));
+        ec = c.watchdog.finish(ec);
+        c.buffer.commit(n);
+        if (ec == asio::error::eof && end_of_input(parser, during)) co_return;
+        if (ec) throw_transport_error(ec, code, during, pool_->url());
+    }
+
+    /// The peer closed its side: as Beast decides, that ends a body delimited by the close;
+    /// anything else was cut off.
+    bool end_of_input(response_parser& parser, const char* during) const {
+        boost::system::error_code ec = http::error::end_of_stream;
+        if (parser.got_some()) parser.put_eof(ec);
+        if (ec) throw_transport_error(ec, errc::connection_closed, during, pool_->url());
+        return true;
+    }
+
+    /// Feeds `bytes` to the parser for as long as it makes progress; returns how many it used.
+    /// Stops at the end of the header, so the body is only parsed once its sink is attached.
+    std::size_t parse(response_parser& parser, asio::const_buffer bytes, const char* during) const {
+        std::size_t total = 0;
+        const bool header_only = !parser.is_header_done();
+        while (bytes.size() > 0 && !parser.is_done()) {
+            boost::system::error_code ec;
+            const auto used = parser.put(bytes, ec);
+            bytes += used;  // counts even with need_more: a status line can be taken alone
+            total += used;
+            if (ec == http::error::need_more) break;
+            if (ec) throw_transport_error(ec, errc::connection_closed, during, pool_->url());
+            if (used == 0) break;
+            if (header_only && parser.is_header_done()) break;
+        }
+        return total;
     }
 
     static api_error_details parse_error_body(const response_info& info, std::string_view body) {
@@ -266,9 +366,16 @@ public:
     std::shared_ptr<connection_pool> pool() const { return pool_; }
 
 private:
+    /// A header value with a line break would let it add header lines of its own.
+    static void require_header_value(std::string_view what, std::string_view value) {
+        if (value.find_first_of(std::string_view("\r\n\0", 3)) != std::string_view::npos)
+            throw client_error(errc::invalid_config, std::string(what) + " contains a line break or NUL");
+    }
+
     asio::any_io_executor executor_;
     client_config cfg_;
     std::shared_ptr<connection_pool> pool_;
+    std::string head_;  // the request line and the headers every request carries
 };
 
 /// Everything one streaming response needs; it keeps the client state alive.
@@ -315,8 +422,7 @@ public:
         if (delivered_ == 0) {
             // From the first delivered event on, the request can never be sent again: free it
             // (it holds the whole serialized conversation).
-            prepared_.req = {};
-            prepared_.on_retry = nullptr;
+            prepared_ = {};
         }
         stream_event ev = std::move(queue_[head_++]);
         if (head_ == queue_.size()) {
@@ -346,7 +452,12 @@ public:
             }
             std::optional<std::string> retry_reason;
             try {
-                co_await client_->read_some(*conn_, *parser_, deadline_);  // events land in queue_ via on_body
+                // Events land in queue_ via on_body. The common case waits in this frame.
+                constexpr const char* during = "reading response body";
+                if (!client_->read_now(*conn_, *parser_, during))
+                    co_await client_->wait_for_bytes(*conn_, *parser_, deadline_,
+                                                     deadline::step_end(client_->config().stream_idle_timeout),
+                                                     errc::stream_idle_timeout, during);
             } catch (const client_error& e) {
                 // Nothing has reached the caller yet, so sending the request again is safe.
                 if (delivered_ == 0 && head_ == queue_.size() && can_retry_before_delivery(e)) retry_reason = e.what();
@@ -360,6 +471,7 @@ public:
     }
 
     const message& current() const noexcept { return acc_.current(); }
+    message release_message() noexcept { return std::move(acc_.current()); }
     const response_info& response() const noexcept { return info_; }
     bool done() const noexcept { return finished_; }
     void close() noexcept {
@@ -401,10 +513,24 @@ private:
                 acc_.try_apply_text_delta(ev.data, out.index, out.text_)) {
                 out.kind = stream_event_kind::content_block_delta;
                 out.text_delta_ = true;
-                out.fast_ = true;
+                out.form_ = stream_event::form::fast_delta;
                 return;
             }
-            auto aec = acc_.apply(ev.type, ev.data, &out.kind, &out.data_);
+            // Any other event is parsed once for the accumulator. A delta's tree is kept (text()
+            // reads a thinking delta's text from it); the few other events of a reply are parsed
+            // into a scratch arena, the message copies what it keeps, and the event keeps its
+            // JSON text for data().
+            const bool keep_tree = ev.type.empty() || ev.type == "content_block_delta";
+            unsigned char arena_block[2048];
+            json::monotonic_resource arena(arena_block, sizeof arena_block);
+            const json::storage_ptr storage = keep_tree ? json::storage_ptr() : json::storage_ptr(&arena);
+            json::value scratch(storage);  // same storage as the parse: the tree is moved in, not copied
+            json::value& tree = keep_tree ? out.data_ : scratch;
+            auto aec = acc_.apply(ev.type, ev.data, &out.kind, &tree, storage);
+            if (!keep_tree && !aec) {
+                out.text_.assign(ev.data);
+                out.form_ = stream_event::form::raw;
+            }
             if (aec) {
                 queue_.pop_back();
                 pending_error_ = std::make_exception_ptr(client_error(
@@ -422,7 +548,7 @@ private:
                                                                       std::make_shared<message>(acc_.current())));
                 return;
             }
-            if (auto* o = out.data_.if_object()) {
+            if (auto* o = tree.if_object()) {
                 if (auto* i = o->if_contains("index"); i && (i->is_int64() || i->is_uint64()))
                     out.index = static_cast<std::size_t>(i->to_number<std::int64_t>());
                 if (out.kind == stream_event_kind::content_block_delta)
@@ -444,7 +570,7 @@ private:
         try {
             discard_sink rest;  // only the framing's end is expected; a large remainder is not worth reading
             parser_->get().body().sink = &rest;
-            while (!parser_->is_done() && rest.bytes < 64 * 1024) co_await client_->read_some(*conn_, *parser_, deadline_);
+            while (!parser_->is_done() && rest.bytes < 64 * 1024) co_await client_->read_body_some(*conn_, *parser_, deadline_);
             parser_->get().body().sink = nullptr;
             conn_.release(parser_->is_done() && parser_->keep_alive());
         } catch (const client_error&) {
@@ -476,7 +602,7 @@ private:
 // ---- public surface ----
 
 std::string_view stream_event::text() const noexcept {
-    if (fast_) return text_;
+    if (form_ == form::fast_delta) return text_;
     const auto* o = data_.if_object();
     if (!o) return {};
     const auto* d = o->if_contains("delta");
@@ -487,7 +613,8 @@ std::string_view stream_event::text() const noexcept {
 }
 
 const boost::json::value& stream_event::data() const {
-    if (fast_ && data_.is_null()) {
+    if (form_ == form::raw && data_.is_null()) data_ = boost::json::parse(text_);  // it parsed once already
+    if (form_ == form::fast_delta && data_.is_null()) {
         boost::json::object delta{{"type", "text_delta"}, {"text", text_}};
         boost::json::object ev{{"type", "content_block_delta"}, {"index", static_cast<std::int64_t>(index)}};  // as a parser stores it
         ev["delta"] = std::move(delta);
@@ -509,6 +636,9 @@ boost::asio::awaitable<std::optional<stream_event>> message_stream::next() {
 const message& message_stream::current() const noexcept {
     static const message empty;
     return state_ ? state_->current() : empty;
+}
+message message_stream::release_message() noexcept {
+    return state_ ? state_->release_message() : message();
 }
 const response_info& message_stream::response() const noexcept {
     static const response_info empty;

@@ -39,9 +39,9 @@ std::error_code message_accumulator::fail(errc e, std::string detail) {
 }
 
 std::error_code message_accumulator::apply(std::string_view event_name, std::string_view data,
-                                           stream_event_kind* kind, json::value* parsed) {
+                                           stream_event_kind* kind, json::value* parsed, json::storage_ptr storage) {
     std::error_code ec;
-    json::value v = json::parse(data, ec);
+    json::value v = json::parse(data, ec, std::move(storage));
     if (ec) return fail(errc::invalid_json, "event '" + std::string(event_name) + "' is not JSON: " + ec.message());
     if (!v.is_object()) return fail(errc::invalid_json, "event '" + std::string(event_name) + "' is not a JSON object");
     const auto& obj = v.get_object();

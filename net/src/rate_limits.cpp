@@ -23,12 +23,23 @@ std::optional<double> to_double(std::string_view s) {
     return v;
 }
 
-rate_limit_window window(const std::function<std::string_view(std::string_view)>& header, const std::string& name) {
+rate_limit_window window(const std::function<std::string_view(std::string_view)>& header, std::string_view name) {
+    // The names are composed on the stack: this runs for every response.
+    char buf[64];
+    auto field = [&](std::string_view suffix) {
+        constexpr std::string_view prefix = "anthropic-ratelimit-";
+        std::size_t n = 0;
+        for (std::string_view part : {prefix, name, std::string_view("-"), suffix}) {
+            part.copy(buf + n, part.size());
+            n += part.size();
+        }
+        return header(std::string_view(buf, n));
+    };
+    static_assert(sizeof buf >= std::string_view("anthropic-ratelimit-output-tokens-remaining").size());
     rate_limit_window w;
-    const std::string prefix = "anthropic-ratelimit-" + name + "-";
-    w.limit = to_int(header(prefix + "limit"));
-    w.remaining = to_int(header(prefix + "remaining"));
-    w.reset = std::string(header(prefix + "reset"));
+    w.limit = to_int(field("limit"));
+    w.remaining = to_int(field("remaining"));
+    w.reset = std::string(field("reset"));
     return w;
 }
 

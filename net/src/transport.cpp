@@ -16,27 +16,99 @@
 
 namespace engram::net::detail {
 
-beast::tcp_stream& connection::tcp() noexcept {
-    if (auto* p = std::get_if<beast::tcp_stream>(&stream)) return *p;
+struct io_watchdog::state {
+    explicit state(asio::any_io_executor ex, tcp_socket& s) : timer(std::move(ex)), socket(&s) {}
+
+    std::mutex mutex;
+    asio::steady_timer timer;
+    tcp_socket* socket;                             // null once the connection is gone
+    clock::time_point deadline = clock::time_point::max();
+    clock::time_point armed_for = clock::time_point::max();  // max: no wait pending
+    std::uint64_t generation = 0;                   // tells a superseded wait's handler apart
+    bool in_step = false;
+    bool fired = false;
+
+    // Called with the mutex held.
+    void arm(const std::shared_ptr<state>& self, clock::time_point at) {
+        armed_for = at;
+        const auto gen = ++generation;
+        timer.expires_at(at);  // cancels a later wait, whose handler then sees a stale generation
+        timer.async_wait([self, gen](boost::system::error_code ec) { self->on_timer(self, gen, ec); });
+    }
+
+    void on_timer(const std::shared_ptr<state>& self, std::uint64_t gen, boost::system::error_code ec) {
+        std::lock_guard lock(mutex);
+        if (gen != generation || !socket) return;
+        armed_for = clock::time_point::max();
+        if (ec || !in_step) return;  // cancelled, or nothing to bound until the next step
+        if (clock::now() < deadline) {
+            arm(self, deadline);  // the step's deadline moved on since this wait was set
+            return;
+        }
+        fired = true;
+        boost::system::error_code ignored;
+        socket->close(ignored);  // the pending operation fails; finish() reports the timeout
+    }
+};
+
+io_watchdog::io_watchdog(asio::any_io_executor ex, tcp_socket& socket)
+    : state_(std::make_shared<state>(std::move(ex), socket)) {}
+
+io_watchdog::~io_watchdog() {
+    std::lock_guard lock(state_->mutex);
+    state_->socket = nullptr;
+    state_->timer.cancel();
+}
+
+void io_watchdog::begin(clock::time_point deadline) {
+    std::lock_guard lock(state_->mutex);
+    state_->deadline = deadline;
+    state_->in_step = true;
+    state_->fired = false;
+    if (deadline != clock::time_point::max() && deadline < state_->armed_for) state_->arm(state_, deadline);
+}
+
+boost::system::error_code io_watchdog::finish(boost::system::error_code ec) {
+    std::lock_guard lock(state_->mutex);
+    state_->in_step = false;
+    if (std::exchange(state_->fired, false)) return beast::error::timeout;
+    return ec;
+}
+
+connection::connection(asio::any_io_executor ex, bool use_tls, asio::ssl::context& ctx)
+    : stream(use_tls ? decltype(stream)(std::in_place_type<tls_stream>, ex, ctx)
+                     : decltype(stream)(std::in_place_type<tcp_socket>, ex)),
+      watchdog(ex, tcp()) {
+    // TLS records arrive decrypted in pieces: reading them 512 bytes at a time (Beast's
+    // smallest read) costs an operation each, while 4 KiB is little next to OpenSSL's own
+    // buffers. Plain connections read into a per-thread buffer instead (see client_impl).
+    if (use_tls) buffer.reserve(4096);
+}
+
+tcp_socket& connection::tcp() noexcept {
+    if (auto* p = std::get_if<tcp_socket>(&stream)) return *p;
     return std::get<tls_stream>(stream).next_layer();
 }
 
 void connection::close() noexcept {
     boost::system::error_code ignored;
-    tcp().socket().shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
-    tcp().socket().close(ignored);
+    tcp().shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+    tcp().close(ignored);
 }
 
 deadline::deadline(std::chrono::milliseconds total)
     : total_(total.count() > 0 ? clock::now() + total : clock::time_point::max()) {}
 
-errc deadline::arm(connection& c, std::chrono::milliseconds step, errc step_code) const {
-    const auto step_end = clock::now() + step;
+clock::time_point deadline::step_end(std::chrono::milliseconds step) {
+    return step.count() > 0 ? clock::now() + step : clock::time_point::max();
+}
+
+errc deadline::arm(connection& c, clock::time_point step_end, errc step_code) const {
     if (step_end < total_) {
-        c.tcp().expires_at(step_end);
+        c.watchdog.begin(step_end);
         return step_code;
     }
-    c.tcp().expires_at(total_);
+    c.watchdog.begin(total_);
     return errc::total_timeout;
 }
 
@@ -84,6 +156,9 @@ connection_pool::connection_pool(asio::any_io_executor ex, const client_config& 
     // Thousands of mostly idle streams: OpenSSL frees a connection's ~34 KB of record buffers
     // while nothing is buffered, and takes them back for the next record.
     SSL_CTX_set_mode(ssl_ctx_.native_handle(), SSL_MODE_RELEASE_BUFFERS);
+    // Loading the system's trust store takes a few thousand allocations and about 1 MB: only
+    // an https origin needs it.
+    if (!url_.tls) return;
     boost::system::error_code ec;
     // OpenSSL's default paths honour SSL_CERT_FILE and SSL_CERT_DIR.
     ssl_ctx_.set_default_verify_paths(ec);
@@ -154,13 +229,13 @@ asio::awaitable<std::unique_ptr<connection>> connection_pool::connect(const dead
         }
         endpoints = std::move(found);
     }
-    beast::tcp_stream tcp(executor_);
-    std::unique_ptr<connection> c = url_.tls ? std::make_unique<connection>(ssl_ctx_, std::move(tcp))
-                                              : std::make_unique<connection>(std::move(tcp));
+    auto c = std::make_unique<connection>(executor_, url_.tls, ssl_ctx_);
     errc code = d.arm(*c, cfg_.connect_timeout, errc::connect_timeout);
-    auto [cec, ep] = co_await c->tcp().async_connect(endpoints, asio::as_tuple(asio::use_awaitable));
+    auto [cec, ep] = co_await asio::async_connect(c->tcp(), endpoints, asio::as_tuple(asio::use_awaitable));
+    cec = c->watchdog.finish(cec);
     if (cec) throw_transport_error(cec, code, "connect", url_);
-    c->tcp().socket().set_option(asio::ip::tcp::no_delay(true));
+    c->tcp().set_option(asio::ip::tcp::no_delay(true));
+    c->tcp().non_blocking(true);  // plain reads try the socket directly and never block
 
     if (auto* tls = std::get_if<tls_stream>(&c->stream)) {
         // SNI is for names only (RFC 6066); IP literals are verified against the certificate's
@@ -170,6 +245,7 @@ asio::awaitable<std::unique_ptr<connection>> connection_pool::connect(const dead
         if (cfg_.verify_peer) tls->set_verify_callback(asio::ssl::host_name_verification(url_.host));
         code = d.arm(*c, cfg_.tls_handshake_timeout, errc::tls_handshake_timeout);
         auto [hec] = co_await tls->async_handshake(asio::ssl::stream_base::client, asio::as_tuple(asio::use_awaitable));
+        hec = c->watchdog.finish(hec);
         if (hec) throw_transport_error(hec, code, "TLS handshake", url_);
     }
     co_return c;
@@ -181,7 +257,7 @@ void connection_pool::give_back(std::unique_ptr<connection> c, bool reusable) no
         std::lock_guard lock(mutex_);
         --in_use_;
         if (c && reusable && idle_.size() < cfg_.max_idle_connections_per_host) {
-            c->tcp().expires_never();
+            c->watchdog.finish({});  // an idle connection has no step to bound
             idle_.push_back(std::move(c));
         }
         if (!waiters_.empty()) {

@@ -13,8 +13,8 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
 
 #include <engram/net/claude_client.hpp>
@@ -28,20 +28,54 @@ namespace engram::net::detail {
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 
-using tls_stream = beast::ssl_stream<beast::tcp_stream>;
+using tcp_socket = asio::ip::tcp::socket;
+using tls_stream = beast::ssl_stream<tcp_socket>;
 using clock = std::chrono::steady_clock;
 
-/// One HTTP/1.1 connection, plain or TLS, with the read buffer that must survive between
-/// responses on a keep-alive connection.
-struct connection {
-    explicit connection(beast::tcp_stream s) : stream(std::move(s)) {}
-    connection(asio::ssl::context& ctx, beast::tcp_stream s) : stream(std::in_place_type<tls_stream>, std::move(s), ctx) {}
+/// Bounds the I/O steps of one connection with a single timer that is re-armed lazily.
+///
+/// Beast's tcp_stream starts and cancels a timer operation around every read; with thousands
+/// of streams and a read per few deltas that was a timer-queue insert, a cancel and an extra
+/// completion per read. Here a step only stores its deadline; the timer, armed for the
+/// earliest deadline it has seen, wakes up, finds the deadline moved on and sleeps again, so a
+/// stream costs one timer wake-up per idle-timeout period. When a step's deadline has passed,
+/// the socket is closed (as Beast does): the pending operation fails and finish() reports
+/// the timeout.
+///
+/// Thread safety: begin()/finish() come from the coroutine that owns the connection; the
+/// timer's handler may run on another thread, so the state is guarded by a mutex that is
+/// never held across a suspension.
+class io_watchdog {
+public:
+    io_watchdog(asio::any_io_executor ex, tcp_socket& socket);
+    ~io_watchdog();
+    io_watchdog(const io_watchdog&) = delete;
+    io_watchdog& operator=(const io_watchdog&) = delete;
 
-    std::variant<beast::tcp_stream, tls_stream> stream;
+    /// A step starts that must end by `deadline`.
+    void begin(clock::time_point deadline);
+    /// The step ended with `ec`: returns beast::error::timeout if the deadline closed the
+    /// socket meanwhile, else `ec`.
+    boost::system::error_code finish(boost::system::error_code ec);
+
+private:
+    struct state;
+    std::shared_ptr<state> state_;  // shared with a pending timer handler
+};
+
+/// One HTTP/1.1 connection, plain or TLS, with the bytes read but not yet parsed (they must
+/// survive between reads and between responses on a keep-alive connection).
+struct connection {
+    connection(asio::any_io_executor ex, bool use_tls, asio::ssl::context& ctx);
+
+    std::variant<tcp_socket, tls_stream> stream;
+    io_watchdog watchdog;
     beast::flat_buffer buffer;
     bool reused = false;
+    bool drained = true;  ///< the last plain read left the socket empty: wait before reading
 
-    beast::tcp_stream& tcp() noexcept;
+    tcp_socket& tcp() noexcept;
+    bool plain() const noexcept { return std::holds_alternative<tcp_socket>(stream); }
     void close() noexcept;
 };
 
@@ -51,8 +85,15 @@ struct connection {
 class deadline {
 public:
     explicit deadline(std::chrono::milliseconds total);
-    /// Arms `c`'s timer for one step. Returns the errc a timeout of this step should report.
-    errc arm(connection& c, std::chrono::milliseconds step, errc step_code) const;
+    /// Starts one step of `c` under its watchdog, bounded by `step_end` and by the total.
+    /// Returns the errc a timeout of this step should report. End the step with
+    /// c.watchdog.finish().
+    errc arm(connection& c, clock::time_point step_end, errc step_code) const;
+    errc arm(connection& c, std::chrono::milliseconds step, errc step_code) const {
+        return arm(c, step_end(step), step_code);
+    }
+    /// When a step of length `step` (0: unbounded) started now must end.
+    static clock::time_point step_end(std::chrono::milliseconds step);
     clock::time_point total() const noexcept { return total_; }
     bool expired() const noexcept { return clock::now() >= total_; }
 

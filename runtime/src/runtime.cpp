@@ -379,7 +379,7 @@ private:
         json::array request_history;
         {
             std::lock_guard lock(mutex_);
-            history_.push_back(user_msg);
+            history_.push_back(std::move(user_msg));
             const std::size_t dropped = trim_history(history_, rt_->config().max_history_chars);
             if (dropped > 0)
                 rt_->notice(info_, "history budget reached: dropped the " + std::to_string(dropped) +
@@ -397,7 +397,7 @@ private:
         std::optional<net::message> reply;
         std::exception_ptr failure;
         try {
-            reply = co_await asio::co_spawn(strand_, run_model(agents::chat_request(*agent_, system_, request_history), std::move(on_delta)),
+            reply = co_await asio::co_spawn(strand_, run_model(agents::chat_request(*agent_, system_, std::move(request_history)), std::move(on_delta)),
                                             asio::bind_cancellation_slot(cancel.slot(), asio::use_awaitable));
         } catch (...) {
             failure = std::current_exception();
@@ -432,7 +432,7 @@ private:
                 delta_received_at_ = ev->received_at;
                 on_delta(ev->text());
             }
-        co_return stream.current();
+        co_return stream.release_message();
     }
 
     asio::awaitable<void> do_end() {

@@ -7,12 +7,15 @@
 
 #include <atomic>
 #include <cstdlib>
+#include <functional>
 #include <future>
 #include <thread>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -451,6 +454,90 @@ BOOST_AUTO_TEST_CASE(stalled_body_hits_the_idle_timeout) {
     BOOST_TEST((e.code_value() == errc::stream_idle_timeout));
     BOOST_TEST((e.kind() == error_kind::timeout));
     BOOST_TEST(server.requests().size() == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(a_stream_slower_than_the_idle_timeout_in_total_but_never_silent_that_long_completes) {
+    // The idle timeout bounds each silence, not the stream: 8 pieces 120 ms apart take about
+    // a second against a 300 ms idle timeout, so the deadline must keep moving on.
+    fake_anthropic_server server;
+    const std::string body = engram::test::make_text_stream("steady but slow", 4);
+    auto drip = scripted_response::sse(body, {body.size() / 8 + 1});
+    drip.delay_between_pieces = 120ms;
+    server.push(drip);
+    asio::io_context ioc;
+    auto cfg = config_for(server);
+    cfg.stream_idle_timeout = 300ms;
+    cfg.retry.max_retries = 0;
+    claude_client client(ioc.get_executor(), cfg);
+    const auto started = std::chrono::steady_clock::now();
+    engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> {
+        auto s = co_await client.stream_message(hello_request());
+        BOOST_TEST(co_await drain(s) == "steady but slow");
+    });
+    BOOST_TEST((std::chrono::steady_clock::now() - started > 600ms));  // it really outlasted the timeout
+}
+
+BOOST_AUTO_TEST_CASE(a_response_arriving_in_fragments_header_and_framing_included_decodes_the_same) {
+    // Every read may end anywhere: inside the status line, a header field, a chunk-size line or
+    // an event. Plain connections keep such remainders themselves; TLS goes through Beast.
+    for (auto mode : {fake_anthropic_server::tls_mode::none, fake_anthropic_server::tls_mode::localhost_cert}) {
+        for (std::size_t piece : {std::size_t{1}, std::size_t{5}, std::size_t{37}}) {
+            BOOST_TEST_CONTEXT("tls " << (mode != fake_anthropic_server::tls_mode::none) << ", fragments of " << piece) {
+                fake_anthropic_server server(mode);
+                auto script = scripted_response::sse(engram::test::make_text_stream("cut into fragments", piece == 1 ? 2 : 6), {40});
+                script.wire_piece_size = piece;
+                script.headers.emplace_back("request-id", "req_fragmented");
+                server.push(script);
+                server.push(script);  // and again on the same connection: nothing may be left over
+                asio::io_context ioc;
+                claude_client client(ioc.get_executor(), config_for(server));
+                engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> {
+                    for (int i = 0; i < 2; ++i) {
+                        auto s = co_await client.stream_message(hello_request());
+                        BOOST_TEST(co_await drain(s) == "cut into fragments");
+                        BOOST_TEST(s.current().stop_reason() == "end_turn");
+                        BOOST_TEST(s.response().request_id == "req_fragmented");
+                    }
+                }, 60s);
+                BOOST_TEST(server.connections_accepted() == 1u);
+            }
+        }
+    }
+}
+
+BOOST_AUTO_TEST_CASE(a_tls_server_that_never_answers_the_handshake_hits_the_handshake_timeout) {
+    // A listener that accepts and then says nothing.
+    asio::io_context server_ioc;
+    asio::ip::tcp::acceptor acceptor(server_ioc, {asio::ip::make_address("127.0.0.1"), 0});
+    std::vector<asio::ip::tcp::socket> accepted;
+    std::function<void()> accept_next = [&] {
+        acceptor.async_accept([&](boost::system::error_code ec, asio::ip::tcp::socket s) {
+            if (ec) return;
+            accepted.push_back(std::move(s));
+            accept_next();
+        });
+    };
+    accept_next();
+    std::thread server_thread([&] { server_ioc.run(); });
+
+    client_config cfg;
+    cfg.base_url = "https://127.0.0.1:" + std::to_string(acceptor.local_endpoint().port());
+    cfg.api_key = test_key;
+    cfg.tls_handshake_timeout = 200ms;
+    cfg.retry.max_retries = 1;
+    cfg.retry.initial_backoff = 5ms;
+    const auto started = std::chrono::steady_clock::now();
+    auto e = stream_failure(cfg);
+    const auto took = std::chrono::steady_clock::now() - started;
+    BOOST_TEST((e.code_value() == errc::tls_handshake_timeout));
+    BOOST_TEST((e.kind() == error_kind::timeout));
+    BOOST_TEST((took >= 400ms));  // two attempts, each waited out
+    BOOST_TEST((took < 5s));
+    asio::post(server_ioc, [&] {
+        acceptor.close();
+        accepted.clear();
+    });
+    server_thread.join();
 }
 
 BOOST_AUTO_TEST_CASE(cancelling_the_reader_closes_the_stream_and_frees_its_connection) {

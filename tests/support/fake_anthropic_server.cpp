@@ -109,6 +109,24 @@ struct fake_anthropic_server::impl {
         }
     }
 
+    // Writes `data`, in fragments if the script asks for them.
+    template <class Stream>
+    asio::awaitable<boost::system::error_code> send(Stream& s, const scripted_response& r, std::string_view data) {
+        if (r.wire_piece_size == 0) {
+            auto [ec, n] = co_await asio::async_write(s, asio::buffer(data), asio::as_tuple(asio::use_awaitable));
+            co_return ec;
+        }
+        asio::steady_timer gap(co_await asio::this_coro::executor);
+        for (std::size_t pos = 0; pos < data.size(); pos += r.wire_piece_size) {
+            const auto piece = data.substr(pos, r.wire_piece_size);
+            auto [ec, n] = co_await asio::async_write(s, asio::buffer(piece), asio::as_tuple(asio::use_awaitable));
+            if (ec) co_return ec;
+            gap.expires_after(std::chrono::milliseconds(1));
+            co_await gap.async_wait(asio::as_tuple(asio::use_awaitable));
+        }
+        co_return boost::system::error_code();
+    }
+
     // Returns false when the connection must end (closed or stalled).
     template <class Stream>
     asio::awaitable<bool> respond(Stream& s, const scripted_response& r) {
@@ -127,8 +145,7 @@ struct fake_anthropic_server::impl {
         if (!r.keep_alive) head += "Connection: close\r\n";
         head += r.chunked ? "Transfer-Encoding: chunked\r\n" : "Content-Length: " + std::to_string(r.body.size()) + "\r\n";
         head += "\r\n";
-        auto [hec, hn] = co_await asio::async_write(s, asio::buffer(head), asio::as_tuple(asio::use_awaitable));
-        if (hec) co_return false;
+        if (co_await send(s, r, head)) co_return false;
 
         const std::size_t limit = r.stop_after_bytes.value_or(r.body.size());
         std::size_t pos = 0, piece = 0;
@@ -144,8 +161,7 @@ struct fake_anthropic_server::impl {
             } else {
                 out = r.body.substr(pos, len);
             }
-            auto [wec, wn] = co_await asio::async_write(s, asio::buffer(out), asio::as_tuple(asio::use_awaitable));
-            if (wec) co_return false;
+            if (co_await send(s, r, out)) co_return false;
             pos += len;
             if (r.delay_between_pieces.count() > 0 && pos < r.body.size()) {
                 timer.expires_after(r.delay_between_pieces);
@@ -164,8 +180,7 @@ struct fake_anthropic_server::impl {
             co_return false;
         }
         if (r.chunked) {
-            auto [fec, fn] = co_await asio::async_write(s, asio::buffer(std::string("0\r\n\r\n")), asio::as_tuple(asio::use_awaitable));
-            if (fec) co_return false;
+            if (co_await send(s, r, "0\r\n\r\n")) co_return false;
         }
         co_return true;
     }

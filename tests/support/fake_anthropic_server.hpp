@@ -36,6 +36,9 @@ struct scripted_response {
     /// At the stop point, keep the connection open and send nothing until the client leaves.
     bool stall = false;
     bool keep_alive = true;
+    /// Splits everything written, status line, header and chunk framing included, into writes
+    /// of at most this many bytes, 1 ms apart, so the client reads arbitrary fragments (0: off).
+    std::size_t wire_piece_size = 0;
 
     static scripted_response sse(std::string body, std::vector<std::size_t> pieces = {});
     static scripted_response json(int status, std::string body);

@@ -28,7 +28,7 @@ boost::json::array system_blocks(const agent_definition& agent, std::string_view
 /// One chat turn: `model`, `max_tokens`, `system` and `messages` (the session's history, ending
 /// with the user's turn). The client sets `stream` itself.
 net::message_request chat_request(const agent_definition& agent, const boost::json::array& system,
-                                  const boost::json::array& messages);
+                                  boost::json::array messages);
 
 /// The extraction pass after a session (send it non-streaming): `extraction_model`,
 /// `extraction_max_tokens`, temperature 0, a system prompt that documents the memory update

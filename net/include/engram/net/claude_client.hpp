@@ -32,8 +32,6 @@ class client_impl;
 class stream_state;
 }  // namespace detail
 
-/// A Messages API request. `body` is the JSON the API documents (`model`, `max_tokens`,
-/// `system`, `messages`, `tools`, ...); the client sets `stream` itself.
 /// A failed attempt that the client is about to retry (see retry_policy).
 struct retry_notice {
     unsigned failed_attempt = 0;       ///< 1 for the first request sent
@@ -41,6 +39,8 @@ struct retry_notice {
     std::string reason;                 ///< what failed, as client_error::what() says it (never the key)
 };
 
+/// A Messages API request. `body` is the JSON the API documents (`model`, `max_tokens`,
+/// `system`, `messages`, `tools`, ...); the client sets `stream` itself.
 struct message_request {
     boost::json::object body;
     /// Extra `anthropic-beta` values for this request, added to client_config::anthropic_beta.
@@ -71,17 +71,23 @@ public:
     std::string_view text() const noexcept;
     /// True for a content_block_delta whose delta is a `text_delta` (the reply's visible text).
     bool is_text_delta() const noexcept { return text_delta_; }
-    /// The event's JSON, with the members and values received. Text deltas are read without
-    /// building a JSON tree (the hot path); for them this builds the tree on first use.
-    /// Not safe to call on one event from two threads at once.
+    /// The event's JSON, with the members and values received. Only the client's own
+    /// accumulation reads most events (text deltas without building a tree at all), so the
+    /// tree is built here on first use. Not safe to call on one event from two threads at once.
     const boost::json::value& data() const;
 
 private:
     friend class detail::stream_state;
-    std::string text_;                // a text delta's text, when read on the fast path
-    mutable boost::json::value data_;  // the parsed event (or, for a fast-path delta, built lazily)
+    /// How the event was kept: data_ parsed, or text_ holding what data() builds it from.
+    enum class form : unsigned char {
+        tree,        ///< data_ is the parsed event
+        fast_delta,  ///< a text delta read on the fast path: text_ is its text
+        raw,         ///< an event other than a delta: text_ is its JSON, parsed on demand
+    };
+    std::string text_;
+    mutable boost::json::value data_;
     bool text_delta_ = false;
-    bool fast_ = false;               // read on the fast path: data_ is built on demand
+    form form_ = form::tree;
 };
 
 /// Connection-pool figures, for tests and metrics.
@@ -125,6 +131,9 @@ public:
 
     /// The message accumulated so far (complete after next() returned nullopt).
     const message& current() const noexcept;
+    /// Moves the accumulated message out (current() is empty afterwards), for a caller that is
+    /// done with the stream and keeps the message: no copy of it.
+    message release_message() noexcept;
     const response_info& response() const noexcept;
     /// True once the message is complete or the stream failed or was closed.
     bool done() const noexcept;

@@ -34,13 +34,13 @@ struct client_config {
     std::string user_agent = "engram/0.1";
 
     /// Extra PEM file of trusted CAs, added to the system store (which honours SSL_CERT_FILE
-    /// and SSL_CERT_DIR).
+    /// and SSL_CERT_DIR). Both are loaded, and a bad file reported, only for an https base URL.
     std::string ca_file;
     /// Certificate and host-name verification. Turning it off is insecure and exists only for
     /// debugging against throw-away servers.
     bool verify_peer = true;
 
-    /// TCP connect, including name resolution.
+    /// TCP connect, including name resolution. Each of these step timeouts: zero disables it.
     std::chrono::milliseconds connect_timeout{10'000};
     std::chrono::milliseconds tls_handshake_timeout{10'000};
     /// From sending the request to the end of the response header. A non-streaming request's

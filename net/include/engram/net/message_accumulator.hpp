@@ -46,8 +46,11 @@ public:
     /// Applies one SSE event (its `event:` name and `data:`). The name decides the kind when
     /// present (as the SDKs do); otherwise the JSON's `type` field does.
     /// @param parsed if non-null, receives the parsed JSON of the event.
+    /// @param storage where the event is parsed (for instance a scratch arena); the message
+    ///        copies what it keeps into its own storage.
     std::error_code apply(std::string_view event_name, std::string_view data,
-                          stream_event_kind* kind = nullptr, boost::json::value* parsed = nullptr);
+                          stream_event_kind* kind = nullptr, boost::json::value* parsed = nullptr,
+                          boost::json::storage_ptr storage = {});
     /// The hot path for the most frequent event. If `data` is a plain text_delta event for an
     /// open text block (exactly the members the API sends), applies it, stores its block index
     /// and text, and returns true. Otherwise the message and `index` are untouched (`text` may
