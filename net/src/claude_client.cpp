@@ -152,7 +152,12 @@ public:
                 o.info.request_id = std::string(header_of(*o.parser, "request-id"));
                 o.info.limits = parse_rate_limits([&](std::string_view n) { return header_of(*o.parser, n); });
                 o.info.attempts = attempts;
-                if (o.info.http_status == 200) co_return o;
+                if (o.info.http_status == 200) {
+                    // What the caller needs from the header is in info now; the fields would
+                    // stay allocated for the whole stream (the parser keeps its own framing state).
+                    o.parser->get().clear();
+                    co_return o;
+                }
 
                 // An HTTP error: read its (bounded) body for the diagnostics.
                 std::string body;

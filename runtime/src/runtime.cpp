@@ -298,63 +298,14 @@ public:
     }
     bool ended() const noexcept { return ended_.load(); }
 
-    asio::awaitable<net::message> send(std::string text, delta_callback on_delta) {
-        auto self = shared_from_this();
+    /// One turn. `self` keeps the session alive for as long as the turn runs (the public
+    /// session::send is no coroutine of its own: one frame fewer per waiting turn).
+    asio::awaitable<net::message> send(std::shared_ptr<session_impl> self, std::string text, delta_callback on_delta,
+                                       bool on_strand = false) {
         // Already on the session's (single-threaded) executor: no hop, no extra coroutine frame.
-        if (rt_->config().single_threaded_executor && (co_await asio::this_coro::executor) == strand_)
-            co_return co_await self->do_send(std::move(text), std::move(on_delta));
-        co_return co_await asio::co_spawn(strand_, self->do_send(std::move(text), std::move(on_delta)), asio::use_awaitable);
-    }
-
-    /// Queues the end of the session. The extraction counter is raised at once, so
-    /// drain_extractions() and shutdown() wait for what this end will journal and queue.
-    void end() {
-        if (end_requested_.exchange(true)) return;
-        rt_->extractions().add();
-        if (agent_->remember) rt_->memory_pending_add(info_.user_id);  // until its memory is saved (or not)
-        // A non-coroutine lambda owns `self` for as long as do_end runs (the handle may be gone).
-        auto self = shared_from_this();
-        asio::co_spawn(strand_, [self] { return self->do_end(); }, asio::detached);
-    }
-
-    /// Cancels the running turn's model call (shutdown after the grace period).
-    void cancel_turn() {
-        auto self = shared_from_this();
-        asio::dispatch(strand_, [self] {
-            if (self->turn_cancel_) self->turn_cancel_->emit(asio::cancellation_type::terminal);
-        });
-    }
-
-    void start_idle_watch() {
-        if (rt_->config().idle_timeout.count() <= 0) return;
-        auto self = shared_from_this();
-        asio::co_spawn(strand_, [self] { return self->idle_watch(); }, asio::detached);
-    }
-
-    bool busy() const noexcept { return busy_.load(); }
-
-private:
-    /// Takes the turn lock (on the strand). With `policy_applies`, busy_policy::refuse fails.
-    asio::awaitable<void> lock_turn(bool policy_applies) {
-        while (busy_) {
-            if (policy_applies && rt_->config().busy == busy_policy::refuse)
-                throw runtime_error(errc::session_busy, "session " + info_.session_id + " is busy with another turn");
-            auto t = std::make_shared<asio::steady_timer>(strand_, steady::time_point::max());
-            turn_waiters_.push_back(t);
-            co_await t->async_wait(asio::as_tuple(asio::use_awaitable));
-        }
-        busy_ = true;
-    }
-    void unlock_turn() {
-        busy_ = false;
-        last_activity_ = steady::now();
-        if (!turn_waiters_.empty()) {
-            turn_waiters_.front()->cancel();
-            turn_waiters_.erase(turn_waiters_.begin());
-        }
-    }
-
-    asio::awaitable<net::message> do_send(std::string text, delta_callback on_delta) {
+        if (!on_strand && !(rt_->config().single_threaded_executor && (co_await asio::this_coro::executor) == strand_))
+            co_return co_await asio::co_spawn(strand_, send(self, std::move(text), std::move(on_delta), true),
+                                              asio::use_awaitable);
         if (ended_) throw runtime_error(errc::session_ended, "session " + info_.session_id + " has ended");
         if (rt_->shutting_down()) throw runtime_error(errc::shutting_down, "the runtime is shutting down");
         co_await lock_turn(true);
@@ -417,6 +368,55 @@ private:
         if (auto h = rt_->hooks(); h->on_turn_finished) h->on_turn_finished(info_, *reply);
         co_return std::move(*reply);
     }
+
+    /// Queues the end of the session. The extraction counter is raised at once, so
+    /// drain_extractions() and shutdown() wait for what this end will journal and queue.
+    void end() {
+        if (end_requested_.exchange(true)) return;
+        rt_->extractions().add();
+        if (agent_->remember) rt_->memory_pending_add(info_.user_id);  // until its memory is saved (or not)
+        // A non-coroutine lambda owns `self` for as long as do_end runs (the handle may be gone).
+        auto self = shared_from_this();
+        asio::co_spawn(strand_, [self] { return self->do_end(); }, asio::detached);
+    }
+
+    /// Cancels the running turn's model call (shutdown after the grace period).
+    void cancel_turn() {
+        auto self = shared_from_this();
+        asio::dispatch(strand_, [self] {
+            if (self->turn_cancel_) self->turn_cancel_->emit(asio::cancellation_type::terminal);
+        });
+    }
+
+    void start_idle_watch() {
+        if (rt_->config().idle_timeout.count() <= 0) return;
+        auto self = shared_from_this();
+        asio::co_spawn(strand_, [self] { return self->idle_watch(); }, asio::detached);
+    }
+
+    bool busy() const noexcept { return busy_.load(); }
+
+private:
+    /// Takes the turn lock (on the strand). With `policy_applies`, busy_policy::refuse fails.
+    asio::awaitable<void> lock_turn(bool policy_applies) {
+        while (busy_) {
+            if (policy_applies && rt_->config().busy == busy_policy::refuse)
+                throw runtime_error(errc::session_busy, "session " + info_.session_id + " is busy with another turn");
+            auto t = std::make_shared<asio::steady_timer>(strand_, steady::time_point::max());
+            turn_waiters_.push_back(t);
+            co_await t->async_wait(asio::as_tuple(asio::use_awaitable));
+        }
+        busy_ = true;
+    }
+    void unlock_turn() {
+        busy_ = false;
+        last_activity_ = steady::now();
+        if (!turn_waiters_.empty()) {
+            turn_waiters_.front()->cancel();
+            turn_waiters_.erase(turn_waiters_.begin());
+        }
+    }
+
 
     asio::awaitable<net::message> run_model(net::message_request req, delta_callback on_delta) {
         auto permit = co_await rt_->gate().acquire(request_gate::priority::interactive, [this](auto wait) {
@@ -753,8 +753,7 @@ std::size_t session::remembered_items() const noexcept { return impl_->remembere
 usage_totals session::usage() const { return impl_->usage(); }
 std::size_t session::history_size() const { return impl_->history_size(); }
 boost::asio::awaitable<net::message> session::send(std::string text, delta_callback on_delta) {
-    auto impl = impl_;
-    co_return co_await impl->send(std::move(text), std::move(on_delta));
+    return impl_->send(impl_, std::move(text), std::move(on_delta));
 }
 void session::end() { impl_->end(); }
 bool session::ended() const noexcept { return impl_->ended(); }
