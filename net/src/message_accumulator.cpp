@@ -54,12 +54,18 @@ bool message_accumulator::try_apply_text_delta(std::string_view data, std::size_
     if (!started_ || stopped_) return false;
     std::size_t i = 0;
     if (!detail::scan_text_delta(data, i, text)) return false;
-    if (i >= blocks_.size() || !blocks_[i].open) return false;
-    auto& block = message_.json()["content"].get_array()[i];
-    if (!block.is_object()) return false;
-    auto* type = block.get_object().if_contains("type");
-    if (!type || !type->is_string() || type->get_string() != "text") return false;
-    append_string(block.get_object(), "text", text);
+    if (!text_.target || i != text_.index) {
+        if (i >= blocks_.size() || !blocks_[i].open) return false;
+        auto& block = message_.json()["content"].get_array()[i];
+        if (!block.is_object()) return false;
+        auto* type = block.get_object().if_contains("type");
+        if (!type || !type->is_string() || type->get_string() != "text") return false;
+        auto& v = block.get_object()["text"];
+        if (!v.is_string()) v = json::string();
+        text_.target = &v.get_string();
+        text_.index = i;
+    }
+    text_.target->append(text);
     index = i;
     return true;
 }
@@ -71,6 +77,7 @@ std::error_code message_accumulator::apply(const json::value& event, stream_even
 
 std::error_code message_accumulator::apply_object(std::string_view name, const json::object& ev,
                                                   stream_event_kind* kind_out) {
+    text_.target = nullptr;  // whatever this event changes, the cached block may move
     const auto kind = kind_from_name(name);
     if (kind_out) *kind_out = kind;
     switch (kind) {

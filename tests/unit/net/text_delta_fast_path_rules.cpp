@@ -98,4 +98,42 @@ BOOST_AUTO_TEST_CASE(a_delta_for_a_block_that_is_not_an_open_text_block_is_decli
     BOOST_TEST(!fresh.try_apply_text_delta(R"({"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"x"}})", index, text));
 }
 
+BOOST_AUTO_TEST_CASE(deltas_after_a_copy_a_new_block_or_a_stop_land_where_a_full_parse_puts_them) {
+    // The fast path remembers the block it appended to; a copy, another event or a caller's
+    // change of the message must not leave it appending to the wrong text.
+    auto delta = [](int index, const char* text) {
+        return std::string(R"({"type":"content_block_delta","index":)") + std::to_string(index) +
+               R"(,"delta":{"type":"text_delta","text":")" + text + R"("}})";
+    };
+    std::size_t index = 0;
+    std::string text;
+    auto acc = started();
+    BOOST_REQUIRE(acc.try_apply_text_delta(delta(0, "a"), index, text));
+    auto copy = acc;
+    BOOST_REQUIRE(copy.try_apply_text_delta(delta(0, "b"), index, text));
+    BOOST_REQUIRE(acc.try_apply_text_delta(delta(0, "c"), index, text));
+    BOOST_TEST(copy.current().content().at(0).at("text") == "ab");
+    BOOST_TEST(acc.current().content().at(0).at("text") == "ac");
+
+    auto moved = std::move(copy);
+    BOOST_REQUIRE(moved.try_apply_text_delta(delta(0, "d"), index, text));
+    BOOST_TEST(moved.current().content().at(0).at("text") == "abd");
+
+    // A third block (text) starts: the content array may reallocate under the cached block.
+    BOOST_REQUIRE(!acc.apply("", R"({"type":"content_block_start","index":2,"content_block":{"type":"text","text":""}})"));
+    BOOST_REQUIRE(acc.try_apply_text_delta(delta(2, "x"), index, text));
+    BOOST_REQUIRE(acc.try_apply_text_delta(delta(0, "e"), index, text));
+    BOOST_TEST(acc.current().content().at(0).at("text") == "ace");
+    BOOST_TEST(acc.current().content().at(2).at("text") == "x");
+
+    // The caller replaces the message's blocks: later deltas go to the new block 0.
+    acc.current().json()["content"] = boost::json::array{boost::json::object{{"type", "text"}, {"text", "new"}}};
+    BOOST_REQUIRE(acc.try_apply_text_delta(delta(0, "!"), index, text));
+    BOOST_TEST(acc.current().content().at(0).at("text") == "new!");
+
+    // After block 0 stops, its deltas are declined (apply() reports them).
+    BOOST_REQUIRE(!acc.apply("", R"({"type":"content_block_stop","index":0})"));
+    BOOST_TEST(!acc.try_apply_text_delta(delta(0, "late"), index, text));
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -8,6 +8,7 @@
 #include <system_error>
 #include <vector>
 
+#include <boost/json/string.hpp>
 #include <boost/json/value.hpp>
 
 #include <engram/net/error.hpp>
@@ -65,7 +66,10 @@ public:
     std::error_code finish() const noexcept;
 
     const message& current() const noexcept { return message_; }
-    message& current() noexcept { return message_; }
+    message& current() noexcept {
+        text_.target = nullptr;  // the caller may change the message
+        return message_;
+    }
     bool started() const noexcept { return started_; }
     bool stop_received() const noexcept { return stopped_; }
     /// Indexes of blocks started but never stopped (their tool input, if any, is left null and
@@ -103,6 +107,20 @@ private:
     std::string detail_;
     bool started_ = false;
     bool stopped_ = false;
+    // The text of the block the last fast-path delta appended to, so that the next one does
+    // not look it up again. Reset by anything else that touches the message, and never
+    // carried over by a copy or move (it points into this object's message).
+    struct text_cache {
+        boost::json::string* target = nullptr;
+        std::size_t index = 0;
+        text_cache() = default;
+        text_cache(const text_cache&) noexcept {}
+        text_cache& operator=(const text_cache&) noexcept {
+            target = nullptr;
+            return *this;
+        }
+    };
+    text_cache text_;
 };
 
 }  // namespace engram::net
