@@ -192,7 +192,7 @@ public:
                                                 const deadline& d) {
         // One step from sending to the end of the header, however many reads it takes.
         const auto step_end = deadline::step_end(cfg_.response_header_timeout);
-        errc code = d.arm(c, step_end, errc::response_header_timeout);
+        errc code = d.arm(c, step_end, errc::response_header_timeout, co_await asio::this_coro::executor);
         auto [wec, wn] = co_await std::visit(
             [&](auto& s) { return asio::async_write(s, p.buffers(), asio::as_tuple(asio::use_awaitable)); }, c.stream);
         wec = c.watchdog.finish(wec);
@@ -277,7 +277,7 @@ public:
     /// becomes readable; a TLS stream's next decrypted bytes land in the connection's buffer.
     asio::awaitable<void> wait_for_bytes(connection& c, response_parser& parser, const deadline& d,
                                          clock::time_point step_end, errc step_code, const char* during) {
-        const errc code = d.arm(c, step_end, step_code);
+        const errc code = d.arm(c, step_end, step_code, co_await asio::this_coro::executor);
         if (auto* socket = std::get_if<tcp_socket>(&c.stream)) {
             auto [ec] = co_await socket->async_wait(tcp_socket::wait_read, asio::as_tuple(asio::use_awaitable));
             ec = c.watchdog.finish(ec);

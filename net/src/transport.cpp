@@ -4,6 +4,7 @@
 #include <openssl/ssl.h>
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/bind_executor.hpp>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -21,6 +22,7 @@ struct io_watchdog::state {
 
     std::mutex mutex;
     asio::steady_timer timer;
+    asio::any_io_executor handler_executor;         // where the timer's handler runs
     tcp_socket* socket;                             // null once the connection is gone
     clock::time_point deadline = clock::time_point::max();
     clock::time_point armed_for = clock::time_point::max();  // max: no wait pending
@@ -33,7 +35,9 @@ struct io_watchdog::state {
         armed_for = at;
         const auto gen = ++generation;
         timer.expires_at(at);  // cancels a later wait, whose handler then sees a stale generation
-        timer.async_wait([self, gen](boost::system::error_code ec) { self->on_timer(self, gen, ec); });
+        timer.async_wait(asio::bind_executor(handler_executor, [self, gen](boost::system::error_code ec) {
+            self->on_timer(self, gen, ec);
+        }));
     }
 
     void on_timer(const std::shared_ptr<state>& self, std::uint64_t gen, boost::system::error_code ec) {
@@ -60,11 +64,20 @@ io_watchdog::~io_watchdog() {
     state_->timer.cancel();
 }
 
-void io_watchdog::begin(clock::time_point deadline) {
+void io_watchdog::begin(clock::time_point deadline, const asio::any_io_executor& ex) {
     std::lock_guard lock(state_->mutex);
     state_->deadline = deadline;
     state_->in_step = true;
     state_->fired = false;
+    if (state_->handler_executor != ex) {
+        // Another coroutine (on another strand) uses the connection now: a pending wait must
+        // complete there, so it is set again.
+        state_->handler_executor = ex;
+        if (state_->armed_for != clock::time_point::max()) {
+            state_->arm(state_, std::min(state_->armed_for, deadline));
+            return;
+        }
+    }
     if (deadline != clock::time_point::max() && deadline < state_->armed_for) state_->arm(state_, deadline);
 }
 
@@ -103,12 +116,12 @@ clock::time_point deadline::step_end(std::chrono::milliseconds step) {
     return step.count() > 0 ? clock::now() + step : clock::time_point::max();
 }
 
-errc deadline::arm(connection& c, clock::time_point step_end, errc step_code) const {
+errc deadline::arm(connection& c, clock::time_point step_end, errc step_code, const asio::any_io_executor& ex) const {
     if (step_end < total_) {
-        c.watchdog.begin(step_end);
+        c.watchdog.begin(step_end, ex);
         return step_code;
     }
-    c.watchdog.begin(total_);
+    c.watchdog.begin(total_, ex);
     return errc::total_timeout;
 }
 
@@ -230,7 +243,8 @@ asio::awaitable<std::unique_ptr<connection>> connection_pool::connect(const dead
         endpoints = std::move(found);
     }
     auto c = std::make_unique<connection>(executor_, url_.tls, ssl_ctx_);
-    errc code = d.arm(*c, cfg_.connect_timeout, errc::connect_timeout);
+    const auto ex = co_await asio::this_coro::executor;
+    errc code = d.arm(*c, cfg_.connect_timeout, errc::connect_timeout, ex);
     auto [cec, ep] = co_await asio::async_connect(c->tcp(), endpoints, asio::as_tuple(asio::use_awaitable));
     cec = c->watchdog.finish(cec);
     if (cec) throw_transport_error(cec, code, "connect", url_);
@@ -243,7 +257,7 @@ asio::awaitable<std::unique_ptr<connection>> connection_pool::connect(const dead
         if (!url_.host_is_ip_literal() && !SSL_set_tlsext_host_name(tls->native_handle(), url_.host.c_str()))
             throw client_error(errc::tls_handshake_failed, "cannot set TLS server name");
         if (cfg_.verify_peer) tls->set_verify_callback(asio::ssl::host_name_verification(url_.host));
-        code = d.arm(*c, cfg_.tls_handshake_timeout, errc::tls_handshake_timeout);
+        code = d.arm(*c, cfg_.tls_handshake_timeout, errc::tls_handshake_timeout, ex);
         auto [hec] = co_await tls->async_handshake(asio::ssl::stream_base::client, asio::as_tuple(asio::use_awaitable));
         hec = c->watchdog.finish(hec);
         if (hec) throw_transport_error(hec, code, "TLS handshake", url_);

@@ -42,9 +42,10 @@ using clock = std::chrono::steady_clock;
 /// the socket is closed (as Beast does): the pending operation fails and finish() reports
 /// the timeout.
 ///
-/// Thread safety: begin()/finish() come from the coroutine that owns the connection; the
-/// timer's handler may run on another thread, so the state is guarded by a mutex that is
-/// never held across a suspension.
+/// Thread safety: begin()/finish() come from the coroutine that owns the connection, and the
+/// timer's handler runs on that coroutine's executor (a session's strand, say), so it never
+/// touches the socket while the coroutine does. The state is also read by superseded handlers,
+/// hence a mutex, never held across a suspension.
 class io_watchdog {
 public:
     io_watchdog(asio::any_io_executor ex, tcp_socket& socket);
@@ -52,8 +53,9 @@ public:
     io_watchdog(const io_watchdog&) = delete;
     io_watchdog& operator=(const io_watchdog&) = delete;
 
-    /// A step starts that must end by `deadline`.
-    void begin(clock::time_point deadline);
+    /// A step starts that must end by `deadline`; `ex` is the executor of the coroutine that
+    /// runs it (a pooled connection may serve coroutines on different strands).
+    void begin(clock::time_point deadline, const asio::any_io_executor& ex);
     /// The step ended with `ec`: returns beast::error::timeout if the deadline closed the
     /// socket meanwhile, else `ec`.
     boost::system::error_code finish(boost::system::error_code ec);
@@ -85,12 +87,12 @@ struct connection {
 class deadline {
 public:
     explicit deadline(std::chrono::milliseconds total);
-    /// Starts one step of `c` under its watchdog, bounded by `step_end` and by the total.
-    /// Returns the errc a timeout of this step should report. End the step with
-    /// c.watchdog.finish().
-    errc arm(connection& c, clock::time_point step_end, errc step_code) const;
-    errc arm(connection& c, std::chrono::milliseconds step, errc step_code) const {
-        return arm(c, step_end(step), step_code);
+    /// Starts one step of `c` under its watchdog, bounded by `step_end` and by the total; `ex`
+    /// is the calling coroutine's executor. Returns the errc a timeout of this step should
+    /// report. End the step with c.watchdog.finish().
+    errc arm(connection& c, clock::time_point step_end, errc step_code, const asio::any_io_executor& ex) const;
+    errc arm(connection& c, std::chrono::milliseconds step, errc step_code, const asio::any_io_executor& ex) const {
+        return arm(c, step_end(step), step_code, ex);
     }
     /// When a step of length `step` (0: unbounded) started now must end.
     static clock::time_point step_end(std::chrono::milliseconds step);
