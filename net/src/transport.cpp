@@ -81,6 +81,16 @@ void io_watchdog::begin(clock::time_point deadline, const asio::any_io_executor&
     if (deadline != clock::time_point::max() && deadline < state_->armed_for) state_->arm(state_, deadline);
 }
 
+void io_watchdog::idle() {
+    std::lock_guard lock(state_->mutex);
+    state_->in_step = false;
+    state_->fired = false;
+    if (state_->armed_for == clock::time_point::max()) return;
+    state_->armed_for = clock::time_point::max();
+    ++state_->generation;  // the cancelled wait's handler finds itself superseded
+    state_->timer.cancel();
+}
+
 boost::system::error_code io_watchdog::finish(boost::system::error_code ec) {
     std::lock_guard lock(state_->mutex);
     state_->in_step = false;
@@ -271,7 +281,7 @@ void connection_pool::give_back(std::unique_ptr<connection> c, bool reusable) no
         std::lock_guard lock(mutex_);
         --in_use_;
         if (c && reusable && idle_.size() < cfg_.max_idle_connections_per_host) {
-            c->watchdog.finish({});  // an idle connection has no step to bound
+            c->watchdog.idle();  // an idle connection has no step to bound
             idle_.push_back(std::move(c));
         }
         if (!waiters_.empty()) {

@@ -57,8 +57,11 @@ public:
     /// runs it (a pooled connection may serve coroutines on different strands).
     void begin(clock::time_point deadline, const asio::any_io_executor& ex);
     /// The step ended with `ec`: returns beast::error::timeout if the deadline closed the
-    /// socket meanwhile, else `ec`.
+    /// socket meanwhile, else `ec`. The timer stays armed for the next step.
     boost::system::error_code finish(boost::system::error_code ec);
+    /// The connection goes idle (into the pool): no step follows soon, so the timer's wait is
+    /// cancelled, or it would keep the io_context busy (run() would not return) until it fires.
+    void idle();
 
 private:
     struct state;

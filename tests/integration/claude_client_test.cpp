@@ -13,6 +13,7 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
@@ -475,6 +476,33 @@ BOOST_AUTO_TEST_CASE(a_stream_slower_than_the_idle_timeout_in_total_but_never_si
         BOOST_TEST(co_await drain(s) == "steady but slow");
     });
     BOOST_TEST((std::chrono::steady_clock::now() - started > 600ms));  // it really outlasted the timeout
+}
+
+BOOST_AUTO_TEST_CASE(run_returns_once_the_requests_are_done_with_connections_still_pooled) {
+    // Nothing the client keeps between requests (an idle pooled connection, its timeout timer)
+    // may keep the io_context busy: a program that runs it until its work is done must not
+    // wait out a connect or idle timeout.
+    fake_anthropic_server server;
+    server.push(scripted_response::sse(engram::test::make_text_stream("done", 2)));
+    server.push(scripted_response::sse(engram::test::make_text_stream("again", 2)));
+    asio::io_context ioc;
+    auto cfg = config_for(server);
+    cfg.connect_timeout = 30s;
+    cfg.stream_idle_timeout = 30s;
+    cfg.response_header_timeout = 30s;
+    claude_client client(ioc.get_executor(), cfg);
+    std::string text;
+    asio::co_spawn(ioc, [&]() -> asio::awaitable<void> {
+        for (int i = 0; i < 2; ++i) {
+            auto s = co_await client.stream_message(hello_request());
+            text += co_await drain(s);
+        }
+    }, asio::detached);
+    const auto started = std::chrono::steady_clock::now();
+    ioc.run();
+    BOOST_TEST(text == "doneagain");
+    BOOST_TEST(client.stats().idle == 1u);  // the connection is still pooled
+    BOOST_TEST((std::chrono::steady_clock::now() - started < 10s));
 }
 
 BOOST_AUTO_TEST_CASE(a_response_arriving_in_fragments_header_and_framing_included_decodes_the_same) {
