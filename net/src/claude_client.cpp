@@ -259,7 +259,9 @@ public:
             c.drained = true;
             return false;
         }
-        c.drained = n < scratch.size();
+        // The next read waits for readiness again, even after a full buffer: that wait is where a
+        // stream with a lot to read lets the thousands of others have their turn.
+        c.drained = true;
         if (ec == asio::error::eof) return end_of_input(parser, during);
         if (ec) throw_transport_error(ec, errc::connection_closed, during, pool_->url());
         asio::const_buffer rest(scratch.data(), n);

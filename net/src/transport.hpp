@@ -77,7 +77,7 @@ struct connection {
     io_watchdog watchdog;
     beast::flat_buffer buffer;
     bool reused = false;
-    bool drained = true;  ///< the last plain read left the socket empty: wait before reading
+    bool drained = true;  ///< a plain read must wait for readiness first (cleared by the wait)
 
     tcp_socket& tcp() noexcept;
     bool plain() const noexcept { return std::holds_alternative<tcp_socket>(stream); }
