@@ -533,6 +533,32 @@ BOOST_AUTO_TEST_CASE(a_response_arriving_in_fragments_header_and_framing_include
     }
 }
 
+BOOST_AUTO_TEST_CASE(a_line_break_in_a_header_value_is_refused_before_anything_is_sent) {
+    // The request header is written as text: a CR or LF in a value would add header lines.
+    fake_anthropic_server server;
+    asio::io_context ioc;
+    for (auto broken : {std::string("sk-ant-\r\nx-evil: 1"), std::string("sk-ant-\nx"), std::string("sk-ant-\0x", 10)}) {
+        auto cfg = config_for(server);
+        cfg.api_key = broken;
+        auto e = expect_client_error([&] { claude_client client(ioc.get_executor(), cfg); });
+        BOOST_TEST((e.code_value() == errc::invalid_config));
+        BOOST_TEST(std::string(e.what()).find("sk-ant-") == std::string::npos);  // the key is not echoed
+    }
+    auto cfg = config_for(server);
+    cfg.user_agent = "agent\r\nx-evil: 1";
+    BOOST_TEST((expect_client_error([&] { claude_client client(ioc.get_executor(), cfg); }).code_value() == errc::invalid_config));
+
+    // A request's own beta names are checked when it is sent.
+    claude_client client(ioc.get_executor(), config_for(server));
+    auto req = hello_request();
+    req.betas = {"good-beta", "bad\r\nbeta"};
+    auto e = expect_client_error([&] {
+        engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> { co_await client.stream_message(std::move(req)); });
+    });
+    BOOST_TEST((e.code_value() == errc::invalid_config));
+    BOOST_TEST(server.requests().empty());
+}
+
 BOOST_AUTO_TEST_CASE(a_tls_server_that_never_answers_the_handshake_hits_the_handshake_timeout) {
     // A listener that accepts and then says nothing.
     asio::io_context server_ioc;
