@@ -8,5 +8,6 @@ ENGRAM_TARGETS="${ENGRAM_TARGETS:-}" "$root/scripts/build.sh"
 # Sanitizer reports fail the run; leak checking stays on.
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
-export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}
+# tests/tsan.supp: one false positive of TSan inside Asio (why: see the file).
+export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1:suppressions=$root/tests/tsan.supp}
 ctest --test-dir "$build" --output-on-failure -j "${ENGRAM_TEST_JOBS:-2}" "$@"

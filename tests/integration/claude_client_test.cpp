@@ -841,4 +841,53 @@ BOOST_AUTO_TEST_CASE(one_client_shared_by_sessions_on_a_thread_pool_is_race_free
     BOOST_TEST(client.stats().in_use == 0u);
 }
 
+BOOST_AUTO_TEST_CASE(idle_timeouts_firing_on_a_thread_pool_hit_only_the_stalled_streams) {
+    // The timeout timer closes a socket from its handler; on a thread pool that handler must run
+    // on the strand of the coroutine using the connection. Half the streams stall after their
+    // first events and time out, the other half complete on connections the pool hands around.
+    // CI runs this under ThreadSanitizer.
+    fake_anthropic_server server;
+    server.set_handler([](const engram::test::recorded_request& r) {
+        auto body = json::parse(r.body);
+        std::string who(body.at("messages").at(0).at("content").as_string());
+        const std::string text = engram::test::make_text_stream("reply to " + who, 3);
+        auto s = scripted_response::sse(text, {40});
+        if (who.starts_with("stall")) {
+            s.stop_after_bytes = text.find("content_block_stop");
+            s.stall = true;
+        }
+        return s;
+    });
+    asio::thread_pool pool(4);
+    auto cfg = config_for(server);
+    cfg.max_connections_per_host = 8;
+    cfg.stream_idle_timeout = 300ms;
+    cfg.retry.max_retries = 0;
+    claude_client client(pool.get_executor(), cfg);
+    constexpr int n = 40;
+    std::atomic<int> completed{0}, timed_out{0}, other{0}, finished{0};
+    std::promise<void> all_done;
+    for (int i = 0; i < n; ++i) {
+        asio::co_spawn(asio::make_strand(pool), [&, i]() -> asio::awaitable<void> {
+            const std::string who = (i % 2 ? "stall" : "go") + std::to_string(i);
+            try {
+                auto s = co_await client.stream_message(hello_request(who));
+                if (co_await drain(s) == "reply to " + who) ++completed;
+                else ++other;
+            } catch (const client_error& e) {
+                if (e.code_value() == errc::stream_idle_timeout) ++timed_out;
+                else ++other;
+            }
+        }, [&](std::exception_ptr) {
+            if (++finished == n) all_done.set_value();
+        });
+    }
+    BOOST_REQUIRE(all_done.get_future().wait_for(120s) == std::future_status::ready);
+    pool.join();
+    BOOST_TEST(completed.load() == n / 2);
+    BOOST_TEST(timed_out.load() == n / 2);
+    BOOST_TEST(other.load() == 0);
+    BOOST_TEST(client.stats().in_use == 0u);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
