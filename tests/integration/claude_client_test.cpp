@@ -507,7 +507,8 @@ BOOST_AUTO_TEST_CASE(run_returns_once_the_requests_are_done_with_connections_sti
 
 BOOST_AUTO_TEST_CASE(a_response_arriving_in_fragments_header_and_framing_included_decodes_the_same) {
     // Every read may end anywhere: inside the status line, a header field, a chunk-size line or
-    // an event. Plain connections keep such remainders themselves; TLS goes through Beast.
+    // an event. Both kinds of connection keep such remainders in their own buffer until the
+    // rest arrives (plain ones read into a per-thread buffer first, TLS ones through OpenSSL).
     for (auto mode : {fake_anthropic_server::tls_mode::none, fake_anthropic_server::tls_mode::localhost_cert}) {
         for (std::size_t piece : {std::size_t{1}, std::size_t{5}, std::size_t{37}}) {
             BOOST_TEST_CONTEXT("tls " << (mode != fake_anthropic_server::tls_mode::none) << ", fragments of " << piece) {
