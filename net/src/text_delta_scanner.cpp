@@ -105,54 +105,48 @@ private:
     const char* end_;
 };
 
-bool scan_delta_object(cursor& c, std::string& text) {
+// Reads `{"key": value, ...}`, handing each key to `member`, which reads its value. An
+// unexpected key or value (member returns false) declines the whole event.
+template <class Member>
+bool scan_object(cursor& c, Member&& member) {
     if (!c.take('{')) return false;
-    bool have_type = false, have_text = false;
     for (;;) {
         std::string_view key;
-        if (!c.plain_string(key) || !c.take(':')) return false;
-        if (key == "type" && !have_type) {
-            std::string_view type;
-            if (!c.plain_string(type) || type != "text_delta") return false;
-            have_type = true;
-        } else if (key == "text" && !have_text) {
-            if (!c.string(text)) return false;
-            have_text = true;
-        } else {
-            return false;
-        }
-        if (c.take('}')) return have_type && have_text;
+        if (!c.plain_string(key) || !c.take(':') || !member(key)) return false;
+        if (c.take('}')) return true;
         if (!c.take(',')) return false;
     }
+}
+
+bool scan_delta_object(cursor& c, std::string& text) {
+    bool have_type = false, have_text = false;
+    const bool ok = scan_object(c, [&](std::string_view key) {
+        if (key == "type" && !have_type) {
+            std::string_view type;
+            return have_type = c.plain_string(type) && type == "text_delta";
+        }
+        if (key == "text" && !have_text) return have_text = c.string(text);
+        return false;
+    });
+    return ok && have_type && have_text;
 }
 
 }  // namespace
 
 bool scan_text_delta(std::string_view json, std::size_t& index, std::string& text) {
     cursor c(json);
-    if (!c.take('{')) return false;
     bool have_type = false, have_index = false, have_delta = false;
     std::size_t idx = 0;
-    for (;;) {
-        std::string_view key;
-        if (!c.plain_string(key) || !c.take(':')) return false;
+    const bool ok = scan_object(c, [&](std::string_view key) {
         if (key == "type" && !have_type) {
             std::string_view type;
-            if (!c.plain_string(type) || type != "content_block_delta") return false;
-            have_type = true;
-        } else if (key == "index" && !have_index) {
-            if (!c.index(idx)) return false;
-            have_index = true;
-        } else if (key == "delta" && !have_delta) {
-            if (!scan_delta_object(c, text)) return false;
-            have_delta = true;
-        } else {
-            return false;
+            return have_type = c.plain_string(type) && type == "content_block_delta";
         }
-        if (c.take('}')) break;
-        if (!c.take(',')) return false;
-    }
-    if (!(have_type && have_index && have_delta) || !c.at_end()) return false;
+        if (key == "index" && !have_index) return have_index = c.index(idx);
+        if (key == "delta" && !have_delta) return have_delta = scan_delta_object(c, text);
+        return false;
+    });
+    if (!ok || !(have_type && have_index && have_delta) || !c.at_end()) return false;
     index = idx;
     return true;
 }
