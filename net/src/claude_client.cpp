@@ -3,6 +3,7 @@
 #include <engram/net/sse_parser.hpp>
 
 #include <array>
+#include <cstring>
 #include <random>
 
 #include <boost/asio/as_tuple.hpp>
@@ -229,7 +230,15 @@ public:
     /// is parsed: the body must wait until its sink is attached.
     asio::awaitable<void> read_some(connection& c, response_parser& parser, const deadline& d,
                                     clock::time_point step_end, errc step_code, const char* during) {
-        while (!read_now(c, parser, during)) co_await wait_for_bytes(c, parser, d, step_end, step_code, during);
+        while (!read_now(c, parser, during)) {
+            if (!c.plain()) {
+                co_await wait_for_tls_bytes(c, parser, d, step_end, step_code, during);
+                continue;
+            }
+            const errc code = d.arm(c, step_end, step_code, co_await asio::this_coro::executor);
+            auto [ec] = co_await c.tcp().async_wait(tcp_socket::wait_read, asio::as_tuple(asio::use_awaitable));
+            became_readable(c, ec, code, during);
+        }
     }
 
     /// What can be done without waiting: parse the bytes the connection holds, else (plain
@@ -238,55 +247,69 @@ public:
     /// Bytes already read are parsed here and now. Beast's async_read_some would parse them
     /// too, but then post its completion behind every other ready handler: with thousands of
     /// streams that queueing, not parsing, was most of a delta's delivery time.
-    ///
-    /// A plain connection keeps no read buffer of its own while it waits: once the socket is
-    /// readable, what it holds is read into a buffer shared by the thread and parsed at once,
-    /// and only what the parser cannot use yet (a partial header or chunk-size line) is kept.
-    /// One read takes up to 16 KiB instead of Beast's 512-byte steps, and 10,000 waiting
-    /// streams hold no buffers.
     bool read_now(connection& c, response_parser& parser, const char* during) {
-        if (c.buffer.size() > 0) {
-            const auto used = parse(parser, c.buffer.data(), during);
-            c.buffer.consume(used);
-            if (c.plain() && c.buffer.size() == 0) c.buffer.shrink_to_fit();
+        if (c.plain()) return read_plain_now(c, parser, during);
+        if (c.buffer.size() == 0) return false;
+        const auto used = parse(parser, c.buffer.data(), during);
+        c.buffer.consume(used);
+        return used > 0 || parser.is_done();
+    }
+
+    /// A plain connection keeps no read buffer of its own: once the socket is readable, what it
+    /// holds is read into a buffer shared by the thread and parsed at once. Only what the parser
+    /// cannot use yet is kept (c.leftover): usually the CRLF that ends a chunk, which Beast takes
+    /// together with the next chunk's size line; after a header, the body bytes that came with
+    /// it. One read takes up to 16 KiB instead of Beast's 512-byte steps, and 10,000 waiting
+    /// streams hold no buffers.
+    bool read_plain_now(connection& c, response_parser& parser, const char* during) {
+        if (!c.leftover.empty()) {
+            const auto used = parse(parser, asio::buffer(c.leftover), during);
+            if (used > 0) keep_leftover(c, std::string_view(c.leftover).substr(used));
             if (used > 0 || parser.is_done()) return true;
         }
-        if (!c.plain() || c.drained) return false;
+        if (c.drained) return false;
         thread_local std::array<char, 16 * 1024> scratch;
+        // What is kept and still unusable is part of one line (a header or a chunk's size line):
+        // Beast bounds the header; a longer chunk line is no response Anthropic sends.
+        const std::size_t kept = c.leftover.size();
+        if (kept > scratch.size() / 2)
+            throw client_error(errc::http_protocol_error,
+                               std::string("malformed response: a line longer than 8 KiB while ") + during);
+        std::memcpy(scratch.data(), c.leftover.data(), kept);
         boost::system::error_code ec;
-        const std::size_t n = std::get<tcp_socket>(c.stream).read_some(asio::buffer(scratch), ec);  // non-blocking
-        if (ec == asio::error::would_block || ec == asio::error::try_again) {
-            c.drained = true;
-            return false;
-        }
+        const std::size_t n =
+            std::get<tcp_socket>(c.stream).read_some(asio::buffer(scratch.data() + kept, scratch.size() - kept), ec);  // non-blocking
         // The next read waits for readiness again, even after a full buffer: that wait is where a
         // stream with a lot to read lets the thousands of others have their turn.
         c.drained = true;
+        if (ec == asio::error::would_block || ec == asio::error::try_again) return false;
         if (ec == asio::error::eof) return end_of_input(parser, during);
         if (ec) throw_transport_error(ec, errc::connection_closed, during, pool_->url());
-        asio::const_buffer rest(scratch.data(), n);
-        if (c.buffer.size() == 0) rest += parse(parser, rest, during);
-        if (rest.size() > 0) {
-            // Keep what the parser could not use yet; with earlier leftovers, parse them together.
-            const bool had_leftovers = c.buffer.size() > 0;
-            c.buffer.commit(asio::buffer_copy(c.buffer.prepare(rest.size()), rest));
-            if (had_leftovers) c.buffer.consume(parse(parser, c.buffer.data(), during));
-        }
+        const std::string_view all(scratch.data(), kept + n);
+        keep_leftover(c, all.substr(parse(parser, asio::buffer(all.data(), all.size()), during)));
         return true;
     }
 
-    /// Waits, within the step's deadline, until read_now() can do something: a plain socket
-    /// becomes readable; a TLS stream's next decrypted bytes land in the connection's buffer.
-    asio::awaitable<void> wait_for_bytes(connection& c, response_parser& parser, const deadline& d,
-                                         clock::time_point step_end, errc step_code, const char* during) {
+    /// Keeps `rest` as the connection's leftover. The usual two bytes fit in the string itself;
+    /// a larger buffer (the body behind a header) is not kept once it is used.
+    static void keep_leftover(connection& c, std::string_view rest) {
+        if (rest.size() <= 15 && c.leftover.capacity() > 15) std::string(rest).swap(c.leftover);
+        else c.leftover.assign(rest);
+    }
+
+    /// Ends a plain connection's wait for readability (the wait is written out in each caller:
+    /// a coroutine of its own would add a frame to every waiting stream).
+    void became_readable(connection& c, boost::system::error_code ec, errc timeout_code, const char* during) const {
+        ec = c.watchdog.finish(ec);
+        if (ec) throw_transport_error(ec, timeout_code, during, pool_->url());
+        c.drained = false;
+    }
+
+    /// Waits, within the step's deadline, until a TLS stream's next decrypted bytes land in the
+    /// connection's buffer.
+    asio::awaitable<void> wait_for_tls_bytes(connection& c, response_parser& parser, const deadline& d,
+                                             clock::time_point step_end, errc step_code, const char* during) {
         const errc code = d.arm(c, step_end, step_code, co_await asio::this_coro::executor);
-        if (auto* socket = std::get_if<tcp_socket>(&c.stream)) {
-            auto [ec] = co_await socket->async_wait(tcp_socket::wait_read, asio::as_tuple(asio::use_awaitable));
-            ec = c.watchdog.finish(ec);
-            if (ec) throw_transport_error(ec, code, during, pool_->url());
-            c.drained = false;
-            co_return;
-        }
         auto& tls = std::get<tls_stream>(c.stream);
         auto [ec, n] = co_await tls.async_read_some(c.buffer.prepare(std::max<std::size_t>(512, c.buffer.capacity() - c.buffer.size())),
                                                     asio::as_tuple(asio::use_awaitable));
@@ -428,8 +451,10 @@ public:
     stream_event pop_event() {
         if (delivered_ == 0) {
             // From the first delivered event on, the request can never be sent again: free it
-            // (it holds the whole serialized conversation).
-            prepared_ = {};
+            // (it holds the whole serialized conversation). Swapped, not assigned: assigning
+            // an empty string keeps the old capacity.
+            std::string().swap(prepared_.body);
+            std::string().swap(prepared_.head);
         }
         stream_event ev = std::move(queue_[head_++]);
         if (head_ == queue_.size()) {
@@ -461,10 +486,16 @@ public:
             try {
                 // Events land in queue_ via on_body. The common case waits in this frame.
                 constexpr const char* during = "reading response body";
-                if (!client_->read_now(*conn_, *parser_, during))
-                    co_await client_->wait_for_bytes(*conn_, *parser_, deadline_,
-                                                     deadline::step_end(client_->config().stream_idle_timeout),
-                                                     errc::stream_idle_timeout, during);
+                if (!client_->read_now(*conn_, *parser_, during)) {
+                    const auto step_end = deadline::step_end(client_->config().stream_idle_timeout);
+                    if (conn_->plain()) {
+                        const errc code = deadline_.arm(*conn_, step_end, errc::stream_idle_timeout, co_await asio::this_coro::executor);
+                        auto [ec] = co_await conn_->tcp().async_wait(tcp_socket::wait_read, asio::as_tuple(asio::use_awaitable));
+                        client_->became_readable(*conn_, ec, code, during);
+                    } else {
+                        co_await client_->wait_for_tls_bytes(*conn_, *parser_, deadline_, step_end, errc::stream_idle_timeout, during);
+                    }
+                }
             } catch (const client_error& e) {
                 // Nothing has reached the caller yet, so sending the request again is safe.
                 if (delivered_ == 0 && head_ == queue_.size() && can_retry_before_delivery(e)) retry_reason = e.what();

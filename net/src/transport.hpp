@@ -75,7 +75,8 @@ struct connection {
 
     std::variant<tcp_socket, tls_stream> stream;
     io_watchdog watchdog;
-    beast::flat_buffer buffer;
+    beast::flat_buffer buffer;  ///< TLS only: decrypted bytes not parsed yet
+    std::string leftover;       ///< plain only: read bytes the parser could not use yet
     bool reused = false;
     bool drained = true;  ///< a plain read must wait for readiness first (cleared by the wait)
 

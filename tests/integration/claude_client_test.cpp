@@ -534,6 +534,42 @@ BOOST_AUTO_TEST_CASE(a_response_arriving_in_fragments_header_and_framing_include
     }
 }
 
+BOOST_AUTO_TEST_CASE(chunk_extensions_are_skipped_and_an_endless_chunk_line_is_a_protocol_error) {
+    // A plain connection keeps only the part of a line it cannot parse yet; a chunk-size line
+    // that never ends must fail the request, not grow that remainder without bound.
+    for (std::size_t piece : {std::size_t{0}, std::size_t{7}}) {
+        BOOST_TEST_CONTEXT("fragments of " << piece) {
+            fake_anthropic_server server;
+            auto script = scripted_response::sse(engram::test::make_text_stream("with extensions", 4), {30});
+            script.chunk_extension = ";engram-test=\"x\";other";
+            script.wire_piece_size = piece;
+            server.push(script);
+            auto endless = scripted_response::sse(engram::test::make_text_stream("never read", 2), {30});
+            endless.chunk_extension = ";pad=" + std::string(40 * 1024, 'a');
+            endless.wire_piece_size = piece == 0 ? 0 : 4096;
+            server.push(endless);
+            asio::io_context ioc;
+            auto cfg = config_for(server);
+            cfg.retry.max_retries = 0;
+            claude_client client(ioc.get_executor(), cfg);
+            engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> {
+                auto s = co_await client.stream_message(hello_request());
+                BOOST_TEST(co_await drain(s) == "with extensions");
+            }, 60s);
+            std::string seen;
+            auto e = expect_client_error([&] {
+                engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> {
+                    auto s = co_await client.stream_message(hello_request());
+                    seen = co_await drain(s);
+                }, 60s);
+            });
+            BOOST_TEST((e.code_value() == errc::http_protocol_error), e.what());
+            BOOST_TEST(seen.empty());
+            BOOST_TEST(client.stats().idle == 0u);  // the connection was not pooled
+        }
+    }
+}
+
 BOOST_AUTO_TEST_CASE(a_line_break_in_a_header_value_is_refused_before_anything_is_sent) {
     // The request header is written as text: a CR or LF in a value would add header lines.
     fake_anthropic_server server;

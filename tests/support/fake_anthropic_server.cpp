@@ -156,8 +156,8 @@ struct fake_anthropic_server::impl {
             std::string out;
             if (r.chunked) {
                 char size[32];
-                std::snprintf(size, sizeof size, "%zx\r\n", len);
-                out = size + r.body.substr(pos, len) + "\r\n";
+                std::snprintf(size, sizeof size, "%zx", len);
+                out = size + r.chunk_extension + "\r\n" + r.body.substr(pos, len) + "\r\n";
             } else {
                 out = r.body.substr(pos, len);
             }

@@ -39,6 +39,9 @@ struct scripted_response {
     /// Splits everything written, status line, header and chunk framing included, into writes
     /// of at most this many bytes, 1 ms apart, so the client reads arbitrary fragments (0: off).
     std::size_t wire_piece_size = 0;
+    /// Appended to every chunk-size line (";name=value..."): chunk extensions, which a client
+    /// must skip.
+    std::string chunk_extension;
 
     static scripted_response sse(std::string body, std::vector<std::size_t> pieces = {});
     static scripted_response json(int status, std::string body);

@@ -29,6 +29,7 @@ public:
     void clear_partial() noexcept { line_.clear(); }
 
 private:
+    static constexpr std::size_t retained_line_capacity = 256;
     std::string line_;
     unsigned bom_matched_ = 0;
     bool bom_done_ = false;
@@ -87,7 +88,8 @@ std::error_code sse_line_splitter::feed(std::string_view bytes, std::size_t max_
             }
         }
         if (!on_line(line)) return make_error_code(errc::event_too_large);
-        line_.clear();
+        if (line_.capacity() > retained_line_capacity) std::string().swap(line_);  // as sse_parser's data
+        else line_.clear();
         pos = next;
     }
     return {};
@@ -110,13 +112,16 @@ struct sse_event {
 ///
 /// Memory is bounded by `max_event_bytes`: an event (its data plus the line being assembled)
 /// that grows past it makes `feed` fail with errc::event_too_large and poisons the parser.
-/// Buffers are reused, so steady-state parsing does not allocate.
+/// Buffers are reused, so a stream of small events does not allocate; after an event larger
+/// than retained_data_capacity the data buffer is freed, so an idle parser holds little.
 ///
 /// @par Thread safety
 /// Distinct objects: safe. Shared objects: unsafe.
 class sse_parser {
 public:
     static constexpr std::size_t default_max_event_bytes = 16 * 1024 * 1024;
+    /// Data buffer capacity kept between events; a larger one is freed after its event.
+    static constexpr std::size_t retained_data_capacity = 256;
 
     explicit sse_parser(std::size_t max_event_bytes = default_max_event_bytes) noexcept
         : max_event_bytes_(max_event_bytes) {}
@@ -183,7 +188,11 @@ void sse_parser::process_line(std::string_view line, OnEvent& on_event) {
         }
         data_.pop_back();  // the trailing '\n' appended after every data line
         on_event(sse_event{event_type_, data_, last_event_id_, retry});
-        data_.clear();
+        // A stream holds its buffer between events: keep one that fits the usual small event,
+        // but not the capacity a rare large one (a message_start, a long delta) grew it to,
+        // which thousands of open streams would each hold until they end.
+        if (data_.capacity() > retained_data_capacity) std::string().swap(data_);
+        else data_.clear();
         event_type_.clear();
         return;
     }
