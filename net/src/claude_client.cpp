@@ -184,9 +184,15 @@ public:
             if (clock::now() + delay >= d.total())
                 throw *failure;  // the wait alone would break the total timeout: report the real cause
             if (p.on_retry) p.on_retry(retry_notice{attempts, delay, failure->what()});
-            asio::steady_timer timer(co_await asio::this_coro::executor, delay);
-            co_await timer.async_wait(asio::use_awaitable);
+            co_await backoff(delay, d);
         }
+    }
+
+    /// The wait before a retry, cancellable like every step of the request.
+    asio::awaitable<void> backoff(std::chrono::milliseconds delay, const deadline& d) {
+        asio::steady_timer timer(co_await asio::this_coro::executor, delay);
+        auto [ec] = co_await timer.async_wait(d.token(co_await asio::this_coro::cancellation_state));
+        if (ec) throw client_error(errc::cancelled, "request cancelled during the backoff before a retry");
     }
 
     asio::awaitable<void> write_and_read_header(connection& c, const prepared& p, response_parser& parser,
@@ -194,8 +200,8 @@ public:
         // One step from sending to the end of the header, however many reads it takes.
         const auto step_end = deadline::step_end(cfg_.response_header_timeout);
         errc code = d.arm(c, step_end, errc::response_header_timeout, co_await asio::this_coro::executor);
-        auto [wec, wn] = co_await std::visit(
-            [&](auto& s) { return asio::async_write(s, p.buffers(), asio::as_tuple(asio::use_awaitable)); }, c.stream);
+        const auto own = co_await asio::this_coro::cancellation_state;
+        auto [wec, wn] = co_await std::visit([&](auto& s) { return asio::async_write(s, p.buffers(), d.token(own)); }, c.stream);
         wec = c.watchdog.finish(wec);
         if (wec) throw_transport_error(wec, code, "sending request", pool_->url());
         while (!parser.is_header_done())
@@ -236,7 +242,7 @@ public:
                 continue;
             }
             const errc code = d.arm(c, step_end, step_code, co_await asio::this_coro::executor);
-            auto [ec] = co_await c.tcp().async_wait(tcp_socket::wait_read, asio::as_tuple(asio::use_awaitable));
+            auto [ec] = co_await c.tcp().async_wait(tcp_socket::wait_read, d.token(co_await asio::this_coro::cancellation_state));
             became_readable(c, ec, code, during);
         }
     }
@@ -311,8 +317,9 @@ public:
                                              clock::time_point step_end, errc step_code, const char* during) {
         const errc code = d.arm(c, step_end, step_code, co_await asio::this_coro::executor);
         auto& tls = std::get<tls_stream>(c.stream);
+        const auto own = co_await asio::this_coro::cancellation_state;
         auto [ec, n] = co_await tls.async_read_some(c.buffer.prepare(std::max<std::size_t>(512, c.buffer.capacity() - c.buffer.size())),
-                                                    asio::as_tuple(asio::use_awaitable));
+                                                    d.token(own));
         ec = c.watchdog.finish(ec);
         c.buffer.commit(n);
         if (ec == asio::error::eof && end_of_input(parser, during)) co_return;
@@ -375,8 +382,8 @@ public:
 
     asio::awaitable<message> create(message_request r) {
         try {
+            const deadline d(cfg_.total_timeout, r.cancel_slot);
             const auto p = prepare(std::move(r), false);
-            const deadline d(cfg_.total_timeout);
             unsigned attempts = 0;
             auto o = co_await open(p, d, attempts);
             std::string body;
@@ -490,7 +497,8 @@ public:
                     const auto step_end = deadline::step_end(client_->config().stream_idle_timeout);
                     if (conn_->plain()) {
                         const errc code = deadline_.arm(*conn_, step_end, errc::stream_idle_timeout, co_await asio::this_coro::executor);
-                        auto [ec] = co_await conn_->tcp().async_wait(tcp_socket::wait_read, asio::as_tuple(asio::use_awaitable));
+                        auto [ec] = co_await conn_->tcp().async_wait(tcp_socket::wait_read,
+                                                                     deadline_.token(co_await asio::this_coro::cancellation_state));
                         client_->became_readable(*conn_, ec, code, during);
                     } else {
                         co_await client_->wait_for_tls_bytes(*conn_, *parser_, deadline_, step_end, errc::stream_idle_timeout, during);
@@ -534,8 +542,7 @@ private:
         conn_.release(false);
         auto delay = retry_delay(client_->config().retry, retries_in_stream_ - 1, std::nullopt, unit_random());
         if (prepared_.on_retry) prepared_.on_retry(retry_notice{attempts_, delay, std::move(reason)});
-        asio::steady_timer timer(co_await asio::this_coro::executor, delay);
-        co_await timer.async_wait(asio::use_awaitable);
+        co_await client_->backoff(delay, deadline_);
         sse_ = sse_parser(client_->config().max_event_bytes);
         acc_ = message_accumulator();
         co_await open();
@@ -706,8 +713,9 @@ boost::asio::awaitable<message> claude_client::create_message(message_request re
 boost::asio::awaitable<message_stream> claude_client::stream_message(message_request request) {
     auto impl = impl_;
     try {
+        const detail::deadline d(impl->config().total_timeout, request.cancel_slot);
         auto p = impl->prepare(std::move(request), true);
-        auto state = std::make_unique<detail::stream_state>(impl, std::move(p), detail::deadline(impl->config().total_timeout));
+        auto state = std::make_unique<detail::stream_state>(impl, std::move(p), d);
         co_await state->open();
         co_return message_stream(std::move(state));
     } catch (...) {

@@ -119,8 +119,14 @@ void connection::close() noexcept {
     tcp().close(ignored);
 }
 
-deadline::deadline(std::chrono::milliseconds total)
-    : total_(total.count() > 0 ? clock::now() + total : clock::time_point::max()) {}
+deadline::deadline(std::chrono::milliseconds total, asio::cancellation_slot request_cancel)
+    : total_(total.count() > 0 ? clock::now() + total : clock::time_point::max()) {
+    if (request_cancel.is_connected()) cancel_.emplace(request_cancel);
+}
+
+void deadline::throw_if_cancelled() const {
+    if (cancel_ && cancel_->cancelled() != asio::cancellation_type::none) throw client_error(errc::cancelled, "request cancelled");
+}
 
 clock::time_point deadline::step_end(std::chrono::milliseconds step) {
     return step.count() > 0 ? clock::now() + step : clock::time_point::max();
@@ -212,11 +218,11 @@ asio::awaitable<lease> connection_pool::acquire(const deadline& d) {
             waiter->expires_at(d.total());
             waiters_.push_back(waiter);
         }
-        auto [ec] = co_await waiter->async_wait(asio::as_tuple(asio::use_awaitable));
+        const auto own = co_await asio::this_coro::cancellation_state;
+        auto [ec] = co_await waiter->async_wait(d.token(own));
         if (!ec) throw client_error(errc::total_timeout, "timed out waiting for a free connection to " + url_.origin());
         // Cancelled: either a slot was freed (loop and try again) or our own cancellation.
-        auto cs = co_await asio::this_coro::cancellation_state;
-        if (cs.cancelled() != asio::cancellation_type::none) {
+        if (d.cancelled(own)) {
             std::lock_guard lock(mutex_);
             std::erase(waiters_, waiter);
             throw client_error(errc::cancelled, "request cancelled while waiting for a connection");
@@ -244,8 +250,8 @@ asio::awaitable<std::unique_ptr<connection>> connection_pool::connect(const dead
         endpoints = asio::ip::tcp::resolver::results_type::create(ep, url_.host, std::to_string(url_.port));
     } else {
         asio::ip::tcp::resolver resolver(co_await asio::this_coro::executor);
-        auto [rec, found] = co_await resolver.async_resolve(url_.host, std::to_string(url_.port),
-                                                            asio::as_tuple(asio::use_awaitable));
+        const auto own = co_await asio::this_coro::cancellation_state;
+        auto [rec, found] = co_await resolver.async_resolve(url_.host, std::to_string(url_.port), d.token(own));
         if (rec) {
             if (rec == asio::error::operation_aborted) throw client_error(errc::cancelled, "request cancelled");
             throw client_error(errc::resolve_failed, "could not resolve '" + url_.host + "': " + rec.message());
@@ -254,8 +260,9 @@ asio::awaitable<std::unique_ptr<connection>> connection_pool::connect(const dead
     }
     auto c = std::make_unique<connection>(executor_, url_.tls, ssl_ctx_);
     const auto ex = co_await asio::this_coro::executor;
+    const auto own = co_await asio::this_coro::cancellation_state;
     errc code = d.arm(*c, cfg_.connect_timeout, errc::connect_timeout, ex);
-    auto [cec, ep] = co_await asio::async_connect(c->tcp(), endpoints, asio::as_tuple(asio::use_awaitable));
+    auto [cec, ep] = co_await asio::async_connect(c->tcp(), endpoints, d.token(own));
     cec = c->watchdog.finish(cec);
     if (cec) throw_transport_error(cec, code, "connect", url_);
     c->tcp().set_option(asio::ip::tcp::no_delay(true));
@@ -268,7 +275,7 @@ asio::awaitable<std::unique_ptr<connection>> connection_pool::connect(const dead
             throw client_error(errc::tls_handshake_failed, "cannot set TLS server name");
         if (cfg_.verify_peer) tls->set_verify_callback(asio::ssl::host_name_verification(url_.host));
         code = d.arm(*c, cfg_.tls_handshake_timeout, errc::tls_handshake_timeout, ex);
-        auto [hec] = co_await tls->async_handshake(asio::ssl::stream_base::client, asio::as_tuple(asio::use_awaitable));
+        auto [hec] = co_await tls->async_handshake(asio::ssl::stream_base::client, d.token(own));
         hec = c->watchdog.finish(hec);
         if (hec) throw_transport_error(hec, code, "TLS handshake", url_);
     }

@@ -6,11 +6,16 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <variant>
 
 #include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_state.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -85,12 +90,29 @@ struct connection {
     void close() noexcept;
 };
 
-/// The per-request deadline (client_config::total_timeout) combined with per-step timeouts: each
-/// step arms the connection's timer with whichever ends first and remembers which error a
-/// timeout then means.
+/// The bounds of one request: its deadline (client_config::total_timeout) combined with
+/// per-step timeouts (each step arms the connection's timer with whichever ends first and
+/// remembers which error a timeout then means), and its cancellation.
 class deadline {
 public:
-    explicit deadline(std::chrono::milliseconds total);
+    /// `request_cancel`: message_request::cancel_slot (unconnected: the request follows the
+    /// cancellation of whichever coroutine awaits each of its steps).
+    explicit deadline(std::chrono::milliseconds total, asio::cancellation_slot request_cancel = {});
+
+    /// The completion token for one step: bound to the request's own cancellation if it has
+    /// one, else to the awaiting coroutine's (`own`, from asio::this_coro::cancellation_state).
+    /// Throws client_error(errc::cancelled) if the request's own cancellation came already,
+    /// between two steps, when no operation was there to hear it.
+    auto token(const asio::cancellation_state& own) const {
+        throw_if_cancelled();
+        return asio::bind_cancellation_slot(cancel_ ? cancel_->slot() : own.slot(), asio::as_tuple(asio::use_awaitable));
+    }
+    /// Whether the request (without a cancellation of its own: `own`) has been cancelled.
+    bool cancelled(const asio::cancellation_state& own) const noexcept {
+        return (cancel_ ? cancel_->cancelled() : own.cancelled()) != asio::cancellation_type::none;
+    }
+    void throw_if_cancelled() const;
+
     /// Starts one step of `c` under its watchdog, bounded by `step_end` and by the total; `ex`
     /// is the calling coroutine's executor. Returns the errc a timeout of this step should
     /// report. End the step with c.watchdog.finish().
@@ -105,6 +127,8 @@ public:
 
 private:
     clock::time_point total_;
+    // Attached to the request's slot: remembers a cancellation that came between two steps.
+    std::optional<asio::cancellation_state> cancel_;
 };
 
 /// Throws the client_error that a failed transport operation means. `timeout_code` is what

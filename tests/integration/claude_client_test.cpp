@@ -667,6 +667,108 @@ BOOST_AUTO_TEST_CASE(cancelling_the_reader_closes_the_stream_and_frees_its_conne
     BOOST_TEST(cancelled);
 }
 
+BOOST_AUTO_TEST_CASE(a_request_cancel_slot_cancels_a_stalled_stream_awaited_inline) {
+    // The caller awaits next() in its own coroutine (no co_spawn per request) and cancels it
+    // from elsewhere on the same executor through message_request::cancel_slot.
+    fake_anthropic_server server;
+    const std::string body = engram::test::make_text_stream("waits forever", 2);
+    auto stall = scripted_response::sse(body);
+    stall.stop_after_bytes = body.find("content_block_start");
+    stall.stall = true;
+    server.push(stall);
+    asio::io_context ioc;
+    auto cfg = config_for(server);
+    cfg.stream_idle_timeout = 30s;  // cancellation, not the timeout, must end the wait
+    claude_client client(ioc.get_executor(), cfg);
+    asio::cancellation_signal cancel;
+    std::optional<errc> code;
+    const auto started = std::chrono::steady_clock::now();
+    engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> {
+        auto req = hello_request();
+        req.cancel_slot = cancel.slot();
+        auto s = co_await client.stream_message(std::move(req));
+        BOOST_REQUIRE((co_await s.next()).has_value());  // message_start, then the server stalls
+        asio::steady_timer timer(co_await asio::this_coro::executor, 200ms);
+        timer.async_wait([&](auto) { cancel.emit(asio::cancellation_type::terminal); });
+        try {
+            while (co_await s.next()) {
+            }
+        } catch (const client_error& e) {
+            code = e.code_value();
+        }
+        BOOST_TEST(s.done());
+        BOOST_TEST(client.stats().in_use == 0u);
+        BOOST_TEST(client.stats().idle == 0u);  // a cancelled stream's connection is closed
+    }, 20s);
+    BOOST_REQUIRE(code.has_value());
+    BOOST_TEST((*code == errc::cancelled));
+    BOOST_TEST((std::chrono::steady_clock::now() - started < 10s));
+}
+
+BOOST_AUTO_TEST_CASE(a_cancellation_between_two_steps_is_not_lost) {
+    // on_retry runs between the failed attempt and the backoff: no operation is pending, so
+    // only a remembered cancellation can stop the backoff and the retry.
+    fake_anthropic_server server;
+    server.push(scripted_response::json(529, R"({"type":"error","error":{"type":"overloaded_error","message":"busy"}})"));
+    server.push(scripted_response::sse(engram::test::make_text_stream("must not be sent", 2)));
+    asio::io_context ioc;
+    auto cfg = config_for(server);
+    cfg.retry.max_retries = 3;
+    cfg.retry.initial_backoff = 8s;  // a wait that must not happen
+    cfg.retry.max_backoff = 8s;
+    cfg.retry.jitter = 0;
+    claude_client client(ioc.get_executor(), cfg);
+    asio::cancellation_signal cancel;
+    std::optional<errc> code;
+    const auto started = std::chrono::steady_clock::now();
+    engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> {
+        auto req = hello_request();
+        req.cancel_slot = cancel.slot();
+        req.on_retry = [&](const engram::net::retry_notice&) { cancel.emit(asio::cancellation_type::terminal); };
+        try {
+            co_await client.stream_message(std::move(req));
+        } catch (const client_error& e) {
+            code = e.code_value();
+        }
+    }, 20s);
+    BOOST_REQUIRE(code.has_value());
+    BOOST_TEST((*code == errc::cancelled));
+    BOOST_TEST(server.requests().size() == 1u);
+    BOOST_TEST((std::chrono::steady_clock::now() - started < 4s));
+}
+
+BOOST_AUTO_TEST_CASE(a_request_cancel_slot_cancels_a_wait_for_a_free_connection) {
+    fake_anthropic_server server;
+    const std::string body = engram::test::make_text_stream("holds the only connection", 2);
+    auto stall = scripted_response::sse(body);
+    stall.stop_after_bytes = body.find("content_block_start");
+    stall.stall = true;
+    server.push(stall);
+    asio::io_context ioc;
+    auto cfg = config_for(server);
+    cfg.max_connections_per_host = 1;
+    cfg.stream_idle_timeout = 30s;
+    claude_client client(ioc.get_executor(), cfg);
+    asio::cancellation_signal cancel;
+    std::optional<errc> code;
+    engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> {
+        auto holder = co_await client.stream_message(hello_request());
+        auto req = hello_request();
+        req.cancel_slot = cancel.slot();
+        asio::steady_timer timer(co_await asio::this_coro::executor, 200ms);
+        timer.async_wait([&](auto) { cancel.emit(asio::cancellation_type::terminal); });
+        try {
+            co_await client.stream_message(std::move(req));
+        } catch (const client_error& e) {
+            code = e.code_value();
+        }
+        holder.close();
+    }, 20s);
+    BOOST_REQUIRE(code.has_value());
+    BOOST_TEST((*code == errc::cancelled));
+    BOOST_TEST(server.requests().size() == 1u);
+}
+
 BOOST_AUTO_TEST_CASE(certificate_for_another_host_is_refused) {
     fake_anthropic_server server(fake_anthropic_server::tls_mode::other_host_cert);
     auto e = create_failure(config_for(server));

@@ -14,6 +14,7 @@
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/deferred.hpp>
 #include <boost/json/object.hpp>
@@ -48,6 +49,13 @@ struct message_request {
     /// Called before each retry's backoff, on the executor running the request, so a long wait
     /// can be shown. Must not throw.
     std::function<void(const retry_notice&)> on_retry;
+    /// The request's own cancellation. Unconnected (the default), the request follows the
+    /// cancellation of the coroutine that awaits it. Connected, it follows this slot instead:
+    /// emitting its signal (terminal; on the executor running the request) cancels whatever
+    /// the request is doing, or will do next, with client_error(errc::cancelled). That lets a
+    /// caller cancel a request it awaits inline, without a co_spawn of its own. The signal
+    /// must outlive the request and the stream it returns.
+    boost::asio::cancellation_slot cancel_slot;
 };
 
 /// What the response header said.
