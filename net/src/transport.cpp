@@ -121,11 +121,14 @@ void connection::close() noexcept {
 
 deadline::deadline(std::chrono::milliseconds total, asio::cancellation_slot request_cancel)
     : total_(total.count() > 0 ? clock::now() + total : clock::time_point::max()) {
-    if (request_cancel.is_connected()) cancel_.emplace(request_cancel);
+    if (request_cancel.is_connected()) {
+        cancel_ = std::make_shared<request_cancellation>();
+        request_cancel.assign(request_cancellation::forward{cancel_});
+    }
 }
 
 void deadline::throw_if_cancelled() const {
-    if (cancel_ && cancel_->cancelled() != asio::cancellation_type::none) throw client_error(errc::cancelled, "request cancelled");
+    if (cancel_ && cancel_->cancelled) throw client_error(errc::cancelled, "request cancelled");
 }
 
 clock::time_point deadline::step_end(std::chrono::milliseconds step) {

@@ -6,7 +6,6 @@
 #include <deque>
 #include <memory>
 #include <mutex>
-#include <optional>
 #include <string>
 #include <variant>
 
@@ -14,6 +13,7 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/cancellation_state.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/ssl/context.hpp>
@@ -99,23 +99,24 @@ public:
     /// cancellation of whichever coroutine awaits each of its steps).
     explicit deadline(std::chrono::milliseconds total, asio::cancellation_slot request_cancel = {});
 
-    /// The completion token for one step: bound to the request's own cancellation if it has
-    /// one, else to the awaiting coroutine's (`own`, from asio::this_coro::cancellation_state).
-    /// Throws client_error(errc::cancelled) if the request's own cancellation came already,
-    /// between two steps, when no operation was there to hear it.
+    /// The completion token for one step. Without a cancellation of the request's own, the
+    /// step follows the awaiting coroutine's (`own`, from asio::this_coro::cancellation_state),
+    /// as any Asio operation would. With one, the step is bound to the request's signal, which
+    /// both that slot and, for this step, the coroutine's own cancellation reach. Throws
+    /// client_error(errc::cancelled) if the request was cancelled already, between two steps,
+    /// when no operation was there to hear it.
     auto token(const asio::cancellation_state& own) const {
+        if (!cancel_) return asio::bind_cancellation_slot(own.slot(), asio::as_tuple(asio::use_awaitable));
         throw_if_cancelled();
-        return asio::bind_cancellation_slot(cancel_ ? cancel_->slot() : own.slot(), asio::as_tuple(asio::use_awaitable));
+        // Asio clears the coroutine's slot when this step completes, so this lasts one step.
+        if (auto slot = own.slot(); slot.is_connected()) slot.assign(request_cancellation::forward{cancel_});
+        return asio::bind_cancellation_slot(cancel_->signal.slot(), asio::as_tuple(asio::use_awaitable));
     }
-    /// Whether the request (without a cancellation of its own: `own`) has been cancelled.
+    /// Whether the request (or the awaiting coroutine) has been cancelled.
     bool cancelled(const asio::cancellation_state& own) const noexcept {
-        return (cancel_ ? cancel_->cancelled() : own.cancelled()) != asio::cancellation_type::none;
+        return (cancel_ && cancel_->cancelled) || own.cancelled() != asio::cancellation_type::none;
     }
     void throw_if_cancelled() const;
-
-    /// Starts one step of `c` under its watchdog, bounded by `step_end` and by the total; `ex`
-    /// is the calling coroutine's executor. Returns the errc a timeout of this step should
-    /// report. End the step with c.watchdog.finish().
     errc arm(connection& c, clock::time_point step_end, errc step_code, const asio::any_io_executor& ex) const;
     errc arm(connection& c, std::chrono::milliseconds step, errc step_code, const asio::any_io_executor& ex) const {
         return arm(c, step_end(step), step_code, ex);
@@ -127,8 +128,20 @@ public:
 
 private:
     clock::time_point total_;
-    // Attached to the request's slot: remembers a cancellation that came between two steps.
-    std::optional<asio::cancellation_state> cancel_;
+    /// A request's own cancellation (message_request::cancel_slot): the signal its steps are
+    /// bound to, and whether a terminal cancellation came (it may come between two steps).
+    struct request_cancellation {
+        asio::cancellation_signal signal;
+        bool cancelled = false;
+        struct forward {
+            std::shared_ptr<request_cancellation> to;
+            void operator()(asio::cancellation_type type) const {
+                if ((type & asio::cancellation_type::terminal) != asio::cancellation_type::none) to->cancelled = true;
+                to->signal.emit(type);
+            }
+        };
+    };
+    std::shared_ptr<request_cancellation> cancel_;
 };
 
 /// Throws the client_error that a failed transport operation means. `timeout_code` is what

@@ -13,9 +13,26 @@ namespace engram::runtime::detail {
 namespace asio = boost::asio;
 using steady = std::chrono::steady_clock;
 
-asio::awaitable<request_gate::permit> request_gate::acquire(priority p,
-                                                           std::function<void(std::chrono::milliseconds)> on_pause) {
+std::optional<request_gate::permit> request_gate::try_acquire() {
+    std::lock_guard lock(mutex_);
+    if (available_ == 0 || steady::now() < paused_until_) return std::nullopt;
+    --available_;
+    return permit(shared_from_this());
+}
+
+asio::awaitable<request_gate::permit> request_gate::acquire(priority p, std::function<void(std::chrono::milliseconds)> on_pause,
+                                                           asio::cancellation_slot cancel) {
     auto ex = co_await asio::this_coro::executor;
+    // `cancel` ends a wait by cancelling its timer, as the coroutine's own cancellation would.
+    struct listen {
+        asio::cancellation_slot slot;
+        listen(asio::cancellation_slot s, asio::steady_timer& t) : slot(s) {
+            if (slot.is_connected()) slot.assign([&t](asio::cancellation_type) { t.cancel(); });
+        }
+        ~listen() {
+            if (slot.is_connected()) slot.clear();
+        }
+    };
     for (;;) {
         std::shared_ptr<waiter> w;
         steady::time_point pause{};
@@ -35,10 +52,15 @@ asio::awaitable<request_gate::permit> request_gate::acquire(priority p,
         if (!w) {
             if (on_pause) on_pause(std::chrono::ceil<std::chrono::milliseconds>(pause - steady::now()));
             asio::steady_timer t(ex, pause);
-            co_await t.async_wait(asio::use_awaitable);
+            const listen l(cancel, t);
+            auto [ec] = co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
+            if (ec) throw boost::system::system_error(asio::error::operation_aborted);
             continue;
         }
-        co_await w->timer->async_wait(asio::as_tuple(asio::use_awaitable));  // woken by a grant or cancellation
+        {
+            const listen l(cancel, *w->timer);
+            co_await w->timer->async_wait(asio::as_tuple(asio::use_awaitable));  // woken by a grant or cancellation
+        }
         std::lock_guard lock(mutex_);
         if (w->granted) co_return permit(shared_from_this());  // the slot was handed to us
         // Woken without a grant: we were cancelled. Leave the queue.

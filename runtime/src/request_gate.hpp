@@ -7,8 +7,10 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/steady_timer.hpp>
 
 #include <engram/net/rate_limits.hpp>
@@ -40,10 +42,15 @@ public:
 
     explicit request_gate(std::size_t limit) : available_(limit == 0 ? 1 : limit) {}
 
+    /// A slot if one is free and no rate-limit pause is on, without waiting (and without the
+    /// coroutine frame acquire() costs).
+    std::optional<permit> try_acquire();
     /// Waits for a slot. `on_pause` (optional) hears how long the request is held back when a
-    /// rate-limit window is exhausted, so a long wait can be shown.
-    boost::asio::awaitable<permit> acquire(priority p,
-                                           std::function<void(std::chrono::milliseconds)> on_pause = {});
+    /// rate-limit window is exhausted, so a long wait can be shown. Emitting `cancel`'s signal
+    /// (on the executor running the wait) cancels a wait, as the awaiting coroutine's own
+    /// cancellation does.
+    boost::asio::awaitable<permit> acquire(priority p, std::function<void(std::chrono::milliseconds)> on_pause = {},
+                                           boost::asio::cancellation_slot cancel = {});
     /// Feeds one response's rate-limit headers.
     void observe(const net::rate_limits& limits, std::chrono::system_clock::time_point now = std::chrono::system_clock::now());
     /// How long new requests are held back from now (zero when not paused).

@@ -300,73 +300,32 @@ public:
 
     /// One turn. `self` keeps the session alive for as long as the turn runs (the public
     /// session::send is no coroutine of its own: one frame fewer per waiting turn).
+    ///
+    /// The turn runs inside the caller's coroutine: no co_spawn of its own, unless it must hop
+    /// onto the session's strand. Its waits follow the caller's cancellation, and turn_cancel_,
+    /// which cancel_turn() emits.
     asio::awaitable<net::message> send(std::shared_ptr<session_impl> self, std::string text, delta_callback on_delta,
                                        bool on_strand = false) {
         // Already on the session's (single-threaded) executor: no hop, no extra coroutine frame.
         if (!on_strand && !(rt_->config().single_threaded_executor && (co_await asio::this_coro::executor) == strand_))
             co_return co_await asio::co_spawn(strand_, send(self, std::move(text), std::move(on_delta), true),
                                               asio::use_awaitable);
-        if (ended_) throw runtime_error(errc::session_ended, "session " + info_.session_id + " has ended");
-        if (rt_->shutting_down()) throw runtime_error(errc::shutting_down, "the runtime is shutting down");
-        co_await lock_turn(true);
-        struct unlock {
-            session_impl* s;
-            ~unlock() { s->unlock_turn(); }
-        } guard{this};
-        if (ended_) throw runtime_error(errc::session_ended, "session " + info_.session_id + " has ended");
-        if (rt_->shutting_down()) throw runtime_error(errc::shutting_down, "the runtime is shutting down");
-
-        rt_->turns_in_flight().add();
-        struct turn_done {
-            runtime_impl* rt;
-            ~turn_done() { rt->turns_in_flight().done(); }
-        } turn_guard{rt_.get()};
-
-        json::object user_msg{{"role", "user"}, {"content", text}};
-        if (message_chars(user_msg) > rt_->config().max_history_chars)
-            throw runtime_error(errc::message_too_large, "the message (" + std::to_string(text.size()) +
-                                                             " characters) exceeds the history budget of " +
-                                                             std::to_string(rt_->config().max_history_chars));
-        json::array request_history;
-        {
-            std::lock_guard lock(mutex_);
-            history_.push_back(std::move(user_msg));
-            const std::size_t dropped = trim_history(history_, rt_->config().max_history_chars);
-            if (dropped > 0)
-                rt_->notice(info_, "history budget reached: dropped the " + std::to_string(dropped) +
-                                       " oldest messages of session " + info_.session_id);
-            request_history = history_;
-        }
-
-        asio::cancellation_signal cancel;
-        turn_cancel_ = &cancel;
-        struct clear_cancel {
-            session_impl* s;
-            ~clear_cancel() { s->turn_cancel_ = nullptr; }
-        } cancel_guard{this};
-
-        std::optional<net::message> reply;
-        std::exception_ptr failure;
+        throw_unless_open();
+        if (busy_) co_await wait_for_turn(true);
+        busy_ = true;
+        turn_scope scope(*this);
+        throw_unless_open();
+        auto request = begin_turn(std::move(text));
         try {
-            reply = co_await asio::co_spawn(strand_, run_model(agents::chat_request(*agent_, system_, std::move(request_history)), std::move(on_delta)),
-                                            asio::bind_cancellation_slot(cancel.slot(), asio::use_awaitable));
+            net::message reply = co_await run_model(std::move(request), std::move(on_delta));
+            finish_turn(reply);
+            co_return reply;
         } catch (...) {
-            failure = std::current_exception();
-        }
-        if (failure) {
             // The failed turn leaves no trace: the next send starts from the same history.
             std::lock_guard lock(mutex_);
             if (!history_.empty() && history_.back().as_object().at("role") == "user") history_.pop_back();
-            std::rethrow_exception(failure);
+            throw;
         }
-        {
-            std::lock_guard lock(mutex_);
-            history_.push_back(json::object{{"role", "assistant"}, {"content", reply->content()}});
-            usage_.add(reply->usage());
-        }
-        rt_->add_usage(info_.user_id, reply->usage());
-        if (auto h = rt_->hooks(); h->on_turn_finished) h->on_turn_finished(info_, *reply);
-        co_return std::move(*reply);
     }
 
     /// Queues the end of the session. The extraction counter is raised at once, so
@@ -384,7 +343,11 @@ public:
     void cancel_turn() {
         auto self = shared_from_this();
         asio::dispatch(strand_, [self] {
-            if (self->turn_cancel_) self->turn_cancel_->emit(asio::cancellation_type::terminal);
+            // From taking the turn lock to its first wait a turn does not suspend, so a busy
+            // session's turn is listening on turn_cancel_ by now, or will see turn_cancelled_.
+            if (!self->busy_) return;
+            self->turn_cancelled_ = true;
+            self->turn_cancel_.emit(asio::cancellation_type::terminal);
         });
     }
 
@@ -397,8 +360,14 @@ public:
     bool busy() const noexcept { return busy_.load(); }
 
 private:
-    /// Takes the turn lock (on the strand). With `policy_applies`, busy_policy::refuse fails.
-    asio::awaitable<void> lock_turn(bool policy_applies) {
+    void throw_unless_open() const {
+        if (ended_) throw runtime_error(errc::session_ended, "session " + info_.session_id + " has ended");
+        if (rt_->shutting_down()) throw runtime_error(errc::shutting_down, "the runtime is shutting down");
+    }
+
+    /// Waits (on the strand) until the running turn ends; the caller then takes the lock by
+    /// setting busy_. With `policy_applies`, busy_policy::refuse fails instead.
+    asio::awaitable<void> wait_for_turn(bool policy_applies) {
         while (busy_) {
             if (policy_applies && rt_->config().busy == busy_policy::refuse)
                 throw runtime_error(errc::session_busy, "session " + info_.session_id + " is busy with another turn");
@@ -406,7 +375,6 @@ private:
             turn_waiters_.push_back(t);
             co_await t->async_wait(asio::as_tuple(asio::use_awaitable));
         }
-        busy_ = true;
     }
     void unlock_turn() {
         busy_ = false;
@@ -417,14 +385,67 @@ private:
         }
     }
 
+    /// A turn from taking the lock to its end: counts it in flight and releases the lock.
+    class turn_scope {
+    public:
+        explicit turn_scope(session_impl& s) : s_(s) {
+            s_.turn_cancelled_ = false;
+            s_.rt_->turns_in_flight().add();
+        }
+        ~turn_scope() {
+            s_.rt_->turns_in_flight().done();
+            s_.unlock_turn();
+        }
+        turn_scope(const turn_scope&) = delete;
+        turn_scope& operator=(const turn_scope&) = delete;
+
+    private:
+        session_impl& s_;
+    };
+
+    /// Adds the user's message to the history and makes the request (synchronous: kept out of
+    /// the coroutine frames).
+    net::message_request begin_turn(std::string text) {
+        json::object user_msg{{"role", "user"}, {"content", std::move(text)}};
+        if (const auto chars = message_chars(user_msg); chars > rt_->config().max_history_chars)
+            throw runtime_error(errc::message_too_large, "the message (" + std::to_string(chars) +
+                                                             " characters) exceeds the history budget of " +
+                                                             std::to_string(rt_->config().max_history_chars));
+        json::array request_history;
+        {
+            std::lock_guard lock(mutex_);
+            history_.push_back(std::move(user_msg));
+            const std::size_t dropped = trim_history(history_, rt_->config().max_history_chars);
+            if (dropped > 0)
+                rt_->notice(info_, "history budget reached: dropped the " + std::to_string(dropped) +
+                                       " oldest messages of session " + info_.session_id);
+            request_history = history_;
+        }
+        return agents::chat_request(*agent_, system_, std::move(request_history));
+    }
+
+    void finish_turn(const net::message& reply) {
+        {
+            std::lock_guard lock(mutex_);
+            history_.push_back(json::object{{"role", "assistant"}, {"content", reply.content()}});
+            usage_.add(reply.usage());
+        }
+        rt_->add_usage(info_.user_id, reply.usage());
+        if (auto h = rt_->hooks(); h->on_turn_finished) h->on_turn_finished(info_, reply);
+    }
 
     asio::awaitable<net::message> run_model(net::message_request req, delta_callback on_delta) {
-        auto permit = co_await rt_->gate().acquire(request_gate::priority::interactive, [this](auto wait) {
-            rt_->notice(info_, "rate limit reached: waiting " + seconds_text(wait) + " for the window to reset");
-        });
+        auto permit = rt_->gate().try_acquire();
+        if (!permit)
+            permit = co_await rt_->gate().acquire(request_gate::priority::interactive, [this](auto wait) {
+                rt_->notice(info_, "rate limit reached: waiting " + seconds_text(wait) + " for the window to reset");
+            }, turn_cancel_.slot());
+        // A cancellation that came while the gate's wake-up was on its way found nothing to cancel.
+        if (turn_cancelled_) throw net::client_error(net::errc::cancelled, "turn cancelled");
         req.on_retry = [this](const net::retry_notice& n) {
             rt_->notice(info_, "request failed (" + n.reason + "); retrying in " + seconds_text(n.delay));
         };
+        req.cancel_slot = turn_cancel_.slot();
         auto stream = co_await rt_->client().stream_message(std::move(req));
         if (rt_->config().respect_rate_limits) rt_->gate().observe(stream.response().limits);
         while (auto ev = co_await stream.next())
@@ -445,7 +466,8 @@ private:
                 if (pending) rt->memory_pending_done(info.user_id);
             }
         } count_guard{rt_.get(), info_, agent_->remember};
-        co_await lock_turn(false);  // a running turn finishes first and is part of the transcript
+        if (busy_) co_await wait_for_turn(false);  // a running turn finishes first and is part of the transcript
+        busy_ = true;
         struct unlock {
             session_impl* s;
             ~unlock() { s->unlock_turn(); }
@@ -513,7 +535,8 @@ private:
     // A vector, not a deque: libstdc++'s deque allocates 576 bytes up front, for every session,
     // and turns rarely queue.
     std::vector<std::shared_ptr<asio::steady_timer>> turn_waiters_;
-    asio::cancellation_signal* turn_cancel_ = nullptr;
+    asio::cancellation_signal turn_cancel_;  // emitted on strand_ only, by cancel_turn()
+    bool turn_cancelled_ = false;            // (strand_) the running turn was cancelled
     asio::steady_timer idle_timer_;
     steady::time_point last_activity_ = steady::now();
 

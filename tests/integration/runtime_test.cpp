@@ -7,6 +7,8 @@
 #include <set>
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -454,9 +456,10 @@ BOOST_AUTO_TEST_CASE(shutdown_lets_in_flight_turns_finish_and_saves_their_sessio
     BOOST_TEST(stored_memory(dir, "grace").session_count == 1);
 }
 
-BOOST_AUTO_TEST_CASE(shutdown_after_the_grace_period_cancels_a_stalled_turn) {
-    engram::test::temp_dir dir;
-    fake_anthropic_server server;
+namespace {
+
+// Chat turns stall after two deltas (until the client leaves); extractions return "{}".
+void stalling_chat_server(fake_anthropic_server& server) {
     server.set_handler([](const recorded_request& r) {
         if (is_extraction(r)) return extraction_reply("{}");
         const auto body = engram::test::make_text_stream("never finishes", 2);
@@ -465,23 +468,113 @@ BOOST_AUTO_TEST_CASE(shutdown_after_the_grace_period_cancels_a_stalled_turn) {
         s.stall = true;
         return s;
     });
-    asio::io_context ioc;
-    auto cfg = config_for(server, dir);
-    cfg.shutdown_grace = 300ms;
-    runtime rt(ioc.get_executor(), cfg);
-    bool failed = false;
-    engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> {
-        co_await rt.start();
-        auto s = co_await rt.open_session("assistant", "hank");
-        auto ex = co_await asio::this_coro::executor;
-        asio::co_spawn(ex, s.send("stall please"), [&](std::exception_ptr e, engram::net::message) { failed = e != nullptr; });
-        asio::steady_timer t(ex, 100ms);
-        co_await t.async_wait(asio::use_awaitable);
-        co_await rt.shutdown();
-        BOOST_TEST(s.ended());
-    }, 30s);
-    BOOST_TEST(failed);
-    BOOST_TEST(extraction_requests(server).empty());  // the cancelled turn left nothing to remember
+}
+
+bool is_cancelled(std::exception_ptr e) {
+    try {
+        if (e) std::rethrow_exception(e);
+    } catch (const engram::net::client_error& c) {
+        return c.code_value() == engram::net::errc::cancelled;
+    } catch (...) {
+    }
+    return false;
+}
+
+}  // namespace
+
+// A turn runs inside the caller's coroutine on a single-threaded executor, and in a coroutine
+// of its own on the session's strand otherwise: both must be cancellable.
+BOOST_AUTO_TEST_CASE(shutdown_after_the_grace_period_cancels_a_stalled_turn) {
+    for (bool single_threaded : {false, true}) {
+        BOOST_TEST_CONTEXT("single_threaded_executor " << single_threaded) {
+            engram::test::temp_dir dir;
+            fake_anthropic_server server;
+            stalling_chat_server(server);
+            asio::io_context ioc;
+            auto cfg = config_for(server, dir);
+            cfg.shutdown_grace = 300ms;
+            cfg.single_threaded_executor = single_threaded;
+            cfg.client.stream_idle_timeout = 60s;  // the cancellation, not a timeout, must end the turn
+            runtime rt(ioc.get_executor(), cfg);
+            std::exception_ptr failure;
+            bool finished = false;
+            const auto started = std::chrono::steady_clock::now();
+            engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> {
+                co_await rt.start();
+                auto s = co_await rt.open_session("assistant", "hank");
+                auto ex = co_await asio::this_coro::executor;
+                asio::co_spawn(ex, s.send("stall please"), [&](std::exception_ptr e, engram::net::message) {
+                    failure = e;
+                    finished = true;
+                });
+                asio::steady_timer t(ex, 100ms);
+                co_await t.async_wait(asio::use_awaitable);
+                co_await rt.shutdown();
+                BOOST_TEST(s.ended());
+            }, 30s);
+            BOOST_TEST(finished);
+            BOOST_TEST(is_cancelled(failure));
+            BOOST_TEST((std::chrono::steady_clock::now() - started < 20s));
+            BOOST_TEST(extraction_requests(server).empty());  // the cancelled turn left nothing to remember
+        }
+    }
+}
+
+BOOST_AUTO_TEST_CASE(cancelling_the_callers_coroutine_cancels_its_turn_which_leaves_no_trace) {
+    using namespace asio::experimental::awaitable_operators;
+    for (bool single_threaded : {false, true}) {
+        BOOST_TEST_CONTEXT("single_threaded_executor " << single_threaded) {
+            engram::test::temp_dir dir;
+            fake_anthropic_server server;
+            stalling_chat_server(server);
+            asio::io_context ioc;
+            auto cfg = config_for(server, dir);
+            cfg.single_threaded_executor = single_threaded;
+            cfg.client.stream_idle_timeout = 60s;  // the cancellation, not a timeout, must end the turn
+            runtime rt(ioc.get_executor(), cfg);
+            std::exception_ptr failure;
+            bool finished = false;
+            const auto started = std::chrono::steady_clock::now();
+            engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> {
+                co_await rt.start();
+                auto s = co_await rt.open_session("assistant", "ida");
+                auto ex = co_await asio::this_coro::executor;
+                // 1. The usual way to bound a call: the timer wins, the stalled turn is cancelled.
+                std::string seen;
+                asio::steady_timer t(ex, 200ms);
+                auto r = co_await (s.send("stall please", [&](std::string_view d) { seen += d; }) ||
+                                   t.async_wait(asio::use_awaitable));
+                BOOST_TEST(r.index() == 1u);
+                BOOST_TEST(!seen.empty());            // it was cancelled mid-stream
+                BOOST_TEST(s.history_size() == 0u);  // and left nothing in the history
+                // 2. The caller's own cancellation slot, to see the error the turn ends with.
+                asio::cancellation_signal cancel;
+                asio::co_spawn(ex, s.send("stall again"),
+                               asio::bind_cancellation_slot(cancel.slot(), [&](std::exception_ptr e, engram::net::message) {
+                                   failure = e;
+                                   finished = true;
+                               }));
+                t.expires_after(200ms);
+                co_await t.async_wait(asio::use_awaitable);
+                cancel.emit(asio::cancellation_type::terminal);
+                for (int i = 0; i < 250 && !finished; ++i) {
+                    t.expires_after(20ms);
+                    co_await t.async_wait(asio::use_awaitable);
+                }
+                BOOST_TEST(s.history_size() == 0u);
+                // 3. The turn lock was released each time: the session takes the next turn.
+                server.set_handler([](const recorded_request& req) { return echo_reply(req); });
+                auto reply = co_await s.send("hello again");
+                BOOST_TEST(!reply.text().empty());
+                BOOST_TEST(s.history_size() == 2u);
+                s.end();
+                co_await rt.shutdown();
+            }, 30s);
+            BOOST_TEST(finished);
+            BOOST_TEST(is_cancelled(failure));
+            BOOST_TEST((std::chrono::steady_clock::now() - started < 20s));
+        }
+    }
 }
 
 BOOST_AUTO_TEST_CASE(unknown_agent_hostile_user_id_and_vetoed_sessions_are_clear_errors) {

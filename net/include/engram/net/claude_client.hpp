@@ -49,12 +49,12 @@ struct message_request {
     /// Called before each retry's backoff, on the executor running the request, so a long wait
     /// can be shown. Must not throw.
     std::function<void(const retry_notice&)> on_retry;
-    /// The request's own cancellation. Unconnected (the default), the request follows the
-    /// cancellation of the coroutine that awaits it. Connected, it follows this slot instead:
-    /// emitting its signal (terminal; on the executor running the request) cancels whatever
-    /// the request is doing, or will do next, with client_error(errc::cancelled). That lets a
-    /// caller cancel a request it awaits inline, without a co_spawn of its own. The signal
-    /// must outlive the request and the stream it returns.
+    /// The request's own cancellation, besides that of the coroutine awaiting it (which always
+    /// applies). Emitting this slot's signal (terminal, on the executor running the request)
+    /// cancels whatever the request is doing, or will do next, with
+    /// client_error(errc::cancelled): a caller can cancel a request it awaits inline, from
+    /// elsewhere, without a co_spawn of its own. The request installs its handler in the slot
+    /// when it starts (the signal must exist then); a later handler in the slot replaces it.
     boost::asio::cancellation_slot cancel_slot;
 };
 
