@@ -494,6 +494,12 @@ public:
                 // Events land in queue_ via on_body. The common case waits in this frame.
                 constexpr const char* during = "reading response body";
                 if (!client_->read_now(*conn_, *parser_, during)) {
+                    // A waiting stream keeps no room for a burst of events it had once (the
+                    // head of a reply is several): thousands of slow streams would each hold it.
+                    if (queue_.capacity() > 2 && head_ == queue_.size()) {
+                        std::vector<stream_event>().swap(queue_);
+                        head_ = 0;
+                    }
                     const auto step_end = deadline::step_end(client_->config().stream_idle_timeout);
                     if (conn_->plain()) {
                         const errc code = deadline_.arm(*conn_, step_end, errc::stream_idle_timeout, co_await asio::this_coro::executor);

@@ -313,19 +313,26 @@ public:
         throw_unless_open();
         if (busy_) co_await wait_for_turn(true);
         busy_ = true;
-        turn_scope scope(*this);
+        turn_scope scope(*this);  // from here on, a failed turn leaves no trace in the history
         throw_unless_open();
         auto request = begin_turn(std::move(text));
-        try {
-            net::message reply = co_await run_model(std::move(request), std::move(on_delta));
-            finish_turn(reply);
-            co_return reply;
-        } catch (...) {
-            // The failed turn leaves no trace: the next send starts from the same history.
-            std::lock_guard lock(mutex_);
-            if (!history_.empty() && history_.back().as_object().at("role") == "user") history_.pop_back();
-            throw;
-        }
+        // One frame for the whole turn: every step below is awaited here.
+        auto permit = rt_->gate().try_acquire();
+        if (!permit) permit = co_await wait_for_gate();
+        // A cancellation that came while the gate's wake-up was on its way found nothing to cancel.
+        if (turn_cancelled_) throw net::client_error(net::errc::cancelled, "turn cancelled");
+        prepare_model_call(request);
+        auto stream = co_await rt_->client().stream_message(std::move(request));
+        if (rt_->config().respect_rate_limits) rt_->gate().observe(stream.response().limits);
+        while (auto ev = co_await stream.next())
+            if (on_delta && ev->is_text_delta()) {
+                delta_received_at_ = ev->received_at;
+                on_delta(ev->text());
+            }
+        net::message reply = stream.release_message();
+        finish_turn(reply);
+        scope.commit();
+        co_return reply;
     }
 
     /// Queues the end of the session. The extraction counter is raised at once, so
@@ -385,7 +392,9 @@ private:
         }
     }
 
-    /// A turn from taking the lock to its end: counts it in flight and releases the lock.
+    /// A turn from taking the lock to its end: counts it in flight and releases the lock. A
+    /// turn that did not commit (it failed or was cancelled) takes its user message back out
+    /// of the history, so the next send starts from the same history.
     class turn_scope {
     public:
         explicit turn_scope(session_impl& s) : s_(s) {
@@ -393,14 +402,20 @@ private:
             s_.rt_->turns_in_flight().add();
         }
         ~turn_scope() {
+            if (!committed_) {
+                std::lock_guard lock(s_.mutex_);
+                if (!s_.history_.empty() && s_.history_.back().as_object().at("role") == "user") s_.history_.pop_back();
+            }
             s_.rt_->turns_in_flight().done();
             s_.unlock_turn();
         }
+        void commit() noexcept { committed_ = true; }
         turn_scope(const turn_scope&) = delete;
         turn_scope& operator=(const turn_scope&) = delete;
 
     private:
         session_impl& s_;
+        bool committed_ = false;
     };
 
     /// Adds the user's message to the history and makes the request (synchronous: kept out of
@@ -434,26 +449,18 @@ private:
         if (auto h = rt_->hooks(); h->on_turn_finished) h->on_turn_finished(info_, reply);
     }
 
-    asio::awaitable<net::message> run_model(net::message_request req, delta_callback on_delta) {
-        auto permit = rt_->gate().try_acquire();
-        if (!permit)
-            permit = co_await rt_->gate().acquire(request_gate::priority::interactive, [this](auto wait) {
-                rt_->notice(info_, "rate limit reached: waiting " + seconds_text(wait) + " for the window to reset");
-            }, turn_cancel_.slot());
-        // A cancellation that came while the gate's wake-up was on its way found nothing to cancel.
-        if (turn_cancelled_) throw net::client_error(net::errc::cancelled, "turn cancelled");
+    /// The gate has no free slot: wait for one (a coroutine of its own, for this rare case).
+    asio::awaitable<std::optional<request_gate::permit>> wait_for_gate() {
+        co_return co_await rt_->gate().acquire(request_gate::priority::interactive, [this](auto wait) {
+            rt_->notice(info_, "rate limit reached: waiting " + seconds_text(wait) + " for the window to reset");
+        }, turn_cancel_.slot());
+    }
+
+    void prepare_model_call(net::message_request& req) {
         req.on_retry = [this](const net::retry_notice& n) {
             rt_->notice(info_, "request failed (" + n.reason + "); retrying in " + seconds_text(n.delay));
         };
-        req.cancel_slot = turn_cancel_.slot();
-        auto stream = co_await rt_->client().stream_message(std::move(req));
-        if (rt_->config().respect_rate_limits) rt_->gate().observe(stream.response().limits);
-        while (auto ev = co_await stream.next())
-            if (on_delta && ev->is_text_delta()) {
-                delta_received_at_ = ev->received_at;
-                on_delta(ev->text());
-            }
-        co_return stream.release_message();
+        req.cancel_slot = turn_cancel_.slot();  // what cancel_turn() emits
     }
 
     asio::awaitable<void> do_end() {
