@@ -410,7 +410,6 @@ int main(int argc, char** argv) {
     rc.client.max_idle_connections_per_host = cfg.sessions + 64;
     rc.memory_directory = memdir.path();
     rc.max_in_flight_requests = cfg.sessions + 64;  // the gate never holds a turn back
-    rc.idle_timeout = std::chrono::milliseconds(0);  // sessions end explicitly; no timer per session
     rc.memory_io_threads = 1;
     rc.shutdown_grace = std::chrono::minutes(10);
     rc.single_threaded_executor = cfg.threads == 1;  // ioc is run by cfg.threads threads

@@ -360,8 +360,7 @@ public:
 
     void start_idle_watch() {
         if (rt_->config().idle_timeout.count() <= 0) return;
-        auto self = shared_from_this();
-        asio::co_spawn(strand_, [self] { return self->idle_watch(); }, asio::detached);
+        asio::dispatch(strand_, [self = shared_from_this()] { self->arm_idle_timer(); });
     }
 
     bool busy() const noexcept { return busy_.load(); }
@@ -507,20 +506,26 @@ private:
         rt_->enqueue_extraction(extraction_job{info_, std::move(transcript)});
     }
 
-    asio::awaitable<void> idle_watch() {
+    /// (strand) Waits for the idle timeout, with a plain handler: thousands of sessions wait
+    /// here, and a coroutine would cost each one a frame. The handler holds the session, so one
+    /// whose handles were all dropped without end() is still ended (and saved) by it.
+    void arm_idle_timer() {
         const auto idle = rt_->config().idle_timeout;
-        last_activity_ = steady::now();
-        while (!ended_) {
-            idle_timer_.expires_at(last_activity_ + idle);
-            co_await idle_timer_.async_wait(asio::as_tuple(asio::use_awaitable));  // expiry or re-arm
-            if (ended_) co_return;
-            if (!busy_ && steady::now() >= last_activity_ + idle) {
-                rt_->notice(info_, "session " + info_.session_id + " idle for " +
-                                       std::to_string(std::chrono::duration_cast<std::chrono::seconds>(idle).count()) + " s: ending it");
-                end();
-                co_return;
-            }
+        // While a turn runs the session is not idle: look again a whole period later (the turn's
+        // end moves last_activity_ on).
+        idle_timer_.expires_at(busy_ ? steady::now() + idle : last_activity_ + idle);
+        idle_timer_.async_wait([self = shared_from_this()](boost::system::error_code) { self->on_idle_timer(); });
+    }
+    void on_idle_timer() {
+        if (ended_ || end_requested_) return;  // do_end() cancelled the wait, or will
+        const auto idle = rt_->config().idle_timeout;
+        if (!busy_ && steady::now() >= last_activity_ + idle) {
+            rt_->notice(info_, "session " + info_.session_id + " idle for " +
+                                   std::to_string(std::chrono::duration_cast<std::chrono::seconds>(idle).count()) + " s: ending it");
+            end();
+            return;
         }
+        arm_idle_timer();  // activity moved the deadline on
     }
 
     std::shared_ptr<runtime_impl> rt_;

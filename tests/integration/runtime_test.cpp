@@ -423,6 +423,43 @@ BOOST_AUTO_TEST_CASE(idle_timeout_ends_the_session_and_saves_memory) {
     BOOST_TEST(stored_memory(dir, "frank").running_summary == "Frank was idle.");
 }
 
+BOOST_AUTO_TEST_CASE(a_turn_longer_than_the_idle_timeout_is_not_cut_and_idleness_counts_from_its_end) {
+    for (bool single_threaded : {false, true}) {
+        BOOST_TEST_CONTEXT("single_threaded_executor " << single_threaded) {
+            engram::test::temp_dir dir;
+            fake_anthropic_server server;
+            server.set_handler([](const recorded_request& r) {
+                if (is_extraction(r)) return extraction_reply("{}");
+                // About 800 ms of streaming, four times the idle timeout.
+                auto s = scripted_response::sse(engram::test::make_text_stream("a slow but steady reply", 8), {60});
+                s.delay_between_pieces = 50ms;
+                return s;
+            });
+            asio::io_context ioc;
+            auto cfg = config_for(server, dir);
+            cfg.idle_timeout = 200ms;
+            cfg.single_threaded_executor = single_threaded;
+            runtime rt(ioc.get_executor(), cfg);
+            bool ended_right_after_the_turn = true, ended_later = false;
+            std::string reply_text;
+            engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> {
+                co_await rt.start();
+                auto s = co_await rt.open_session("assistant", "gina");
+                auto reply = co_await s.send("hello");
+                reply_text = reply.text();
+                ended_right_after_the_turn = s.ended();
+                asio::steady_timer wait(co_await asio::this_coro::executor, 700ms);
+                co_await wait.async_wait(asio::use_awaitable);
+                ended_later = s.ended();
+                co_await rt.shutdown();
+            }, 30s);
+            BOOST_TEST(reply_text == "a slow but steady reply");
+            BOOST_TEST(!ended_right_after_the_turn);
+            BOOST_TEST(ended_later);
+        }
+    }
+}
+
 BOOST_AUTO_TEST_CASE(shutdown_lets_in_flight_turns_finish_and_saves_their_sessions) {
     engram::test::temp_dir dir;
     fake_anthropic_server server;
