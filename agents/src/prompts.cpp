@@ -155,6 +155,30 @@ net::message_request chat_request(const agent_definition& agent, const json::arr
     return r;
 }
 
+net::message_request chat_request(const agent_definition& agent, std::string_view system_json,
+                                  std::span<const std::string> messages_json) {
+    const std::string model = json::serialize(json::value(agent.model));
+    const std::string max_tokens = std::to_string(agent.max_tokens);
+    std::size_t size = model.size() + max_tokens.size() + system_json.size() + 64;
+    for (const auto& m : messages_json) size += m.size() + 1;
+    net::message_request r;
+    std::string& b = r.serialized_body;
+    b.reserve(size);
+    b += "{\"model\":";
+    b += model;
+    b += ",\"max_tokens\":";
+    b += max_tokens;
+    b += ",\"system\":";
+    b += system_json;
+    b += ",\"messages\":[";
+    for (std::size_t i = 0; i < messages_json.size(); ++i) {
+        if (i > 0) b += ',';
+        b += messages_json[i];
+    }
+    b += "]}";
+    return r;
+}
+
 net::message_request extraction_request(const agent_definition& agent, const memory::user_memory& current,
                                         std::string_view transcript) {
     net::message_request r;

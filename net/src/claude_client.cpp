@@ -95,8 +95,13 @@ public:
         prepared p;
         p.on_retry = std::move(r.on_retry);
         for (const auto& b : r.betas) require_header_value("betas", b);
-        r.body["stream"] = streaming;
-        p.body = json::serialize(r.body);
+        if (!r.serialized_body.empty()) {
+            p.body = std::move(r.serialized_body);
+            add_stream_member(p.body, streaming);
+        } else {
+            r.body["stream"] = streaming;
+            p.body = json::serialize(r.body);
+        }
         // The tree can be several times the size of its text (the whole conversation), and the
         // request may now wait for a connection: keep only the text.
         json::object().swap(r.body);
@@ -118,6 +123,18 @@ public:
         p.head += std::to_string(p.body.size());
         p.head += "\r\n\r\n";
         return p;
+    }
+
+    /// Adds `"stream":...` to a body the caller serialised: the last member of its object.
+    static void add_stream_member(std::string& body, bool streaming) {
+        constexpr std::string_view space = " \t\r\n";
+        const auto first = body.find_first_not_of(space);
+        const auto last = body.find_last_not_of(space);
+        if (first == std::string::npos || body[first] != '{' || body[last] != '}')
+            throw client_error(errc::invalid_config, "message_request::serialized_body is not a JSON object");
+        const auto before_close = body.find_last_not_of(space, last - 1);
+        const bool has_members = before_close != first;
+        body.insert(last, std::string(has_members ? "," : "") + (streaming ? "\"stream\":true" : "\"stream\":false"));
     }
 
     /// One opened response: the connection and a parser that has read the header.

@@ -3,6 +3,7 @@
 #include <ctime>
 
 #include <boost/json/object.hpp>
+#include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/json/string.hpp>
 
@@ -26,54 +27,86 @@ std::string text_of(const json::value& content) {
 }
 }  // namespace
 
+std::size_t content_chars(const json::array& blocks) {
+    std::size_t n = 0;
+    for (const auto& b : blocks) {
+        const auto* bo = b.if_object();
+        if (!bo) continue;
+        for (const char* key : {"text", "thinking"})
+            if (auto* t = bo->if_contains(key); t && t->is_string()) n += t->get_string().size();
+        if (auto* in = bo->if_contains("input")) n += json::serialize(*in).size();
+    }
+    return n;
+}
+
+std::size_t content_chars(const json::value& c) {
+    if (c.is_string()) return c.get_string().size();
+    return c.is_array() ? content_chars(c.get_array()) : 0;
+}
+
 std::size_t message_chars(const json::value& message) {
     const auto* o = message.if_object();
     if (!o) return 0;
     const auto* c = o->if_contains("content");
-    if (!c) return 0;
-    if (c->is_string()) return c->get_string().size();
-    std::size_t n = 0;
-    if (c->is_array())
-        for (const auto& b : c->get_array()) {
-            const auto* bo = b.if_object();
-            if (!bo) continue;
-            for (const char* key : {"text", "thinking"})
-                if (auto* t = bo->if_contains(key); t && t->is_string()) n += t->get_string().size();
-            if (auto* in = bo->if_contains("input")) n += json::serialize(*in).size();
-        }
-    return n;
+    return c ? content_chars(*c) : 0;
 }
 
-std::size_t history_chars(const json::array& history) {
-    std::size_t n = 0;
-    for (const auto& m : history) n += message_chars(m);
-    return n;
+void message_history::push(std::string_view role, const json::value& content) {
+    append(role, content_chars(content), json::serialize(content));
 }
 
-std::size_t trim_history(json::array& history, std::size_t budget) {
-    std::size_t dropped = 0;
-    while (history.size() > 1 && history_chars(history) > budget) {
-        // Remove the first turn: the leading user message and everything up to the next one.
-        std::size_t end = 1;
-        while (end < history.size() - 1) {
-            const auto* o = history[end].if_object();
-            if (o && o->contains("role") && o->at("role") == "user") break;
-            ++end;
-        }
-        if (end >= history.size()) break;  // only the newest message is left
-        history.erase(history.begin(), history.begin() + static_cast<std::ptrdiff_t>(end));
-        dropped += end;
+void message_history::push(std::string_view role, const json::array& blocks) {
+    append(role, content_chars(blocks), json::serialize(blocks));
+}
+
+void message_history::append(std::string_view role, std::size_t chars, std::string_view content_json) {
+    std::string text = "{\"role\":";
+    text += json::serialize(json::string(role));
+    text += ",\"content\":";
+    text += content_json;
+    text += '}';
+    json_.push_back(std::move(text));
+    meta_.push_back({chars, role == "user"});
+    chars_ += chars;
+}
+
+void message_history::pop_back() noexcept {
+    if (json_.empty()) return;
+    chars_ -= meta_.back().chars;
+    json_.pop_back();
+    meta_.pop_back();
+}
+
+bool message_history::has_reply() const noexcept {
+    for (const auto& m : meta_)
+        if (!m.user) return true;
+    return false;
+}
+
+std::size_t message_history::trim(std::size_t budget) {
+    std::size_t end = 0, dropped_chars = 0;
+    // Whole turns from the front: a user message and everything up to the next one.
+    while (json_.size() - end > 1 && chars_ - dropped_chars > budget) {
+        std::size_t next = end + 1;
+        while (next < json_.size() - 1 && !meta_[next].user) ++next;
+        if (next >= json_.size()) break;  // only the newest message is left
+        for (std::size_t i = end; i < next; ++i) dropped_chars += meta_[i].chars;
+        end = next;
     }
-    return dropped;
+    json_.erase(json_.begin(), json_.begin() + static_cast<std::ptrdiff_t>(end));
+    meta_.erase(meta_.begin(), meta_.begin() + static_cast<std::ptrdiff_t>(end));
+    chars_ -= dropped_chars;
+    return end;
 }
 
-std::string transcript_text(const json::array& history) {
+std::string message_history::transcript() const {
     std::string out;
-    for (const auto& m : history) {
-        const auto* o = m.if_object();
-        if (!o || !o->contains("role") || !o->contains("content")) continue;
-        const bool user = o->at("role") == "user";
-        out += user ? "USER: " : "ASSISTANT: ";
+    for (std::size_t i = 0; i < json_.size(); ++i) {
+        std::error_code ec;
+        const auto v = json::parse(json_[i], ec);  // text this class wrote: it parses
+        const auto* o = v.if_object();
+        if (ec || !o || !o->contains("content")) continue;
+        out += meta_[i].user ? "USER: " : "ASSISTANT: ";
         out += text_of(o->at("content"));
         out += "\n";
     }

@@ -2,24 +2,59 @@
 #pragma once
 
 #include <cstddef>
+#include <span>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include <boost/json/array.hpp>
+#include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
 
 namespace engram::runtime::detail {
 
-/// Characters of text in one Messages API message (string content or text/tool blocks).
+/// Characters of text in a Messages API message's content (a string, or text/tool blocks).
+std::size_t content_chars(const boost::json::value& content);
+std::size_t content_chars(const boost::json::array& blocks);
+/// The same for a whole message ({"role": ..., "content": ...}).
 std::size_t message_chars(const boost::json::value& message);
-std::size_t history_chars(const boost::json::array& history);
 
-/// Drops the oldest turns (a user message and the replies up to the next user message) until
-/// the history fits `budget` characters, never dropping the newest message. Returns how many
-/// messages were dropped; the history always starts with a user message afterwards.
-std::size_t trim_history(boost::json::array& history, std::size_t budget);
+/// A session's history. Each message is kept as the JSON text a request sends: a turn then
+/// copies text instead of JSON trees, and text is a fraction of a tree's size. Not thread-safe.
+class message_history {
+public:
+    /// Appends a Messages API message {"role": role, "content": content}.
+    void push(std::string_view role, const boost::json::value& content);
+    /// The same with content blocks (no copy of them into a value first).
+    void push(std::string_view role, const boost::json::array& blocks);
+    void pop_back() noexcept;
+    std::size_t size() const noexcept { return json_.size(); }
+    bool empty() const noexcept { return json_.empty(); }
+    bool back_is_user() const noexcept { return !meta_.empty() && meta_.back().user; }
+    bool has_reply() const noexcept;
+    /// Characters of text in all messages (message_chars), what the budget counts.
+    std::size_t chars() const noexcept { return chars_; }
+    /// The messages' JSON texts, oldest first.
+    std::span<const std::string> json() const noexcept { return json_; }
 
-/// "USER: ...\nASSISTANT: ..." lines: what the extraction call reads.
-std::string transcript_text(const boost::json::array& history);
+    /// Drops the oldest turns (a user message and the replies up to the next user message) until
+    /// the history fits `budget` characters, never dropping the newest message. Returns how many
+    /// messages were dropped; the history always starts with a user message afterwards.
+    std::size_t trim(std::size_t budget);
+
+    /// "USER: ...\nASSISTANT: ..." lines: what the extraction call reads.
+    std::string transcript() const;
+
+private:
+    void append(std::string_view role, std::size_t chars, std::string_view content_json);
+    struct meta {
+        std::size_t chars;
+        bool user;
+    };
+    std::vector<std::string> json_;
+    std::vector<meta> meta_;
+    std::size_t chars_ = 0;
+};
 
 /// Parses an RFC 3339 UTC time such as "2025-10-30T16:17:36Z" into seconds since the epoch
 /// (0 when it cannot be parsed).

@@ -279,7 +279,7 @@ public:
           agent_(std::move(agent)),
           memory_block_(std::move(memory_block)),
           remembered_(remembered),
-          system_(agents::system_blocks(*agent_, info_.user_id, memory_block_)),
+          system_json_(json::serialize(agents::system_blocks(*agent_, info_.user_id, memory_block_))),
           idle_timer_(strand_) {}
 
     const session_info& info() const noexcept { return info_; }
@@ -403,7 +403,7 @@ private:
         ~turn_scope() {
             if (!committed_) {
                 std::lock_guard lock(s_.mutex_);
-                if (!s_.history_.empty() && s_.history_.back().as_object().at("role") == "user") s_.history_.pop_back();
+                if (s_.history_.back_is_user()) s_.history_.pop_back();
             }
             s_.rt_->turns_in_flight().done();
             s_.unlock_turn();
@@ -420,28 +420,24 @@ private:
     /// Adds the user's message to the history and makes the request (synchronous: kept out of
     /// the coroutine frames).
     net::message_request begin_turn(std::string text) {
-        json::object user_msg{{"role", "user"}, {"content", std::move(text)}};
-        if (const auto chars = message_chars(user_msg); chars > rt_->config().max_history_chars)
+        const json::value content(std::move(text));
+        if (const auto chars = content_chars(content); chars > rt_->config().max_history_chars)
             throw runtime_error(errc::message_too_large, "the message (" + std::to_string(chars) +
                                                              " characters) exceeds the history budget of " +
                                                              std::to_string(rt_->config().max_history_chars));
-        json::array request_history;
-        {
-            std::lock_guard lock(mutex_);
-            history_.push_back(std::move(user_msg));
-            const std::size_t dropped = trim_history(history_, rt_->config().max_history_chars);
-            if (dropped > 0)
-                rt_->notice(info_, "history budget reached: dropped the " + std::to_string(dropped) +
-                                       " oldest messages of session " + info_.session_id);
-            request_history = history_;
-        }
-        return agents::chat_request(*agent_, system_, std::move(request_history));
+        std::lock_guard lock(mutex_);
+        history_.push("user", content);
+        const std::size_t dropped = history_.trim(rt_->config().max_history_chars);
+        if (dropped > 0)
+            rt_->notice(info_, "history budget reached: dropped the " + std::to_string(dropped) +
+                                   " oldest messages of session " + info_.session_id);
+        return agents::chat_request(*agent_, system_json_, history_.json());
     }
 
     void finish_turn(const net::message& reply) {
         {
             std::lock_guard lock(mutex_);
-            history_.push_back(json::object{{"role", "assistant"}, {"content", reply.content()}});
+            history_.push("assistant", reply.content());
             usage_.add(reply.usage());
         }
         rt_->add_usage(info_.user_id, reply.usage());
@@ -484,9 +480,8 @@ private:
         bool any_reply = false;
         {
             std::lock_guard lock(mutex_);
-            for (const auto& m : history_)
-                if (m.as_object().at("role") == "assistant") any_reply = true;
-            transcript = transcript_text(history_);
+            any_reply = history_.has_reply();
+            transcript = history_.transcript();
         }
         if (auto h = rt_->hooks(); h->on_session_end) h->on_session_end(info_);
         rt_->session_closed(info_.session_id);
@@ -535,10 +530,10 @@ private:
     const std::shared_ptr<const agents::agent_definition> agent_;
     const std::string memory_block_;
     const std::size_t remembered_;
-    const json::array system_;  // frozen for the session so the prompt cache holds
+    const std::string system_json_;  // frozen for the session so the prompt cache holds
 
     mutable std::mutex mutex_;  // guards history_ and usage_ for readers on other threads
-    json::array history_;
+    message_history history_;
     usage_totals usage_;
 
     std::atomic<bool> busy_{false};

@@ -534,6 +534,33 @@ BOOST_AUTO_TEST_CASE(a_response_arriving_in_fragments_header_and_framing_include
     }
 }
 
+BOOST_AUTO_TEST_CASE(a_serialized_body_is_sent_as_given_with_stream_added) {
+    fake_anthropic_server server;
+    server.push(scripted_response::sse(engram::test::make_text_stream("from text", 2)));
+    server.push(scripted_response::sse(engram::test::make_text_stream("never sent", 2)));
+    asio::io_context ioc;
+    claude_client client(ioc.get_executor(), config_for(server));
+    engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> {
+        message_request r;
+        r.serialized_body = R"( {"model":"m","max_tokens":5,"messages":[{"role":"user","content":"hi"}]} )";
+        auto s = co_await client.stream_message(std::move(r));
+        BOOST_TEST(co_await drain(s) == "from text");
+        for (const char* bad : {"[1]", "{\"model\":\"m\"", "not json"}) {
+            message_request b;
+            b.serialized_body = bad;
+            try {
+                co_await client.stream_message(std::move(b));
+                BOOST_ERROR("a body that is not an object was sent: " << bad);
+            } catch (const client_error& e) {
+                BOOST_TEST((e.code_value() == errc::invalid_config));
+            }
+        }
+    });
+    BOOST_REQUIRE(server.requests().size() == 1u);
+    const auto sent = boost::json::parse(server.requests()[0].body);
+    BOOST_TEST((sent == boost::json::parse(R"({"model":"m","max_tokens":5,"messages":[{"role":"user","content":"hi"}],"stream":true})")));
+}
+
 BOOST_AUTO_TEST_CASE(chunk_extensions_are_skipped_and_an_endless_chunk_line_is_a_protocol_error) {
     // A plain connection keeps only the part of a line it cannot parse yet; a chunk-size line
     // that never ends must fail the request, not grow that remainder without bound.

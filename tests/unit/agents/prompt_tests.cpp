@@ -128,6 +128,24 @@ BOOST_AUTO_TEST_CASE(chat_request_carries_model_tokens_system_and_history) {
     BOOST_TEST(r.betas.empty());
 }
 
+BOOST_AUTO_TEST_CASE(chat_request_from_serialised_parts_is_the_same_request) {
+    auto a = agent_with_prompt("P {{memory}}");
+    a.model = "claude-\"quoted\"";
+    a.max_tokens = 77;
+    const auto system = agents::system_blocks(a, "u", "<user_memory>\nM\n</user_memory>");
+    const json::array history{json::object{{"role", "user"}, {"content", "hi"}},
+                              json::object{{"role", "assistant"}, {"content", "hello"}},
+                              json::object{{"role", "user"}, {"content", "again"}}};
+    std::vector<std::string> messages;
+    for (const auto& m : history) messages.push_back(json::serialize(m));
+    const auto text = agents::chat_request(a, json::serialize(system), messages);
+    const auto tree = agents::chat_request(a, system, history);
+    BOOST_TEST(text.body.empty());
+    BOOST_TEST((json::parse(text.serialized_body) == json::value(tree.body)));
+    const auto none = agents::chat_request(a, json::serialize(system), std::vector<std::string>{});
+    BOOST_TEST((json::parse(none.serialized_body).at("messages") == json::array{}));
+}
+
 BOOST_AUTO_TEST_CASE(extraction_request_sends_memory_transcript_and_contract) {
     auto a = *agents::find_builtin("dba");
     a.extraction_model = "claude-extract";

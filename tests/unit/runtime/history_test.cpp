@@ -8,48 +8,75 @@ namespace json = boost::json;
 using namespace engram::runtime::detail;
 
 namespace {
-json::object msg(const char* role, const std::string& text) { return {{"role", role}, {"content", text}}; }
-json::object blocks(const char* role, const std::string& text) {
-    return {{"role", role}, {"content", json::array{{{"type", "text"}, {"text", text}}}}};
+json::array blocks(const std::string& text) { return json::array{json::object{{"type", "text"}, {"text", text}}}; }
+
+// user, assistant (blocks), user, ...: one text per message.
+message_history history_of(std::initializer_list<std::string> texts) {
+    message_history h;
+    bool user = true;
+    for (const auto& t : texts) {
+        if (user) h.push("user", json::value(t));
+        else h.push("assistant", blocks(t));
+        user = !user;
+    }
+    return h;
 }
+
+json::object parsed(const std::string& text) { return json::parse(text).as_object(); }
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(runtime_history)
 
+BOOST_AUTO_TEST_CASE(messages_are_kept_as_the_json_a_request_sends) {
+    auto h = history_of({"hello \"you\"", "hi"});
+    BOOST_REQUIRE(h.size() == 2u);
+    BOOST_TEST((parsed(h.json()[0]) == json::object{{"role", "user"}, {"content", "hello \"you\""}}));
+    BOOST_TEST((parsed(h.json()[1]) == json::object{{"role", "assistant"}, {"content", blocks("hi")}}));
+    BOOST_TEST(h.chars() == 13u);
+    BOOST_TEST(h.has_reply());
+    BOOST_TEST(!h.back_is_user());
+    h.pop_back();
+    BOOST_TEST(h.back_is_user());
+    BOOST_TEST(!h.has_reply());
+    BOOST_TEST(h.chars() == 11u);
+}
+
 BOOST_AUTO_TEST_CASE(history_within_budget_is_untouched) {
-    json::array h{msg("user", "hello"), blocks("assistant", "hi"), msg("user", "again")};
-    BOOST_TEST(trim_history(h, 100) == 0u);
+    auto h = history_of({"hello", "hi", "again"});
+    BOOST_TEST(h.trim(100) == 0u);
     BOOST_TEST(h.size() == 3u);
 }
 
 BOOST_AUTO_TEST_CASE(oldest_turns_are_dropped_whole_and_the_history_starts_with_a_user_message) {
-    json::array h{msg("user", std::string(40, 'a')), blocks("assistant", std::string(40, 'b')),
-                  msg("user", std::string(40, 'c')), blocks("assistant", std::string(40, 'd')),
-                  msg("user", "newest")};
-    const auto dropped = trim_history(h, 100);
+    auto h = history_of({std::string(40, 'a'), std::string(40, 'b'), std::string(40, 'c'), std::string(40, 'd'), "newest"});
+    const auto dropped = h.trim(100);
     BOOST_TEST(dropped == 2u);
     BOOST_REQUIRE(h.size() == 3u);
-    BOOST_TEST(h[0].at("role") == "user");
-    BOOST_TEST(h[0].at("content").as_string() == std::string(40, 'c'));
-    BOOST_TEST(history_chars(h) <= 100u);
+    BOOST_TEST(parsed(h.json()[0]).at("role") == "user");
+    BOOST_TEST(parsed(h.json()[0]).at("content").as_string() == std::string(40, 'c'));
+    BOOST_TEST(h.chars() == 86u);
 }
 
 BOOST_AUTO_TEST_CASE(the_newest_message_is_never_dropped) {
-    json::array h{msg("user", "old"), blocks("assistant", "reply"), msg("user", std::string(500, 'x'))};
-    trim_history(h, 100);
+    auto h = history_of({"old", "reply", std::string(500, 'x')});
+    h.trim(100);
     BOOST_REQUIRE(h.size() == 1u);
-    BOOST_TEST(h[0].at("content").as_string().size() == 500u);
+    BOOST_TEST(parsed(h.json()[0]).at("content").as_string().size() == 500u);
+    BOOST_TEST(h.chars() == 500u);
 }
 
 BOOST_AUTO_TEST_CASE(transcript_lists_roles_and_text_in_order) {
-    json::array h{msg("user", "I use Python"), blocks("assistant", "Noted."), msg("user", "bye")};
-    BOOST_TEST(transcript_text(h) == "USER: I use Python\nASSISTANT: Noted.\nUSER: bye\n");
+    auto h = history_of({"I use Python", "Noted.", "bye"});
+    BOOST_TEST(h.transcript() == "USER: I use Python\nASSISTANT: Noted.\nUSER: bye\n");
 }
 
 BOOST_AUTO_TEST_CASE(tool_input_counts_toward_the_budget) {
     json::object tool{{"role", "assistant"},
                       {"content", json::array{{{"type", "tool_use"}, {"id", "t"}, {"name", "n"}, {"input", {{"k", std::string(50, 'z')}}}}}}};
     BOOST_TEST(message_chars(tool) > 50u);
+    message_history h;
+    h.push("assistant", tool.at("content").as_array());
+    BOOST_TEST(h.chars() == message_chars(tool));
 }
 
 BOOST_AUTO_TEST_CASE(rfc3339_reset_times_parse) {

@@ -2,6 +2,8 @@
 // Messages API bodies and never touch the network or the memory store.
 #pragma once
 
+#include <span>
+#include <string>
 #include <string_view>
 
 #include <boost/json/array.hpp>
@@ -29,6 +31,13 @@ boost::json::array system_blocks(const agent_definition& agent, std::string_view
 /// with the user's turn). The client sets `stream` itself.
 net::message_request chat_request(const agent_definition& agent, const boost::json::array& system,
                                   boost::json::array messages);
+
+/// The same request, composed from parts already serialised: `system_json`, the JSON text of
+/// system_blocks(), and `messages_json`, one message object's JSON text per element. The
+/// result's `serialized_body` holds it. The runtime keeps a session's prompt and history as
+/// text, so a turn copies text instead of JSON trees.
+net::message_request chat_request(const agent_definition& agent, std::string_view system_json,
+                                  std::span<const std::string> messages_json);
 
 /// The extraction pass after a session (send it non-streaming): `extraction_model`,
 /// `extraction_max_tokens`, temperature 0, a system prompt that documents the memory update

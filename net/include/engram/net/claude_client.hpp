@@ -44,6 +44,11 @@ struct retry_notice {
 /// `system`, `messages`, `tools`, ...); the client sets `stream` itself.
 struct message_request {
     boost::json::object body;
+    /// The body as JSON text, for a caller that keeps its conversation serialised (a session's
+    /// history, say): when set it is sent instead of `body`, which saves building and copying a
+    /// tree per request. It must be one JSON object without a `stream` member; it is not
+    /// otherwise checked.
+    std::string serialized_body;
     /// Extra `anthropic-beta` values for this request, added to client_config::anthropic_beta.
     std::vector<std::string> betas;
     /// Called before each retry's backoff, on the executor running the request, so a long wait
