@@ -482,6 +482,7 @@ public:
         }
         stream_event ev = std::move(queue_[head_++]);
         if (head_ == queue_.size()) {
+            last_burst_ = queue_.size();
             queue_.clear();  // keeps its capacity: steady-state delivery does not allocate
             head_ = 0;
         }
@@ -511,9 +512,10 @@ public:
                 // Events land in queue_ via on_body. The common case waits in this frame.
                 constexpr const char* during = "reading response body";
                 if (!client_->read_now(*conn_, *parser_, during)) {
-                    // A waiting stream keeps no room for a burst of events it had once (the
-                    // head of a reply is several): thousands of slow streams would each hold it.
-                    if (queue_.capacity() > 2 && head_ == queue_.size()) {
+                    // A waiting stream whose last read brought one or two events keeps no room
+                    // for a burst it had once (the head of a reply is several): thousands of slow
+                    // streams would each hold it. A stream that gets bursts keeps the room.
+                    if (queue_.capacity() > 2 && last_burst_ <= 2 && head_ == queue_.size()) {
                         std::vector<stream_event>().swap(queue_);
                         head_ = 0;
                     }
@@ -656,6 +658,7 @@ private:
     sse_parser sse_;
     message_accumulator acc_;
     std::vector<stream_event> queue_;  // events parsed but not yet delivered, from head_ on
+    std::size_t last_burst_ = 0;       // how many events the queue held when it last ran empty
     std::chrono::steady_clock::time_point received_at_{};
     std::size_t head_ = 0;
     std::exception_ptr pending_error_;
