@@ -144,64 +144,86 @@ public:
         response_info info;
     };
 
-    /// Sends the request until a 200 header arrives or retrying is over.
-    asio::awaitable<opened> open(const prepared& p, const deadline& d, unsigned& attempts) {
+    /// Sends the request until a 200 header arrives or retrying is over, into `o` (the caller's:
+    /// this frame waits through connects and backoffs, so it holds little itself).
+    asio::awaitable<void> open(const prepared& p, const deadline& d, opened& o) {
         for (unsigned retry = 0;; ++retry) {
-            std::optional<client_error> failure;
+            std::exception_ptr failure;
             std::optional<std::chrono::milliseconds> hint;
             bool retryable = false;
             bool stale_reuse = false;
-            ++attempts;
+            ++o.info.attempts;
             try {
-                auto conn = co_await pool_->acquire(d);
-                const bool reused = conn->reused;
-                auto parser = std::make_unique<response_parser>();
-                parser->body_limit(boost::none);  // bounded by our own limits as we read
+                o.conn = co_await pool_->acquire(d);
+                const bool reused = o.conn->reused;
+                o.parser = std::make_unique<response_parser>();
+                o.parser->body_limit(boost::none);  // bounded by our own limits as we read
                 try {
-                    co_await write_and_read_header(*conn, p, *parser, d);
+                    co_await write_and_read_header(*o.conn, p, *o.parser, d);
                 } catch (const client_error& e) {
                     // A kept-alive connection the server closed meanwhile fails before any
                     // response byte: that is not an attempt, just a stale socket.
                     if (reused && e.code_value() == errc::connection_closed) stale_reuse = true;
                     throw;
                 }
-                opened o{std::move(conn), std::move(parser), {}};
-                o.info.http_status = o.parser->get().result_int();
-                o.info.request_id = std::string(header_of(*o.parser, "request-id"));
-                o.info.limits = parse_rate_limits([&](std::string_view n) { return header_of(*o.parser, n); });
-                o.info.attempts = attempts;
-                if (o.info.http_status == 200) {
-                    // What the caller needs from the header is in info now; the fields would
-                    // stay allocated for the whole stream (the parser keeps its own framing state).
-                    o.parser->get().clear();
-                    co_return o;
-                }
-
-                // An HTTP error: read its (bounded) body for the diagnostics.
-                std::string body;
-                const bool complete = co_await read_body(o, body, cfg_.max_error_body_bytes, d, false);
-                o.conn.release(complete && o.parser->keep_alive());
-                api_error_details details = parse_error_body(o.info, body);
-                const errc code = errc_from_api(details.error_type, o.info.http_status);
-                failure.emplace(code, describe_api_error(details), details);
-                retryable = should_retry_status(o.info.http_status, header_of(*o.parser, "x-should-retry"));
-                hint = o.info.limits.retry_after;
+                take_header(o);
+                if (o.info.http_status == 200) co_return;
+                // An HTTP error: its (bounded) body says what went wrong.
+                auto error = co_await read_error_response(o, d);
+                failure = std::make_exception_ptr(error.error);
+                retryable = error.retryable;
+                hint = error.hint;
             } catch (const client_error& e) {
                 const auto k = e.kind();
                 retryable = k == error_kind::connection || (k == error_kind::timeout && e.code_value() != errc::total_timeout);
-                failure.emplace(e);
+                failure = std::current_exception();
             }
             if (stale_reuse) {
-                --attempts;
+                --o.info.attempts;
                 --retry;  // unsigned wrap is fine: the loop's ++retry brings it back
                 continue;
             }
-            if (!retryable || retry >= cfg_.retry.max_retries || d.expired()) throw *failure;
+            if (!retryable || retry >= cfg_.retry.max_retries || d.expired()) std::rethrow_exception(failure);
             auto delay = retry_delay(cfg_.retry, retry, hint, unit_random());
             if (clock::now() + delay >= d.total())
-                throw *failure;  // the wait alone would break the total timeout: report the real cause
-            if (p.on_retry) p.on_retry(retry_notice{attempts, delay, failure->what()});
+                std::rethrow_exception(failure);  // the wait alone would break the total timeout: report the real cause
+            if (p.on_retry) p.on_retry(retry_notice{o.info.attempts, delay, what_of(failure)});
             co_await backoff(delay, d);
+        }
+    }
+
+    /// What the caller needs from a response header, taken into o.info.
+    static void take_header(opened& o) {
+        o.info.http_status = o.parser->get().result_int();
+        o.info.request_id = std::string(header_of(*o.parser, "request-id"));
+        o.info.limits = parse_rate_limits([&](std::string_view n) { return header_of(*o.parser, n); });
+        // The fields would stay allocated for the whole stream (the parser keeps its own
+        // framing state); an error response still needs them below.
+        if (o.info.http_status == 200) o.parser->get().clear();
+    }
+
+    struct error_response {
+        client_error error;
+        bool retryable = false;
+        std::optional<std::chrono::milliseconds> hint;
+    };
+
+    /// Reads an HTTP error's bounded body and returns the connection to the pool.
+    asio::awaitable<error_response> read_error_response(opened& o, const deadline& d) {
+        std::string body;
+        const bool complete = co_await read_body(o, body, cfg_.max_error_body_bytes, d, false);
+        o.conn.release(complete && o.parser->keep_alive());
+        api_error_details details = parse_error_body(o.info, body);
+        const errc code = errc_from_api(details.error_type, o.info.http_status);
+        const bool retryable = should_retry_status(o.info.http_status, header_of(*o.parser, "x-should-retry"));
+        co_return error_response{client_error(code, describe_api_error(details), details), retryable, o.info.limits.retry_after};
+    }
+
+    static std::string what_of(const std::exception_ptr& e) {
+        try {
+            std::rethrow_exception(e);
+        } catch (const std::exception& x) {
+            return x.what();
         }
     }
 
@@ -401,8 +423,8 @@ public:
         try {
             const deadline d(cfg_.total_timeout, r.cancel_slot);
             const auto p = prepare(std::move(r), false);
-            unsigned attempts = 0;
-            auto o = co_await open(p, d, attempts);
+            opened o;
+            co_await open(p, d, o);
             std::string body;
             co_await read_body(o, body, cfg_.max_body_bytes, d, true);
             o.conn.release(o.parser->keep_alive());
@@ -441,13 +463,9 @@ public:
           deadline_(d),
           sse_(client_->config().max_event_bytes) {}
 
-    asio::awaitable<void> open() {
-        auto o = co_await client_->open(prepared_, deadline_, attempts_);
-        conn_ = std::move(o.conn);
-        parser_ = std::move(o.parser);
-        parser_->get().body().sink = this;  // body bytes go straight into the SSE parser
-        info_ = std::move(o.info);
-    }
+    /// Sends the request (no frame of its own: the client's open() fills o_). Then call opened().
+    asio::awaitable<void> open() { return client_->open(prepared_, deadline_, o_); }
+    void opened() { o_.parser->get().body().sink = this; }  // body bytes go straight into the SSE parser
 
     void on_body(std::string_view piece) override {
         received_at_ = std::chrono::steady_clock::now();  // one clock read per piece, not per event
@@ -462,7 +480,7 @@ public:
         } catch (...) {
             // Whatever went wrong, this connection is in an unknown state: close it.
             finished_ = true;
-            conn_.release(false);
+            o_.conn.release(false);
             try {
                 rethrow_as_client_error(std::current_exception());
             } catch (const client_error& e) {
@@ -499,11 +517,11 @@ public:
                 co_await drain();
                 co_return std::nullopt;
             }
-            if (parser_->is_done()) {
+            if (o_.parser->is_done()) {
                 // The body ended without message_stop.
                 sse_.finish();
                 finished_ = true;
-                conn_.release(parser_->keep_alive());
+                o_.conn.release(o_.parser->keep_alive());
                 throw client_error(errc::incomplete_stream, "stream ended without message_stop" + request_id_suffix(),
                                    std::nullopt, std::make_shared<message>(acc_.current()));
             }
@@ -511,7 +529,7 @@ public:
             try {
                 // Events land in queue_ via on_body. The common case waits in this frame.
                 constexpr const char* during = "reading response body";
-                if (!client_->read_now(*conn_, *parser_, during)) {
+                if (!client_->read_now(*o_.conn, *o_.parser, during)) {
                     // A waiting stream whose last read brought one or two events keeps no room
                     // for a burst it had once (the head of a reply is several): thousands of slow
                     // streams would each hold it. A stream that gets bursts keeps the room.
@@ -520,13 +538,13 @@ public:
                         head_ = 0;
                     }
                     const auto step_end = deadline::step_end(client_->config().stream_idle_timeout);
-                    if (conn_->plain()) {
-                        const errc code = deadline_.arm(*conn_, step_end, errc::stream_idle_timeout, co_await asio::this_coro::executor);
-                        auto [ec] = co_await conn_->tcp().async_wait(tcp_socket::wait_read,
+                    if (o_.conn->plain()) {
+                        const errc code = deadline_.arm(*o_.conn, step_end, errc::stream_idle_timeout, co_await asio::this_coro::executor);
+                        auto [ec] = co_await o_.conn->tcp().async_wait(tcp_socket::wait_read,
                                                                      deadline_.token(co_await asio::this_coro::cancellation_state));
-                        client_->became_readable(*conn_, ec, code, during);
+                        client_->became_readable(*o_.conn, ec, code, during);
                     } else {
-                        co_await client_->wait_for_tls_bytes(*conn_, *parser_, deadline_, step_end, errc::stream_idle_timeout, during);
+                        co_await client_->wait_for_tls_bytes(*o_.conn, *o_.parser, deadline_, step_end, errc::stream_idle_timeout, during);
                     }
                 }
             } catch (const client_error& e) {
@@ -543,17 +561,17 @@ public:
 
     const message& current() const noexcept { return acc_.current(); }
     message release_message() noexcept { return std::move(acc_.current()); }
-    const response_info& response() const noexcept { return info_; }
+    const response_info& response() const noexcept { return o_.info; }
     bool done() const noexcept { return finished_; }
     void close() noexcept {
         finished_ = true;
-        conn_.release(false);
+        o_.conn.release(false);
     }
     asio::any_io_executor executor() const noexcept { return client_->executor(); }
 
 private:
     std::string request_id_suffix() const {
-        return info_.request_id.empty() ? std::string() : " (request-id: " + info_.request_id + ")";
+        return o_.info.request_id.empty() ? std::string() : " (request-id: " + o_.info.request_id + ")";
     }
 
     bool can_retry_before_delivery(const client_error& e) const {
@@ -564,13 +582,14 @@ private:
 
     asio::awaitable<void> reopen(std::string reason) {
         ++retries_in_stream_;
-        conn_.release(false);
+        o_.conn.release(false);
         auto delay = retry_delay(client_->config().retry, retries_in_stream_ - 1, std::nullopt, unit_random());
-        if (prepared_.on_retry) prepared_.on_retry(retry_notice{attempts_, delay, std::move(reason)});
+        if (prepared_.on_retry) prepared_.on_retry(retry_notice{o_.info.attempts, delay, std::move(reason)});
         co_await client_->backoff(delay, deadline_);
         sse_ = sse_parser(client_->config().max_event_bytes);
         acc_ = message_accumulator();
         co_await open();
+        opened();
     }
 
     void feed(std::string_view bytes) {
@@ -612,7 +631,7 @@ private:
             if (out.kind == stream_event_kind::error) {
                 queue_.pop_back();
                 auto details = *acc_.stream_error();
-                if (details.request_id.empty()) details.request_id = info_.request_id;
+                if (details.request_id.empty()) details.request_id = o_.info.request_id;
                 const errc code = errc_from_api(details.error_type, 0);
                 pending_error_ = std::make_exception_ptr(client_error(code, client_impl::describe_api_error(details), details,
                                                                       std::make_shared<message>(acc_.current())));
@@ -639,22 +658,20 @@ private:
         finished_ = true;
         try {
             discard_sink rest;  // only the framing's end is expected; a large remainder is not worth reading
-            parser_->get().body().sink = &rest;
-            while (!parser_->is_done() && rest.bytes < 64 * 1024) co_await client_->read_body_some(*conn_, *parser_, deadline_);
-            parser_->get().body().sink = nullptr;
-            conn_.release(parser_->is_done() && parser_->keep_alive());
+            o_.parser->get().body().sink = &rest;
+            while (!o_.parser->is_done() && rest.bytes < 64 * 1024) co_await client_->read_body_some(*o_.conn, *o_.parser, deadline_);
+            o_.parser->get().body().sink = nullptr;
+            o_.conn.release(o_.parser->is_done() && o_.parser->keep_alive());
         } catch (const client_error&) {
-            parser_->get().body().sink = nullptr;
-            conn_.release(false);  // the message is complete; only the connection is lost
+            o_.parser->get().body().sink = nullptr;
+            o_.conn.release(false);  // the message is complete; only the connection is lost
         }
     }
 
     std::shared_ptr<client_impl> client_;
     client_impl::prepared prepared_;
     deadline deadline_;
-    lease conn_;
-    std::unique_ptr<response_parser> parser_;
-    response_info info_;
+    client_impl::opened o_;  // the connection, its parser, what the header said
     sse_parser sse_;
     message_accumulator acc_;
     std::vector<stream_event> queue_;  // events parsed but not yet delivered, from head_ on
@@ -663,7 +680,6 @@ private:
     std::size_t head_ = 0;
     std::exception_ptr pending_error_;
     std::size_t delivered_ = 0;
-    unsigned attempts_ = 0;
     unsigned retries_in_stream_ = 0;
     bool finished_ = false;
 };
@@ -740,9 +756,9 @@ boost::asio::awaitable<message_stream> claude_client::stream_message(message_req
     auto impl = impl_;
     try {
         const detail::deadline d(impl->config().total_timeout, request.cancel_slot);
-        auto p = impl->prepare(std::move(request), true);
-        auto state = std::make_unique<detail::stream_state>(impl, std::move(p), d);
+        auto state = std::make_unique<detail::stream_state>(impl, impl->prepare(std::move(request), true), d);
         co_await state->open();
+        state->opened();
         co_return message_stream(std::move(state));
     } catch (...) {
         detail::rethrow_as_client_error(std::current_exception());
