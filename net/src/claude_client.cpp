@@ -475,22 +475,44 @@ public:
     asio::awaitable<std::optional<stream_event>> next() {
         // The common case, an event already parsed, costs no second coroutine frame.
         if (head_ < queue_.size()) co_return pop_event();
+        std::exception_ptr failure;
         try {
-            co_return co_await next_impl();
+            if (co_await fill()) co_return pop_event();
+            co_return std::nullopt;
         } catch (...) {
-            // Whatever went wrong, this connection is in an unknown state: close it.
-            finished_ = true;
-            o_.conn.release(false);
-            try {
-                rethrow_as_client_error(std::current_exception());
-            } catch (const client_error& e) {
-                if (e.partial_message() || !acc_.started()) throw;
-                throw client_error(e.code_value(), e.what(), e.api(), std::make_shared<message>(acc_.current()));
-            }
+            failure = std::current_exception();
         }
+        std::rethrow_exception(failed(failure));
+    }
+
+    /// Delivers every remaining event to `on_event`: one coroutine for the whole stream, where
+    /// next() is one per event.
+    asio::awaitable<void> read_all(const std::function<void(const stream_event&)>& on_event) {
+        std::exception_ptr failure;
+        try {
+            for (;;) {
+                while (head_ < queue_.size()) {
+                    const stream_event& ev = queue_[head_];
+                    before_delivery();
+                    on_event(ev);
+                    delivered();
+                }
+                if (!co_await fill()) co_return;
+            }
+        } catch (...) {
+            failure = std::current_exception();
+        }
+        std::rethrow_exception(failed(failure));
     }
 
     stream_event pop_event() {
+        before_delivery();
+        stream_event ev = std::move(queue_[head_]);
+        delivered();
+        return ev;
+    }
+
+    void before_delivery() {
         if (delivered_ == 0) {
             // From the first delivered event on, the request can never be sent again: free it
             // (it holds the whole serialized conversation). Swapped, not assigned: assigning
@@ -498,24 +520,43 @@ public:
             std::string().swap(prepared_.body);
             std::string().swap(prepared_.head);
         }
-        stream_event ev = std::move(queue_[head_++]);
-        if (head_ == queue_.size()) {
+    }
+
+    /// The event at head_ has been delivered.
+    void delivered() {
+        if (++head_ == queue_.size()) {
             last_burst_ = queue_.size();
             queue_.clear();  // keeps its capacity: steady-state delivery does not allocate
             head_ = 0;
         }
         ++delivered_;
-        return ev;
     }
 
-    asio::awaitable<std::optional<stream_event>> next_impl() {
+    /// Whatever went wrong, this connection is in an unknown state: close it. Returns what to
+    /// throw: a client_error with the message so far (the caller's own exceptions as they are).
+    std::exception_ptr failed(std::exception_ptr e) {
+        finished_ = true;
+        o_.conn.release(false);
+        try {
+            rethrow_as_client_error(e);
+        } catch (const client_error& ce) {
+            if (ce.partial_message() || !acc_.started()) return std::current_exception();
+            return std::make_exception_ptr(
+                client_error(ce.code_value(), ce.what(), ce.api(), std::make_shared<message>(acc_.current())));
+        } catch (...) {
+            return std::current_exception();
+        }
+    }
+
+    /// Reads until an event is queued (true) or the stream has ended (false).
+    asio::awaitable<bool> fill() {
         for (;;) {
-            if (head_ < queue_.size()) co_return pop_event();
+            if (head_ < queue_.size()) co_return true;
             if (pending_error_) std::rethrow_exception(std::exchange(pending_error_, nullptr));
-            if (finished_) co_return std::nullopt;
+            if (finished_) co_return false;
             if (acc_.stop_received()) {
                 co_await drain();
-                co_return std::nullopt;
+                co_return false;
             }
             if (o_.parser->is_done()) {
                 // The body ended without message_stop.
@@ -719,6 +760,10 @@ message_stream::~message_stream() = default;
 boost::asio::awaitable<std::optional<stream_event>> message_stream::next() {
     if (!state_) throw client_error(errc::invalid_config, "next() on an empty message_stream");
     return state_->next();
+}
+boost::asio::awaitable<void> message_stream::read_all(std::function<void(const stream_event&)> on_event) {
+    if (!state_) throw client_error(errc::invalid_config, "read_all() on an empty message_stream");
+    co_await state_->read_all(on_event);
 }
 const message& message_stream::current() const noexcept {
     static const message empty;

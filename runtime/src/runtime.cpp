@@ -324,11 +324,12 @@ public:
         prepare_model_call(request);
         auto stream = co_await rt_->client().stream_message(std::move(request));
         if (rt_->config().respect_rate_limits) rt_->gate().observe(stream.response().limits);
-        while (auto ev = co_await stream.next())
-            if (on_delta && ev->is_text_delta()) {
-                delta_received_at_ = ev->received_at;
-                on_delta(ev->text());
+        co_await stream.read_all([this, &on_delta](const net::stream_event& ev) {
+            if (on_delta && ev.is_text_delta()) {
+                delta_received_at_ = ev.received_at;
+                on_delta(ev.text());
             }
+        });
         net::message reply = stream.release_message();
         finish_turn(reply);
         scope.commit();

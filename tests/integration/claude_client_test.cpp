@@ -167,6 +167,47 @@ BOOST_AUTO_TEST_CASE(streaming_over_tls_delivers_events_in_order_and_the_final_m
     BOOST_TEST(body.at("model") == "claude-test");
 }
 
+BOOST_AUTO_TEST_CASE(read_all_delivers_the_events_next_would_and_a_throwing_callback_closes_the_stream) {
+    for (auto mode : {fake_anthropic_server::tls_mode::none, fake_anthropic_server::tls_mode::localhost_cert}) {
+        BOOST_TEST_CONTEXT("tls " << (mode != fake_anthropic_server::tls_mode::none)) {
+            fake_anthropic_server server(mode);
+            const auto script = scripted_response::sse(fixture("rec_sdkgo_tool_use_ping_midblock.sse"), {7, 1, 64, 3});
+            server.push(script);
+            server.push(script);
+            server.push(script);
+            asio::io_context ioc;
+            claude_client client(ioc.get_executor(), config_for(server));
+            engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> {
+                std::vector<json::value> by_next, by_read_all;
+                auto a = co_await client.stream_message(hello_request());
+                while (auto ev = co_await a.next()) by_next.push_back(ev->data());
+                auto b = co_await client.stream_message(hello_request());
+                co_await b.read_all([&](const engram::net::stream_event& ev) { by_read_all.push_back(ev.data()); });
+                BOOST_TEST(b.done());
+                BOOST_REQUIRE_EQUAL(by_read_all.size(), by_next.size());
+                for (std::size_t i = 0; i < by_next.size(); ++i) BOOST_TEST(by_read_all[i] == by_next[i], "event " << i);
+                BOOST_TEST((json::value(b.current().content()) == json::value(a.current().content())));
+                BOOST_TEST(client.stats().idle == 1u);  // both read to the end: one pooled connection
+
+                // The caller's exception ends the stream where it was thrown.
+                auto c = co_await client.stream_message(hello_request());
+                int seen = 0;
+                try {
+                    co_await c.read_all([&](const engram::net::stream_event&) {
+                        if (++seen == 3) throw std::runtime_error("enough");
+                    });
+                    BOOST_ERROR("read_all returned although its callback threw");
+                } catch (const std::runtime_error& e) {
+                    BOOST_TEST(std::string(e.what()) == "enough");
+                }
+                BOOST_TEST(seen == 3);
+                BOOST_TEST(c.done());
+                BOOST_TEST(client.stats().in_use == 0u);
+            });
+        }
+    }
+}
+
 BOOST_AUTO_TEST_CASE(non_streaming_over_tls_returns_the_message_and_sends_betas) {
     fake_anthropic_server server(fake_anthropic_server::tls_mode::localhost_cert);
     server.push(scripted_response::json(200, R"({"id":"msg_1","type":"message","role":"assistant","model":"claude-test",)"

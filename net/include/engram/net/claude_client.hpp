@@ -142,6 +142,20 @@ public:
         return boost::asio::co_spawn(executor(), next(), std::forward<CompletionToken>(token));
     }
 
+    /// Reads the rest of the stream, calling `on_event` for every event in order (the events
+    /// next() would return, each already applied to current()), and returns once the message
+    /// is complete. One coroutine for the whole stream, where next() costs one per event: the
+    /// cheaper way to consume a stream. Failures and cancellation as next(); an exception
+    /// thrown by `on_event` closes the stream and propagates.
+    boost::asio::awaitable<void> read_all(std::function<void(const stream_event&)> on_event);
+
+    /// Callback-style read_all(). Completion signature `void(std::exception_ptr)`. The stream
+    /// must outlive the operation.
+    template <class CompletionToken = boost::asio::deferred_t>
+    auto async_read_all(std::function<void(const stream_event&)> on_event, CompletionToken&& token = {}) {
+        return boost::asio::co_spawn(executor(), read_all(std::move(on_event)), std::forward<CompletionToken>(token));
+    }
+
     /// The message accumulated so far (complete after next() returned nullopt).
     const message& current() const noexcept;
     /// Moves the accumulated message out (current() is empty afterwards), for a caller that is
