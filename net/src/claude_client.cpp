@@ -487,7 +487,7 @@ public:
 
     /// Delivers every remaining event to `on_event`: one coroutine for the whole stream, where
     /// next() is one per event.
-    asio::awaitable<void> read_all(const std::function<void(const stream_event&)>& on_event) {
+    asio::awaitable<void> read_all(std::function<void(const stream_event&)> on_event) {
         std::exception_ptr failure;
         try {
             for (;;) {
@@ -763,7 +763,7 @@ boost::asio::awaitable<std::optional<stream_event>> message_stream::next() {
 }
 boost::asio::awaitable<void> message_stream::read_all(std::function<void(const stream_event&)> on_event) {
     if (!state_) throw client_error(errc::invalid_config, "read_all() on an empty message_stream");
-    co_await state_->read_all(on_event);
+    return state_->read_all(std::move(on_event));  // no frame of its own
 }
 const message& message_stream::current() const noexcept {
     static const message empty;
