@@ -244,45 +244,55 @@ asio::awaitable<lease> connection_pool::acquire(const deadline& d) {
     }
 }
 
+// Connecting is split in three coroutines so that the one every new connection waits in (the
+// TCP connect) holds little: with thousands of streams connecting at once, its frame is paid
+// thousands of times.
 asio::awaitable<std::unique_ptr<connection>> connection_pool::connect(const deadline& d) {
-    asio::ip::tcp::resolver::results_type endpoints;
-    if (url_.host_is_ip_literal()) {
-        // Nothing to look up: skip the resolver, whose work runs on a thread of its own (a
-        // round trip per connection, felt when thousands of streams connect at once).
-        const asio::ip::tcp::endpoint ep(asio::ip::make_address(url_.host), url_.port);
-        endpoints = asio::ip::tcp::resolver::results_type::create(ep, url_.host, std::to_string(url_.port));
-    } else {
-        asio::ip::tcp::resolver resolver(co_await asio::this_coro::executor);
-        const auto own = co_await asio::this_coro::cancellation_state;
-        auto [rec, found] = co_await resolver.async_resolve(url_.host, std::to_string(url_.port), d.token(own));
-        if (rec) {
-            if (rec == asio::error::operation_aborted) throw client_error(errc::cancelled, "request cancelled");
-            throw client_error(errc::resolve_failed, "could not resolve '" + url_.host + "': " + rec.message());
-        }
-        endpoints = std::move(found);
-    }
     auto c = std::make_unique<connection>(executor_, url_.tls, ssl_ctx_);
-    const auto ex = co_await asio::this_coro::executor;
+    // Nothing to look up for an IP literal: the resolver's work runs on a thread of its own (a
+    // round trip per connection, felt when thousands of streams connect at once).
+    asio::ip::tcp::resolver::results_type endpoints;
+    if (url_.host_is_ip_literal()) endpoints = literal_endpoints();
+    else endpoints = co_await resolve(d);
     const auto own = co_await asio::this_coro::cancellation_state;
-    errc code = d.arm(*c, cfg_.connect_timeout, errc::connect_timeout, ex);
-    auto [cec, ep] = co_await asio::async_connect(c->tcp(), endpoints, d.token(own));
-    cec = c->watchdog.finish(cec);
-    if (cec) throw_transport_error(cec, code, "connect", url_);
+    const errc code = d.arm(*c, cfg_.connect_timeout, errc::connect_timeout, co_await asio::this_coro::executor);
+    auto [ec, ep] = co_await asio::async_connect(c->tcp(), endpoints, d.token(own));
+    ec = c->watchdog.finish(ec);
+    if (ec) throw_transport_error(ec, code, "connect", url_);
     c->tcp().set_option(asio::ip::tcp::no_delay(true));
     c->tcp().non_blocking(true);  // plain reads try the socket directly and never block
-
-    if (auto* tls = std::get_if<tls_stream>(&c->stream)) {
-        // SNI is for names only (RFC 6066); IP literals are verified against the certificate's
-        // IP addresses instead.
-        if (!url_.host_is_ip_literal() && !SSL_set_tlsext_host_name(tls->native_handle(), url_.host.c_str()))
-            throw client_error(errc::tls_handshake_failed, "cannot set TLS server name");
-        if (cfg_.verify_peer) tls->set_verify_callback(asio::ssl::host_name_verification(url_.host));
-        code = d.arm(*c, cfg_.tls_handshake_timeout, errc::tls_handshake_timeout, ex);
-        auto [hec] = co_await tls->async_handshake(asio::ssl::stream_base::client, d.token(own));
-        hec = c->watchdog.finish(hec);
-        if (hec) throw_transport_error(hec, code, "TLS handshake", url_);
-    }
+    if (!c->plain()) co_await handshake(*c, d);
     co_return c;
+}
+
+asio::ip::tcp::resolver::results_type connection_pool::literal_endpoints() const {
+    const asio::ip::tcp::endpoint ep(asio::ip::make_address(url_.host), url_.port);
+    return asio::ip::tcp::resolver::results_type::create(ep, url_.host, std::to_string(url_.port));
+}
+
+asio::awaitable<asio::ip::tcp::resolver::results_type> connection_pool::resolve(const deadline& d) {
+    asio::ip::tcp::resolver resolver(co_await asio::this_coro::executor);
+    const auto own = co_await asio::this_coro::cancellation_state;
+    auto [ec, found] = co_await resolver.async_resolve(url_.host, std::to_string(url_.port), d.token(own));
+    if (ec) {
+        if (ec == asio::error::operation_aborted) throw client_error(errc::cancelled, "request cancelled");
+        throw client_error(errc::resolve_failed, "could not resolve '" + url_.host + "': " + ec.message());
+    }
+    co_return found;
+}
+
+asio::awaitable<void> connection_pool::handshake(connection& c, const deadline& d) {
+    auto& tls = std::get<tls_stream>(c.stream);
+    // SNI is for names only (RFC 6066); IP literals are verified against the certificate's
+    // IP addresses instead.
+    if (!url_.host_is_ip_literal() && !SSL_set_tlsext_host_name(tls.native_handle(), url_.host.c_str()))
+        throw client_error(errc::tls_handshake_failed, "cannot set TLS server name");
+    if (cfg_.verify_peer) tls.set_verify_callback(asio::ssl::host_name_verification(url_.host));
+    const auto own = co_await asio::this_coro::cancellation_state;
+    const errc code = d.arm(c, cfg_.tls_handshake_timeout, errc::tls_handshake_timeout, co_await asio::this_coro::executor);
+    auto [ec] = co_await tls.async_handshake(asio::ssl::stream_base::client, d.token(own));
+    ec = c.watchdog.finish(ec);
+    if (ec) throw_transport_error(ec, code, "TLS handshake", url_);
 }
 
 void connection_pool::give_back(std::unique_ptr<connection> c, bool reusable) noexcept {

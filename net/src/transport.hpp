@@ -188,6 +188,9 @@ public:
 private:
     friend class lease;
     asio::awaitable<std::unique_ptr<connection>> connect(const deadline& d);
+    asio::ip::tcp::resolver::results_type literal_endpoints() const;
+    asio::awaitable<asio::ip::tcp::resolver::results_type> resolve(const deadline& d);
+    asio::awaitable<void> handshake(connection& c, const deadline& d);
     void give_back(std::unique_ptr<connection> c, bool reusable) noexcept;
 
     asio::any_io_executor executor_;
