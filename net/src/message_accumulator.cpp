@@ -34,7 +34,7 @@ void append_string(json::object& block, std::string_view key, std::string_view p
 }  // namespace
 
 std::error_code message_accumulator::fail(errc e, std::string detail) {
-    detail_ = std::move(detail);
+    failure_.get().detail = std::move(detail);
     return make_error_code(e);
 }
 
@@ -90,8 +90,8 @@ std::error_code message_accumulator::apply_object(std::string_view name, const j
                 d.message = str(e->get_object(), "message");
             }
             d.request_id = str(ev, "request_id");
-            error_ = std::move(d);
-            error_json_ = ev;
+            failure_.get().error = std::move(d);
+            failure_.get().error_json = ev;
             return {};
         }
         case stream_event_kind::message_start: {
@@ -213,7 +213,7 @@ std::error_code message_accumulator::on_message_delta(const json::object& ev) {
 }
 
 std::error_code message_accumulator::finish() const noexcept {
-    if (error_) return make_error_code(errc_from_api(error_->error_type, 0));
+    if (failure_ && failure_->error) return make_error_code(errc_from_api(failure_->error->error_type, 0));
     if (!stopped_) return make_error_code(errc::incomplete_stream);
     return {};
 }

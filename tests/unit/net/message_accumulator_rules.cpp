@@ -87,6 +87,13 @@ BOOST_AUTO_TEST_CASE(in_band_overloaded_error_is_recognised_as_overloaded) {
     BOOST_TEST((kind == stream_event_kind::error));
     BOOST_TEST(acc.finish() == errc::overloaded);
     BOOST_TEST(acc.stream_error()->message == "Overloaded");
+    // A copy carries the failure (held apart from the accumulator, allocated when it happens).
+    const message_accumulator copy = acc;
+    BOOST_TEST(copy.finish() == errc::overloaded);
+    BOOST_TEST(copy.stream_error()->message == "Overloaded");
+    BOOST_TEST(copy.stream_error_json().at("error").at("type") == "overloaded_error");
+    BOOST_TEST(!message_accumulator().stream_error().has_value());
+    BOOST_TEST(message_accumulator().last_error_detail().empty());
 }
 
 BOOST_AUTO_TEST_CASE(ping_and_unknown_events_are_ignored_anywhere) {

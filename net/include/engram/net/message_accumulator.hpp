@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstddef>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -78,11 +79,20 @@ public:
     /// The concatenated input_json_delta fragments of block `index` (empty if none).
     std::string_view partial_json(std::size_t index) const noexcept;
     /// The in-band `error` event's details, if one arrived.
-    const std::optional<api_error_details>& stream_error() const noexcept { return error_; }
+    const std::optional<api_error_details>& stream_error() const noexcept {
+        static const std::optional<api_error_details> none;
+        return failure_ ? failure_->error : none;
+    }
     /// The JSON of the `error` event as received.
-    const boost::json::value& stream_error_json() const noexcept { return error_json_; }
+    const boost::json::value& stream_error_json() const noexcept {
+        static const boost::json::value none;
+        return failure_ ? failure_->error_json : none;
+    }
     /// Description of the last protocol error returned by apply().
-    const std::string& last_error_detail() const noexcept { return detail_; }
+    const std::string& last_error_detail() const noexcept {
+        static const std::string none;
+        return failure_ ? failure_->detail : none;
+    }
 
 private:
     std::error_code fail(errc e, std::string detail);
@@ -102,9 +112,31 @@ private:
 
     message message_;
     std::vector<block_state> blocks_;
-    std::optional<api_error_details> error_;
-    boost::json::value error_json_;
-    std::string detail_;
+    // What went wrong, if anything: most streams never need it, and thousands of open ones
+    // would each carry its room, so it is allocated on the first failure.
+    struct failure_info {
+        std::optional<api_error_details> error;
+        boost::json::value error_json;
+        std::string detail;
+    };
+    struct failure_ptr {  // a unique_ptr that copies what it points to
+        std::unique_ptr<failure_info> p;
+        failure_ptr() = default;
+        failure_ptr(failure_ptr&&) noexcept = default;
+        failure_ptr& operator=(failure_ptr&&) noexcept = default;
+        failure_ptr(const failure_ptr& o) : p(o.p ? std::make_unique<failure_info>(*o.p) : nullptr) {}
+        failure_ptr& operator=(const failure_ptr& o) {
+            if (this != &o) p = o.p ? std::make_unique<failure_info>(*o.p) : nullptr;
+            return *this;
+        }
+        explicit operator bool() const noexcept { return p != nullptr; }
+        failure_info* operator->() const noexcept { return p.get(); }
+        failure_info& get() {
+            if (!p) p = std::make_unique<failure_info>();
+            return *p;
+        }
+    };
+    failure_ptr failure_;
     bool started_ = false;
     bool stopped_ = false;
     // The text of the block the last fast-path delta appended to, so that the next one does
