@@ -11,11 +11,12 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
-#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/error.hpp>
 #include <boost/json/monotonic_resource.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
+#include "response_reader.hpp"
 #include "sink_body.hpp"
 #include "transport.hpp"
 
@@ -25,15 +26,11 @@ namespace detail {
 namespace http = beast::http;
 namespace json = boost::json;
 
-using response_parser = http::response_parser<sink_body>;
+using response_parser = response_reader;
 
 namespace {
 
-std::string_view header_of(const response_parser& p, std::string_view name) {
-    const auto& h = p.get();
-    auto it = h.find(beast::string_view(name.data(), name.size()));
-    return it == h.end() ? std::string_view() : std::string_view(it->value().data(), it->value().size());
-}
+std::string_view header_of(const response_parser& p, std::string_view name) { return p.header(name); }
 
 double unit_random() {
     thread_local std::mt19937_64 rng{std::random_device{}()};
@@ -194,12 +191,12 @@ public:
 
     /// What the caller needs from a response header, taken into o.info.
     static void take_header(opened& o) {
-        o.info.http_status = o.parser->get().result_int();
+        o.info.http_status = o.parser->status();
         o.info.request_id = std::string(header_of(*o.parser, "request-id"));
         o.info.limits = parse_rate_limits([&](std::string_view n) { return header_of(*o.parser, n); });
         // The fields would stay allocated for the whole stream (the parser keeps its own
         // framing state); an error response still needs them below.
-        if (o.info.http_status == 200) o.parser->get().clear();
+        if (o.info.http_status == 200) o.parser->clear_headers();
     }
 
     struct error_response {
@@ -252,10 +249,10 @@ public:
     /// must then not be reused).
     asio::awaitable<bool> read_body(opened& o, std::string& out, std::size_t limit, const deadline& d, bool must_fit) {
         string_sink sink(limit);
-        o.parser->get().body().sink = &sink;
+        o.parser->set_sink(&sink);
         struct detach {
             response_parser& p;
-            ~detach() { p.get().body().sink = nullptr; }
+            ~detach() { p.set_sink(nullptr); }
         } guard{*o.parser};
         while (!o.parser->is_done() && !sink.overflowed) co_await read_body_some(*o.conn, *o.parser, d);
         if (sink.overflowed && must_fit)
@@ -465,7 +462,7 @@ public:
 
     /// Sends the request (no frame of its own: the client's open() fills o_). Then call opened().
     asio::awaitable<void> open() { return client_->open(prepared_, deadline_, o_); }
-    void opened() { o_.parser->get().body().sink = this; }  // body bytes go straight into the SSE parser
+    void opened() { o_.parser->set_sink(this); }  // body bytes go straight into the SSE parser
 
     void on_body(std::string_view piece) override {
         received_at_ = std::chrono::steady_clock::now();  // one clock read per piece, not per event
@@ -699,12 +696,12 @@ private:
         finished_ = true;
         try {
             discard_sink rest;  // only the framing's end is expected; a large remainder is not worth reading
-            o_.parser->get().body().sink = &rest;
+            o_.parser->set_sink(&rest);
             while (!o_.parser->is_done() && rest.bytes < 64 * 1024) co_await client_->read_body_some(*o_.conn, *o_.parser, deadline_);
-            o_.parser->get().body().sink = nullptr;
+            o_.parser->set_sink(nullptr);
             o_.conn.release(o_.parser->is_done() && o_.parser->keep_alive());
         } catch (const client_error&) {
-            o_.parser->get().body().sink = nullptr;
+            o_.parser->set_sink(nullptr);
             o_.conn.release(false);  // the message is complete; only the connection is lost
         }
     }

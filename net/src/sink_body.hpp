@@ -1,16 +1,11 @@
-// A Beast body type that hands every parsed piece of the body straight to a sink (private to
-// net/). A streamed reply goes from the connection's read buffer into the SSE parser with no
-// intermediate buffer per stream and no copy; an error body goes into a bounded string.
+// Where response_reader hands the decoded body (private to net/). A streamed reply goes from
+// the connection's read buffer into the SSE parser with no intermediate buffer per stream and
+// no copy; an error body goes into a bounded string.
 #pragma once
 
 #include <cstdint>
 #include <string>
 #include <string_view>
-
-#include <boost/beast/core/buffers_range.hpp>
-#include <boost/beast/http/message.hpp>
-#include <boost/optional/optional.hpp>
-#include <boost/system/error_code.hpp>
 
 namespace engram::net::detail {
 
@@ -44,36 +39,6 @@ class discard_sink final : public body_sink {
 public:
     void on_body(std::string_view piece) override { bytes += piece.size(); }
     std::size_t bytes = 0;
-};
-
-struct sink_body {
-    struct value_type {
-        body_sink* sink = nullptr;  ///< null: the body is dropped
-    };
-
-    class reader {
-    public:
-        template <bool IsRequest, class Fields>
-        reader(boost::beast::http::header<IsRequest, Fields>&, value_type& body) : body_(body) {}
-
-        void init(const boost::optional<std::uint64_t>&, boost::system::error_code& ec) { ec = {}; }
-
-        template <class ConstBufferSequence>
-        std::size_t put(const ConstBufferSequence& buffers, boost::system::error_code& ec) {
-            ec = {};
-            std::size_t n = 0;
-            for (const auto b : boost::beast::buffers_range_ref(buffers)) {
-                if (body_.sink) body_.sink->on_body(std::string_view(static_cast<const char*>(b.data()), b.size()));
-                n += b.size();
-            }
-            return n;
-        }
-
-        void finish(boost::system::error_code& ec) { ec = {}; }
-
-    private:
-        value_type& body_;
-    };
 };
 
 }  // namespace engram::net::detail
