@@ -426,13 +426,19 @@ private:
             throw runtime_error(errc::message_too_large, "the message (" + std::to_string(chars) +
                                                              " characters) exceeds the history budget of " +
                                                              std::to_string(rt_->config().max_history_chars));
-        std::lock_guard lock(mutex_);
-        history_.push("user", content);
-        const std::size_t dropped = history_.trim(rt_->config().max_history_chars);
+        std::size_t dropped = 0;
+        net::message_request request;
+        {
+            std::lock_guard lock(mutex_);
+            history_.push("user", content);
+            dropped = history_.trim(rt_->config().max_history_chars);
+            request = agents::chat_request(*agent_, system_json_, history_.json());
+        }
+        // Outside the lock: a hook may well ask the session for its history size.
         if (dropped > 0)
             rt_->notice(info_, "history budget reached: dropped the " + std::to_string(dropped) +
                                    " oldest messages of session " + info_.session_id);
-        return agents::chat_request(*agent_, system_json_, history_.json());
+        return request;
     }
 
     void finish_turn(const net::message& reply) {
@@ -477,12 +483,12 @@ private:
         } guard{this};
         if (ended_.exchange(true)) co_return;
         idle_timer_.cancel();
-        std::string transcript;
+        std::string transcript;  // only for an agent that remembers a session with a reply
         bool any_reply = false;
         {
             std::lock_guard lock(mutex_);
             any_reply = history_.has_reply();
-            transcript = history_.transcript();
+            if (any_reply && agent_->remember) transcript = history_.transcript();
         }
         if (auto h = rt_->hooks(); h->on_session_end) h->on_session_end(info_);
         rt_->session_closed(info_.session_id);
