@@ -333,9 +333,9 @@ public:
     }
 
     /// Keeps `rest` as the connection's leftover. The usual two bytes fit in the string itself;
-    /// a larger buffer (the body behind a header) is not kept once it is used.
+    /// a larger buffer (the body behind a header) is not kept once it is mostly used.
     static void keep_leftover(connection& c, std::string_view rest) {
-        if (rest.size() <= 15 && c.leftover.capacity() > 15) std::string(rest).swap(c.leftover);
+        if (c.leftover.capacity() > std::max<std::size_t>(15, 2 * rest.size())) std::string(rest).swap(c.leftover);
         else c.leftover.assign(rest);
     }
 
