@@ -175,6 +175,9 @@ public:
                 retryable = k == error_kind::connection || (k == error_kind::timeout && e.code_value() != errc::total_timeout);
                 failure = std::current_exception();
             }
+            // The failed attempt's connection is closed now, before any backoff: held, it would
+            // count against max_connections_per_host while the retry waits for one.
+            o.conn.release(false);
             if (stale_reuse) {
                 --o.info.attempts;
                 --retry;  // unsigned wrap is fine: the loop's ++retry brings it back

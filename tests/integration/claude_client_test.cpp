@@ -925,12 +925,18 @@ BOOST_AUTO_TEST_CASE(slow_response_header_hits_the_header_timeout_and_is_retried
     asio::io_context ioc;
     auto cfg = config_for(server);
     cfg.response_header_timeout = 200ms;
+    // One connection per host: the failed attempt's connection must be given back before the
+    // retry asks the pool for one, or the retry would wait for itself.
+    cfg.max_connections_per_host = 1;
+    cfg.total_timeout = 20s;
     claude_client client(ioc.get_executor(), cfg);
+    const auto started = std::chrono::steady_clock::now();
     engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> {
         auto s = co_await client.stream_message(hello_request());
         BOOST_TEST(co_await drain(s) == "on time");
     });
     BOOST_TEST(server.requests().size() == 2u);
+    BOOST_TEST((std::chrono::steady_clock::now() - started < 10s));
 
     cfg.retry.max_retries = 0;
     server.push(slow);
