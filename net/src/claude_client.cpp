@@ -17,7 +17,7 @@
 #include <boost/json/serialize.hpp>
 
 #include "response_reader.hpp"
-#include "sink_body.hpp"
+#include "body_sink.hpp"
 #include "transport.hpp"
 
 namespace engram::net {

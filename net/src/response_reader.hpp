@@ -8,7 +8,7 @@
 #include <boost/beast/http/basic_parser.hpp>
 #include <boost/optional/optional.hpp>
 
-#include "sink_body.hpp"
+#include "body_sink.hpp"
 
 namespace engram::net::detail {
 
