@@ -30,6 +30,33 @@ BOOST_AUTO_TEST_CASE(cr_at_end_of_one_piece_and_lf_at_start_of_next_are_one_line
     BOOST_TEST(got == std::vector<std::string>{"a\nb"});
 }
 
+BOOST_AUTO_TEST_CASE(a_data_line_read_in_place_survives_the_end_of_its_piece_and_joins_later_lines) {
+    // A block's one data line is read in place, without a copy, while its piece is parsed; a
+    // block still open when the piece ends, or with more data lines, keeps its data itself.
+    {
+        sse_parser p;
+        BOOST_TEST((data_of(p, {"event: x\ndata: a\n", "\n"}) == std::vector<std::string>{"a"}));
+    }
+    {
+        sse_parser p;
+        BOOST_TEST((data_of(p, {"data: a\n", "data: b\n\n"}) == std::vector<std::string>{"a\nb"}));
+    }
+    {
+        sse_parser p;
+        BOOST_TEST((data_of(p, {"data: a\ndata: b\n\ndata:\n\ndata: c\n\n"}) == std::vector<std::string>{"a\nb", "", "c"}));
+    }
+    {
+        sse_parser p;
+        std::string piece = "data: first\n\ndata: sec";
+        std::vector<std::string> got;
+        BOOST_REQUIRE(!p.feed(piece, [&](const sse_event& e) { got.emplace_back(e.data); }));
+        piece.assign(piece.size(), '#');  // the caller reuses its buffer
+        BOOST_REQUIRE(!p.feed("ond\n\n", [&](const sse_event& e) { got.emplace_back(e.data); }));
+        BOOST_TEST((got == std::vector<std::string>{"first", "second"}));
+        BOOST_TEST(p.buffered_bytes() == 0u);
+    }
+}
+
 BOOST_AUTO_TEST_CASE(bom_split_across_pieces_is_stripped_once) {
     sse_parser p;
     auto got = data_of(p, {"\xEF", "\xBB", "\xBF" "data: x\n\n\xEF\xBB\xBF" "data: y\n\n"});

@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -65,8 +67,12 @@ std::error_code sse_line_splitter::feed(std::string_view bytes, std::size_t max_
         if (bytes[0] == '\n') pos = 1;
     }
     while (pos < n) {
-        std::size_t end = pos;
-        while (end < n && bytes[end] != '\n' && bytes[end] != '\r') ++end;
+        // The line ends at the first LF or CR: memchr finds each far faster than a byte loop.
+        const char* from = bytes.data() + pos;
+        const auto* lf = static_cast<const char*>(std::memchr(from, '\n', n - pos));
+        const std::size_t lf_at = lf ? static_cast<std::size_t>(lf - from) : n - pos;
+        const auto* cr = static_cast<const char*>(std::memchr(from, '\r', lf_at));
+        const std::size_t end = pos + (cr ? static_cast<std::size_t>(cr - from) : lf_at);
         if (end == n) {
             if (line_.size() + (n - pos) > max_partial) return make_error_code(errc::event_too_large);
             line_.append(bytes.data() + pos, n - pos);
@@ -146,10 +152,23 @@ private:
     template <class OnEvent>
     void process_line(std::string_view line, OnEvent& on_event);
     void process_field(std::string_view field, std::string_view value);
+    /// Data held for the current block: data_, or the one data line still seen in the input.
+    std::size_t pending_data() const noexcept { return data_.size() + (has_view_ ? view_.size() + 1 : 0); }
+    /// The block's one data line is kept as a view of the input while feed() runs (most events
+    /// are one data line, whole in one piece: no copy); anything else joins the lines in data_.
+    void keep_view_in_data() {
+        if (!has_view_) return;
+        data_.assign(view_);
+        data_.push_back('\n');
+        has_view_ = false;
+    }
 
     std::size_t max_event_bytes_;
     detail::sse_line_splitter lines_;
     std::string data_;            // data buffer of the current block
+    std::string_view input_;      // what feed() was given, while it runs
+    std::string_view view_;       // the block's only data line so far, inside input_ (has_view_)
+    bool has_view_ = false;
     std::string event_type_;      // event type buffer of the current block
     std::string id_buffer_;       // persists across blocks, as the standard says
     std::string last_event_id_;   // updated at dispatch
@@ -164,12 +183,15 @@ private:
 template <class OnEvent>
 std::error_code sse_parser::feed(std::string_view bytes, OnEvent&& on_event) {
     if (failed_) return make_error_code(errc::event_too_large);
-    auto ec = lines_.feed(bytes, max_event_bytes_ - std::min(max_event_bytes_, data_.size()),
+    input_ = bytes;
+    auto ec = lines_.feed(bytes, max_event_bytes_ - std::min(max_event_bytes_, pending_data()),
                           [&](std::string_view line) {
-                              if (line.size() + data_.size() > max_event_bytes_) return false;
+                              if (line.size() + pending_data() > max_event_bytes_) return false;
                               process_line(line, on_event);
                               return true;
                           });
+    keep_view_in_data();  // a block still open keeps its data: the input goes away
+    input_ = {};
     if (ec) failed_ = true;
     return ec;
 }
@@ -182,6 +204,12 @@ void sse_parser::process_line(std::string_view line, OnEvent& on_event) {
         last_event_id_ = id_buffer_;
         const auto retry = block_retry_;
         block_retry_.reset();
+        if (has_view_) {
+            has_view_ = false;
+            on_event(sse_event{event_type_, view_, last_event_id_, retry});
+            event_type_.clear();
+            return;
+        }
         if (data_.empty()) {
             event_type_.clear();
             return;
@@ -210,6 +238,14 @@ void sse_parser::process_line(std::string_view line, OnEvent& on_event) {
 
 inline void sse_parser::process_field(std::string_view field, std::string_view value) {
     if (field == "data") {
+        const std::less<const char*> before;
+        if (data_.empty() && !has_view_ && !before(value.data(), input_.data()) &&
+            !before(input_.data() + input_.size(), value.data() + value.size())) {
+            view_ = value;
+            has_view_ = true;
+            return;
+        }
+        keep_view_in_data();
         data_.append(value);
         data_.push_back('\n');
     } else if (field == "event") {
@@ -230,9 +266,10 @@ inline void sse_parser::process_field(std::string_view field, std::string_view v
 }
 
 inline bool sse_parser::finish() noexcept {
-    const bool dropped = !lines_.partial().empty() || !data_.empty() || block_has_fields_;
+    const bool dropped = !lines_.partial().empty() || !data_.empty() || has_view_ || block_has_fields_;
     lines_.clear_partial();
     data_.clear();
+    has_view_ = false;
     event_type_.clear();
     block_retry_.reset();
     block_has_fields_ = false;
