@@ -63,6 +63,15 @@ message_request hello_request(const std::string& text = "Hello") {
     return r;
 }
 
+// A stream that sends its message_start and then nothing more, holding the connection open.
+scripted_response stalled_after_message_start(const std::string& text) {
+    const std::string body = engram::test::make_text_stream(text, 2);
+    auto stall = scripted_response::sse(body);
+    stall.stop_after_bytes = body.find("content_block_start");
+    stall.stall = true;
+    return stall;
+}
+
 // Reads a whole stream, returning the concatenated text deltas seen by the caller.
 asio::awaitable<std::string> drain(engram::net::message_stream& s) {
     std::string text;
@@ -702,11 +711,7 @@ BOOST_AUTO_TEST_CASE(a_tls_server_that_never_answers_the_handshake_hits_the_hand
 BOOST_AUTO_TEST_CASE(cancelling_the_reader_closes_the_stream_and_frees_its_connection) {
     using namespace asio::experimental::awaitable_operators;
     fake_anthropic_server server;
-    const std::string body = engram::test::make_text_stream("waits forever", 2);
-    auto stall = scripted_response::sse(body);
-    stall.stop_after_bytes = body.find("content_block_start");
-    stall.stall = true;
-    server.push(stall);
+    server.push(stalled_after_message_start("waits forever"));
     asio::io_context ioc;
     auto cfg = config_for(server);
     cfg.stream_idle_timeout = 30s;  // cancellation, not the timeout, must end the wait
@@ -739,11 +744,7 @@ BOOST_AUTO_TEST_CASE(a_request_cancel_slot_cancels_a_stalled_stream_awaited_inli
     // The caller awaits next() in its own coroutine (no co_spawn per request) and cancels it
     // from elsewhere on the same executor through message_request::cancel_slot.
     fake_anthropic_server server;
-    const std::string body = engram::test::make_text_stream("waits forever", 2);
-    auto stall = scripted_response::sse(body);
-    stall.stop_after_bytes = body.find("content_block_start");
-    stall.stall = true;
-    server.push(stall);
+    server.push(stalled_after_message_start("waits forever"));
     asio::io_context ioc;
     auto cfg = config_for(server);
     cfg.stream_idle_timeout = 30s;  // cancellation, not the timeout, must end the wait
@@ -807,11 +808,7 @@ BOOST_AUTO_TEST_CASE(a_cancellation_between_two_steps_is_not_lost) {
 
 BOOST_AUTO_TEST_CASE(a_request_cancel_slot_cancels_a_wait_for_a_free_connection) {
     fake_anthropic_server server;
-    const std::string body = engram::test::make_text_stream("holds the only connection", 2);
-    auto stall = scripted_response::sse(body);
-    stall.stop_after_bytes = body.find("content_block_start");
-    stall.stall = true;
-    server.push(stall);
+    server.push(stalled_after_message_start("holds the only connection"));
     asio::io_context ioc;
     auto cfg = config_for(server);
     cfg.max_connections_per_host = 1;

@@ -507,6 +507,16 @@ void stalling_chat_server(fake_anthropic_server& server) {
     });
 }
 
+// The set-up both cancellation tests share: stalling chat turns, and a stream idle timeout long
+// enough that only a cancellation can end a turn in time.
+runtime_config stalling_config(const fake_anthropic_server& server, const engram::test::temp_dir& dir,
+                               bool single_threaded) {
+    auto cfg = config_for(server, dir);
+    cfg.single_threaded_executor = single_threaded;
+    cfg.client.stream_idle_timeout = 60s;
+    return cfg;
+}
+
 bool is_cancelled(std::exception_ptr e) {
     try {
         if (e) std::rethrow_exception(e);
@@ -528,10 +538,8 @@ BOOST_AUTO_TEST_CASE(shutdown_after_the_grace_period_cancels_a_stalled_turn) {
             fake_anthropic_server server;
             stalling_chat_server(server);
             asio::io_context ioc;
-            auto cfg = config_for(server, dir);
+            auto cfg = stalling_config(server, dir, single_threaded);
             cfg.shutdown_grace = 300ms;
-            cfg.single_threaded_executor = single_threaded;
-            cfg.client.stream_idle_timeout = 60s;  // the cancellation, not a timeout, must end the turn
             runtime rt(ioc.get_executor(), cfg);
             std::exception_ptr failure;
             bool finished = false;
@@ -565,10 +573,7 @@ BOOST_AUTO_TEST_CASE(cancelling_the_callers_coroutine_cancels_its_turn_which_lea
             fake_anthropic_server server;
             stalling_chat_server(server);
             asio::io_context ioc;
-            auto cfg = config_for(server, dir);
-            cfg.single_threaded_executor = single_threaded;
-            cfg.client.stream_idle_timeout = 60s;  // the cancellation, not a timeout, must end the turn
-            runtime rt(ioc.get_executor(), cfg);
+            runtime rt(ioc.get_executor(), stalling_config(server, dir, single_threaded));
             std::exception_ptr failure;
             bool finished = false;
             const auto started = std::chrono::steady_clock::now();
