@@ -19,6 +19,9 @@
 //                          and runs on its own, and wall_s includes the opening
 //   LOADGEN_RETRIES [0]    client retries per request (the peers run with none, so none by default:
 //                          a retried failure would otherwise be hidden from `errors`)
+//   LOADGEN_LATENCY [0]    1 = time every delta from the read that brought it to its callback (a
+//                          clock read and a histogram update per delta, which the peers do not pay:
+//                          off for CPU figures, on for the latency figures)
 //   FAKE_DELTAS            when set (run-peers.sh exports it), every turn must bring
 //                          min(FAKE_DELTAS, MAX_TOKENS) deltas, else the exit status is 3
 //
@@ -26,9 +29,9 @@
 //   RESULT peer=engram sessions=N turns=T deltas=D bytes=B wall_s=W errors=E digest=H
 //   LATENCY peer=engram what=send_to_first_delta ... (per turn: from session::send() to the first
 //           delta callback, and to send()'s completion)
-//   LATENCY peer=engram what=read_to_delta_callback ... (per delta: from the socket read that brought
-//           its bytes, as the body parser received them, to the session's delta callback; the time
-//           the bytes waited in the kernel before that read is not included)
+//   LATENCY peer=engram what=read_to_delta_callback ... (with LOADGEN_LATENCY=1; per delta: from the
+//           socket read that brought its bytes, as the body parser received them, to the session's
+//           delta callback; the time the bytes waited in the kernel before that read is not included)
 // and a few `loadgen: ...` notes on stderr. Exit status: 0 when every turn succeeded and the counts
 // are right, 1 on turn errors, 2 on bad settings or set-up failure, 3 on wrong counts.
 //
@@ -89,6 +92,7 @@ struct settings {
     bool extract = false;
     bool open_first = true;
     unsigned retries = 0;
+    bool delta_latency = false;  ///< time every delta (LOADGEN_LATENCY=1)
     std::optional<std::uint64_t> expect_deltas_per_turn;
 };
 
@@ -129,7 +133,8 @@ settings read_settings(int argc, char** argv) {
             std::printf(
                 "usage: engram_loadgen [--extract]\n"
                 "env: SESSIONS TURNS ANTHROPIC_BASE_URL ANTHROPIC_API_KEY MODEL MAX_TOKENS BENCH_CA_FILE\n"
-                "     LOADGEN_THREADS [1] LOADGEN_EXTRACT [0] LOADGEN_OPEN_FIRST [1] LOADGEN_RETRIES [0]\n     FAKE_DELTAS (count check)\n");
+                "     LOADGEN_THREADS [1] LOADGEN_EXTRACT [0] LOADGEN_OPEN_FIRST [1] LOADGEN_RETRIES [0]\n"
+                "     LOADGEN_LATENCY [0] FAKE_DELTAS (count check)\n");
             std::exit(0);
         } else {
             die("unknown argument '" + std::string(a) + "' (try --help)");
@@ -146,6 +151,7 @@ settings read_settings(int argc, char** argv) {
     s.extract = s.extract || env_flag("LOADGEN_EXTRACT");
     s.open_first = env_uint("LOADGEN_OPEN_FIRST", 1, 0, 1) == 1;
     s.retries = static_cast<unsigned>(env_uint("LOADGEN_RETRIES", 0, 0, 100));
+    s.delta_latency = env_uint("LOADGEN_LATENCY", 0, 0, 1) == 1;
     if (env("FAKE_DELTAS")) {
         const std::uint64_t fake = env_uint("FAKE_DELTAS", 0, 0, std::numeric_limits<std::uint32_t>::max());
         s.expect_deltas_per_turn = std::min<std::uint64_t>(fake, static_cast<std::uint64_t>(s.max_tokens));
@@ -308,14 +314,16 @@ struct load {
             try {
                 session_state* p = &st;
                 const net::message reply = co_await session.send(user_text(s, t), [p, &session, this](std::string_view d) {
-                    const auto now = clock_type::now();
-                    totals.read_to_callback.add(static_cast<std::uint64_t>(
-                        std::chrono::duration_cast<std::chrono::nanoseconds>(now - session.delta_received_at()).count()));
+                    if (cfg.delta_latency) {
+                        const auto now = clock_type::now();
+                        totals.read_to_callback.add(static_cast<std::uint64_t>(
+                            std::chrono::duration_cast<std::chrono::nanoseconds>(now - session.delta_received_at()).count()));
+                    }
                     ++p->deltas;
                     p->turn_bytes += d.size();
                     if (!p->first_seen) {
                         p->first_seen = true;
-                        p->first_delta = now;
+                        p->first_delta = clock_type::now();
                     }
                 });
                 const auto done = clock_type::now();
@@ -415,7 +423,9 @@ int main(int argc, char** argv) {
     rc.single_threaded_executor = cfg.threads == 1;  // ioc is run by cfg.threads threads
     rc.min_open_files = cfg.sessions + 64;            // one socket per session, plus files
 
-    asio::io_context ioc(static_cast<int>(cfg.threads));
+    // One thread: every socket is used by that thread only, so the reactor's per-socket locks
+    // can go (timers and posts from the memory thread stay locked), as runtime/README advises.
+    asio::io_context ioc(cfg.threads == 1 ? BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO : static_cast<int>(cfg.threads));
     std::optional<rt::runtime> runtime;
     try {
         runtime.emplace(ioc.get_executor(), rc);
@@ -533,7 +543,8 @@ int main(int argc, char** argv) {
                 " turn_p50_ms=%.3f turn_p99_ms=%.3f turn_max_ms=%.3f open_p50_ms=%.3f open_p99_ms=%.3f open_max_ms=%.3f\n",
                 ttfd.n, ttfd.p50, ttfd.p99, ttfd.max, turn.p50, turn.p99, turn.max, open.p50, open.p99, open.max);
     const auto& h = L.totals.read_to_callback;
-    std::printf("LATENCY peer=engram what=read_to_delta_callback deltas=%" PRIu64 " p50_us=%.2f p99_us=%.2f max_us=%.2f\n",
+    if (cfg.delta_latency)
+        std::printf("LATENCY peer=engram what=read_to_delta_callback deltas=%" PRIu64 " p50_us=%.2f p99_us=%.2f max_us=%.2f\n",
                 h.count(), h.quantile_us(0.50), h.quantile_us(0.99), h.quantile_us(1.0));
     std::fflush(stdout);
     std::fprintf(stderr,
