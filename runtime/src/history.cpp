@@ -1,5 +1,6 @@
 #include "history.hpp"
 
+#include <algorithm>
 #include <ctime>
 
 #include <boost/json/object.hpp>
@@ -51,19 +52,53 @@ std::size_t message_chars(const json::value& message) {
     return c ? content_chars(*c) : 0;
 }
 
+namespace {
+/// Appends what `sr` produces to `out`.
+void serialize_append(std::string& out, json::serializer& sr) {
+    std::size_t len = out.size();
+    // Room the string already has, within reason (resize writes it): a serializer that runs
+    // out of room allocates to keep its place, so a reused buffer lets most messages through
+    // in one read.
+    for (std::size_t room = std::clamp<std::size_t>(out.capacity() - len, 256, 16 * 1024);; room *= 2) {
+        out.resize(len + room);
+        len += sr.read(out.data() + len, room).size();
+        if (sr.done()) break;
+    }
+    out.resize(len);
+}
+}  // namespace
+
 void message_history::push(std::string_view role, const json::value& content) {
-    append(role, content_chars(content), json::serialize(content));
+    json::serializer sr;
+    sr.reset(&content);
+    append(role, content_chars(content), sr);
 }
 
 void message_history::push(std::string_view role, const json::array& blocks) {
-    append(role, content_chars(blocks), json::serialize(blocks));
+    json::serializer sr;
+    sr.reset(&blocks);
+    append(role, content_chars(blocks), sr);
 }
 
-void message_history::append(std::string_view role, std::size_t chars, std::string_view content_json) {
-    std::string text = "{\"role\":";
-    text += json::serialize(json::string(role));
+void message_history::push_text(std::string_view role, std::string_view text) {
+    json::serializer sr;
+    sr.reset(text);
+    append(role, text.size(), sr);
+}
+
+void message_history::append(std::string_view role, std::size_t chars, json::serializer& content) {
+    // The content is written into a buffer the thread reuses, then once more into the message's
+    // own string at its exact size: one allocation, and no slack kept for the session's life.
+    thread_local std::string scratch;
+    scratch.clear();
+    serialize_append(scratch, content);
+    const std::string role_json = json::serialize(json::string_view(role));  // "user", "assistant": no allocation
+    std::string text;
+    text.reserve(role_json.size() + scratch.size() + 22);
+    text += "{\"role\":";
+    text += role_json;
     text += ",\"content\":";
-    text += content_json;
+    text += scratch;
     text += '}';
     json_.push_back(std::move(text));
     meta_.push_back({chars, role == "user"});

@@ -9,6 +9,7 @@
 
 #include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
+#include <boost/json/serializer.hpp>
 #include <boost/json/value.hpp>
 
 namespace engram::runtime::detail {
@@ -27,6 +28,8 @@ public:
     void push(std::string_view role, const boost::json::value& content);
     /// The same with content blocks (no copy of them into a value first).
     void push(std::string_view role, const boost::json::array& blocks);
+    /// The same with plain text as the content (no JSON value made of it first).
+    void push_text(std::string_view role, std::string_view text);
     void pop_back() noexcept;
     std::size_t size() const noexcept { return json_.size(); }
     bool empty() const noexcept { return json_.empty(); }
@@ -46,7 +49,8 @@ public:
     std::string transcript() const;
 
 private:
-    void append(std::string_view role, std::size_t chars, std::string_view content_json);
+    /// Appends {"role": role, "content": <what `content` serializes>}.
+    void append(std::string_view role, std::size_t chars, boost::json::serializer& content);
     struct meta {
         std::size_t chars;
         bool user;

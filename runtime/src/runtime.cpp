@@ -315,7 +315,7 @@ public:
         busy_ = true;
         turn_scope scope(*this);  // from here on, a failed turn leaves no trace in the history
         throw_unless_open();
-        auto request = begin_turn(std::move(text));
+        auto request = begin_turn(text);
         // One frame for the whole turn: every step below is awaited here.
         auto permit = rt_->gate().try_acquire();
         if (!permit) permit = co_await wait_for_gate();
@@ -420,9 +420,8 @@ private:
 
     /// Adds the user's message to the history and makes the request (synchronous: kept out of
     /// the coroutine frames).
-    net::message_request begin_turn(std::string text) {
-        const json::value content(std::move(text));
-        if (const auto chars = content_chars(content); chars > rt_->config().max_history_chars)
+    net::message_request begin_turn(const std::string& text) {
+        if (const auto chars = text.size(); chars > rt_->config().max_history_chars)
             throw runtime_error(errc::message_too_large, "the message (" + std::to_string(chars) +
                                                              " characters) exceeds the history budget of " +
                                                              std::to_string(rt_->config().max_history_chars));
@@ -430,7 +429,7 @@ private:
         net::message_request request;
         {
             std::lock_guard lock(mutex_);
-            history_.push("user", content);
+            history_.push_text("user", text);
             dropped = history_.trim(rt_->config().max_history_chars);
             request = agents::chat_request(*agent_, system_json_, history_.json());
         }
