@@ -2,8 +2,10 @@
 #include <engram/net/retry.hpp>
 #include <engram/net/sse_parser.hpp>
 
+#include <algorithm>
 #include <array>
 #include <cstring>
+#include <limits>
 #include <random>
 
 #include <boost/asio/as_tuple.hpp>
@@ -508,6 +510,10 @@ public:
     stream_event pop_event() {
         before_delivery();
         stream_event ev = std::move(queue_[head_]);
+        if (ev.borrowed_) {  // it outlives the buffer: own the payload
+            ev.text_.assign(ev.payload());
+            ev.borrowed_ = false;
+        }
         delivered();
         return ev;
     }
@@ -527,6 +533,9 @@ public:
         if (++head_ == queue_.size()) {
             last_burst_ = queue_.size();
             queue_.clear();  // keeps its capacity: steady-state delivery does not allocate
+            // So does raw_, unless a large event grew it (a long message_start, a long delta).
+            if (raw_.capacity() > 1024) std::string().swap(raw_);
+            else raw_.clear();
             head_ = 0;
         }
         ++delivered_;
@@ -576,6 +585,7 @@ public:
                     // streams would each hold it. A stream that gets bursts keeps the room.
                     if (queue_.capacity() > 2 && last_burst_ <= 2 && head_ == queue_.size()) {
                         std::vector<stream_event>().swap(queue_);
+                        std::string().swap(raw_);
                         head_ = 0;
                     }
                     const auto step_end = deadline::step_end(client_->config().stream_idle_timeout);
@@ -636,14 +646,23 @@ private:
     void feed(std::string_view bytes) {
         auto ec = sse_.feed(bytes, [&](const sse_event& ev) {
             if (pending_error_) return;  // nothing after a failure is delivered
+            if (queue_.capacity() == 0) queue_.reserve(4);  // the head of a reply is three events
             stream_event& out = queue_.emplace_back();
             out.received_at = received_at_;
-            // The hot path: a plain text delta is read without building a JSON tree.
+            // The hot paths: a plain text delta, and the events that are nothing but their type,
+            // are read without building a JSON tree.
+            std::string_view text;
             if ((ev.type == "content_block_delta" || ev.type.empty()) &&
-                acc_.try_apply_text_delta(ev.data, out.index, out.text_)) {
+                acc_.try_apply_text_delta(ev.data, out.index, text, scratch_)) {
                 out.kind = stream_event_kind::content_block_delta;
                 out.text_delta_ = true;
                 out.form_ = stream_event::form::fast_delta;
+                lend(out, text);
+                return;
+            }
+            if (acc_.try_apply_bare_event(ev.type, ev.data, out.kind, out.index)) {
+                out.form_ = stream_event::form::raw;
+                lend(out, ev.data);
                 return;
             }
             // Any other event is parsed once for the accumulator. A delta's tree is kept (text()
@@ -658,8 +677,8 @@ private:
             json::value& tree = keep_tree ? out.data_ : scratch;
             auto aec = acc_.apply(ev.type, ev.data, &out.kind, &tree, storage);
             if (!keep_tree && !aec) {
-                out.text_.assign(ev.data);
                 out.form_ = stream_event::form::raw;
+                lend(out, ev.data);
             }
             if (aec) {
                 queue_.pop_back();
@@ -694,6 +713,23 @@ private:
                                                                   std::nullopt, std::make_shared<message>(acc_.current())));
     }
 
+    /// Gives `out` its payload: a piece of raw_, the one buffer of all the queued events, as
+    /// long as they are only lent to read_all()'s callback (pop_event() gives them a copy).
+    void lend(stream_event& out, std::string_view payload) {
+        // A short payload fits in the event's own string without an allocation (15 bytes is
+        // the smallest small-string room of the standard libraries); one past what an offset
+        // can say gets a copy of its own.
+        if (payload.size() <= 15 || raw_.size() + payload.size() > std::numeric_limits<std::uint32_t>::max()) {
+            out.text_.assign(payload);
+            return;
+        }
+        out.buffer_ = &raw_;
+        out.offset_ = static_cast<std::uint32_t>(raw_.size());
+        out.size_ = static_cast<std::uint32_t>(payload.size());
+        out.borrowed_ = true;
+        raw_.append(payload);
+    }
+
     /// After message_stop: read the end of the body so the connection can be reused.
     asio::awaitable<void> drain() {
         finished_ = true;
@@ -716,6 +752,8 @@ private:
     sse_parser sse_;
     message_accumulator acc_;
     std::vector<stream_event> queue_;  // events parsed but not yet delivered, from head_ on
+    std::string raw_;                  // the payloads of queue_'s borrowed events
+    std::string scratch_;              // a text delta's text, when it had escapes to decode
     std::size_t last_burst_ = 0;       // how many events the queue held when it last ran empty
     std::chrono::steady_clock::time_point received_at_{};
     std::size_t head_ = 0;
@@ -730,7 +768,7 @@ private:
 // ---- public surface ----
 
 std::string_view stream_event::text() const noexcept {
-    if (form_ == form::fast_delta) return text_;
+    if (form_ == form::fast_delta) return payload();
     const auto* o = data_.if_object();
     if (!o) return {};
     const auto* d = o->if_contains("delta");
@@ -740,10 +778,29 @@ std::string_view stream_event::text() const noexcept {
     return {};
 }
 
+std::string_view stream_event::payload() const noexcept {
+    if (borrowed_) return std::string_view(*buffer_).substr(offset_, size_);
+    return text_;
+}
+
+stream_event::stream_event(const stream_event& other)
+    : kind(other.kind),
+      index(other.index),
+      received_at(other.received_at),
+      text_(other.payload()),
+      data_(other.data_),
+      text_delta_(other.text_delta_),
+      form_(other.form_) {}
+
+stream_event& stream_event::operator=(const stream_event& other) {
+    if (this != &other) *this = stream_event(other);
+    return *this;
+}
+
 const boost::json::value& stream_event::data() const {
-    if (form_ == form::raw && data_.is_null()) data_ = boost::json::parse(text_);  // it parsed once already
+    if (form_ == form::raw && data_.is_null()) data_ = boost::json::parse(payload());  // it parsed once already
     if (form_ == form::fast_delta && data_.is_null()) {
-        boost::json::object delta{{"type", "text_delta"}, {"text", text_}};
+        boost::json::object delta{{"type", "text_delta"}, {"text", payload()}};
         boost::json::object ev{{"type", "content_block_delta"}, {"index", static_cast<std::int64_t>(index)}};  // as a parser stores it
         ev["delta"] = std::move(delta);
         data_ = std::move(ev);

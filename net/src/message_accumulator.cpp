@@ -1,5 +1,10 @@
 #include <engram/net/message_accumulator.hpp>
 
+#include <algorithm>
+#include <memory>
+#include <utility>
+
+#include <boost/json/memory_resource.hpp>
 #include <boost/json/parse.hpp>
 
 #include "text_delta_scanner.hpp"
@@ -25,13 +30,93 @@ std::string_view str(const json::object& o, std::string_view key) noexcept {
     return {};
 }
 
+// json::object::operator[] makes room for one more member before it looks the key up, so on
+// a full table it moves the table even when the key exists; in the message's arena the old
+// table is never given back. This looks first.
+json::value& member(json::object& o, std::string_view key) {
+    if (auto* v = o.if_contains(key)) return *v;
+    return o.emplace(key, nullptr).first->value();
+}
+
+void set_member(json::object& o, std::string_view key, json::value v) { member(o, key) = std::move(v); }
+
+// The message's content array (message_start makes sure there is one; a caller who edits the
+// message through current() is trusted to keep it).
+json::array& content_of(message& m) { return member(m.json(), "content").as_array(); }
+
 void append_string(json::object& block, std::string_view key, std::string_view piece) {
-    auto& v = block[key];
+    auto& v = member(block, key);
     if (!v.is_string()) v = json::string();
     v.get_string().append(piece);
 }
 
+// The memory of one streamed reply's JSON: a first block sized for the message_start copy and
+// the first content block, then one block per later request that does not fit (the final text
+// of a block, a tool input), at least 512 bytes. Nothing is freed before the arena goes. (Like
+// json::monotonic_resource, whose blocks are powers of two and so would hold up to twice what a
+// reply needs, thousands of times over when thousands stream at once.)
+class reply_arena final : public json::memory_resource {
+public:
+    explicit reply_arena(std::size_t first_block) noexcept : next_size_(first_block) {}
+    ~reply_arena() override {
+        while (head_) ::operator delete(std::exchange(head_, head_->next));
+    }
+    reply_arena(const reply_arena&) = delete;
+    reply_arena& operator=(const reply_arena&) = delete;
+
+private:
+    struct block {
+        block* next;
+    };
+    void* bump(std::size_t n, std::size_t align) noexcept {
+        void* p = std::align(align, n, cur_, left_);
+        if (p) {
+            cur_ = static_cast<char*>(p) + n;
+            left_ -= n;
+        }
+        return p;
+    }
+    void* do_allocate(std::size_t n, std::size_t align) override {
+        if (void* p = bump(n, align)) return p;
+        const std::size_t size = std::max(n + align, next_size_);
+        next_size_ = 512;
+        auto* b = static_cast<block*>(::operator new(sizeof(block) + size));
+        b->next = head_;
+        head_ = b;
+        cur_ = b + 1;
+        left_ = size;
+        return bump(n, align);  // fits: the block has `align` bytes to spare
+    }
+    void do_deallocate(void*, std::size_t, std::size_t) override {}
+    bool do_is_equal(const json::memory_resource& other) const noexcept override { return this == &other; }
+
+    block* head_ = nullptr;
+    void* cur_ = nullptr;
+    std::size_t left_ = 0;
+    std::size_t next_size_;
+};
+
+// The message_start copy takes about 2.4 times the event's text; the rest is for the first
+// content block and the stop reason. (0: the text's size is not known.)
+std::size_t first_block_for(std::size_t message_start_bytes) {
+    if (message_start_bytes == 0) return 1536;
+    return std::clamp<std::size_t>(message_start_bytes / 2 * 5 + 256, 512, 64 * 1024);
+}
+
 }  // namespace
+
+void message_accumulator::flush_text() const {
+    for (std::size_t i = 0; i < blocks_.size(); ++i) {
+        auto& pending = blocks_[i].text;
+        if (pending.empty()) continue;
+        // The block was checked to be a text object when its first delta was held aside; a
+        // caller may have edited the message since, so look again.
+        auto* content = message_.json().if_contains("content");
+        if (content && content->is_array() && i < content->get_array().size())
+            if (auto* block = content->get_array()[i].if_object()) append_string(*block, "text", pending);
+        std::string().swap(pending);  // freed: the JSON has it now
+    }
+}
 
 std::error_code message_accumulator::fail(errc e, std::string detail) {
     failure_.get().detail = std::move(detail);
@@ -42,6 +127,7 @@ std::error_code message_accumulator::apply(std::string_view event_name, std::str
                                            stream_event_kind* kind, json::value* parsed, json::storage_ptr storage) {
     std::error_code ec;
     json::value v = json::parse(data, ec, std::move(storage));
+    event_bytes_ = data.size();
     if (ec) return fail(errc::invalid_json, "event '" + std::string(event_name) + "' is not JSON: " + ec.message());
     if (!v.is_object()) return fail(errc::invalid_json, "event '" + std::string(event_name) + "' is not a JSON object");
     const auto& obj = v.get_object();
@@ -50,19 +136,20 @@ std::error_code message_accumulator::apply(std::string_view event_name, std::str
     return result;
 }
 
-bool message_accumulator::try_apply_text_delta(std::string_view data, std::size_t& index, std::string& text) {
+bool message_accumulator::try_apply_text_delta(std::string_view data, std::size_t& index, std::string_view& text,
+                                               std::string& scratch) {
     if (!started_ || stopped_) return false;
     std::size_t i = 0;
-    if (!detail::scan_text_delta(data, i, text)) return false;
+    if (!detail::scan_text_delta(data, i, text, scratch)) return false;
     if (!text_.target || i != text_.index) {
         if (i >= blocks_.size() || !blocks_[i].open) return false;
-        auto& block = message_.json()["content"].get_array()[i];
+        auto& block = content_of(message_)[i];
         if (!block.is_object()) return false;
         auto* type = block.get_object().if_contains("type");
         if (!type || !type->is_string() || type->get_string() != "text") return false;
-        auto& v = block.get_object()["text"];
+        auto& v = member(block.get_object(), "text");
         if (!v.is_string()) v = json::string();
-        text_.target = &v.get_string();
+        text_.target = &blocks_[i].text;  // written into v by flush_text()
         text_.index = i;
     }
     text_.target->append(text);
@@ -70,13 +157,55 @@ bool message_accumulator::try_apply_text_delta(std::string_view data, std::size_
     return true;
 }
 
+bool message_accumulator::try_apply_bare_event(std::string_view name, std::string_view data, stream_event_kind& kind,
+                                               std::size_t& index) {
+    // Exactly as the API writes them (a ping as the docs show it, too); anything else is parsed.
+    constexpr std::string_view block_stop = R"({"type":"content_block_stop","index":)";
+    if (data.starts_with(block_stop) && (name.empty() || name == "content_block_stop")) {
+        std::string_view digits = data.substr(block_stop.size());
+        if (digits.size() < 2 || digits.size() > 8 || digits.back() != '}') return false;
+        digits.remove_suffix(1);
+        if (digits.size() > 1 && digits[0] == '0') return false;
+        std::size_t i = 0;
+        for (const char ch : digits) {
+            if (ch < '0' || ch > '9') return false;
+            i = i * 10 + static_cast<std::size_t>(ch - '0');
+        }
+        // A tool input is parsed at its block's stop, and may fail: apply() does that.
+        if (!started_ || stopped_ || i >= blocks_.size() || !blocks_[i].open || !blocks_[i].json.empty()) return false;
+        auto* block = content_of(message_)[i].if_object();
+        if (!block) return false;
+        flush_text();
+        text_.target = nullptr;
+        close_block(i, *block);  // no tool input: nothing to fail
+        kind = stream_event_kind::content_block_stop;
+        index = i;
+        return true;
+    }
+    if (data == R"({"type":"message_stop"})" && (name.empty() || name == "message_stop")) {
+        if (!started_ || stopped_) return false;
+        flush_text();
+        text_.target = nullptr;
+        on_message_stop();
+        kind = stream_event_kind::message_stop;
+        return true;
+    }
+    if ((data == R"({"type":"ping"})" || data == R"({"type": "ping"})") && (name.empty() || name == "ping")) {
+        kind = stream_event_kind::ping;
+        return true;
+    }
+    return false;
+}
+
 std::error_code message_accumulator::apply(const json::value& event, stream_event_kind* kind) {
     if (!event.is_object()) return fail(errc::invalid_json, "event is not a JSON object");
+    event_bytes_ = 0;  // not known: the arena takes a default size
     return apply_object(str(event.get_object(), "type"), event.get_object(), kind);
 }
 
 std::error_code message_accumulator::apply_object(std::string_view name, const json::object& ev,
                                                   stream_event_kind* kind_out) {
+    flush_text();            // every other event sees (and may act on) the whole text
     text_.target = nullptr;  // whatever this event changes, the cached block may move
     const auto kind = kind_from_name(name);
     if (kind_out) *kind_out = kind;
@@ -98,11 +227,11 @@ std::error_code message_accumulator::apply_object(std::string_view name, const j
             if (started_) return fail(errc::unexpected_event, "second message_start");
             auto* m = ev.if_contains("message");
             if (!m || !m->is_object()) return fail(errc::unexpected_event, "message_start without a message object");
-            message_.json() = m->get_object();
-            auto& content = message_.json()["content"];
+            message_ = message(json::object(m->get_object(), json::make_shared_resource<reply_arena>(first_block_for(event_bytes_))));
+            auto& content = member(message_.json(), "content");
             if (!content.is_array()) content = json::array();
             // Blocks present at start (unusual) are complete; later deltas cannot touch them.
-            blocks_.assign(content.get_array().size(), block_state{false, true, {}});
+            blocks_.assign(content.get_array().size(), block_state{false, true, {}, {}});
             started_ = true;
             return {};
         }
@@ -115,17 +244,7 @@ std::error_code message_accumulator::apply_object(std::string_view name, const j
         case stream_event_kind::content_block_delta: return on_block_delta(ev);
         case stream_event_kind::content_block_stop: return on_block_stop(ev);
         case stream_event_kind::message_delta: return on_message_delta(ev);
-        case stream_event_kind::message_stop: {
-            stopped_ = true;
-            // A tool input whose block never stopped cannot be trusted: mark it null (the raw
-            // fragments stay available through partial_json()).
-            auto& content = message_.json()["content"].get_array();
-            for (std::size_t i = 0; i < blocks_.size(); ++i) {
-                if (blocks_[i].open && !blocks_[i].json.empty() && content[i].is_object())
-                    content[i].get_object()["input"] = nullptr;
-            }
-            return {};
-        }
+        case stream_event_kind::message_stop: on_message_stop(); return {};
         default: return {};
     }
 }
@@ -136,12 +255,12 @@ json::object* message_accumulator::block_at(const json::object& ev, std::size_t&
     const auto idx = i->to_number<std::int64_t>();
     if (idx < 0 || static_cast<std::size_t>(idx) >= blocks_.size()) return nullptr;
     index = static_cast<std::size_t>(idx);
-    auto& v = message_.json()["content"].get_array()[index];
+    auto& v = content_of(message_)[index];
     return v.if_object();
 }
 
 std::error_code message_accumulator::on_block_start(const json::object& ev) {
-    auto& content = message_.json()["content"].get_array();
+    auto& content = content_of(message_);
     const auto* i = ev.if_contains("index");
     const auto* block = ev.if_contains("content_block");
     if (!i || !(i->is_int64() || i->is_uint64()) || !block || !block->is_object())
@@ -150,7 +269,7 @@ std::error_code message_accumulator::on_block_start(const json::object& ev) {
         return fail(errc::unexpected_event, "content_block_start for index " + std::to_string(i->to_number<std::int64_t>()) +
                                                 " but " + std::to_string(content.size()) + " blocks exist");
     content.push_back(*block);
-    blocks_.push_back(block_state{true, false, {}});
+    blocks_.push_back(block_state{true, false, {}, {}});
     return {};
 }
 
@@ -170,9 +289,9 @@ std::error_code message_accumulator::on_block_delta(const json::object& ev) {
     } else if (type == "thinking_delta") {
         append_string(*block, "thinking", str(delta, "thinking"));
     } else if (type == "signature_delta") {
-        (*block)["signature"] = str(delta, "signature");  // replaces, never appends
+        member(*block, "signature") = json::string_view(str(delta, "signature"));  // replaces, never appends
     } else if (type == "citations_delta") {
-        auto& citations = (*block)["citations"];
+        auto& citations = member(*block, "citations");
         if (!citations.is_array()) citations = json::array();
         if (auto* c = delta.if_contains("citation")) citations.get_array().push_back(*c);
     }
@@ -185,28 +304,43 @@ std::error_code message_accumulator::on_block_stop(const json::object& ev) {
     json::object* block = block_at(ev, index);
     if (!block || !blocks_[index].open)
         return fail(errc::unexpected_event, "content_block_stop for a block that is not open");
+    return close_block(index, *block);
+}
+
+std::error_code message_accumulator::close_block(std::size_t index, json::object& block) {
     auto& st = blocks_[index];
     st.open = false;
     st.closed = true;
     if (!st.json.empty()) {
         std::error_code ec;
-        json::value input = json::parse(st.json, ec);
+        json::value input = json::parse(st.json, ec, block.storage());
         if (ec) return fail(errc::invalid_json, "tool input of block " + std::to_string(index) + " is not JSON: " + ec.message());
-        (*block)["input"] = std::move(input);
+        set_member(block, "input", std::move(input));
     }
     return {};
+}
+
+void message_accumulator::on_message_stop() {
+    stopped_ = true;
+    // A tool input whose block never stopped cannot be trusted: mark it null (the raw
+    // fragments stay available through partial_json()).
+    auto& content = content_of(message_);
+    for (std::size_t i = 0; i < blocks_.size(); ++i) {
+        if (blocks_[i].open && !blocks_[i].json.empty() && content[i].is_object())
+            set_member(content[i].get_object(), "input", nullptr);
+    }
 }
 
 std::error_code message_accumulator::on_message_delta(const json::object& ev) {
     auto& msg = message_.json();
     if (auto* d = ev.if_contains("delta"); d && d->is_object()) {
-        for (const auto& kv : d->get_object()) msg[kv.key()] = kv.value();
+        for (const auto& kv : d->get_object()) member(msg, kv.key()) = kv.value();
     }
     if (auto* u = ev.if_contains("usage"); u && u->is_object()) {
-        auto& usage = msg["usage"];
+        auto& usage = member(msg, "usage");
         if (!usage.is_object()) usage = json::object();
         for (const auto& kv : u->get_object()) {
-            if (!kv.value().is_null()) usage.get_object()[kv.key()] = kv.value();  // replace, not add
+            if (!kv.value().is_null()) member(usage.get_object(), kv.key()) = kv.value();  // replace, not add
         }
     }
     return {};

@@ -1,6 +1,7 @@
 #include "text_delta_scanner.hpp"
 
 #include <cstdint>
+#include <cstring>
 
 namespace engram::net::detail {
 namespace {
@@ -38,34 +39,42 @@ public:
         ++p_;
         return true;
     }
-    // A string with escapes decoded. Non-ASCII text (raw or as \u escapes beyond ASCII) is left
-    // to the full parser, which validates UTF-8 and surrogate pairs.
-    bool string(std::string& out) {
+    // Raw bytes, with no whitespace skipped: the compact form's fixed parts.
+    bool literal(std::string_view s) {
+        if (static_cast<std::size_t>(end_ - p_) < s.size() || std::memcmp(p_, s.data(), s.size()) != 0) return false;
+        p_ += s.size();
+        return true;
+    }
+    // A string, decoded. `out` views the input when the string has no escapes, else `scratch`,
+    // which holds the decoded text. Raw UTF-8 is validated as a JSON parser does; a \u escape
+    // beyond ASCII is left to the full parser, which pairs surrogates.
+    bool string(std::string_view& out, std::string& scratch) {
         if (!take('"')) return false;
-        out.clear();
+        const char* start = p_;
+        if (!plain_run()) return false;
+        if (p_ == end_) return false;
+        if (*p_ == '"') {  // no escapes: the text is the input itself
+            out = std::string_view(start, static_cast<std::size_t>(p_ - start));
+            ++p_;
+            return true;
+        }
+        scratch.assign(start, static_cast<std::size_t>(p_ - start));
         for (;;) {
-            const char* run = p_;
-            while (p_ != end_ && *p_ != '"' && *p_ != '\\') {
-                const auto c = static_cast<unsigned char>(*p_);
-                if (c < 0x20 || c >= 0x80) return false;
-                ++p_;
-            }
-            out.append(run, static_cast<std::size_t>(p_ - run));
-            if (p_ == end_) return false;
             if (*p_ == '"') {
                 ++p_;
+                out = scratch;
                 return true;
             }
             if (++p_ == end_) return false;  // past the backslash
             switch (*p_++) {
-                case '"': out += '"'; break;
-                case '\\': out += '\\'; break;
-                case '/': out += '/'; break;
-                case 'b': out += '\b'; break;
-                case 'f': out += '\f'; break;
-                case 'n': out += '\n'; break;
-                case 'r': out += '\r'; break;
-                case 't': out += '\t'; break;
+                case '"': scratch += '"'; break;
+                case '\\': scratch += '\\'; break;
+                case '/': scratch += '/'; break;
+                case 'b': scratch += '\b'; break;
+                case 'f': scratch += '\f'; break;
+                case 'n': scratch += '\n'; break;
+                case 'r': scratch += '\r'; break;
+                case 't': scratch += '\t'; break;
                 case 'u': {
                     if (end_ - p_ < 4) return false;
                     unsigned v = 0;
@@ -78,11 +87,14 @@ public:
                         else return false;
                     }
                     if (v >= 0x80) return false;
-                    out += static_cast<char>(v);
+                    scratch += static_cast<char>(v);
                     break;
                 }
                 default: return false;
             }
+            const char* run = p_;
+            if (!plain_run() || p_ == end_) return false;
+            scratch.append(run, static_cast<std::size_t>(p_ - run));
         }
     }
     // A non-negative integer without sign, fraction or exponent, as the API sends indexes.
@@ -101,6 +113,43 @@ public:
     }
 
 private:
+    // Advances over string content up to a quote, a backslash or the end. False on a control
+    // character or invalid UTF-8 (RFC 3629: no overlong forms, no surrogates, nothing past
+    // U+10FFFF), which a JSON parser rejects.
+    bool plain_run() {
+        while (p_ != end_) {
+            const auto c = static_cast<unsigned char>(*p_);
+            if (c >= 0x20 && c < 0x80) {
+                if (c == '"' || c == '\\') return true;
+                ++p_;
+                continue;
+            }
+            if (c < 0x20) return false;
+            const std::size_t n = utf8_sequence(reinterpret_cast<const unsigned char*>(p_), static_cast<std::size_t>(end_ - p_));
+            if (n == 0) return false;
+            p_ += n;
+        }
+        return true;
+    }
+    // The length of the valid UTF-8 sequence starting with a byte >= 0x80, or 0.
+    static std::size_t utf8_sequence(const unsigned char* s, std::size_t avail) {
+        const unsigned char c = s[0];
+        std::size_t n = 0;
+        unsigned char lo = 0x80, hi = 0xBF;  // the range of the second byte
+        if (c >= 0xC2 && c <= 0xDF) n = 2;
+        else if (c == 0xE0) n = 3, lo = 0xA0;
+        else if ((c >= 0xE1 && c <= 0xEC) || c == 0xEE || c == 0xEF) n = 3;
+        else if (c == 0xED) n = 3, hi = 0x9F;  // no surrogates
+        else if (c == 0xF0) n = 4, lo = 0x90;
+        else if (c >= 0xF1 && c <= 0xF3) n = 4;
+        else if (c == 0xF4) n = 4, hi = 0x8F;  // nothing past U+10FFFF
+        else return 0;
+        if (avail < n || s[1] < lo || s[1] > hi) return 0;
+        for (std::size_t i = 2; i < n; ++i)
+            if (s[i] < 0x80 || s[i] > 0xBF) return 0;
+        return n;
+    }
+
     const char* p_;
     const char* end_;
 };
@@ -118,14 +167,14 @@ bool scan_object(cursor& c, Member&& member) {
     }
 }
 
-bool scan_delta_object(cursor& c, std::string& text) {
+bool scan_delta_object(cursor& c, std::string_view& text, std::string& scratch) {
     bool have_type = false, have_text = false;
     const bool ok = scan_object(c, [&](std::string_view key) {
         if (key == "type" && !have_type) {
             std::string_view type;
             return have_type = c.plain_string(type) && type == "text_delta";
         }
-        if (key == "text" && !have_text) return have_text = c.string(text);
+        if (key == "text" && !have_text) return have_text = c.string(text, scratch);
         return false;
     });
     return ok && have_type && have_text;
@@ -133,17 +182,27 @@ bool scan_delta_object(cursor& c, std::string& text) {
 
 }  // namespace
 
-bool scan_text_delta(std::string_view json, std::size_t& index, std::string& text) {
+bool scan_text_delta(std::string_view json, std::size_t& index, std::string_view& text, std::string& scratch) {
+    std::size_t idx = 0;
+    {
+        // The form the API sends, matched in a few comparisons.
+        cursor c(json);
+        if (c.literal(R"({"type":"content_block_delta","index":)") && c.index(idx) &&
+            c.literal(R"(,"delta":{"type":"text_delta","text":)") && c.string(text, scratch) && c.literal("}}") &&
+            c.at_end()) {
+            index = idx;
+            return true;
+        }
+    }
     cursor c(json);
     bool have_type = false, have_index = false, have_delta = false;
-    std::size_t idx = 0;
     const bool ok = scan_object(c, [&](std::string_view key) {
         if (key == "type" && !have_type) {
             std::string_view type;
             return have_type = c.plain_string(type) && type == "content_block_delta";
         }
         if (key == "index" && !have_index) return have_index = c.index(idx);
-        if (key == "delta" && !have_delta) return have_delta = scan_delta_object(c, text);
+        if (key == "delta" && !have_delta) return have_delta = scan_delta_object(c, text, scratch);
         return false;
     });
     if (!ok || !(have_type && have_index && have_delta) || !c.at_end()) return false;

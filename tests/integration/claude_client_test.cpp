@@ -188,13 +188,28 @@ BOOST_AUTO_TEST_CASE(read_all_delivers_the_events_next_would_and_a_throwing_call
             claude_client client(ioc.get_executor(), config_for(server));
             engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> {
                 std::vector<json::value> by_next, by_read_all;
+                std::vector<std::string> texts_by_next;
                 auto a = co_await client.stream_message(hello_request());
-                while (auto ev = co_await a.next()) by_next.push_back(ev->data());
+                while (auto ev = co_await a.next()) {
+                    by_next.push_back(ev->data());
+                    texts_by_next.emplace_back(ev->text());
+                }
                 auto b = co_await client.stream_message(hello_request());
-                co_await b.read_all([&](const engram::net::stream_event& ev) { by_read_all.push_back(ev.data()); });
+                // An event lent to the callback may refer to the stream's buffer; a copy owns
+                // its payload, and outlives the buffer's reuse by the later reads.
+                std::vector<engram::net::stream_event> copies;
+                co_await b.read_all([&](const engram::net::stream_event& ev) {
+                    by_read_all.push_back(ev.data());
+                    copies.push_back(ev);
+                });
                 BOOST_TEST(b.done());
                 BOOST_REQUIRE_EQUAL(by_read_all.size(), by_next.size());
-                for (std::size_t i = 0; i < by_next.size(); ++i) BOOST_TEST(by_read_all[i] == by_next[i], "event " << i);
+                BOOST_REQUIRE_EQUAL(copies.size(), by_next.size());
+                for (std::size_t i = 0; i < by_next.size(); ++i) {
+                    BOOST_TEST(by_read_all[i] == by_next[i], "event " << i);
+                    BOOST_TEST(copies[i].data() == by_next[i], "copy of event " << i);
+                    BOOST_TEST(copies[i].text() == texts_by_next[i], "text of event " << i);
+                }
                 BOOST_TEST((json::value(b.current().content()) == json::value(a.current().content())));
                 BOOST_TEST(client.stats().idle == 1u);  // both read to the end: one pooled connection
 

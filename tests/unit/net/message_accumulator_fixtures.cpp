@@ -107,8 +107,8 @@ BOOST_AUTO_TEST_CASE(every_anthropic_stream_accumulates_to_its_expected_message_
     }
 }
 
-BOOST_AUTO_TEST_CASE(the_text_delta_fast_path_gives_every_stream_the_same_message_and_texts) {
-    std::size_t fast = 0;
+BOOST_AUTO_TEST_CASE(the_fast_paths_give_every_stream_the_same_message_and_texts) {
+    std::size_t fast = 0, bare = 0;
     for (const auto& sse_path : engram::test::fixture_files("anthropic", ".sse")) {
         const auto stem = sse_path.stem().string();
         BOOST_TEST_CONTEXT("fixture " << stem) {
@@ -117,13 +117,26 @@ BOOST_AUTO_TEST_CASE(the_text_delta_fast_path_gives_every_stream_the_same_messag
             message_accumulator acc;
             auto ec = parser.feed(engram::test::read_file(sse_path), [&](const sse_event& ev) {
                 std::size_t index = 99;
-                std::string text;
-                if ((ev.type == "content_block_delta" || ev.type.empty()) && acc.try_apply_text_delta(ev.data, index, text)) {
+                std::string_view text;
+                std::string scratch;
+                if ((ev.type == "content_block_delta" || ev.type.empty()) && acc.try_apply_text_delta(ev.data, index, text, scratch)) {
                     ++fast;
                     // What a full parse of the same event says.
                     const auto full = json::parse(ev.data);
                     BOOST_TEST(index == full.at("index").to_number<std::size_t>());
                     BOOST_TEST(text == std::string_view(full.at("delta").at("text").as_string()));
+                    return;
+                }
+                engram::net::stream_event_kind kind{};
+                if (acc.try_apply_bare_event(ev.type, ev.data, kind, index)) {
+                    ++bare;
+                    const auto full = json::parse(ev.data);
+                    BOOST_TEST(std::string_view(full.at("type").as_string()) ==
+                               (kind == engram::net::stream_event_kind::ping           ? "ping"
+                                : kind == engram::net::stream_event_kind::message_stop ? "message_stop"
+                                                                                       : "content_block_stop"));
+                    if (kind == engram::net::stream_event_kind::content_block_stop)
+                        BOOST_TEST(index == full.at("index").to_number<std::size_t>());
                     return;
                 }
                 auto aec = acc.apply(ev.type, ev.data);
@@ -134,6 +147,7 @@ BOOST_AUTO_TEST_CASE(the_text_delta_fast_path_gives_every_stream_the_same_messag
         }
     }
     BOOST_TEST(fast > 50u);  // the fixtures' text deltas do take the fast path
+    BOOST_TEST(bare > 10u);  // and so do their stops and pings
 }
 
 BOOST_AUTO_TEST_CASE(event_objects_without_sse_framing_accumulate_to_the_expected_message) {

@@ -34,12 +34,18 @@ BOOST_AUTO_TEST_CASE(compact_and_spaced_forms_with_escapes_decode_like_a_json_pa
         R"({"type": "content_block_delta", "index": 12, "delta": {"type": "text_delta", "text": "a\nb"}})",
         R"( { "delta" : { "text" : "q\"\\\/\b\f\r\t\u0041" , "type" : "text_delta" } , "index" : 0 , "type" : "content_block_delta" } )",
         R"({"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":""}})",
+        // Raw UTF-8 (two, three and four bytes), in the compact and the spaced form.
+        "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80\"}}",
+        "{\"type\": \"content_block_delta\", \"index\": 3, \"delta\": {\"type\": \"text_delta\", \"text\": \"\xef\xbf\xbd\xf4\x8f\xbf\xbf\"}}",
+        // Escapes between plain runs, in the compact form.
+        R"({"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"say \"hi\"\n\tthen \u0041\\"}})",
     };
     for (const char* json : accepted) {
         BOOST_TEST_CONTEXT(json) {
             std::size_t index = 0;
-            std::string text;
-            BOOST_REQUIRE(scan_text_delta(json, index, text));
+            std::string_view text;
+            std::string scratch;
+            BOOST_REQUIRE(scan_text_delta(json, index, text, scratch));
             const auto full = boost::json::parse(json);
             BOOST_TEST(index == full.at("index").to_number<std::size_t>());
             BOOST_TEST(text == std::string_view(full.at("delta").at("text").as_string()));
@@ -55,7 +61,6 @@ BOOST_AUTO_TEST_CASE(every_other_shape_is_left_to_the_full_parser) {
         R"({"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"x"},"extra":1})",
         R"({"type":"content_block_delta","type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"x"}})",
         R"({"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"caf\u00e9"}})",
-        "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"caf\xc3\xa9\"}}",
         "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"a\x01\"}}",
         R"({"type":"content_block_delta","index":01,"delta":{"type":"text_delta","text":"x"}})",
         R"({"type":"content_block_delta","index":-1,"delta":{"type":"text_delta","text":"x"}})",
@@ -70,32 +75,124 @@ BOOST_AUTO_TEST_CASE(every_other_shape_is_left_to_the_full_parser) {
     for (const char* json : declined) {
         BOOST_TEST_CONTEXT(json) {
             std::size_t index = 7;
-            std::string text;
-            BOOST_TEST(!scan_text_delta(json, index, text));
+            std::string_view text;
+            std::string scratch;
+            BOOST_TEST(!scan_text_delta(json, index, text, scratch));
             BOOST_TEST(index == 7u);
         }
     }
 }
 
+BOOST_AUTO_TEST_CASE(invalid_utf8_is_declined_and_the_full_parser_rejects_it_too) {
+    const char* bad[] = {
+        "\xc3",              // truncated
+        "\x80",              // a lone continuation byte
+        "\xc0\xaf",          // overlong '/'
+        "\xe0\x80\xaf",      // overlong, three bytes
+        "\xed\xa0\x80",      // a UTF-16 surrogate
+        "\xf4\x90\x80\x80",  // past U+10FFFF
+        "\xf5\x80\x80\x80",  // no such lead byte
+        "\xe2\x82",          // truncated before the closing quote
+    };
+    for (const char* bytes : bad) {
+        for (const char* form : {R"({"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"a%sb"}})",
+                                 R"({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "a%sb"}})"}) {
+            std::string json(form);
+            json.replace(json.find("%s"), 2, bytes);
+            BOOST_TEST_CONTEXT(json) {
+                std::size_t index = 7;
+                std::string_view text;
+                std::string scratch;
+                BOOST_TEST(!scan_text_delta(json, index, text, scratch));
+                std::error_code ec;
+                boost::json::parse(json, ec);
+                BOOST_TEST(static_cast<bool>(ec));
+            }
+        }
+    }
+}
+
+BOOST_AUTO_TEST_CASE(text_without_escapes_views_the_event_and_decoded_text_is_in_the_scratch) {
+    std::size_t index = 0;
+    std::string_view text;
+    std::string scratch;
+    const std::string plain = R"({"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"plain words"}})";
+    BOOST_REQUIRE(scan_text_delta(plain, index, text, scratch));
+    BOOST_TEST(text == "plain words");
+    BOOST_TEST((text.data() >= plain.data() && text.data() + text.size() <= plain.data() + plain.size()));
+
+    const std::string escaped = R"({"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"two\nlines"}})";
+    BOOST_REQUIRE(scan_text_delta(escaped, index, text, scratch));
+    BOOST_TEST(text == "two\nlines");
+    BOOST_TEST(text.data() == scratch.data());
+}
+
+BOOST_AUTO_TEST_CASE(bare_events_in_order_are_applied_without_a_parse_and_all_others_are_left_to_apply) {
+    using engram::net::stream_event_kind;
+    auto acc = started();
+    stream_event_kind kind{};
+    std::size_t index = 9;
+    for (const char* ping : {R"({"type":"ping"})", R"({"type": "ping"})"}) {
+        BOOST_TEST(acc.try_apply_bare_event("ping", ping, kind, index));
+        BOOST_TEST((kind == stream_event_kind::ping));
+    }
+    // The SSE event name decides the kind when present, so a mismatch is apply()'s to judge.
+    BOOST_TEST(!acc.try_apply_bare_event("message_stop", R"({"type":"ping"})", kind, index));
+    BOOST_TEST(!acc.try_apply_bare_event("ping", R"({"type":"message_stop"})", kind, index));
+    // Not a block that is open, an index the API never writes, a tool block with input
+    // fragments (they are parsed at its stop) and another layout are all declined.
+    BOOST_REQUIRE(!acc.apply("", R"({"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":"{\"a\""}})"));
+    for (const char* stop : {R"({"type":"content_block_stop","index":5})", R"({"type":"content_block_stop","index":00})",
+                             R"({"type":"content_block_stop","index":1})", R"({"type":"content_block_stop","index":0,"x":1})",
+                             R"({"type": "content_block_stop", "index": 0})", R"({"type":"content_block_stop","index":})"}) {
+        BOOST_TEST_CONTEXT(stop) { BOOST_TEST(!acc.try_apply_bare_event("content_block_stop", stop, kind, index)); }
+    }
+    BOOST_TEST(index == 9u);
+
+    std::string_view text;
+    std::string scratch;
+    BOOST_REQUIRE(acc.try_apply_text_delta(R"({"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Hi"}})", index, text, scratch));
+    BOOST_TEST(acc.try_apply_bare_event("content_block_stop", R"({"type":"content_block_stop","index":0})", kind, index));
+    BOOST_TEST((kind == stream_event_kind::content_block_stop));
+    BOOST_TEST(index == 0u);
+    BOOST_TEST(acc.current().content().at(0).at("text") == "Hi");
+    // Stopped once: a second stop is apply()'s to report.
+    BOOST_TEST(!acc.try_apply_bare_event("content_block_stop", R"({"type":"content_block_stop","index":0})", kind, index));
+    BOOST_TEST(acc.apply("content_block_stop", R"({"type":"content_block_stop","index":0})") == engram::net::errc::unexpected_event);
+
+    // message_stop marks the unfinished tool block's input null, as apply() does.
+    BOOST_TEST(acc.try_apply_bare_event("", R"({"type":"message_stop"})", kind, index));
+    BOOST_TEST((kind == stream_event_kind::message_stop));
+    BOOST_TEST(acc.stop_received());
+    BOOST_TEST(acc.current().content().at(1).at("input").is_null());
+    BOOST_TEST(!acc.try_apply_bare_event("", R"({"type":"message_stop"})", kind, index));
+
+    message_accumulator fresh;  // before message_start only a ping is taken
+    BOOST_TEST(!fresh.try_apply_bare_event("", R"({"type":"message_stop"})", kind, index));
+    BOOST_TEST(!fresh.try_apply_bare_event("", R"({"type":"content_block_stop","index":0})", kind, index));
+    BOOST_TEST(fresh.try_apply_bare_event("", R"({"type":"ping"})", kind, index));
+}
+
 BOOST_AUTO_TEST_CASE(a_delta_for_a_block_that_is_not_an_open_text_block_is_declined_and_apply_decides) {
     auto acc = started();
     std::size_t index = 0;
-    std::string text;
+    std::string_view text;
+    std::string scratch;
     // Block 1 is a tool_use block and block 5 does not exist: apply() gives the answer.
-    BOOST_TEST(!acc.try_apply_text_delta(R"({"type":"content_block_delta","index":1,"delta":{"type":"text_delta","text":"x"}})", index, text));
-    BOOST_TEST(!acc.try_apply_text_delta(R"({"type":"content_block_delta","index":5,"delta":{"type":"text_delta","text":"x"}})", index, text));
+    BOOST_TEST(!acc.try_apply_text_delta(R"({"type":"content_block_delta","index":1,"delta":{"type":"text_delta","text":"x"}})", index, text, scratch));
+    BOOST_TEST(!acc.try_apply_text_delta(R"({"type":"content_block_delta","index":5,"delta":{"type":"text_delta","text":"x"}})", index, text, scratch));
     BOOST_TEST(acc.apply("content_block_delta", R"({"type":"content_block_delta","index":5,"delta":{"type":"text_delta","text":"x"}})") ==
                engram::net::errc::unexpected_event);
 
     // Block 0 takes it, and the message has the text.
-    BOOST_TEST(acc.try_apply_text_delta(R"({"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Hi"}})", index, text));
+    BOOST_TEST(acc.try_apply_text_delta(R"({"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Hi"}})", index, text, scratch));
     BOOST_TEST(index == 0u);
     BOOST_TEST(text == "Hi");
     BOOST_TEST(acc.current().text() == "Hi");
 
     // Before message_start nothing is taken.
     message_accumulator fresh;
-    BOOST_TEST(!fresh.try_apply_text_delta(R"({"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"x"}})", index, text));
+    BOOST_TEST(!fresh.try_apply_text_delta(R"({"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"x"}})", index, text, scratch));
 }
 
 BOOST_AUTO_TEST_CASE(deltas_after_a_copy_a_new_block_or_a_stop_land_where_a_full_parse_puts_them) {
@@ -106,34 +203,35 @@ BOOST_AUTO_TEST_CASE(deltas_after_a_copy_a_new_block_or_a_stop_land_where_a_full
                R"(,"delta":{"type":"text_delta","text":")" + text + R"("}})";
     };
     std::size_t index = 0;
-    std::string text;
+    std::string_view text;
+    std::string scratch;
     auto acc = started();
-    BOOST_REQUIRE(acc.try_apply_text_delta(delta(0, "a"), index, text));
+    BOOST_REQUIRE(acc.try_apply_text_delta(delta(0, "a"), index, text, scratch));
     auto copy = acc;
-    BOOST_REQUIRE(copy.try_apply_text_delta(delta(0, "b"), index, text));
-    BOOST_REQUIRE(acc.try_apply_text_delta(delta(0, "c"), index, text));
+    BOOST_REQUIRE(copy.try_apply_text_delta(delta(0, "b"), index, text, scratch));
+    BOOST_REQUIRE(acc.try_apply_text_delta(delta(0, "c"), index, text, scratch));
     BOOST_TEST(copy.current().content().at(0).at("text") == "ab");
     BOOST_TEST(acc.current().content().at(0).at("text") == "ac");
 
     auto moved = std::move(copy);
-    BOOST_REQUIRE(moved.try_apply_text_delta(delta(0, "d"), index, text));
+    BOOST_REQUIRE(moved.try_apply_text_delta(delta(0, "d"), index, text, scratch));
     BOOST_TEST(moved.current().content().at(0).at("text") == "abd");
 
     // A third block (text) starts: the content array may reallocate under the cached block.
     BOOST_REQUIRE(!acc.apply("", R"({"type":"content_block_start","index":2,"content_block":{"type":"text","text":""}})"));
-    BOOST_REQUIRE(acc.try_apply_text_delta(delta(2, "x"), index, text));
-    BOOST_REQUIRE(acc.try_apply_text_delta(delta(0, "e"), index, text));
+    BOOST_REQUIRE(acc.try_apply_text_delta(delta(2, "x"), index, text, scratch));
+    BOOST_REQUIRE(acc.try_apply_text_delta(delta(0, "e"), index, text, scratch));
     BOOST_TEST(acc.current().content().at(0).at("text") == "ace");
     BOOST_TEST(acc.current().content().at(2).at("text") == "x");
 
     // The caller replaces the message's blocks: later deltas go to the new block 0.
     acc.current().json()["content"] = boost::json::array{boost::json::object{{"type", "text"}, {"text", "new"}}};
-    BOOST_REQUIRE(acc.try_apply_text_delta(delta(0, "!"), index, text));
+    BOOST_REQUIRE(acc.try_apply_text_delta(delta(0, "!"), index, text, scratch));
     BOOST_TEST(acc.current().content().at(0).at("text") == "new!");
 
     // After block 0 stops, its deltas are declined (apply() reports them).
     BOOST_REQUIRE(!acc.apply("", R"({"type":"content_block_stop","index":0})"));
-    BOOST_TEST(!acc.try_apply_text_delta(delta(0, "late"), index, text));
+    BOOST_TEST(!acc.try_apply_text_delta(delta(0, "late"), index, text, scratch));
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -89,17 +89,32 @@ public:
     /// tree is built here on first use. Not safe to call on one event from two threads at once.
     const boost::json::value& data() const;
 
+    stream_event() = default;
+    /// A copy owns everything it refers to (an event handed to a read_all() callback may refer
+    /// to its stream's buffer, valid during the callback only).
+    stream_event(const stream_event& other);
+    stream_event& operator=(const stream_event& other);
+    stream_event(stream_event&&) noexcept = default;
+    stream_event& operator=(stream_event&&) noexcept = default;
+    ~stream_event() = default;
+
 private:
     friend class detail::stream_state;
-    /// How the event was kept: data_ parsed, or text_ holding what data() builds it from.
+    /// How the event was kept: data_ parsed, or a payload that data() builds it from.
     enum class form : unsigned char {
         tree,        ///< data_ is the parsed event
-        fast_delta,  ///< a text delta read on the fast path: text_ is its text
-        raw,         ///< an event other than a delta: text_ is its JSON, parsed on demand
+        fast_delta,  ///< a text delta read on the fast path: the payload is its text
+        raw,         ///< any other event: the payload is its JSON, parsed on demand
     };
+    /// The payload: text_, or (borrowed_) a piece of the stream's buffer, which an event lent
+    /// to a read_all() callback refers to instead of a copy of its own.
+    std::string_view payload() const noexcept;
     std::string text_;
+    const std::string* buffer_ = nullptr;    // borrowed_: the stream's buffer
+    std::uint32_t offset_ = 0, size_ = 0;    // borrowed_: where in it
     mutable boost::json::value data_;
     bool text_delta_ = false;
+    bool borrowed_ = false;
     form form_ = form::tree;
 };
 

@@ -55,10 +55,16 @@ public:
                           boost::json::storage_ptr storage = {});
     /// The hot path for the most frequent event. If `data` is a plain text_delta event for an
     /// open text block (exactly the members the API sends), applies it, stores its block index
-    /// and text, and returns true. Otherwise the message and `index` are untouched (`text` may
-    /// hold scratch) and it returns false: call apply(), which handles (or reports) every other
-    /// case with the same result a full parse gives.
-    bool try_apply_text_delta(std::string_view data, std::size_t& index, std::string& text);
+    /// and text, and returns true. `text` then views `data` (no escapes in the text) or
+    /// `scratch` (the decoded text). Otherwise the message and `index` are untouched and it
+    /// returns false: call apply(), which handles (or reports) every other case with the same
+    /// result a full parse gives.
+    bool try_apply_text_delta(std::string_view data, std::size_t& index, std::string_view& text, std::string& scratch);
+    /// The same for the events that carry nothing but their type (and a block index): `ping`,
+    /// `content_block_stop` and `message_stop`, in the compact form the API sends. Applied
+    /// without parsing when they are in order (else false, and apply() reports what is wrong).
+    bool try_apply_bare_event(std::string_view event_name, std::string_view data, stream_event_kind& kind,
+                              std::size_t& index);
     /// Applies an already-parsed event object (its `type` field names it).
     std::error_code apply(const boost::json::value& event, stream_event_kind* kind = nullptr);
 
@@ -66,8 +72,14 @@ public:
     /// message so far stays available), or the in-band API error's errc if one arrived.
     std::error_code finish() const noexcept;
 
-    const message& current() const noexcept { return message_; }
-    message& current() noexcept {
+    /// The message so far. (Text of an open block may be held aside while it streams: asking
+    /// for the message writes it into the JSON first, so this can allocate.)
+    const message& current() const {
+        flush_text();
+        return message_;
+    }
+    message& current() {
+        flush_text();
         text_.target = nullptr;  // the caller may change the message
         return message_;
     }
@@ -101,17 +113,25 @@ private:
     std::error_code on_block_start(const boost::json::object& ev);
     std::error_code on_block_delta(const boost::json::object& ev);
     std::error_code on_block_stop(const boost::json::object& ev);
+    std::error_code close_block(std::size_t index, boost::json::object& block);
+    void on_message_stop();
     std::error_code on_message_delta(const boost::json::object& ev);
     boost::json::object* block_at(const boost::json::object& ev, std::size_t& index);
+    void flush_text() const;
 
     struct block_state {
         bool open = false;
         bool closed = false;
         std::string json;  // accumulated input_json_delta fragments
+        // Text deltas of the fast path, not yet in the block's JSON: appending to a std::string
+        // is cheaper, and the JSON (in the message's arena, where growth is never given back)
+        // then gets the text once, at its final size.
+        std::string text;
     };
 
-    message message_;
-    std::vector<block_state> blocks_;
+    // Both mutable: a const reader of the message may have held-aside text written into it.
+    mutable message message_;
+    mutable std::vector<block_state> blocks_;
     // What went wrong, if anything: most streams never need it, and thousands of open ones
     // would each carry its room, so it is allocated on the first failure.
     struct failure_info {
@@ -137,13 +157,14 @@ private:
         }
     };
     failure_ptr failure_;
+    std::size_t event_bytes_ = 0;  // the text size of the event being applied (0: not known)
     bool started_ = false;
     bool stopped_ = false;
-    // The text of the block the last fast-path delta appended to, so that the next one does
-    // not look it up again. Reset by anything else that touches the message, and never
-    // carried over by a copy or move (it points into this object's message).
+    // The held-aside text of the block the last fast-path delta appended to, so that the next
+    // one does not look the block up again. Reset by anything else that touches the message or
+    // the blocks, and never carried over by a copy or move (it points into this object).
     struct text_cache {
-        boost::json::string* target = nullptr;
+        std::string* target = nullptr;
         std::size_t index = 0;
         text_cache() = default;
         text_cache(const text_cache&) noexcept {}
