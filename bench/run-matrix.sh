@@ -21,7 +21,7 @@ cd "$work"
 run() { local name=$1; shift; echo "=== $name: $*" | tee -a "$out/$name.txt"; env "$@" ./run-peers.sh 2>&1 | tee -a "$out/$name.txt"; }
 run A_1k_batch1_all SESSIONS=1000 TURNS=2 REPEAT=3 PROJECT_CMD="$LOADGEN"
 run B_1k_batch16 SESSIONS=1000 TURNS=2 REPEAT=3 FAKE_BATCH=16 PEERS=node-sdk-stream PROJECT_CMD="$LOADGEN"
-run C_1k_paced SESSIONS=1000 TURNS=2 REPEAT=2 FAKE_DELAY_MS=20 PEERS=node-sdk-stream PROJECT_CMD="$LOADGEN | tee -a $out/C_latency.log"
+run C_1k_paced SESSIONS=1000 TURNS=2 REPEAT=2 FAKE_DELAY_MS=20 PEERS=node-sdk-stream LOADGEN_LATENCY=1 PROJECT_CMD="$LOADGEN | tee -a $out/C_latency.log"
 run D_10k_paced SESSIONS=10000 TURNS=1 REPEAT=2 FAKE_DELAY_MS=20 PEERS=node-sdk-stream PROJECT_CMD="$LOADGEN | tee -a $out/D_latency.log"
 run F_1k_8turns_batch16 SESSIONS=1000 TURNS=8 REPEAT=2 FAKE_BATCH=16 PEERS=node-sdk-stream PROJECT_CMD="$LOADGEN"
 if [ -n "${BEFORE:-}" ]; then
