@@ -232,6 +232,31 @@ BOOST_AUTO_TEST_CASE(read_all_delivers_the_events_next_would_and_a_throwing_call
     }
 }
 
+BOOST_AUTO_TEST_CASE(a_request_larger_than_the_socket_buffers_is_sent_whole_on_a_new_and_on_a_reused_connection) {
+    // A write that cannot finish at once waits for the socket to drain: the connection is
+    // watched for input only after its connect, and the write must bring writability back.
+    for (auto mode : {fake_anthropic_server::tls_mode::none, fake_anthropic_server::tls_mode::localhost_cert}) {
+        BOOST_TEST_CONTEXT("tls " << (mode != fake_anthropic_server::tls_mode::none)) {
+            fake_anthropic_server server(mode);
+            const std::string big(8 * 1024 * 1024, 'x');
+            for (int i = 0; i < 2; ++i) server.push(scripted_response::sse(engram::test::make_text_stream("ok " + std::to_string(i))));
+            asio::io_context ioc;
+            claude_client client(ioc.get_executor(), config_for(server));
+            engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> {
+                for (int i = 0; i < 2; ++i) {
+                    auto s = co_await client.stream_message(hello_request(big));
+                    BOOST_TEST(co_await drain(s) == "ok " + std::to_string(i));
+                }
+            });
+            const auto requests = server.requests();
+            BOOST_REQUIRE_EQUAL(requests.size(), 2u);
+            BOOST_TEST(requests[0].connection == requests[1].connection);  // the second reused the first's
+            for (const auto& r : requests)
+                BOOST_TEST(json::parse(r.body).at("messages").at(0).at("content").as_string().size() == big.size());
+        }
+    }
+}
+
 BOOST_AUTO_TEST_CASE(non_streaming_over_tls_returns_the_message_and_sends_betas) {
     fake_anthropic_server server(fake_anthropic_server::tls_mode::localhost_cert);
     server.push(scripted_response::json(200, R"({"id":"msg_1","type":"message","role":"assistant","model":"claude-test",)"

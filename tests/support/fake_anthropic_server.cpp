@@ -89,9 +89,11 @@ struct fake_anthropic_server::impl {
     asio::awaitable<void> serve(Stream& s, std::size_t conn_id) {
         beast::flat_buffer buffer;
         for (;;) {
-            http::request<http::string_body> req;
-            auto [ec, n] = co_await http::async_read(s, buffer, req, asio::as_tuple(asio::use_awaitable));
+            http::request_parser<http::string_body> parser;
+            parser.body_limit(64 * 1024 * 1024);  // Beast's default (1 MiB) is below what tests send
+            auto [ec, n] = co_await http::async_read(s, buffer, parser, asio::as_tuple(asio::use_awaitable));
             if (ec) co_return;
+            auto req = parser.release();
             recorded_request rec;
             rec.method = std::string(req.method_string());
             rec.target = std::string(req.target());
