@@ -259,10 +259,23 @@ asio::awaitable<std::unique_ptr<connection>> connection_pool::connect(const dead
     auto [ec, ep] = co_await asio::async_connect(c->tcp(), endpoints, d.token(own));
     ec = c->watchdog.finish(ec);
     if (ec) throw_transport_error(ec, code, "connect", url_);
+    watch_for_input_only(c->tcp(), ep.protocol());
     c->tcp().set_option(asio::ip::tcp::no_delay(true));
     c->tcp().non_blocking(true);  // plain reads try the socket directly and never block
     if (!c->plain()) co_await handshake(*c, d);
     co_return c;
+}
+
+// Asio's reactor watches a socket for writability from its connect on, for good; its sockets are
+// edge-triggered, and arming a read wait re-arms every watched event, so a writable socket then
+// reports "writable" at each read wait: an event per read that the reactor takes and drops (and
+// often an extra epoll_wait). Registered afresh, the socket is watched for input only; a write
+// that would block adds writability back, as Asio does for any socket.
+void connection_pool::watch_for_input_only(tcp_socket& s, const asio::ip::tcp& protocol) {
+    boost::system::error_code ec;
+    const auto fd = s.release(ec);
+    if (!ec) s.assign(protocol, fd, ec);
+    if (ec) throw_transport_error(ec, errc::connect_failed, "connect", url_);
 }
 
 asio::ip::tcp::resolver::results_type connection_pool::literal_endpoints() const {

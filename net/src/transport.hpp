@@ -191,6 +191,7 @@ private:
     asio::ip::tcp::resolver::results_type literal_endpoints() const;
     asio::awaitable<asio::ip::tcp::resolver::results_type> resolve(const deadline& d);
     asio::awaitable<void> handshake(connection& c, const deadline& d);
+    void watch_for_input_only(tcp_socket& s, const asio::ip::tcp& protocol);
     void give_back(std::unique_ptr<connection> c, bool reusable) noexcept;
 
     asio::any_io_executor executor_;
