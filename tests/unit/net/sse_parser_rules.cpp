@@ -57,6 +57,24 @@ BOOST_AUTO_TEST_CASE(a_data_line_read_in_place_survives_the_end_of_its_piece_and
     }
 }
 
+BOOST_AUTO_TEST_CASE(an_event_type_read_in_place_survives_the_end_of_its_piece_and_the_last_one_wins) {
+    auto types_of = [](std::vector<std::string> pieces) {
+        sse_parser p;
+        std::vector<std::string> got;
+        for (auto& piece : pieces) {
+            BOOST_REQUIRE(!p.feed(piece, [&](const sse_event& e) { got.push_back(std::string(e.type) + "=" + std::string(e.data)); }));
+            piece.assign(piece.size(), '#');  // the caller reuses its buffer
+        }
+        return got;
+    };
+    BOOST_TEST((types_of({"event: ping\n", "data: a\n\n"}) == std::vector<std::string>{"ping=a"}));
+    BOOST_TEST((types_of({"event: pi", "ng\ndata: a\n\n"}) == std::vector<std::string>{"ping=a"}));
+    BOOST_TEST((types_of({"event: one\nevent: two\ndata: a\n", "\n"}) == std::vector<std::string>{"two=a"}));
+    BOOST_TEST((types_of({"event: one\n", "event: two\ndata: a\n\ndata: b\n\n"}) == std::vector<std::string>{"two=a", "=b"}));
+    // A line end in CR only, in a piece of its own or among LF-ended lines.
+    BOOST_TEST((types_of({"event: x\rdata: a\r\r", "event: y\ndata: b\n\n"}) == std::vector<std::string>{"x=a", "y=b"}));
+}
+
 BOOST_AUTO_TEST_CASE(bom_split_across_pieces_is_stripped_once) {
     sse_parser p;
     auto got = data_of(p, {"\xEF", "\xBB", "\xBF" "data: x\n\n\xEF\xBB\xBF" "data: y\n\n"});

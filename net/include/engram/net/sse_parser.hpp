@@ -66,12 +66,14 @@ std::error_code sse_line_splitter::feed(std::string_view bytes, std::size_t max_
         skip_lf_ = false;
         if (bytes[0] == '\n') pos = 1;
     }
+    // Servers end lines with LF alone; one look over the piece saves a search for CR per line.
+    const bool has_cr = pos < n && std::memchr(bytes.data() + pos, '\r', n - pos) != nullptr;
     while (pos < n) {
         // The line ends at the first LF or CR: memchr finds each far faster than a byte loop.
         const char* from = bytes.data() + pos;
         const auto* lf = static_cast<const char*>(std::memchr(from, '\n', n - pos));
         const std::size_t lf_at = lf ? static_cast<std::size_t>(lf - from) : n - pos;
-        const auto* cr = static_cast<const char*>(std::memchr(from, '\r', lf_at));
+        const auto* cr = has_cr ? static_cast<const char*>(std::memchr(from, '\r', lf_at)) : nullptr;
         const std::size_t end = pos + (cr ? static_cast<std::size_t>(cr - from) : lf_at);
         if (end == n) {
             if (line_.size() + (n - pos) > max_partial) return make_error_code(errc::event_too_large);
@@ -156,11 +158,25 @@ private:
     std::size_t pending_data() const noexcept { return data_.size() + (has_view_ ? view_.size() + 1 : 0); }
     /// The block's one data line is kept as a view of the input while feed() runs (most events
     /// are one data line, whole in one piece: no copy); anything else joins the lines in data_.
-    void keep_view_in_data() {
+    /// The event type likewise. What a block still open holds is copied when feed() returns.
+    void keep_views() {
+        if (has_type_view_) {
+            event_type_.assign(type_view_);
+            has_type_view_ = false;
+        }
         if (!has_view_) return;
         data_.assign(view_);
         data_.push_back('\n');
         has_view_ = false;
+    }
+    bool in_input(std::string_view v) const noexcept {
+        const std::less<const char*> before;
+        return !before(v.data(), input_.data()) && !before(input_.data() + input_.size(), v.data() + v.size());
+    }
+    std::string_view event_type() const noexcept { return has_type_view_ ? type_view_ : std::string_view(event_type_); }
+    void clear_event_type() noexcept {
+        has_type_view_ = false;
+        event_type_.clear();
     }
 
     std::size_t max_event_bytes_;
@@ -170,6 +186,8 @@ private:
     std::string_view view_;       // the block's only data line so far, inside input_ (has_view_)
     bool has_view_ = false;
     std::string event_type_;      // event type buffer of the current block
+    std::string_view type_view_;  // the block's event type, inside input_ (has_type_view_)
+    bool has_type_view_ = false;
     std::string id_buffer_;       // persists across blocks, as the standard says
     std::string last_event_id_;   // updated at dispatch
     std::optional<std::uint64_t> block_retry_;
@@ -190,7 +208,7 @@ std::error_code sse_parser::feed(std::string_view bytes, OnEvent&& on_event) {
                               process_line(line, on_event);
                               return true;
                           });
-    keep_view_in_data();  // a block still open keeps its data: the input goes away
+    keep_views();  // a block still open keeps its type and data: the input goes away
     input_ = {};
     if (ec) failed_ = true;
     return ec;
@@ -206,22 +224,22 @@ void sse_parser::process_line(std::string_view line, OnEvent& on_event) {
         block_retry_.reset();
         if (has_view_) {
             has_view_ = false;
-            on_event(sse_event{event_type_, view_, last_event_id_, retry});
-            event_type_.clear();
+            on_event(sse_event{event_type(), view_, last_event_id_, retry});
+            clear_event_type();
             return;
         }
         if (data_.empty()) {
-            event_type_.clear();
+            clear_event_type();
             return;
         }
         data_.pop_back();  // the trailing '\n' appended after every data line
-        on_event(sse_event{event_type_, data_, last_event_id_, retry});
+        on_event(sse_event{event_type(), data_, last_event_id_, retry});
         // A stream holds its buffer between events: keep one that fits the usual small event,
         // but not the capacity a rare large one (a message_start, a long delta) grew it to,
         // which thousands of open streams would each hold until they end.
         if (data_.capacity() > retained_data_capacity) std::string().swap(data_);
         else data_.clear();
-        event_type_.clear();
+        clear_event_type();
         return;
     }
     block_has_fields_ = true;
@@ -238,18 +256,26 @@ void sse_parser::process_line(std::string_view line, OnEvent& on_event) {
 
 inline void sse_parser::process_field(std::string_view field, std::string_view value) {
     if (field == "data") {
-        const std::less<const char*> before;
-        if (data_.empty() && !has_view_ && !before(value.data(), input_.data()) &&
-            !before(input_.data() + input_.size(), value.data() + value.size())) {
+        if (data_.empty() && !has_view_ && in_input(value)) {
             view_ = value;
             has_view_ = true;
             return;
         }
-        keep_view_in_data();
+        if (has_view_) {  // a second data line: the lines are joined in data_
+            data_.assign(view_);
+            data_.push_back('\n');
+            has_view_ = false;
+        }
         data_.append(value);
         data_.push_back('\n');
     } else if (field == "event") {
-        event_type_.assign(value);
+        if (in_input(value)) {
+            type_view_ = value;
+            has_type_view_ = true;
+        } else {
+            event_type_.assign(value);
+            has_type_view_ = false;
+        }
     } else if (field == "id") {
         if (value.find('\0') == std::string_view::npos) id_buffer_.assign(value);
     } else if (field == "retry") {
@@ -270,7 +296,7 @@ inline bool sse_parser::finish() noexcept {
     lines_.clear_partial();
     data_.clear();
     has_view_ = false;
-    event_type_.clear();
+    clear_event_type();
     block_retry_.reset();
     block_has_fields_ = false;
     return dropped;
