@@ -185,7 +185,9 @@ private:
 // ------------------------------------------------------------------ the load
 
 std::string user_text(std::size_t s, std::size_t t) {
-    return "Session " + std::to_string(s) + ", turn " + std::to_string(t) + ": please continue.";
+    char buf[96];
+    const int n = std::snprintf(buf, sizeof buf, "Session %zu, turn %zu: please continue.", s, t);
+    return std::string(buf, static_cast<std::size_t>(n));
 }
 
 /// What one session saw. Written only by that session (its coroutine and, during a turn, the

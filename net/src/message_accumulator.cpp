@@ -150,6 +150,8 @@ bool message_accumulator::try_apply_text_delta(std::string_view data, std::size_
         auto& v = member(block.get_object(), "text");
         if (!v.is_string()) v = json::string();
         text_.target = &blocks_[i].text;  // written into v by flush_text()
+        // Room for a few dozen deltas at once rather than doubling from nothing.
+        if (text_.target->capacity() < 128) text_.target->reserve(128);
         text_.index = i;
     }
     text_.target->append(text);
