@@ -653,9 +653,11 @@ private:
     }
 
     void feed(std::string_view bytes) {
+        // Room for the events these bytes may hold (a text delta takes some 120 bytes on the
+        // wire) at once: growing the queue one doubling at a time moves every event each time.
+        if (const std::size_t room = queue_.size() + bytes.size() / 96 + 1; queue_.capacity() < room) queue_.reserve(room);
         auto ec = sse_.feed(bytes, [&](const sse_event& ev) {
             if (pending_error_) return;  // nothing after a failure is delivered
-            if (queue_.capacity() == 0) queue_.reserve(4);  // the head of a reply is three events
             stream_event& out = queue_.emplace_back();
             out.received_at = received_at_;
             // The hot paths: a plain text delta, and the events that are nothing but their type,
@@ -684,7 +686,9 @@ private:
             const json::storage_ptr storage = keep_tree ? json::storage_ptr() : json::storage_ptr(&arena);
             json::value scratch(storage);  // same storage as the parse: the tree is moved in, not copied
             json::value& tree = keep_tree ? out.data_ : scratch;
-            auto aec = acc_.apply(ev.type, ev.data, &out.kind, &tree, storage);
+            // A message_start's tree is not needed here: the accumulator then builds the reply
+            // from it in place.
+            auto aec = acc_.apply(ev.type, ev.data, &out.kind, ev.type == "message_start" ? nullptr : &tree, storage);
             if (!keep_tree && !aec) {
                 out.form_ = stream_event::form::raw;
                 lend(out, ev.data);

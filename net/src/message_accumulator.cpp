@@ -126,10 +126,22 @@ std::error_code message_accumulator::fail(errc e, std::string detail) {
 std::error_code message_accumulator::apply(std::string_view event_name, std::string_view data,
                                            stream_event_kind* kind, json::value* parsed, json::storage_ptr storage) {
     std::error_code ec;
+    // A message_start whose tree the caller does not want is parsed straight into the reply's
+    // arena, and its message taken from there instead of copied.
+    const bool start_in_place = !parsed && !started_ && event_name == "message_start";
+    if (start_in_place) storage = json::make_shared_resource<reply_arena>(first_block_for(data.size()));
     json::value v = json::parse(data, ec, std::move(storage));
     event_bytes_ = data.size();
     if (ec) return fail(errc::invalid_json, "event '" + std::string(event_name) + "' is not JSON: " + ec.message());
     if (!v.is_object()) return fail(errc::invalid_json, "event '" + std::string(event_name) + "' is not a JSON object");
+    if (start_in_place)
+        if (auto* m = v.get_object().if_contains("message"); m && m->is_object()) {
+            flush_text();
+            text_.target = nullptr;
+            if (kind) *kind = stream_event_kind::message_start;
+            start_message(std::move(m->get_object()));  // same storage: the tree moves, nothing is copied
+            return {};
+        }
     const auto& obj = v.get_object();
     auto result = apply_object(event_name.empty() ? str(obj, "type") : event_name, obj, kind);
     if (parsed) *parsed = std::move(v);
@@ -229,12 +241,7 @@ std::error_code message_accumulator::apply_object(std::string_view name, const j
             if (started_) return fail(errc::unexpected_event, "second message_start");
             auto* m = ev.if_contains("message");
             if (!m || !m->is_object()) return fail(errc::unexpected_event, "message_start without a message object");
-            message_ = message(json::object(m->get_object(), json::make_shared_resource<reply_arena>(first_block_for(event_bytes_))));
-            auto& content = member(message_.json(), "content");
-            if (!content.is_array()) content = json::array();
-            // Blocks present at start (unusual) are complete; later deltas cannot touch them.
-            blocks_.assign(content.get_array().size(), block_state{false, true, {}, {}});
-            started_ = true;
+            start_message(json::object(m->get_object(), json::make_shared_resource<reply_arena>(first_block_for(event_bytes_))));
             return {};
         }
         default: break;
@@ -259,6 +266,15 @@ json::object* message_accumulator::block_at(const json::object& ev, std::size_t&
     index = static_cast<std::size_t>(idx);
     auto& v = content_of(message_)[index];
     return v.if_object();
+}
+
+void message_accumulator::start_message(json::object&& msg) {
+    message_ = message(std::move(msg));
+    auto& content = member(message_.json(), "content");
+    if (!content.is_array()) content = json::array();
+    // Blocks present at start (unusual) are complete; later deltas cannot touch them.
+    blocks_.assign(content.get_array().size(), block_state{false, true, {}, {}});
+    started_ = true;
 }
 
 std::error_code message_accumulator::on_block_start(const json::object& ev) {

@@ -110,6 +110,7 @@ private:
     std::error_code fail(errc e, std::string detail);
     std::error_code apply_object(std::string_view name, const boost::json::object& ev,
                                  stream_event_kind* kind);
+    void start_message(boost::json::object&& msg);
     std::error_code on_block_start(const boost::json::object& ev);
     std::error_code on_block_delta(const boost::json::object& ev);
     std::error_code on_block_stop(const boost::json::object& ev);
