@@ -4,6 +4,7 @@
 
 #include <boost/test/unit_test.hpp>
 
+#include <random>
 #include <string>
 #include <vector>
 
@@ -73,6 +74,59 @@ BOOST_AUTO_TEST_CASE(an_event_type_read_in_place_survives_the_end_of_its_piece_a
     BOOST_TEST((types_of({"event: one\n", "event: two\ndata: a\n\ndata: b\n\n"}) == std::vector<std::string>{"two=a", "=b"}));
     // A line end in CR only, in a piece of its own or among LF-ended lines.
     BOOST_TEST((types_of({"event: x\rdata: a\r\r", "event: y\ndata: b\n\n"}) == std::vector<std::string>{"x=a", "y=b"}));
+}
+
+BOOST_AUTO_TEST_CASE(generated_streams_decode_the_same_whole_byte_by_byte_and_at_random_splits) {
+    // Whole blocks of the usual shape are dispatched without going line by line; everything
+    // else (comments, ids, retry, several data lines, CR line ends, a block cut by a piece's
+    // end, sizes at the limit) takes the general path. Both must give the same events.
+    std::mt19937 rng(20261126);
+    auto pick = [&](std::size_t n) { return static_cast<std::size_t>(rng() % n); };
+    const char* types[] = {"content_block_delta", "ping", "", "message_stop", "x:y"};
+    const char* ends[] = {"\n", "\n", "\n", "\r\n", "\r"};
+    for (int round = 0; round < 300; ++round) {
+        const std::size_t limit = round % 3 == 0 ? 40 : sse_parser::default_max_event_bytes;
+        std::string stream = round % 7 == 0 ? "\xEF\xBB\xBF" : "";
+        const bool crs = round % 4 == 0;  // most streams have LF line ends only, as servers send
+        for (int block = 0, blocks = 1 + static_cast<int>(pick(12)); block < blocks; ++block) {
+            auto end = [&] { return std::string(crs ? ends[pick(5)] : "\n"); };
+            if (pick(6) == 0) stream += ": comment" + end();
+            if (pick(8) == 0) stream += "id: " + std::to_string(pick(100)) + end();
+            if (pick(10) == 0) stream += "retry: " + std::to_string(pick(5000)) + end();
+            if (pick(3) != 0) stream += std::string("event: ") + types[pick(5)] + end();
+            for (std::size_t d = 0, lines = pick(5) == 0 ? 2 : 1; d < lines; ++d)
+                stream += (pick(9) == 0 ? "data:" : "data: ") + std::string(pick(limit == 40 ? 45 : 200), 'a' + static_cast<char>(pick(26))) + end();
+            stream += end();
+        }
+        if (pick(5) == 0) stream += "data: unterminated";
+        auto decode = [&](const std::vector<std::string_view>& pieces) {
+            sse_parser p(limit);
+            std::vector<std::string> got;
+            std::error_code ec;
+            for (auto piece : pieces) {
+                if (ec) break;
+                ec = p.feed(piece, [&](const sse_event& e) {
+                    got.push_back(std::string(e.type) + "|" + std::string(e.data) + "|" + std::string(e.id) + "|" +
+                                  (e.retry ? std::to_string(*e.retry) : "-"));
+                });
+            }
+            got.push_back(ec ? "error" : "ok");
+            got.push_back(p.last_event_id());
+            return got;
+        };
+        std::vector<std::string_view> whole{stream}, bytes, random;
+        for (std::size_t i = 0; i < stream.size(); ++i) bytes.push_back(std::string_view(stream).substr(i, 1));
+        for (std::size_t i = 0; i < stream.size();) {
+            const std::size_t n = 1 + pick(90);
+            random.push_back(std::string_view(stream).substr(i, n));
+            i += n;
+        }
+        BOOST_TEST_CONTEXT("round " << round << ": " << stream) {
+            const auto expected = decode(bytes);
+            BOOST_TEST(decode(whole) == expected);
+            BOOST_TEST(decode(random) == expected);
+        }
+    }
 }
 
 BOOST_AUTO_TEST_CASE(bom_split_across_pieces_is_stripped_once) {

@@ -25,10 +25,19 @@ public:
     /// Calls `on_line(std::string_view)` per complete line; it returns false to report that the
     /// event grew too large. `max_partial` bounds the bytes held for an unfinished line.
     template <class OnLine>
-    std::error_code feed(std::string_view bytes, std::size_t max_partial, OnLine&& on_line);
+    std::error_code feed(std::string_view bytes, std::size_t max_partial, OnLine&& on_line) {
+        return feed_bounded(bytes, [max_partial] { return max_partial; }, on_line);
+    }
+    /// The same, with the bound asked for when a partial line is kept: the lines before it in
+    /// the same piece may have changed it (an event dispatched frees its room).
+    template <class MaxPartial, class OnLine>
+    std::error_code feed_bounded(std::string_view bytes, MaxPartial&& max_partial, OnLine&& on_line);
     /// The bytes of an unfinished last line.
     const std::string& partial() const noexcept { return line_; }
     void clear_partial() noexcept { line_.clear(); }
+    /// At the start of a line, with nothing held (no partial line, no CR whose LF may follow,
+    /// the BOM check done).
+    bool at_line_start() const noexcept { return line_.empty() && !skip_lf_ && bom_done_; }
 
 private:
     static constexpr std::size_t retained_line_capacity = 256;
@@ -38,8 +47,8 @@ private:
     bool skip_lf_ = false;
 };
 
-template <class OnLine>
-std::error_code sse_line_splitter::feed(std::string_view bytes, std::size_t max_partial, OnLine&& on_line) {
+template <class MaxPartial, class OnLine>
+std::error_code sse_line_splitter::feed_bounded(std::string_view bytes, MaxPartial&& max_partial, OnLine&& on_line) {
     if (!bom_done_) {
         // The BOM (EF BB BF) may itself arrive split across pieces.
         static constexpr char bom[] = "\xEF\xBB\xBF";
@@ -54,7 +63,7 @@ std::error_code sse_line_splitter::feed(std::string_view bytes, std::size_t max_
             if (bom_matched_ > 0) {  // a BOM prefix that was not a BOM: those bytes are data
                 std::string replay(bom, bom_matched_);
                 replay.append(bytes);
-                return feed(std::string_view(replay), max_partial, on_line);
+                return feed_bounded(std::string_view(replay), max_partial, on_line);
             }
         } else {
             return {};
@@ -76,7 +85,7 @@ std::error_code sse_line_splitter::feed(std::string_view bytes, std::size_t max_
         const auto* cr = has_cr ? static_cast<const char*>(std::memchr(from, '\r', lf_at)) : nullptr;
         const std::size_t end = pos + (cr ? static_cast<std::size_t>(cr - from) : lf_at);
         if (end == n) {
-            if (line_.size() + (n - pos) > max_partial) return make_error_code(errc::event_too_large);
+            if (line_.size() + (n - pos) > max_partial()) return make_error_code(errc::event_too_large);
             line_.append(bytes.data() + pos, n - pos);
             break;
         }
@@ -154,6 +163,12 @@ private:
     template <class OnEvent>
     void process_line(std::string_view line, OnEvent& on_event);
     void process_field(std::string_view field, std::string_view value);
+    /// Dispatches the whole blocks at the front of `bytes` that have the one shape servers
+    /// send for nearly every event, "event: T\n" (optional), "data: D\n", "\n", without going
+    /// line by line; returns the rest, from the first block of any other shape (or a block
+    /// not whole in `bytes`), for the general path. The result is the same either way.
+    template <class OnEvent>
+    std::string_view dispatch_simple_blocks(std::string_view bytes, OnEvent& on_event);
     /// Data held for the current block: data_, or the one data line still seen in the input.
     std::size_t pending_data() const noexcept { return data_.size() + (has_view_ ? view_.size() + 1 : 0); }
     /// The block's one data line is kept as a view of the input while feed() runs (most events
@@ -201,8 +216,11 @@ private:
 template <class OnEvent>
 std::error_code sse_parser::feed(std::string_view bytes, OnEvent&& on_event) {
     if (failed_) return make_error_code(errc::event_too_large);
+    bytes = dispatch_simple_blocks(bytes, on_event);
+    if (bytes.empty()) return {};
     input_ = bytes;
-    auto ec = lines_.feed(bytes, max_event_bytes_ - std::min(max_event_bytes_, pending_data()),
+    auto ec = lines_.feed_bounded(
+        bytes, [this] { return max_event_bytes_ - std::min(max_event_bytes_, pending_data()); },
                           [&](std::string_view line) {
                               if (line.size() + pending_data() > max_event_bytes_) return false;
                               process_line(line, on_event);
@@ -212,6 +230,34 @@ std::error_code sse_parser::feed(std::string_view bytes, OnEvent&& on_event) {
     input_ = {};
     if (ec) failed_ = true;
     return ec;
+}
+
+template <class OnEvent>
+std::string_view sse_parser::dispatch_simple_blocks(std::string_view bytes, OnEvent& on_event) {
+    // Only between blocks, and only in a piece without CR (a line end of its own).
+    if (!lines_.at_line_start() || block_has_fields_ || has_view_ || !data_.empty() || bytes.empty() ||
+        std::memchr(bytes.data(), '\r', bytes.size()))
+        return bytes;
+    auto take_line = [](std::string_view& rest, std::string_view prefix, std::string_view& value) {
+        if (rest.size() <= prefix.size() || rest.compare(0, prefix.size(), prefix) != 0) return false;
+        const auto* nl = static_cast<const char*>(std::memchr(rest.data() + prefix.size(), '\n', rest.size() - prefix.size()));
+        if (!nl) return false;
+        value = std::string_view(rest.data() + prefix.size(), static_cast<std::size_t>(nl - rest.data()) - prefix.size());
+        rest.remove_prefix(static_cast<std::size_t>(nl - rest.data()) + 1);
+        return true;
+    };
+    while (!bytes.empty()) {
+        std::string_view rest = bytes, type, data;
+        if (rest.front() == 'e' && !take_line(rest, "event: ", type)) return bytes;
+        if (!take_line(rest, "data: ", data) || rest.empty() || rest.front() != '\n') return bytes;
+        // The general path's bounds, line by line (it reports what exceeds them).
+        if (type.size() + 7 > max_event_bytes_ || data.size() + 6 > max_event_bytes_) return bytes;
+        rest.remove_prefix(1);
+        last_event_id_ = id_buffer_;  // as at any dispatch
+        on_event(sse_event{type, data, last_event_id_, std::nullopt});
+        bytes = rest;
+    }
+    return bytes;
 }
 
 template <class OnEvent>
