@@ -40,9 +40,12 @@ public:
         return true;
     }
     // Raw bytes, with no whitespace skipped: the compact form's fixed parts.
-    bool literal(std::string_view s) {
-        if (static_cast<std::size_t>(end_ - p_) < s.size() || std::memcmp(p_, s.data(), s.size()) != 0) return false;
-        p_ += s.size();
+    // (A literal's length is a constant here, so the compiler compares words inline.)
+    template <std::size_t N>
+    bool literal(const char (&s)[N]) {
+        constexpr std::size_t n = N - 1;
+        if (static_cast<std::size_t>(end_ - p_) < n || std::memcmp(p_, s, n) != 0) return false;
+        p_ += n;
         return true;
     }
     // A string, decoded. `out` views the input when the string has no escapes, else `scratch`,

@@ -238,8 +238,9 @@ std::string_view sse_parser::dispatch_simple_blocks(std::string_view bytes, OnEv
     if (!lines_.at_line_start() || block_has_fields_ || has_view_ || !data_.empty() || bytes.empty() ||
         std::memchr(bytes.data(), '\r', bytes.size()))
         return bytes;
-    auto take_line = [](std::string_view& rest, std::string_view prefix, std::string_view& value) {
-        if (rest.size() <= prefix.size() || rest.compare(0, prefix.size(), prefix) != 0) return false;
+    auto take_line = [](std::string_view& rest, const auto& literal, std::string_view& value) {
+        const std::string_view prefix(literal, sizeof literal - 1);  // a constant length: compared inline
+        if (rest.size() <= prefix.size() || std::memcmp(rest.data(), literal, sizeof literal - 1) != 0) return false;
         const auto* nl = static_cast<const char*>(std::memchr(rest.data() + prefix.size(), '\n', rest.size() - prefix.size()));
         if (!nl) return false;
         value = std::string_view(rest.data() + prefix.size(), static_cast<std::size_t>(nl - rest.data()) - prefix.size());
