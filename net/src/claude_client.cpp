@@ -542,8 +542,10 @@ public:
         if (++head_ == queue_.size()) {
             last_burst_ = queue_.size();
             queue_.clear();  // keeps its capacity: steady-state delivery does not allocate
-            // So does raw_, unless a large event grew it (a long message_start, a long delta).
-            if (raw_.capacity() > 1024) std::string().swap(raw_);
+            // So does raw_, unless it outgrew a few small events: a reply's head (its
+            // message_start) needs far more than the deltas after it, and thousands of slow
+            // streams would each hold that room.
+            if (raw_.capacity() > 256) std::string().swap(raw_);
             else raw_.clear();
             head_ = 0;
         }
@@ -663,8 +665,9 @@ private:
             // The hot paths: a plain text delta, and the events that are nothing but their type,
             // are read without building a JSON tree.
             std::string_view text;
+            thread_local std::string decoded;  // a text with escapes, decoded; lend() copies it at once
             if ((ev.type == "content_block_delta" || ev.type.empty()) &&
-                acc_.try_apply_text_delta(ev.data, out.index, text, scratch_)) {
+                acc_.try_apply_text_delta(ev.data, out.index, text, decoded)) {
                 out.kind = stream_event_kind::content_block_delta;
                 out.text_delta_ = true;
                 out.form_ = stream_event::form::fast_delta;
@@ -766,7 +769,6 @@ private:
     message_accumulator acc_;
     std::vector<stream_event> queue_;  // events parsed but not yet delivered, from head_ on
     std::string raw_;                  // the payloads of queue_'s borrowed events
-    std::string scratch_;              // a text delta's text, when it had escapes to decode
     std::size_t last_burst_ = 0;       // how many events the queue held when it last ran empty
     std::chrono::steady_clock::time_point received_at_{};
     std::size_t head_ = 0;

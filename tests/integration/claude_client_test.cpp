@@ -12,6 +12,8 @@
 #include <thread>
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
@@ -920,6 +922,83 @@ BOOST_AUTO_TEST_CASE(a_host_name_is_resolved_and_its_certificate_checked_by_that
         BOOST_TEST(co_await drain(s) == "found by name");
     });
     BOOST_TEST(server.requests().size() == 1u);
+}
+
+namespace {
+// A listener whose accept queue is full (backlog 0, one connection waiting): the kernel drops
+// further SYNs, so a client's connect stays on its way until the queue frees and the SYN is sent
+// again (after about a second).
+struct full_listener {
+    asio::ip::tcp::acceptor acceptor;
+    asio::ip::tcp::socket filler;
+    explicit full_listener(asio::io_context& ioc) : acceptor(ioc), filler(ioc) {
+        const asio::ip::tcp::endpoint ep(asio::ip::make_address("127.0.0.1"), 0);
+        acceptor.open(ep.protocol());
+        acceptor.bind(ep);
+        acceptor.listen(0);
+        filler.connect(acceptor.local_endpoint());  // takes the one place in the queue
+    }
+    std::string url() const { return "http://127.0.0.1:" + std::to_string(acceptor.local_endpoint().port()); }
+};
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(a_connect_the_listener_never_takes_ends_with_connect_timeout) {
+    asio::io_context ioc;
+    full_listener listener(ioc);
+    client_config cfg;
+    cfg.base_url = listener.url();
+    cfg.api_key = test_key;
+    cfg.connect_timeout = 300ms;
+    cfg.retry.max_retries = 0;
+    claude_client client(ioc.get_executor(), cfg);
+    const auto started = std::chrono::steady_clock::now();
+    auto e = expect_client_error([&] {
+        engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> { co_await client.stream_message(hello_request()); });
+    });
+    BOOST_TEST((e.code_value() == errc::connect_timeout));
+    BOOST_TEST((std::chrono::steady_clock::now() - started < 5s));
+    BOOST_TEST(client.stats().in_use == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(a_connect_that_completes_after_a_wait_streams_normally) {
+    // The connect is on its way when connect() returns: the client waits for it, then reads the
+    // stream (the socket watched for input only from then on).
+    asio::io_context ioc;
+    full_listener listener(ioc);
+    asio::co_spawn(ioc, [&]() -> asio::awaitable<void> {
+        asio::steady_timer t(ioc, 100ms);
+        co_await t.async_wait(asio::use_awaitable);
+        [[maybe_unused]] auto first = co_await listener.acceptor.async_accept(asio::use_awaitable);  // the filler: room again
+        auto s = co_await listener.acceptor.async_accept(asio::use_awaitable);      // the client, on its SYN's retry
+        std::string request;
+        char buf[4096];
+        while (request.find("\r\n\r\n") == std::string::npos) {
+            const auto n = co_await s.async_read_some(asio::buffer(buf), asio::use_awaitable);
+            request.append(buf, n);
+        }
+        const auto header_end = request.find("\r\n\r\n") + 4;
+        const auto cl = request.find("content-length: ") != std::string::npos ? request.find("content-length: ") : request.find("Content-Length: ");
+        const std::size_t body_size = std::stoul(request.substr(cl + 16));
+        while (request.size() < header_end + body_size) {
+            const auto n = co_await s.async_read_some(asio::buffer(buf), asio::use_awaitable);
+            request.append(buf, n);
+        }
+        const std::string body = engram::test::make_text_stream("late but whole", 3);
+        const std::string response = "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n\r\n" + body;
+        co_await asio::async_write(s, asio::buffer(response), asio::use_awaitable);
+        s.shutdown(asio::ip::tcp::socket::shutdown_send);
+    }, asio::detached);
+    client_config cfg;
+    cfg.base_url = listener.url();
+    cfg.api_key = test_key;
+    cfg.connect_timeout = 10s;
+    cfg.retry.max_retries = 0;
+    claude_client client(ioc.get_executor(), cfg);
+    engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> {
+        auto s = co_await client.stream_message(hello_request());
+        BOOST_TEST(co_await drain(s) == "late but whole");
+        BOOST_TEST(s.current().stop_reason() == "end_turn");
+    });
 }
 
 BOOST_AUTO_TEST_CASE(refused_connection_is_a_connection_error_after_retries) {
