@@ -2,14 +2,10 @@
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
-#include <poll.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
-#include <cerrno>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/bind_executor.hpp>
+#include <boost/asio/connect.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/error.hpp>
@@ -259,37 +255,11 @@ asio::awaitable<std::unique_ptr<connection>> connection_pool::connect(const dead
     if (url_.host_is_ip_literal()) endpoints = literal_endpoints();
     else endpoints = co_await resolve(d);
     const auto own = co_await asio::this_coro::cancellation_state;
-    const auto ex = co_await asio::this_coro::executor;
-    const auto step_end = deadline::step_end(cfg_.connect_timeout);  // one step, whatever the addresses
-    errc code = errc::connect_timeout;
-    // Each address in turn, as asio::async_connect would; the last one's error is reported.
-    boost::system::error_code ec = asio::error::host_not_found;
-    for (const auto& entry : endpoints) {
-        d.throw_if_cancelled();
-        ec = start_connect(c->tcp(), entry.endpoint());
-        if (ec != asio::error::in_progress) {
-            if (!ec) break;  // connected within the call (loopback, a nearby host)
-            continue;
-        }
-        // On its way: wait until the socket is writable, then ask how the connect ended.
-        code = d.arm(*c, step_end, errc::connect_timeout, ex);
-        auto [wec] = co_await c->tcp().async_wait(tcp_socket::wait_write, d.token(own));
-        ec = c->watchdog.finish(wec);
-        if (!ec) {
-            int err = 0;
-            socklen_t len = sizeof err;
-            if (::getsockopt(c->tcp().native_handle(), SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
-            ec.assign(err, asio::error::get_system_category());
-        }
-        if (!ec) {
-            watch_for_input_only(c->tcp(), entry.endpoint().protocol());  // the wait watched for writability
-            break;
-        }
-        boost::system::error_code ignored;
-        c->tcp().close(ignored);
-        if (ec == beast::error::timeout || ec == asio::error::operation_aborted) break;  // no time left for the others
-    }
+    const errc code = d.arm(*c, cfg_.connect_timeout, errc::connect_timeout, co_await asio::this_coro::executor);
+    auto [ec, ep] = co_await asio::async_connect(c->tcp(), endpoints, d.token(own));
+    ec = c->watchdog.finish(ec);
     if (ec) throw_transport_error(ec, code, "connect", url_);
+    watch_for_input_only(c->tcp(), ep.protocol());
     c->tcp().set_option(asio::ip::tcp::no_delay(true));
     c->tcp().non_blocking(true);  // plain reads try the socket directly and never block
     if (!c->plain()) co_await handshake(*c, d);
@@ -306,37 +276,6 @@ void connection_pool::watch_for_input_only(tcp_socket& s, const asio::ip::tcp& p
     const auto fd = s.release(ec);
     if (!ec) s.assign(protocol, fd, ec);
     if (ec) throw_transport_error(ec, errc::connect_failed, "connect", url_);
-}
-
-// A non-blocking connect, registered with the reactor for input only. A peer on this host (or
-// one as near) has accepted by the time connect() returns: such a socket needs no wait for
-// writability at all (an epoll round trip, and a registration that would then be redone), which
-// is what asio::async_connect always does. Returns success, asio::error::in_progress (the
-// socket is open and the connect on its way), or the error.
-boost::system::error_code connection_pool::start_connect(tcp_socket& s, const asio::ip::tcp::endpoint& ep) {
-    boost::system::error_code ec;
-    const int fd = ::socket(ep.protocol().family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP);
-    if (fd < 0) return {errno, asio::error::get_system_category()};
-    int err = ::connect(fd, ep.data(), static_cast<socklen_t>(ep.size())) == 0 ? 0 : errno;
-    if (err == EINTR) err = EINPROGRESS;  // an interrupted connect goes on by itself (POSIX)
-    if (err == EINPROGRESS) {
-        pollfd p{fd, POLLOUT, 0};
-        if (::poll(&p, 1, 0) == 1) {
-            socklen_t len = sizeof err;
-            if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
-        }
-    }
-    if (err != 0 && err != EINPROGRESS) {
-        ::close(fd);
-        return {err, asio::error::get_system_category()};
-    }
-    s.assign(ep.protocol(), fd, ec);
-    if (ec) {
-        ::close(fd);
-        return ec;
-    }
-    if (err == EINPROGRESS) return asio::error::in_progress;
-    return {};
 }
 
 asio::ip::tcp::resolver::results_type connection_pool::literal_endpoints() const {

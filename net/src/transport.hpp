@@ -192,7 +192,6 @@ private:
     asio::awaitable<asio::ip::tcp::resolver::results_type> resolve(const deadline& d);
     asio::awaitable<void> handshake(connection& c, const deadline& d);
     void watch_for_input_only(tcp_socket& s, const asio::ip::tcp& protocol);
-    static boost::system::error_code start_connect(tcp_socket& s, const asio::ip::tcp::endpoint& ep);
     void give_back(std::unique_ptr<connection> c, bool reusable) noexcept;
 
     asio::any_io_executor executor_;
