@@ -591,10 +591,11 @@ public:
                 // Events land in queue_ via on_body. The common case waits in this frame.
                 constexpr const char* during = "reading response body";
                 if (!client_->read_now(*o_.conn, *o_.parser, during)) {
-                    // A waiting stream whose last read brought one or two events keeps no room
-                    // for a burst it had once (the head of a reply is several): thousands of slow
-                    // streams would each hold it. A stream that gets bursts keeps the room.
-                    if (queue_.capacity() > 2 && last_burst_ <= 2 && head_ == queue_.size()) {
+                    // A waiting stream keeps room for about its last read's events, not for a
+                    // burst it had once (the head of a reply is several events, and a slow
+                    // server may take long to send the first delta after it): thousands of slow
+                    // streams would each hold that room. A stream that gets bursts keeps it.
+                    if (head_ == queue_.size() && queue_.capacity() > std::max<std::size_t>(2, 2 * last_burst_)) {
                         std::vector<stream_event>().swap(queue_);
                         std::string().swap(raw_);
                         head_ = 0;

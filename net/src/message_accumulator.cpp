@@ -1,10 +1,5 @@
 #include <engram/net/message_accumulator.hpp>
 
-#include <algorithm>
-#include <memory>
-#include <utility>
-
-#include <boost/json/memory_resource.hpp>
 #include <boost/json/parse.hpp>
 
 #include "text_delta_scanner.hpp"
@@ -31,8 +26,7 @@ std::string_view str(const json::object& o, std::string_view key) noexcept {
 }
 
 // json::object::operator[] makes room for one more member before it looks the key up, so on
-// a full table it moves the table even when the key exists; in the message's arena the old
-// table is never given back. This looks first.
+// a full table it moves (reallocates) the table even when the key exists. This looks first.
 json::value& member(json::object& o, std::string_view key) {
     if (auto* v = o.if_contains(key)) return *v;
     return o.emplace(key, nullptr).first->value();
@@ -48,59 +42,6 @@ void append_string(json::object& block, std::string_view key, std::string_view p
     auto& v = member(block, key);
     if (!v.is_string()) v = json::string();
     v.get_string().append(piece);
-}
-
-// The memory of one streamed reply's JSON: a first block sized for the message_start copy and
-// the first content block, then one block per later request that does not fit (the final text
-// of a block, a tool input), at least 512 bytes. Nothing is freed before the arena goes. (Like
-// json::monotonic_resource, whose blocks are powers of two and so would hold up to twice what a
-// reply needs, thousands of times over when thousands stream at once.)
-class reply_arena final : public json::memory_resource {
-public:
-    explicit reply_arena(std::size_t first_block) noexcept : next_size_(first_block) {}
-    ~reply_arena() override {
-        while (head_) ::operator delete(std::exchange(head_, head_->next));
-    }
-    reply_arena(const reply_arena&) = delete;
-    reply_arena& operator=(const reply_arena&) = delete;
-
-private:
-    struct block {
-        block* next;
-    };
-    void* bump(std::size_t n, std::size_t align) noexcept {
-        void* p = std::align(align, n, cur_, left_);
-        if (p) {
-            cur_ = static_cast<char*>(p) + n;
-            left_ -= n;
-        }
-        return p;
-    }
-    void* do_allocate(std::size_t n, std::size_t align) override {
-        if (void* p = bump(n, align)) return p;
-        const std::size_t size = std::max(n + align, next_size_);
-        next_size_ = 512;
-        auto* b = static_cast<block*>(::operator new(sizeof(block) + size));
-        b->next = head_;
-        head_ = b;
-        cur_ = b + 1;
-        left_ = size;
-        return bump(n, align);  // fits: the block has `align` bytes to spare
-    }
-    void do_deallocate(void*, std::size_t, std::size_t) override {}
-    bool do_is_equal(const json::memory_resource& other) const noexcept override { return this == &other; }
-
-    block* head_ = nullptr;
-    void* cur_ = nullptr;
-    std::size_t left_ = 0;
-    std::size_t next_size_;
-};
-
-// The message_start copy takes about 2.4 times the event's text; the rest is for the first
-// content block and the stop reason. (0: the text's size is not known.)
-std::size_t first_block_for(std::size_t message_start_bytes) {
-    if (message_start_bytes == 0) return 1536;
-    return std::clamp<std::size_t>(message_start_bytes / 2 * 5 + 256, 512, 64 * 1024);
 }
 
 }  // namespace
@@ -126,12 +67,11 @@ std::error_code message_accumulator::fail(errc e, std::string detail) {
 std::error_code message_accumulator::apply(std::string_view event_name, std::string_view data,
                                            stream_event_kind* kind, json::value* parsed, json::storage_ptr storage) {
     std::error_code ec;
-    // A message_start whose tree the caller does not want is parsed straight into the reply's
-    // arena, and its message taken from there instead of copied.
+    // A message_start whose tree the caller does not want is parsed with the default allocator
+    // and its message moved out of the tree instead of copied.
     const bool start_in_place = !parsed && !started_ && event_name == "message_start";
-    if (start_in_place) storage = json::make_shared_resource<reply_arena>(first_block_for(data.size()));
+    if (start_in_place) storage = json::storage_ptr();
     json::value v = json::parse(data, ec, std::move(storage));
-    event_bytes_ = data.size();
     if (ec) return fail(errc::invalid_json, "event '" + std::string(event_name) + "' is not JSON: " + ec.message());
     if (!v.is_object()) return fail(errc::invalid_json, "event '" + std::string(event_name) + "' is not a JSON object");
     if (start_in_place)
@@ -139,7 +79,7 @@ std::error_code message_accumulator::apply(std::string_view event_name, std::str
             flush_text();
             text_.target = nullptr;
             if (kind) *kind = stream_event_kind::message_start;
-            start_message(std::move(m->get_object()));  // same storage: the tree moves, nothing is copied
+            start_message(std::move(m->get_object()));  // same allocator: the tree moves, nothing is copied
             return {};
         }
     const auto& obj = v.get_object();
@@ -213,7 +153,6 @@ bool message_accumulator::try_apply_bare_event(std::string_view name, std::strin
 
 std::error_code message_accumulator::apply(const json::value& event, stream_event_kind* kind) {
     if (!event.is_object()) return fail(errc::invalid_json, "event is not a JSON object");
-    event_bytes_ = 0;  // not known: the arena takes a default size
     return apply_object(str(event.get_object(), "type"), event.get_object(), kind);
 }
 
@@ -241,7 +180,7 @@ std::error_code message_accumulator::apply_object(std::string_view name, const j
             if (started_) return fail(errc::unexpected_event, "second message_start");
             auto* m = ev.if_contains("message");
             if (!m || !m->is_object()) return fail(errc::unexpected_event, "message_start without a message object");
-            start_message(json::object(m->get_object(), json::make_shared_resource<reply_arena>(first_block_for(event_bytes_))));
+            start_message(json::object(m->get_object(), json::storage_ptr()));  // out of the caller's (scratch) storage
             return {};
         }
         default: break;

@@ -2,7 +2,6 @@
 #pragma once
 
 #include <cstdint>
-#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -26,29 +25,7 @@ struct usage {
 class message {
 public:
     message() = default;
-    /// Takes `json` with its memory resource.
-    explicit message(boost::json::object json) noexcept : json_(std::move(json)) {}
-    /// A message read from a stream keeps its JSON in one arena of its own, released with it
-    /// (a handful of allocations per reply instead of one per key). A copy is an independent
-    /// tree with the default allocator, so copies never grow or pin that arena; a move takes
-    /// the arena along. Growing a streamed message's JSON in place uses the arena, which gives
-    /// nothing back until the message goes: copy it first if it is to be edited at length.
-    message(const message& other) : json_(other.json_, boost::json::storage_ptr()) {}
-    message(message&&) noexcept = default;
-    message& operator=(const message& other) {
-        if (this != &other) *this = message(other);
-        return *this;
-    }
-    /// Adopts `other`'s JSON and its memory resource (Boost.JSON's own move assignment would
-    /// keep this object's resource and copy into it).
-    message& operator=(message&& other) noexcept {
-        if (this != &other) {
-            std::destroy_at(&json_);
-            std::construct_at(&json_, std::move(other.json_));
-        }
-        return *this;
-    }
-    ~message() = default;
+    explicit message(boost::json::object json) : json_(std::move(json)) {}
 
     const boost::json::object& json() const noexcept { return json_; }
     boost::json::object& json() noexcept { return json_; }

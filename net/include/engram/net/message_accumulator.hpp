@@ -125,8 +125,7 @@ private:
         bool closed = false;
         std::string json;  // accumulated input_json_delta fragments
         // Text deltas of the fast path, not yet in the block's JSON: appending to a std::string
-        // is cheaper, and the JSON (in the message's arena, where growth is never given back)
-        // then gets the text once, at its final size.
+        // is cheaper, and the JSON then gets the text once, at its final size.
         std::string text;
     };
 
@@ -158,7 +157,6 @@ private:
         }
     };
     failure_ptr failure_;
-    std::size_t event_bytes_ = 0;  // the text size of the event being applied (0: not known)
     bool started_ = false;
     bool stopped_ = false;
     // The held-aside text of the block the last fast-path delta appended to, so that the next
