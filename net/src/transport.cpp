@@ -2,6 +2,7 @@
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <unistd.h>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/bind_executor.hpp>
@@ -274,8 +275,12 @@ asio::awaitable<std::unique_ptr<connection>> connection_pool::connect(const dead
 void connection_pool::watch_for_input_only(tcp_socket& s, const asio::ip::tcp& protocol) {
     boost::system::error_code ec;
     const auto fd = s.release(ec);
-    if (!ec) s.assign(protocol, fd, ec);
     if (ec) throw_transport_error(ec, errc::connect_failed, "connect", url_);
+    s.assign(protocol, fd, ec);
+    if (ec) {
+        ::close(fd);  // released: no longer the socket's to close
+        throw_transport_error(ec, errc::connect_failed, "connect", url_);
+    }
 }
 
 asio::ip::tcp::resolver::results_type connection_pool::literal_endpoints() const {

@@ -219,13 +219,12 @@ std::error_code sse_parser::feed(std::string_view bytes, OnEvent&& on_event) {
     bytes = dispatch_simple_blocks(bytes, on_event);
     if (bytes.empty()) return {};
     input_ = bytes;
-    auto ec = lines_.feed_bounded(
-        bytes, [this] { return max_event_bytes_ - std::min(max_event_bytes_, pending_data()); },
-                          [&](std::string_view line) {
-                              if (line.size() + pending_data() > max_event_bytes_) return false;
-                              process_line(line, on_event);
-                              return true;
-                          });
+    auto room = [this] { return max_event_bytes_ - std::min(max_event_bytes_, pending_data()); };
+    auto ec = lines_.feed_bounded(bytes, room, [&](std::string_view line) {
+        if (line.size() + pending_data() > max_event_bytes_) return false;
+        process_line(line, on_event);
+        return true;
+    });
     keep_views();  // a block still open keeps its type and data: the input goes away
     input_ = {};
     if (ec) failed_ = true;
