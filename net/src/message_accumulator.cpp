@@ -114,17 +114,8 @@ bool message_accumulator::try_apply_text_delta(std::string_view data, std::size_
 bool message_accumulator::try_apply_bare_event(std::string_view name, std::string_view data, stream_event_kind& kind,
                                                std::size_t& index) {
     // Exactly as the API writes them (a ping as the docs show it, too); anything else is parsed.
-    constexpr std::string_view block_stop = R"({"type":"content_block_stop","index":)";
-    if (data.starts_with(block_stop) && (name.empty() || name == "content_block_stop")) {
-        std::string_view digits = data.substr(block_stop.size());
-        if (digits.size() < 2 || digits.size() > 8 || digits.back() != '}') return false;
-        digits.remove_suffix(1);
-        if (digits.size() > 1 && digits[0] == '0') return false;
-        std::size_t i = 0;
-        for (const char ch : digits) {
-            if (ch < '0' || ch > '9') return false;
-            i = i * 10 + static_cast<std::size_t>(ch - '0');
-        }
+    std::size_t i = 0;
+    if ((name.empty() || name == "content_block_stop") && detail::scan_block_stop(data, i)) {
         // A tool input is parsed at its block's stop, and may fail: apply() does that.
         if (!started_ || stopped_ || i >= blocks_.size() || !blocks_[i].open || !blocks_[i].json.empty()) return false;
         auto* block = content_of(message_)[i].if_object();

@@ -185,6 +185,15 @@ bool scan_delta_object(cursor& c, std::string_view& text, std::string& scratch) 
 
 }  // namespace
 
+bool scan_block_stop(std::string_view json, std::size_t& index) {
+    cursor c(json);
+    std::size_t idx = 0;
+    if (!(c.literal(R"({"type":"content_block_stop","index":)") && c.index(idx) && c.literal("}") && c.at_end()))
+        return false;
+    index = idx;
+    return true;
+}
+
 bool scan_text_delta(std::string_view json, std::size_t& index, std::string_view& text, std::string& scratch) {
     std::size_t idx = 0;
     {

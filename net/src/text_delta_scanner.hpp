@@ -21,4 +21,8 @@ namespace engram::net::detail {
 /// matched with a few comparisons before the general member-by-member scan.
 bool scan_text_delta(std::string_view json, std::size_t& index, std::string_view& text, std::string& scratch);
 
+/// If `json` is exactly `{"type":"content_block_stop","index":N}` (the compact form the API
+/// sends; trailing whitespace allowed), stores N and returns true; anything else is false.
+bool scan_block_stop(std::string_view json, std::size_t& index);
+
 }  // namespace engram::net::detail

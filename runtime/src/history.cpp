@@ -68,12 +68,6 @@ void serialize_append(std::string& out, json::serializer& sr) {
 }
 }  // namespace
 
-void message_history::push(std::string_view role, const json::value& content) {
-    json::serializer sr;
-    sr.reset(&content);
-    append(role, content_chars(content), sr);
-}
-
 void message_history::push(std::string_view role, const json::array& blocks) {
     json::serializer sr;
     sr.reset(&blocks);

@@ -24,11 +24,9 @@ std::size_t message_chars(const boost::json::value& message);
 /// copies text instead of JSON trees, and text is a fraction of a tree's size. Not thread-safe.
 class message_history {
 public:
-    /// Appends a Messages API message {"role": role, "content": content}.
-    void push(std::string_view role, const boost::json::value& content);
-    /// The same with content blocks (no copy of them into a value first).
+    /// Appends a Messages API message {"role": role, "content": blocks}.
     void push(std::string_view role, const boost::json::array& blocks);
-    /// The same with plain text as the content (no JSON value made of it first).
+    /// The same with plain text as the content.
     void push_text(std::string_view role, std::string_view text);
     void pop_back() noexcept;
     std::size_t size() const noexcept { return json_.size(); }

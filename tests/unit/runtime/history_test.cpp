@@ -15,7 +15,7 @@ message_history history_of(std::initializer_list<std::string> texts) {
     message_history h;
     bool user = true;
     for (const auto& t : texts) {
-        if (user) h.push("user", json::value(t));
+        if (user) h.push_text("user", t);
         else h.push("assistant", blocks(t));
         user = !user;
     }
