@@ -21,6 +21,7 @@
 
 #include "response_reader.hpp"
 #include "body_sink.hpp"
+#include "spare_buffers.hpp"
 #include "transport.hpp"
 
 namespace engram::net {
@@ -347,10 +348,18 @@ public:
     }
 
     /// Keeps `rest` as the connection's leftover. The usual two bytes fit in the string itself;
-    /// a larger buffer (the body behind a header) is not kept once it is mostly used.
+    /// a larger buffer (the body behind a header) is not kept once it is mostly used: it goes
+    /// back to the thread's spares, where the next one comes from.
     static void keep_leftover(connection& c, std::string_view rest) {
-        if (c.leftover.capacity() > std::max<std::size_t>(15, 2 * rest.size())) std::string(rest).swap(c.leftover);
-        else c.leftover.assign(rest);
+        if (rest.size() <= c.leftover.capacity() && c.leftover.capacity() <= std::max<std::size_t>(15, 2 * rest.size())) {
+            c.leftover.assign(rest);
+            return;
+        }
+        std::string next;
+        if (rest.size() > next.capacity()) spare_buffers<std::string>::take(next, rest.size());
+        next.assign(rest);  // before the old buffer goes: `rest` may lie in it
+        spare_buffers<std::string>::give(c.leftover);
+        c.leftover.swap(next);
     }
 
     /// Ends a plain connection's wait for readability (the wait is written out in each caller:
@@ -473,6 +482,12 @@ public:
           prepared_(std::move(p)),
           deadline_(d),
           sse_(client_->config().max_event_bytes) {}
+    ~stream_state() {
+        spare_buffers<std::vector<stream_event>>::give(queue_);
+        spare_buffers<std::string>::give(raw_);
+    }
+    stream_state(const stream_state&) = delete;
+    stream_state& operator=(const stream_state&) = delete;
 
     /// Sends the request (no frame of its own: the client's open() fills o_). Then call opened().
     asio::awaitable<void> open() { return client_->open(prepared_, deadline_, o_); }
@@ -545,7 +560,7 @@ public:
             // So does raw_, unless it outgrew a few small events: a reply's head (its
             // message_start) needs far more than the deltas after it, and thousands of slow
             // streams would each hold that room.
-            if (raw_.capacity() > 256) std::string().swap(raw_);
+            if (raw_.capacity() > 256) spare_buffers<std::string>::give(raw_);
             else raw_.clear();
             head_ = 0;
         }
@@ -596,8 +611,8 @@ public:
                     // server may take long to send the first delta after it): thousands of slow
                     // streams would each hold that room. A stream that gets bursts keeps it.
                     if (head_ == queue_.size() && queue_.capacity() > std::max<std::size_t>(2, 2 * last_burst_)) {
-                        std::vector<stream_event>().swap(queue_);
-                        std::string().swap(raw_);
+                        spare_buffers<std::vector<stream_event>>::give(queue_);
+                        spare_buffers<std::string>::give(raw_);
                         head_ = 0;
                     }
                     const auto step_end = deadline::step_end(client_->config().stream_idle_timeout);
@@ -658,7 +673,13 @@ private:
     void feed(std::string_view bytes) {
         // Room for the events these bytes may hold (a text delta takes some 120 bytes on the
         // wire) at once: growing the queue one doubling at a time moves every event each time.
-        if (const std::size_t room = queue_.size() + bytes.size() / 96 + 1; queue_.capacity() < room) queue_.reserve(room);
+        if (const std::size_t room = queue_.size() + bytes.size() / 96 + 1; queue_.capacity() < room) {
+            if (queue_.empty()) {  // a spare one of this thread's, if it has one
+                spare_buffers<std::vector<stream_event>>::give(queue_);
+                spare_buffers<std::vector<stream_event>>::take(queue_, room);
+            }
+            if (queue_.capacity() < room) queue_.reserve(room);
+        }
         auto ec = sse_.feed(bytes, [&](const sse_event& ev) {
             if (pending_error_) return;  // nothing after a failure is delivered
             stream_event& out = queue_.emplace_back();
@@ -740,6 +761,7 @@ private:
             out.text_.assign(payload);
             return;
         }
+        if (raw_.empty() && raw_.capacity() < payload.size()) spare_buffers<std::string>::take(raw_, payload.size());
         out.buffer_ = &raw_;
         out.offset_ = static_cast<std::uint32_t>(raw_.size());
         out.size_ = static_cast<std::uint32_t>(payload.size());

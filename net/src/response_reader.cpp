@@ -29,6 +29,7 @@ bool response_reader::kept(std::string_view name) noexcept {
 void response_reader::on_field_impl(boost::beast::http::field, string_view name, string_view value, error_code&) {
     const std::string_view n(name.data(), name.size());
     if (!kept(n)) return;
+    if (kept_.empty()) kept_.reserve(256);  // the few kept headers, in one allocation
     for (char c : n) kept_ += lower(c);
     kept_ += '\0';
     kept_.append(value.data(), value.size());

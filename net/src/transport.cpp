@@ -2,11 +2,15 @@
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <unistd.h>
+
+#include <cerrno>
+#include <optional>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/bind_executor.hpp>
-#include <boost/asio/connect.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/error.hpp>
@@ -99,14 +103,14 @@ boost::system::error_code io_watchdog::finish(boost::system::error_code ec) {
     return ec;
 }
 
-connection::connection(asio::any_io_executor ex, bool use_tls, asio::ssl::context& ctx)
-    : stream(use_tls ? decltype(stream)(std::in_place_type<tls_stream>, ex, ctx)
-                     : decltype(stream)(std::in_place_type<tcp_socket>, ex)),
+connection::connection(asio::any_io_executor ex, asio::ssl::context* tls)
+    : stream(tls ? decltype(stream)(std::in_place_type<tls_stream>, ex, *tls)
+                 : decltype(stream)(std::in_place_type<tcp_socket>, ex)),
       watchdog(ex, tcp()) {
     // TLS records arrive decrypted in pieces: reading them 512 bytes at a time (Beast's
     // smallest read) costs an operation each, while 4 KiB is little next to OpenSSL's own
     // buffers. Plain connections read into a per-thread buffer instead (see client_impl).
-    if (use_tls) buffer.reserve(4096);
+    if (tls) buffer.reserve(4096);
 }
 
 tcp_socket& connection::tcp() noexcept {
@@ -182,24 +186,25 @@ void lease::release(bool reusable) noexcept {
 }
 
 connection_pool::connection_pool(asio::any_io_executor ex, const client_config& cfg, base_url url)
-    : executor_(std::move(ex)), cfg_(cfg), url_(std::move(url)), ssl_ctx_(asio::ssl::context::tls_client) {
-    ssl_ctx_.set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
-                         asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
-                         asio::ssl::context::no_tlsv1_1);
+    : executor_(std::move(ex)), cfg_(cfg), url_(std::move(url)) {
+    // Only an https origin has a TLS context: making one costs OpenSSL some 10 million
+    // instructions (about 3 ms), and loading the system's trust store a few thousand
+    // allocations and about 1 MB.
+    if (!url_.tls) return;
+    auto& ctx = ssl_ctx_.emplace(asio::ssl::context::tls_client);
+    ctx.set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                    asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 | asio::ssl::context::no_tlsv1_1);
     // Thousands of mostly idle streams: OpenSSL frees a connection's ~34 KB of record buffers
     // while nothing is buffered, and takes them back for the next record.
-    SSL_CTX_set_mode(ssl_ctx_.native_handle(), SSL_MODE_RELEASE_BUFFERS);
-    // Loading the system's trust store takes a few thousand allocations and about 1 MB: only
-    // an https origin needs it.
-    if (!url_.tls) return;
+    SSL_CTX_set_mode(ctx.native_handle(), SSL_MODE_RELEASE_BUFFERS);
     boost::system::error_code ec;
     // OpenSSL's default paths honour SSL_CERT_FILE and SSL_CERT_DIR.
-    ssl_ctx_.set_default_verify_paths(ec);
+    ctx.set_default_verify_paths(ec);
     if (!cfg_.ca_file.empty()) {
-        ssl_ctx_.load_verify_file(cfg_.ca_file, ec);
+        ctx.load_verify_file(cfg_.ca_file, ec);
         if (ec) throw client_error(errc::invalid_config, "cannot load CA file '" + cfg_.ca_file + "': " + ec.message());
     }
-    ssl_ctx_.set_verify_mode(cfg_.verify_peer ? asio::ssl::verify_peer : asio::ssl::verify_none);
+    ctx.set_verify_mode(cfg_.verify_peer ? asio::ssl::verify_peer : asio::ssl::verify_none);
 }
 
 asio::awaitable<lease> connection_pool::acquire(const deadline& d) {
@@ -245,26 +250,86 @@ asio::awaitable<lease> connection_pool::acquire(const deadline& d) {
     }
 }
 
-// Connecting is split in three coroutines so that the one every new connection waits in (the
-// TCP connect) holds little: with thousands of streams connecting at once, its frame is paid
-// thousands of times.
+// Connecting is split in coroutines so that the one a new connection waits in (the TCP connect)
+// holds little: with thousands of streams connecting at once, its frame is paid thousands of
+// times.
 asio::awaitable<std::unique_ptr<connection>> connection_pool::connect(const deadline& d) {
-    auto c = std::make_unique<connection>(executor_, url_.tls, ssl_ctx_);
+    auto c = std::make_unique<connection>(executor_, ssl_ctx_ ? &*ssl_ctx_ : nullptr);
     // Nothing to look up for an IP literal: the resolver's work runs on a thread of its own (a
     // round trip per connection, felt when thousands of streams connect at once).
     asio::ip::tcp::resolver::results_type endpoints;
     if (url_.host_is_ip_literal()) endpoints = literal_endpoints();
     else endpoints = co_await resolve(d);
-    const auto own = co_await asio::this_coro::cancellation_state;
-    const errc code = d.arm(*c, cfg_.connect_timeout, errc::connect_timeout, co_await asio::this_coro::executor);
-    auto [ec, ep] = co_await asio::async_connect(c->tcp(), endpoints, d.token(own));
-    ec = c->watchdog.finish(ec);
-    if (ec) throw_transport_error(ec, code, "connect", url_);
-    watch_for_input_only(c->tcp(), ep.protocol());
-    c->tcp().set_option(asio::ip::tcp::no_delay(true));
-    c->tcp().non_blocking(true);  // plain reads try the socket directly and never block
+    co_await connect_socket(*c, endpoints, d, cfg_.connect_timeout, url_);
     if (!c->plain()) co_await handshake(*c, d);
     co_return c;
+}
+
+namespace {
+
+boost::system::error_code pending_connect_result(tcp_socket& s) {
+    int err = 0;
+    socklen_t len = sizeof err;
+    if (::getsockopt(s.native_handle(), SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
+    return {err, asio::error::get_system_category()};
+}
+
+/// Starts a non-blocking connect and reports at once if it has ended already: over loopback
+/// (and often a LAN) the handshake is over by the time connect() returns. Returns
+/// asio::error::in_progress if it has not.
+boost::system::error_code start_connect(tcp_socket& s, const asio::ip::tcp::endpoint& ep) {
+    if (::connect(s.native_handle(), ep.data(), static_cast<socklen_t>(ep.size())) == 0) return {};
+    if (errno != EINPROGRESS && errno != EINTR) return {errno, asio::error::get_system_category()};
+    pollfd p{s.native_handle(), POLLOUT, 0};
+    if (::poll(&p, 1, 0) != 1) return asio::error::in_progress;
+    return pending_connect_result(s);
+}
+
+}  // namespace
+
+// Each address in turn, as asio::async_connect would try them, but without the reactor when the
+// connect ends at once. Asio's connect waits for writability through the reactor, which then
+// watches the socket for writability for good (see watch_for_input_only): a registration, a
+// wake-up and two more epoll_ctl calls per connection that a connect finished inside connect()
+// does not need.
+asio::awaitable<void> connect_socket(connection& c, const asio::ip::tcp::resolver::results_type& endpoints,
+                                     const deadline& d, std::chrono::milliseconds connect_timeout,
+                                     const base_url& where) {
+    boost::system::error_code last = asio::error::host_not_found;
+    std::optional<errc> timeout_code;  // the step is armed at the first wait, for all addresses
+    bool waited = false;
+    for (const auto& entry : endpoints) {
+        const auto ep = entry.endpoint();
+        auto& s = c.tcp();
+        boost::system::error_code ec;
+        if (s.is_open()) s.close(ec);
+        s.open(ep.protocol(), ec);
+        if (!ec) s.non_blocking(true, ec);  // plain reads try the socket directly and never block
+        if (!ec) s.set_option(asio::ip::tcp::no_delay(true), ec);
+        if (!ec) ec = start_connect(s, ep);
+        if (ec == asio::error::in_progress) {
+            const auto ex = co_await asio::this_coro::executor;
+            if (!timeout_code) timeout_code = d.arm(c, connect_timeout, errc::connect_timeout, ex);
+            auto [wait_ec] = co_await s.async_wait(tcp_socket::wait_write, d.token(co_await asio::this_coro::cancellation_state));
+            waited = true;
+            wait_ec = c.watchdog.finish(wait_ec);
+            if (wait_ec) throw_transport_error(wait_ec, *timeout_code, "connect", where);  // timed out or cancelled
+            ec = pending_connect_result(s);
+            if (!ec) {
+                watch_for_input_only(s, ep.protocol(), where);
+                s.non_blocking(true);  // registered afresh, the socket's flags are Asio's defaults again
+            }
+        }
+        if (!ec) {
+            // A connect that ended at once still completes as Asio's would, after what is already
+            // queued: a burst of new sessions then sends its requests after all its connects,
+            // not each right behind its own.
+            if (!waited) co_await asio::post(co_await asio::this_coro::executor, asio::use_awaitable);
+            co_return;
+        }
+        last = ec;
+    }
+    throw_transport_error(last, timeout_code.value_or(errc::connect_timeout), "connect", where);
 }
 
 // Asio's reactor watches a socket for writability from its connect on, for good; its sockets are
@@ -272,14 +337,14 @@ asio::awaitable<std::unique_ptr<connection>> connection_pool::connect(const dead
 // reports "writable" at each read wait: an event per read that the reactor takes and drops (and
 // often an extra epoll_wait). Registered afresh, the socket is watched for input only; a write
 // that would block adds writability back, as Asio does for any socket.
-void connection_pool::watch_for_input_only(tcp_socket& s, const asio::ip::tcp& protocol) {
+void watch_for_input_only(tcp_socket& s, const asio::ip::tcp& protocol, const base_url& where) {
     boost::system::error_code ec;
     const auto fd = s.release(ec);
-    if (ec) throw_transport_error(ec, errc::connect_failed, "connect", url_);
+    if (ec) throw_transport_error(ec, errc::connect_failed, "connect", where);
     s.assign(protocol, fd, ec);
     if (ec) {
         ::close(fd);  // released: no longer the socket's to close
-        throw_transport_error(ec, errc::connect_failed, "connect", url_);
+        throw_transport_error(ec, errc::connect_failed, "connect", where);
     }
 }
 

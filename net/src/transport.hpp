@@ -6,6 +6,7 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <variant>
 
@@ -76,7 +77,8 @@ private:
 /// One HTTP/1.1 connection, plain or TLS, with the bytes read but not yet parsed (they must
 /// survive between reads and between responses on a keep-alive connection).
 struct connection {
-    connection(asio::any_io_executor ex, bool use_tls, asio::ssl::context& ctx);
+    /// `tls`: the context of a TLS connection; null for a plain one.
+    connection(asio::any_io_executor ex, asio::ssl::context* tls);
 
     std::variant<tcp_socket, tls_stream> stream;
     io_watchdog watchdog;
@@ -149,6 +151,15 @@ private:
 [[noreturn]] void throw_transport_error(boost::system::error_code ec, errc timeout_code, std::string_view during,
                                         const base_url& where);
 
+/// Connects `c`'s socket to the first of `endpoints` that takes it, in order. The socket ends
+/// up non-blocking with TCP_NODELAY. Waits (bounded by `connect_timeout` and `d`) only if the
+/// connect has not ended by the time connect() returns, as over loopback it has.
+asio::awaitable<void> connect_socket(connection& c, const asio::ip::tcp::resolver::results_type& endpoints,
+                                     const deadline& d, std::chrono::milliseconds connect_timeout,
+                                     const base_url& where);
+/// Registers `s` with its reactor afresh, so that it is watched for input only.
+void watch_for_input_only(tcp_socket& s, const asio::ip::tcp& protocol, const base_url& where);
+
 class connection_pool;
 
 /// Exclusive use of one pooled connection. Destroying it without release(true) closes the
@@ -191,13 +202,12 @@ private:
     asio::ip::tcp::resolver::results_type literal_endpoints() const;
     asio::awaitable<asio::ip::tcp::resolver::results_type> resolve(const deadline& d);
     asio::awaitable<void> handshake(connection& c, const deadline& d);
-    void watch_for_input_only(tcp_socket& s, const asio::ip::tcp& protocol);
     void give_back(std::unique_ptr<connection> c, bool reusable) noexcept;
 
     asio::any_io_executor executor_;
     const client_config cfg_;  // a copy: leases (and so the pool) may outlive the client
     base_url url_;
-    asio::ssl::context ssl_ctx_;
+    std::optional<asio::ssl::context> ssl_ctx_;  // https origins only
 
     mutable std::mutex mutex_;
     std::deque<std::unique_ptr<connection>> idle_;

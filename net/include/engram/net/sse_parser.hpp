@@ -38,6 +38,11 @@ public:
     /// At the start of a line, with nothing held (no partial line, no CR whose LF may follow,
     /// the BOM check done).
     bool at_line_start() const noexcept { return line_.empty() && !skip_lf_ && bom_done_; }
+    /// Settles the BOM check when a stream's first piece does not begin like a BOM, so that the
+    /// first piece too may take a fast path that needs at_line_start().
+    void settle_bom(std::string_view bytes) noexcept {
+        if (!bom_done_ && bom_matched_ == 0 && !bytes.empty() && bytes.front() != '\xEF') bom_done_ = true;
+    }
 
 private:
     static constexpr std::size_t retained_line_capacity = 256;
@@ -234,6 +239,7 @@ std::error_code sse_parser::feed(std::string_view bytes, OnEvent&& on_event) {
 template <class OnEvent>
 std::string_view sse_parser::dispatch_simple_blocks(std::string_view bytes, OnEvent& on_event) {
     // Only between blocks, and only in a piece without CR (a line end of its own).
+    lines_.settle_bom(bytes);
     if (!lines_.at_line_start() || block_has_fields_ || has_view_ || !data_.empty() || bytes.empty() ||
         std::memchr(bytes.data(), '\r', bytes.size()))
         return bytes;

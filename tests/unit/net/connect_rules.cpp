@@ -1,0 +1,121 @@
+// How a connection's socket is connected: each address in turn, the first that accepts is taken,
+// and the socket ends up non-blocking with Nagle off. Over loopback the connect has ended by
+// the time connect() returns, so this is the path that never waits on the reactor (the one that
+// waits is covered by the client's integration tests: a listener with a full accept queue).
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
+#include <chrono>
+#include <exception>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/test/unit_test.hpp>
+
+#include <engram/net/error.hpp>
+
+#include "transport.hpp"
+#include "url.hpp"
+
+namespace asio = boost::asio;
+using engram::net::client_error;
+using engram::net::errc;
+using engram::net::detail::base_url;
+using engram::net::detail::connection;
+using engram::net::detail::connect_socket;
+using engram::net::detail::deadline;
+using results_type = asio::ip::tcp::resolver::results_type;
+
+namespace {
+
+const auto loopback = asio::ip::make_address("127.0.0.1");
+
+// A loopback port nothing listens on: bound by the kernel's choice, then let go.
+asio::ip::tcp::endpoint refusing_endpoint(asio::io_context& ioc) {
+    asio::ip::tcp::socket s(ioc);
+    s.open(asio::ip::tcp::v4());
+    s.bind({loopback, 0});
+    return s.local_endpoint();
+}
+
+results_type addresses(const std::vector<asio::ip::tcp::endpoint>& eps) {
+    return results_type::create(eps.begin(), eps.end(), "127.0.0.1", "0");
+}
+
+base_url plain_url() {
+    base_url u;
+    u.tls = false;
+    u.host = "127.0.0.1";
+    u.port = 1;
+    return u;
+}
+
+// Runs `connect_socket` to completion; rethrows what it threw.
+void connect(asio::io_context& ioc, connection& c, const results_type& eps) {
+    const deadline d(std::chrono::seconds(10));
+    std::exception_ptr failure;
+    bool done = false;
+    asio::co_spawn(ioc, connect_socket(c, eps, d, std::chrono::seconds(5), plain_url()), [&](std::exception_ptr e) {
+        failure = e;
+        done = true;
+    });
+    ioc.run_for(std::chrono::seconds(10));
+    ioc.restart();
+    BOOST_REQUIRE(done);
+    if (failure) std::rethrow_exception(failure);
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(connecting_a_socket)
+
+BOOST_AUTO_TEST_CASE(an_address_that_refuses_is_passed_over_for_the_next) {
+    asio::io_context ioc;
+    asio::ip::tcp::acceptor listener(ioc, {loopback, 0});
+    connection c(ioc.get_executor(), nullptr);
+    connect(ioc, c, addresses({refusing_endpoint(ioc), listener.local_endpoint()}));
+
+    BOOST_TEST(c.tcp().is_open());
+    BOOST_TEST(c.tcp().remote_endpoint() == listener.local_endpoint());
+    // Reads try the socket directly: it must never block.
+    BOOST_TEST(c.tcp().non_blocking());
+    BOOST_TEST((::fcntl(c.tcp().native_handle(), F_GETFL) & O_NONBLOCK) != 0);
+    int nodelay = 0;
+    socklen_t len = sizeof nodelay;
+    BOOST_REQUIRE(::getsockopt(c.tcp().native_handle(), IPPROTO_TCP, TCP_NODELAY, &nodelay, &len) == 0);
+    BOOST_TEST(nodelay != 0);
+
+    // And the connection works: bytes written arrive at the listener's side.
+    asio::ip::tcp::socket peer = listener.accept();
+    BOOST_TEST(asio::write(c.tcp(), asio::buffer("ping", 4)) == 4u);
+    char got[4] = {};
+    BOOST_TEST(asio::read(peer, asio::buffer(got)) == 4u);
+    BOOST_TEST(std::string_view(got, 4) == "ping");
+}
+
+BOOST_AUTO_TEST_CASE(when_every_address_refuses_the_error_is_connect_failed) {
+    asio::io_context ioc;
+    connection c(ioc.get_executor(), nullptr);
+    try {
+        connect(ioc, c, addresses({refusing_endpoint(ioc), refusing_endpoint(ioc)}));
+        BOOST_FAIL("connected to nothing");
+    } catch (const client_error& e) {
+        BOOST_TEST((e.code_value() == errc::connect_failed));
+        BOOST_TEST(std::string(e.what()).find("could not connect") != std::string::npos);
+    }
+}
+
+BOOST_AUTO_TEST_CASE(no_address_at_all_is_connect_failed) {
+    asio::io_context ioc;
+    connection c(ioc.get_executor(), nullptr);
+    BOOST_CHECK_THROW(connect(ioc, c, addresses({})), client_error);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
