@@ -672,13 +672,15 @@ private:
 
     void feed(std::string_view bytes) {
         // Room for the events these bytes may hold (a text delta takes some 120 bytes on the
-        // wire) at once: growing the queue one doubling at a time moves every event each time.
+        // wire) at once, rather than a doubling at a time. A read that brought several chunks
+        // feeds them one by one while the first ones' events still wait: then the queue at
+        // least doubles, or each chunk would move every event queued before it.
         if (const std::size_t room = queue_.size() + bytes.size() / 96 + 1; queue_.capacity() < room) {
             if (queue_.empty()) {  // a spare one of this thread's, if it has one
                 spare_buffers<std::vector<stream_event>>::give(queue_);
                 spare_buffers<std::vector<stream_event>>::take(queue_, room);
             }
-            if (queue_.capacity() < room) queue_.reserve(room);
+            if (queue_.capacity() < room) queue_.reserve(std::max(room, 2 * queue_.capacity()));
         }
         auto ec = sse_.feed(bytes, [&](const sse_event& ev) {
             if (pending_error_) return;  // nothing after a failure is delivered
@@ -710,7 +712,7 @@ private:
             json::monotonic_resource arena(arena_block, sizeof arena_block);
             const json::storage_ptr storage = keep_tree ? json::storage_ptr() : json::storage_ptr(&arena);
             json::value scratch(storage);  // same storage as the parse: the tree is moved in, not copied
-            json::value& tree = keep_tree ? out.data_ : scratch;
+            json::value& tree = keep_tree ? out.data_.emplace() : scratch;
             // A message_start's tree is not needed here: the accumulator then builds the reply
             // from it in place.
             auto aec = acc_.apply(ev.type, ev.data, &out.kind, ev.type == "message_start" ? nullptr : &tree, storage);
@@ -758,7 +760,7 @@ private:
         // the smallest small-string room of the standard libraries); one past what an offset
         // can say gets a copy of its own.
         if (payload.size() <= 15 || raw_.size() + payload.size() > std::numeric_limits<std::uint32_t>::max()) {
-            out.text_.assign(payload);
+            out.text_.append(payload);  // a new event: its text is empty
             return;
         }
         if (raw_.empty() && raw_.capacity() < payload.size()) spare_buffers<std::string>::take(raw_, payload.size());
@@ -807,7 +809,7 @@ private:
 
 std::string_view stream_event::text() const noexcept {
     if (form_ == form::fast_delta) return payload();
-    const auto* o = data_.if_object();
+    const auto* o = data_ ? data_->if_object() : nullptr;
     if (!o) return {};
     const auto* d = o->if_contains("delta");
     if (!d || !d->is_object()) return {};
@@ -836,14 +838,18 @@ stream_event& stream_event::operator=(const stream_event& other) {
 }
 
 const boost::json::value& stream_event::data() const {
-    if (form_ == form::raw && data_.is_null()) data_ = boost::json::parse(payload());  // it parsed once already
-    if (form_ == form::fast_delta && data_.is_null()) {
+    if (data_) return *data_;
+    if (form_ == form::raw) {
+        data_ = boost::json::parse(payload());  // it parsed once already
+    } else if (form_ == form::fast_delta) {
         boost::json::object delta{{"type", "text_delta"}, {"text", payload()}};
         boost::json::object ev{{"type", "content_block_delta"}, {"index", static_cast<std::int64_t>(index)}};  // as a parser stores it
         ev["delta"] = std::move(delta);
         data_ = std::move(ev);
+    } else {
+        data_.emplace();  // an event built without a tree (a default one): null
     }
-    return data_;
+    return *data_;
 }
 
 message_stream::message_stream(std::unique_ptr<detail::stream_state> state) noexcept : state_(std::move(state)) {}

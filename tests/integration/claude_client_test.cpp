@@ -178,6 +178,15 @@ BOOST_AUTO_TEST_CASE(streaming_over_tls_delivers_events_in_order_and_the_final_m
     BOOST_TEST(body.at("model") == "claude-test");
 }
 
+BOOST_AUTO_TEST_CASE(a_default_stream_event_has_null_data_and_no_text) {
+    const engram::net::stream_event ev;
+    BOOST_TEST(ev.data().is_null());
+    BOOST_TEST(ev.text().empty());
+    BOOST_TEST(!ev.is_text_delta());
+    const engram::net::stream_event copy(ev);
+    BOOST_TEST(copy.data().is_null());
+}
+
 BOOST_AUTO_TEST_CASE(read_all_delivers_the_events_next_would_and_a_throwing_callback_closes_the_stream) {
     for (auto mode : {fake_anthropic_server::tls_mode::none, fake_anthropic_server::tls_mode::localhost_cert}) {
         BOOST_TEST_CONTEXT("tls " << (mode != fake_anthropic_server::tls_mode::none)) {

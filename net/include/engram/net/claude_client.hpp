@@ -112,7 +112,7 @@ private:
     std::string text_;
     const std::string* buffer_ = nullptr;    // borrowed_: the stream's buffer
     std::uint32_t offset_ = 0, size_ = 0;    // borrowed_: where in it
-    mutable boost::json::value data_;
+    mutable std::optional<boost::json::value> data_;  // empty until parsed or built: most events never need it
     bool text_delta_ = false;
     bool borrowed_ = false;
     form form_ = form::tree;

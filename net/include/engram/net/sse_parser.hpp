@@ -193,6 +193,13 @@ private:
         const std::less<const char*> before;
         return !before(v.data(), input_.data()) && !before(input_.data() + input_.size(), v.data() + v.size());
     }
+    /// The last event ID becomes the ID buffer's, as at every dispatch; copied only when an id
+    /// field set it (most streams have none, and this runs per event).
+    void update_last_event_id() {
+        if (!id_changed_) return;
+        last_event_id_ = id_buffer_;
+        id_changed_ = false;
+    }
     std::string_view event_type() const noexcept { return has_type_view_ ? type_view_ : std::string_view(event_type_); }
     void clear_event_type() noexcept {
         has_type_view_ = false;
@@ -210,6 +217,7 @@ private:
     bool has_type_view_ = false;
     std::string id_buffer_;       // persists across blocks, as the standard says
     std::string last_event_id_;   // updated at dispatch
+    bool id_changed_ = false;     // id_buffer_ was set since the last dispatch
     std::optional<std::uint64_t> block_retry_;
     std::optional<std::uint64_t> reconnection_time_;
     bool block_has_fields_ = false;
@@ -259,7 +267,7 @@ std::string_view sse_parser::dispatch_simple_blocks(std::string_view bytes, OnEv
         // The general path's bounds, line by line (it reports what exceeds them).
         if (type.size() + 7 > max_event_bytes_ || data.size() + 6 > max_event_bytes_) return bytes;
         rest.remove_prefix(1);
-        last_event_id_ = id_buffer_;  // as at any dispatch
+        update_last_event_id();  // as at any dispatch
         on_event(sse_event{type, data, last_event_id_, std::nullopt});
         bytes = rest;
     }
@@ -271,7 +279,7 @@ void sse_parser::process_line(std::string_view line, OnEvent& on_event) {
     if (line.empty()) {
         // Blank line: dispatch. The standard updates the last event ID even when no event fires.
         block_has_fields_ = false;
-        last_event_id_ = id_buffer_;
+        update_last_event_id();
         const auto retry = block_retry_;
         block_retry_.reset();
         if (has_view_) {
@@ -329,7 +337,10 @@ inline void sse_parser::process_field(std::string_view field, std::string_view v
             has_type_view_ = false;
         }
     } else if (field == "id") {
-        if (value.find('\0') == std::string_view::npos) id_buffer_.assign(value);
+        if (value.find('\0') == std::string_view::npos) {
+            id_buffer_.assign(value);
+            id_changed_ = true;
+        }
     } else if (field == "retry") {
         if (value.empty()) return;
         std::uint64_t v = 0;
