@@ -763,7 +763,8 @@ private:
             out.text_.append(payload);  // a new event: its text is empty
             return;
         }
-        if (raw_.empty() && raw_.capacity() < payload.size()) spare_buffers<std::string>::take(raw_, payload.size());
+        if (raw_.empty() && raw_.capacity() < payload.size())  // room for the few events of a reply's head
+            spare_buffers<std::string>::take(raw_, std::max<std::size_t>(payload.size(), 512));
         out.buffer_ = &raw_;
         out.offset_ = static_cast<std::uint32_t>(raw_.size());
         out.size_ = static_cast<std::uint32_t>(payload.size());

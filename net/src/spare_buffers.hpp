@@ -26,13 +26,15 @@ public:
             self->kept_.push_back(std::move(b));  // within the room reserved up front: no allocation
         Buffer().swap(b);
     }
-    /// Gives the empty `b` a kept buffer with room for `n` elements, if one is kept.
+    /// Gives the empty `b` a kept buffer with room for `n` elements, if one is kept that is not
+    /// far larger (a stream that reads an event at a time would otherwise take a burst's buffer,
+    /// find it too large for what it keeps while it waits, and give it back at every read).
     static void take(Buffer& b, std::size_t n) noexcept {
         auto* self = mine();
         if (!self) return;
         auto& kept = self->kept_;
         for (auto it = kept.rbegin(); it != kept.rend(); ++it) {
-            if (it->capacity() < n) continue;
+            if (it->capacity() < n || it->capacity() / 4 > n) continue;
             b.swap(*it);
             kept.erase(std::next(it).base());
             return;

@@ -13,12 +13,15 @@ using spare_strings = spare_buffers<std::string>;
 
 namespace {
 
-// Takes every spare of this thread that has room for `n`, so a test starts from none.
-void drain_spares(std::size_t n = 0) {
-    for (;;) {
-        std::string s;
-        spare_strings::take(s, n);
-        if (s.capacity() <= std::string().capacity()) return;
+// Takes every spare of this thread, so a test starts from none. (A spare is taken only for a
+// need between a quarter of its capacity and all of it: asking for every power of two finds all.)
+void drain_spares() {
+    for (std::size_t n = 1; n <= (1u << 20); n *= 2) {
+        for (;;) {
+            std::string s;
+            spare_strings::take(s, n);
+            if (s.capacity() <= std::string().capacity()) break;
+        }
     }
 }
 
@@ -53,6 +56,17 @@ BOOST_AUTO_TEST_CASE(a_buffer_is_taken_only_with_the_room_asked_for) {
     BOOST_TEST(b.capacity() >= 300u);
 }
 
+BOOST_AUTO_TEST_CASE(a_far_larger_buffer_is_not_taken_for_a_small_need) {
+    drain_spares();
+    std::string big(8000, 'x');
+    spare_strings::give(big);
+    std::string b;
+    spare_strings::take(b, 100);  // would be given back, too large, at the stream's next wait
+    BOOST_TEST(b.capacity() == std::string().capacity());
+    spare_strings::take(b, 3000);
+    BOOST_TEST(b.capacity() >= 8000u);
+}
+
 BOOST_AUTO_TEST_CASE(small_and_huge_buffers_are_not_kept) {
     drain_spares();
     std::string tiny(100, 'x');  // malloc's quick lists serve these
@@ -61,7 +75,9 @@ BOOST_AUTO_TEST_CASE(small_and_huge_buffers_are_not_kept) {
     spare_strings::give(huge);
     BOOST_TEST(huge.capacity() == std::string().capacity());
     std::string b;
-    spare_strings::take(b, 1);
+    spare_strings::take(b, 100);  // the tiny one would do, had it been kept
+    BOOST_TEST(b.capacity() == std::string().capacity());
+    spare_strings::take(b, 1 << 20);  // so would the huge one
     BOOST_TEST(b.capacity() == std::string().capacity());
 }
 
@@ -74,7 +90,7 @@ BOOST_AUTO_TEST_CASE(a_thread_keeps_a_bounded_number) {
     int kept = 0;
     for (;;) {
         std::string b;
-        spare_strings::take(b, 1);
+        spare_strings::take(b, 2000);
         if (b.capacity() <= std::string().capacity()) break;
         ++kept;
     }
@@ -89,12 +105,12 @@ BOOST_AUTO_TEST_CASE(another_thread_has_spares_of_its_own) {
     std::size_t other_capacity = 0;
     std::thread([&] {
         std::string t;
-        spare_strings::take(t, 1);
+        spare_strings::take(t, 2000);
         other_capacity = t.capacity();
     }).join();
     BOOST_TEST(other_capacity == std::string().capacity());
     std::string mine;
-    spare_strings::take(mine, 1);
+    spare_strings::take(mine, 2000);
     BOOST_TEST(mine.capacity() >= 2000u);
 }
 
@@ -103,7 +119,7 @@ BOOST_AUTO_TEST_CASE(vectors_of_events_are_kept_apart_from_strings) {
     std::vector<int> v(1000);
     spare_buffers<std::vector<int>>::give(v);
     std::string s;
-    spare_strings::take(s, 1);
+    spare_strings::take(s, 1000);
     BOOST_TEST(s.capacity() == std::string().capacity());
     std::vector<int> w;
     spare_buffers<std::vector<int>>::take(w, 500);
