@@ -296,7 +296,9 @@ asio::awaitable<void> connect_socket(connection& c, const asio::ip::tcp::resolve
                                      const deadline& d, std::chrono::milliseconds connect_timeout,
                                      const base_url& where) {
     boost::system::error_code last = asio::error::host_not_found;
-    std::optional<errc> timeout_code;  // the step is armed at the first wait, for all addresses
+    // The timeout runs from the first wait, and bounds every wait after it (each address's).
+    std::optional<clock::time_point> connect_end;
+    errc timeout_code = errc::connect_timeout;
     bool waited = false;
     for (const auto& entry : endpoints) {
         const auto ep = entry.endpoint();
@@ -308,12 +310,12 @@ asio::awaitable<void> connect_socket(connection& c, const asio::ip::tcp::resolve
         if (!ec) s.set_option(asio::ip::tcp::no_delay(true), ec);
         if (!ec) ec = start_connect(s, ep);
         if (ec == asio::error::in_progress) {
-            const auto ex = co_await asio::this_coro::executor;
-            if (!timeout_code) timeout_code = d.arm(c, connect_timeout, errc::connect_timeout, ex);
+            if (!connect_end) connect_end = deadline::step_end(connect_timeout);
+            timeout_code = d.arm(c, *connect_end, errc::connect_timeout, co_await asio::this_coro::executor);
             auto [wait_ec] = co_await s.async_wait(tcp_socket::wait_write, d.token(co_await asio::this_coro::cancellation_state));
             waited = true;
             wait_ec = c.watchdog.finish(wait_ec);
-            if (wait_ec) throw_transport_error(wait_ec, *timeout_code, "connect", where);  // timed out or cancelled
+            if (wait_ec) throw_transport_error(wait_ec, timeout_code, "connect", where);  // timed out or cancelled
             ec = pending_connect_result(s);
             if (!ec) {
                 watch_for_input_only(s, ep.protocol(), where);
@@ -329,7 +331,7 @@ asio::awaitable<void> connect_socket(connection& c, const asio::ip::tcp::resolve
         }
         last = ec;
     }
-    throw_transport_error(last, timeout_code.value_or(errc::connect_timeout), "connect", where);
+    throw_transport_error(last, timeout_code, "connect", where);
 }
 
 // Asio's reactor watches a socket for writability from its connect on, for good; its sockets are

@@ -28,6 +28,7 @@
 
 #include "support/fake_anthropic_server.hpp"
 #include "support/fixtures.hpp"
+#include "support/full_listener.hpp"
 #include "support/run_coro.hpp"
 #include "support/test_pki.hpp"
 
@@ -933,23 +934,7 @@ BOOST_AUTO_TEST_CASE(a_host_name_is_resolved_and_its_certificate_checked_by_that
     BOOST_TEST(server.requests().size() == 1u);
 }
 
-namespace {
-// A listener whose accept queue is full (backlog 0, one connection waiting): the kernel drops
-// further SYNs, so a client's connect stays on its way until the queue frees and the SYN is sent
-// again (after about a second).
-struct full_listener {
-    asio::ip::tcp::acceptor acceptor;
-    asio::ip::tcp::socket filler;
-    explicit full_listener(asio::io_context& ioc) : acceptor(ioc), filler(ioc) {
-        const asio::ip::tcp::endpoint ep(asio::ip::make_address("127.0.0.1"), 0);
-        acceptor.open(ep.protocol());
-        acceptor.bind(ep);
-        acceptor.listen(0);
-        filler.connect(acceptor.local_endpoint());  // takes the one place in the queue
-    }
-    std::string url() const { return "http://127.0.0.1:" + std::to_string(acceptor.local_endpoint().port()); }
-};
-}  // namespace
+using engram::test::full_listener;
 
 BOOST_AUTO_TEST_CASE(a_connect_the_listener_never_takes_ends_with_connect_timeout) {
     asio::io_context ioc;

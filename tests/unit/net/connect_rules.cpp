@@ -1,7 +1,8 @@
 // How a connection's socket is connected: each address in turn, the first that accepts is taken,
 // and the socket ends up non-blocking with Nagle off. Over loopback the connect has ended by
-// the time connect() returns, so this is the path that never waits on the reactor (the one that
-// waits is covered by the client's integration tests: a listener with a full accept queue).
+// the time connect() returns, so most of this is the path that never waits on the reactor; a
+// listener with a full accept queue makes a connect wait (see also the client's integration
+// tests).
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -14,13 +15,17 @@
 #include <vector>
 
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/read.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/test/unit_test.hpp>
 
 #include <engram/net/error.hpp>
 
+#include "support/full_listener.hpp"
 #include "transport.hpp"
 #include "url.hpp"
 
@@ -58,11 +63,12 @@ base_url plain_url() {
 }
 
 // Runs `connect_socket` to completion; rethrows what it threw.
-void connect(asio::io_context& ioc, connection& c, const results_type& eps) {
+void connect(asio::io_context& ioc, connection& c, const results_type& eps,
+             std::chrono::milliseconds connect_timeout = std::chrono::seconds(5)) {
     const deadline d(std::chrono::seconds(10));
     std::exception_ptr failure;
     bool done = false;
-    asio::co_spawn(ioc, connect_socket(c, eps, d, std::chrono::seconds(5), plain_url()), [&](std::exception_ptr e) {
+    asio::co_spawn(ioc, connect_socket(c, eps, d, connect_timeout, plain_url()), [&](std::exception_ptr e) {
         failure = e;
         done = true;
     });
@@ -116,6 +122,32 @@ BOOST_AUTO_TEST_CASE(no_address_at_all_is_connect_failed) {
     asio::io_context ioc;
     connection c(ioc.get_executor(), nullptr);
     BOOST_CHECK_THROW(connect(ioc, c, addresses({})), client_error);
+}
+
+BOOST_AUTO_TEST_CASE(the_connect_timeout_bounds_the_wait_for_a_later_address_too) {
+    // The first address makes the connect wait (its accept queue is full) and then refuses (it
+    // closes before the SYN is sent again, a second later); the second never takes it. The
+    // timeout, started at the first wait, must still end the second.
+    asio::io_context ioc;
+    engram::test::full_listener first(ioc), second(ioc);
+    const auto first_ep = first.acceptor.local_endpoint();
+    asio::co_spawn(ioc, [&]() -> asio::awaitable<void> {
+        asio::steady_timer t(ioc, std::chrono::milliseconds(300));
+        co_await t.async_wait(asio::use_awaitable);
+        first.acceptor.close();
+        first.filler.close();
+    }, asio::detached);
+    connection c(ioc.get_executor(), nullptr);
+    const auto started = std::chrono::steady_clock::now();
+    try {
+        connect(ioc, c, addresses({first_ep, second.acceptor.local_endpoint()}), std::chrono::milliseconds(2500));
+        BOOST_FAIL("connected to a listener that takes nothing");
+    } catch (const client_error& e) {
+        BOOST_TEST((e.code_value() == errc::connect_timeout), e.what());
+    }
+    const auto took = std::chrono::steady_clock::now() - started;
+    BOOST_TEST((took >= std::chrono::milliseconds(2400)));  // the first wait ended with a refusal, not the timeout
+    BOOST_TEST((took < std::chrono::seconds(5)));
 }
 
 BOOST_AUTO_TEST_SUITE_END()
