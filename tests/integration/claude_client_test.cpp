@@ -936,15 +936,22 @@ BOOST_AUTO_TEST_CASE(a_host_name_is_resolved_and_its_certificate_checked_by_that
 
 using engram::test::full_listener;
 
-BOOST_AUTO_TEST_CASE(a_connect_the_listener_never_takes_ends_with_connect_timeout) {
-    asio::io_context ioc;
-    full_listener listener(ioc);
+namespace {
+// A client of `listener` that tries once, bounded by `connect_timeout`.
+client_config single_try_config(const full_listener& listener, std::chrono::milliseconds connect_timeout) {
     client_config cfg;
     cfg.base_url = listener.url();
     cfg.api_key = test_key;
-    cfg.connect_timeout = 300ms;
+    cfg.connect_timeout = connect_timeout;
     cfg.retry.max_retries = 0;
-    claude_client client(ioc.get_executor(), cfg);
+    return cfg;
+}
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(a_connect_the_listener_never_takes_ends_with_connect_timeout) {
+    asio::io_context ioc;
+    full_listener listener(ioc);
+    claude_client client(ioc.get_executor(), single_try_config(listener, 300ms));
     const auto started = std::chrono::steady_clock::now();
     auto e = expect_client_error([&] {
         engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> { co_await client.stream_message(hello_request()); });
@@ -982,12 +989,7 @@ BOOST_AUTO_TEST_CASE(a_connect_that_completes_after_a_wait_streams_normally) {
         co_await asio::async_write(s, asio::buffer(response), asio::use_awaitable);
         s.shutdown(asio::ip::tcp::socket::shutdown_send);
     }, asio::detached);
-    client_config cfg;
-    cfg.base_url = listener.url();
-    cfg.api_key = test_key;
-    cfg.connect_timeout = 10s;
-    cfg.retry.max_retries = 0;
-    claude_client client(ioc.get_executor(), cfg);
+    claude_client client(ioc.get_executor(), single_try_config(listener, 10s));
     engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> {
         auto s = co_await client.stream_message(hello_request());
         BOOST_TEST(co_await drain(s) == "late but whole");
