@@ -148,19 +148,23 @@ public:
         lease conn;
         std::unique_ptr<response_parser> parser;
         response_info info;
+        /// A reused connection was found closed: this request's later attempts connect anew.
+        bool stale_found = false;
     };
 
     /// Sends the request until a 200 header arrives or retrying is over, into `o` (the caller's:
-    /// this frame waits through connects and backoffs, so it holds little itself).
+    /// this frame waits through connects and backoffs, so it holds little itself). Retries are
+    /// counted over the whole request: a stream reopened after failing before its first event
+    /// goes on from the count its earlier attempts left in o.info.attempts.
     asio::awaitable<void> open(const prepared& p, const deadline& d, opened& o) {
-        for (unsigned retry = 0;; ++retry) {
+        for (;;) {
+            const unsigned retry = o.info.attempts++;  // retries before this attempt
             std::exception_ptr failure;
             std::optional<std::chrono::milliseconds> hint;
             bool retryable = false;
             bool stale_reuse = false;
-            ++o.info.attempts;
             try {
-                o.conn = co_await pool_->acquire(d);
+                o.conn = co_await pool_->acquire(d, o.stale_found);
                 const bool reused = o.conn->reused;
                 o.parser = std::make_unique<response_parser>();
                 o.parser->body_limit(boost::none);  // bounded by our own limits as we read
@@ -168,8 +172,11 @@ public:
                     co_await write_and_read_header(*o.conn, p, *o.parser, d);
                 } catch (const client_error& e) {
                     // A kept-alive connection the server closed meanwhile fails before any
-                    // response byte: that is not an attempt, just a stale socket.
-                    if (reused && e.code_value() == errc::connection_closed) stale_reuse = true;
+                    // response byte: that is not an attempt, just a stale socket. Once per
+                    // request: its later attempts take new connections, so a pool of sockets
+                    // the server closed all at once costs one resend, not one per socket.
+                    if (reused && !o.stale_found && e.code_value() == errc::connection_closed && !o.parser->got_some())
+                        stale_reuse = true;
                     throw;
                 }
                 take_header(o);
@@ -180,8 +187,7 @@ public:
                 retryable = error.retryable;
                 hint = error.hint;
             } catch (const client_error& e) {
-                const auto k = e.kind();
-                retryable = k == error_kind::connection || (k == error_kind::timeout && e.code_value() != errc::total_timeout);
+                retryable = retryable_failure(e);
                 failure = std::current_exception();
             }
             // The failed attempt's connection is closed now, before any backoff: held, it would
@@ -189,16 +195,31 @@ public:
             o.conn.release(false);
             if (stale_reuse) {
                 --o.info.attempts;
-                --retry;  // unsigned wrap is fine: the loop's ++retry brings it back
+                o.stale_found = true;
                 continue;
             }
-            if (!retryable || retry >= cfg_.retry.max_retries || d.expired()) std::rethrow_exception(failure);
-            auto delay = retry_delay(cfg_.retry, retry, hint, unit_random());
-            if (clock::now() + delay >= d.total())
-                std::rethrow_exception(failure);  // the wait alone would break the total timeout: report the real cause
-            if (p.on_retry) p.on_retry(retry_notice{o.info.attempts, delay, what_of(failure)});
-            co_await backoff(delay, d);
+            co_await before_retry(p, d, o, retryable, retry, hint, failure);
         }
+    }
+
+    /// Whether a failed attempt (not an HTTP error) may be sent again: a connection failure or
+    /// a step's timeout, not the request's own total.
+    static bool retryable_failure(const client_error& e) {
+        const auto k = e.kind();
+        return k == error_kind::connection || (k == error_kind::timeout && e.code_value() != errc::total_timeout);
+    }
+
+    /// After failed attempt number `retry` (0: the first): rethrows `failure` if it may not be
+    /// retried, else tells p.on_retry and waits the backoff.
+    asio::awaitable<void> before_retry(const prepared& p, const deadline& d, const opened& o, bool retryable,
+                                       unsigned retry, std::optional<std::chrono::milliseconds> hint,
+                                       const std::exception_ptr& failure) {
+        if (!retryable || retry >= cfg_.retry.max_retries || d.expired()) std::rethrow_exception(failure);
+        auto delay = retry_delay(cfg_.retry, retry, hint, unit_random());
+        if (clock::now() + delay >= d.total())
+            std::rethrow_exception(failure);  // the wait alone would break the total timeout: report the real cause
+        if (p.on_retry) p.on_retry(retry_notice{o.info.attempts, delay, what_of(failure)});
+        co_await backoff(delay, d);
     }
 
     /// What the caller needs from a response header, taken into o.info.
@@ -220,7 +241,14 @@ public:
     /// Reads an HTTP error's bounded body and returns the connection to the pool.
     asio::awaitable<error_response> read_error_response(opened& o, const deadline& d) {
         std::string body;
-        const bool complete = co_await read_body(o, body, cfg_.max_error_body_bytes, d, false);
+        bool complete = false;
+        try {
+            complete = co_await read_body(o, body, cfg_.max_error_body_bytes, d, false);
+        } catch (const client_error& e) {
+            // A body cut short still leaves the status and headers, which say what went wrong
+            // (a 401 is not a connection error) and when to retry; a cancellation is the caller's.
+            if (e.code_value() == errc::cancelled) throw;
+        }
         o.conn.release(complete && o.parser->keep_alive());
         api_error_details details = parse_error_body(o.info, body);
         const errc code = errc_from_api(details.error_type, o.info.http_status);
@@ -491,7 +519,10 @@ public:
 
     /// Sends the request (no frame of its own: the client's open() fills o_). Then call opened().
     asio::awaitable<void> open() { return client_->open(prepared_, deadline_, o_); }
-    void opened() { o_.parser->set_sink(this); }  // body bytes go straight into the SSE parser
+    void opened() {
+        o_.parser->set_sink(this);  // body bytes go straight into the SSE parser
+        deadline_.begin_stream(client_->config().stream_total_timeout);
+    }
 
     void on_body(std::string_view piece) override {
         received_at_ = std::chrono::steady_clock::now();  // one clock read per piece, not per event
@@ -569,18 +600,21 @@ public:
 
     /// Whatever went wrong, this connection is in an unknown state: close it. Returns what to
     /// throw: a client_error with the message so far (the caller's own exceptions as they are).
+    /// Later reads throw it again: a stream that failed must not look like one that ended.
     std::exception_ptr failed(std::exception_ptr e) {
         finished_ = true;
         o_.conn.release(false);
         try {
             rethrow_as_client_error(e);
         } catch (const client_error& ce) {
-            if (ce.partial_message() || !acc_.started()) return std::current_exception();
-            return std::make_exception_ptr(
-                client_error(ce.code_value(), ce.what(), ce.api(), std::make_shared<message>(acc_.current())));
+            if (ce.partial_message() || !acc_.started()) failure_ = std::current_exception();
+            else
+                failure_ = std::make_exception_ptr(
+                    client_error(ce.code_value(), ce.what(), ce.api(), std::make_shared<message>(acc_.current())));
         } catch (...) {
-            return std::current_exception();
+            failure_ = std::current_exception();
         }
+        return failure_;
     }
 
     /// Reads until an event is queued (true) or the stream has ended (false).
@@ -588,6 +622,7 @@ public:
         for (;;) {
             if (head_ < queue_.size()) co_return true;
             if (pending_error_) std::rethrow_exception(std::exchange(pending_error_, nullptr));
+            if (failure_) std::rethrow_exception(failure_);
             if (finished_) co_return false;
             if (acc_.stop_received()) {
                 co_await drain();
@@ -601,7 +636,7 @@ public:
                 throw client_error(errc::incomplete_stream, "stream ended without message_stop" + request_id_suffix(),
                                    std::nullopt, std::make_shared<message>(acc_.current()));
             }
-            std::optional<std::string> retry_reason;
+            std::exception_ptr retry_after;
             try {
                 // Events land in queue_ via on_body. The common case waits in this frame.
                 constexpr const char* during = "reading response body";
@@ -627,11 +662,12 @@ public:
                 }
             } catch (const client_error& e) {
                 // Nothing has reached the caller yet, so sending the request again is safe.
-                if (delivered_ == 0 && head_ == queue_.size() && can_retry_before_delivery(e)) retry_reason = e.what();
+                if (delivered_ == 0 && head_ == queue_.size() && !acc_.started() && client_impl::retryable_failure(e))
+                    retry_after = std::current_exception();
                 else throw;
             }
-            if (retry_reason) {
-                co_await reopen(*retry_reason);
+            if (retry_after) {
+                co_await reopen(retry_after);
                 continue;
             }
         }
@@ -652,18 +688,13 @@ private:
         return o_.info.request_id.empty() ? std::string() : " (request-id: " + o_.info.request_id + ")";
     }
 
-    bool can_retry_before_delivery(const client_error& e) const {
-        const auto k = e.kind();
-        return (k == error_kind::connection || (k == error_kind::timeout && e.code_value() != errc::total_timeout)) &&
-               retries_in_stream_ < client_->config().retry.max_retries && !acc_.started();
-    }
-
-    asio::awaitable<void> reopen(std::string reason) {
-        ++retries_in_stream_;
+    /// Sends the request again after `failure`, which came before any event: within the
+    /// request's retries and total timeout, which bound the new attempt as they bounded the
+    /// first (the stream's own bound starts again at its new header).
+    asio::awaitable<void> reopen(std::exception_ptr failure) {
         o_.conn.release(false);
-        auto delay = retry_delay(client_->config().retry, retries_in_stream_ - 1, std::nullopt, unit_random());
-        if (prepared_.on_retry) prepared_.on_retry(retry_notice{o_.info.attempts, delay, std::move(reason)});
-        co_await client_->backoff(delay, deadline_);
+        deadline_.reopen();
+        co_await client_->before_retry(prepared_, deadline_, o_, true, o_.info.attempts - 1, std::nullopt, failure);
         sse_ = sse_parser(client_->config().max_event_bytes);
         acc_ = message_accumulator();
         co_await open();
@@ -799,8 +830,8 @@ private:
     std::chrono::steady_clock::time_point received_at_{};
     std::size_t head_ = 0;
     std::exception_ptr pending_error_;
+    std::exception_ptr failure_;  // what ended the stream, thrown again by any later read
     std::size_t delivered_ = 0;
-    unsigned retries_in_stream_ = 0;
     bool finished_ = false;
 };
 

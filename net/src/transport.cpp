@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <optional>
 
@@ -125,7 +126,7 @@ void connection::close() noexcept {
 }
 
 deadline::deadline(std::chrono::milliseconds total, asio::cancellation_slot request_cancel)
-    : total_(total.count() > 0 ? clock::now() + total : clock::time_point::max()) {
+    : total_(step_end(total)), request_total_(total_) {
     if (request_cancel.is_connected()) {
         cancel_ = std::make_shared<request_cancellation>();
         request_cancel.assign(request_cancellation::forward{cancel_});
@@ -207,12 +208,13 @@ connection_pool::connection_pool(asio::any_io_executor ex, const client_config& 
     ctx.set_verify_mode(cfg_.verify_peer ? asio::ssl::verify_peer : asio::ssl::verify_none);
 }
 
-asio::awaitable<lease> connection_pool::acquire(const deadline& d) {
+asio::awaitable<lease> connection_pool::acquire(const deadline& d, bool fresh) {
+    bool woken = false;
     for (;;) {
         std::shared_ptr<asio::steady_timer> waiter;
         {
             std::lock_guard lock(mutex_);
-            if (!idle_.empty()) {
+            if (!fresh && !idle_.empty()) {
                 auto c = std::move(idle_.back());  // most recently used: least likely to be stale
                 idle_.pop_back();
                 ++in_use_;
@@ -225,17 +227,24 @@ asio::awaitable<lease> connection_pool::acquire(const deadline& d) {
             }
             waiter = std::make_shared<asio::steady_timer>(co_await asio::this_coro::executor);
             waiter->expires_at(d.total());
-            waiters_.push_back(waiter);
+            // A request woken for a slot that another took meanwhile keeps its place in line.
+            if (woken) waiters_.push_front(waiter);
+            else waiters_.push_back(waiter);
         }
         const auto own = co_await asio::this_coro::cancellation_state;
         auto [ec] = co_await waiter->async_wait(d.token(own));
-        if (!ec) throw client_error(errc::total_timeout, "timed out waiting for a free connection to " + url_.origin());
-        // Cancelled: either a slot was freed (loop and try again) or our own cancellation.
-        if (d.cancelled(own)) {
+        const bool timed_out = !ec;
+        if (timed_out || d.cancelled(own)) {
             std::lock_guard lock(mutex_);
-            std::erase(waiters_, waiter);
-            throw client_error(errc::cancelled, "request cancelled while waiting for a connection");
+            // Still in line: leave it. Already taken out of it: a free slot's wake-up came for
+            // this request, which no longer wants it: it goes to the next in line, or that one
+            // would wait on while a slot stays free.
+            if (auto it = std::find(waiters_.begin(), waiters_.end(), waiter); it != waiters_.end()) waiters_.erase(it);
+            else wake_one_locked();
         }
+        if (timed_out) throw client_error(errc::total_timeout, "timed out waiting for a free connection to " + url_.origin());
+        if (d.cancelled(own)) throw client_error(errc::cancelled, "request cancelled while waiting for a connection");
+        woken = true;  // a slot was freed: try again
     }
     try {
         auto c = co_await connect(d);
@@ -300,7 +309,10 @@ asio::awaitable<void> connect_socket(connection& c, const asio::ip::tcp::resolve
     std::optional<clock::time_point> connect_end;
     errc timeout_code = errc::connect_timeout;
     bool waited = false;
+    const std::size_t count = endpoints.size();
+    std::size_t index = 0;
     for (const auto& entry : endpoints) {
+        const std::size_t left = count - index++;  // addresses still to try, this one included
         const auto ep = entry.endpoint();
         auto& s = c.tcp();
         boost::system::error_code ec;
@@ -310,11 +322,21 @@ asio::awaitable<void> connect_socket(connection& c, const asio::ip::tcp::resolve
         if (!ec) s.set_option(asio::ip::tcp::no_delay(true), ec);
         if (!ec) ec = start_connect(s, ep);
         if (ec == asio::error::in_progress) {
+            const auto now = clock::now();
             if (!connect_end) connect_end = deadline::step_end(connect_timeout);
-            timeout_code = d.arm(c, *connect_end, errc::connect_timeout, co_await asio::this_coro::executor);
+            // Each address gets an equal share of the time left, the last one all of it (as
+            // curl does): a host whose first address drops every packet (an IPv6 route that
+            // leads nowhere) is still reached at its others.
+            auto wait_end = *connect_end;
+            if (left > 1 && wait_end != clock::time_point::max()) wait_end = now + (wait_end - now) / left;
+            timeout_code = d.arm(c, wait_end, errc::connect_timeout, co_await asio::this_coro::executor);
             auto [wait_ec] = co_await s.async_wait(tcp_socket::wait_write, d.token(co_await asio::this_coro::cancellation_state));
             waited = true;
             wait_ec = c.watchdog.finish(wait_ec);
+            if (wait_ec == beast::error::timeout && timeout_code == errc::connect_timeout && left > 1) {
+                last = wait_ec;  // this address's share is over: the next one
+                continue;
+            }
             if (wait_ec) throw_transport_error(wait_ec, timeout_code, "connect", where);  // timed out or cancelled
             ec = pending_connect_result(s);
             if (!ec) {
@@ -381,7 +403,6 @@ asio::awaitable<void> connection_pool::handshake(connection& c, const deadline& 
 }
 
 void connection_pool::give_back(std::unique_ptr<connection> c, bool reusable) noexcept {
-    std::shared_ptr<asio::steady_timer> wake;
     {
         std::lock_guard lock(mutex_);
         --in_use_;
@@ -389,16 +410,17 @@ void connection_pool::give_back(std::unique_ptr<connection> c, bool reusable) no
             c->watchdog.idle();  // an idle connection has no step to bound
             idle_.push_back(std::move(c));
         }
-        if (!waiters_.empty()) {
-            wake = std::move(waiters_.front());
-            waiters_.pop_front();
-        }
+        wake_one_locked();
     }
     if (c) c->close();
-    if (wake) {
-        // The timer belongs to the waiting coroutine's executor: cancel it there.
-        asio::post(wake->get_executor(), [wake] { wake->cancel(); });
-    }
+}
+
+void connection_pool::wake_one_locked() noexcept {
+    if (waiters_.empty()) return;
+    auto wake = std::move(waiters_.front());
+    waiters_.pop_front();
+    // The timer belongs to the waiting coroutine's executor: cancel it there.
+    asio::post(wake->get_executor(), [wake] { wake->cancel(); });
 }
 
 pool_stats connection_pool::stats() const {

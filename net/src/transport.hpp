@@ -128,8 +128,15 @@ public:
     clock::time_point total() const noexcept { return total_; }
     bool expired() const noexcept { return clock::now() >= total_; }
 
+    /// From a streamed 200 header on, the stream's own bound (`stream_total`, 0: none) replaces
+    /// the request's: a long generation may stream for longer than a request may take to get
+    /// its header, as the official SDKs allow. reopen() restores the request's bound.
+    void begin_stream(std::chrono::milliseconds stream_total) noexcept { total_ = step_end(stream_total); }
+    void reopen() noexcept { total_ = request_total_; }
+
 private:
     clock::time_point total_;
+    clock::time_point request_total_;
     /// A request's own cancellation (message_request::cancel_slot): the signal its steps are
     /// bound to, and whether a terminal cancellation came (it may come between two steps).
     struct request_cancellation {
@@ -190,9 +197,9 @@ class connection_pool : public std::enable_shared_from_this<connection_pool> {
 public:
     connection_pool(asio::any_io_executor ex, const client_config& cfg, base_url url);
 
-    /// An idle connection, or a new one (resolve, connect, TLS handshake with SNI and
-    /// verification). Waits while max_connections_per_host are in use.
-    asio::awaitable<lease> acquire(const deadline& d);
+    /// An idle connection (unless `fresh`), or a new one (resolve, connect, TLS handshake with
+    /// SNI and verification). Waits while max_connections_per_host are in use.
+    asio::awaitable<lease> acquire(const deadline& d, bool fresh = false);
     pool_stats stats() const;
     const base_url& url() const noexcept { return url_; }
 
@@ -203,6 +210,8 @@ private:
     asio::awaitable<asio::ip::tcp::resolver::results_type> resolve(const deadline& d);
     asio::awaitable<void> handshake(connection& c, const deadline& d);
     void give_back(std::unique_ptr<connection> c, bool reusable) noexcept;
+    /// Wakes the longest waiting request, if any (mutex_ held).
+    void wake_one_locked() noexcept;
 
     asio::any_io_executor executor_;
     const client_config cfg_;  // a copy: leases (and so the pool) may outlive the client

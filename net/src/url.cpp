@@ -30,6 +30,30 @@ bool base_url::host_is_ip_literal() const {
     return inet_pton(AF_INET, host.c_str(), buf) == 1 || inet_pton(AF_INET6, host.c_str(), buf) == 1;
 }
 
+namespace {
+
+bool is_hex(char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); }
+
+// Whether `s` holds only the characters RFC 3986 allows in a host name or a path (unreserved,
+// sub-delims, a valid %-escape, and the few `extra` ones). A base URL goes into the request
+// line and the Host header as it is: a space, CR or LF there would split them.
+bool uri_chars_only(std::string_view s, std::string_view extra) {
+    static constexpr std::string_view allowed = "-._~!$&'()*+,;=";
+    for (std::size_t i = 0; i < s.size(); ++i) {
+        const char c = s[i];
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) continue;
+        if (allowed.find(c) != std::string_view::npos || extra.find(c) != std::string_view::npos) continue;
+        if (c == '%' && i + 2 < s.size() && is_hex(s[i + 1]) && is_hex(s[i + 2])) {
+            i += 2;
+            continue;
+        }
+        return false;
+    }
+    return true;
+}
+
+}  // namespace
+
 std::optional<base_url> parse_base_url(std::string_view url, std::string& error) {
     base_url out;
     if (url.starts_with("https://")) {
@@ -78,6 +102,10 @@ std::optional<base_url> parse_base_url(std::string_view url, std::string& error)
         error = "base URL has no host";
         return std::nullopt;
     }
+    if (!uri_chars_only(out.host, authority.starts_with("[") ? ":" : "")) {
+        error = "base URL has a character a host name cannot hold";
+        return std::nullopt;
+    }
     if (!port_text.empty() || authority.ends_with(":")) {
         unsigned port = 0;
         auto [p, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
@@ -86,6 +114,10 @@ std::optional<base_url> parse_base_url(std::string_view url, std::string& error)
             return std::nullopt;
         }
         out.port = static_cast<std::uint16_t>(port);
+    }
+    if (!uri_chars_only(path, "/:@")) {
+        error = "base URL path has a character a URL path cannot hold (a space, a control character or non-ASCII: escape it as %XX)";
+        return std::nullopt;
     }
     while (path.ends_with("/")) path.remove_suffix(1);
     out.path_prefix = std::string(path);

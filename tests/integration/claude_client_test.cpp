@@ -8,6 +8,7 @@
 #include <atomic>
 #include <cstdlib>
 #include <functional>
+#include <optional>
 #include <future>
 #include <thread>
 
@@ -73,6 +74,14 @@ scripted_response stalled_after_message_start(const std::string& text) {
     stall.stop_after_bytes = body.find("content_block_start");
     stall.stall = true;
     return stall;
+}
+
+// A stream of `text` in `deltas` deltas, written in `pieces` writes `gap` apart.
+scripted_response drip(const std::string& text, std::size_t deltas, std::size_t pieces, std::chrono::milliseconds gap) {
+    const std::string body = engram::test::make_text_stream(text, deltas);
+    auto s = scripted_response::sse(body, {body.size() / pieces + 1});
+    s.delay_between_pieces = gap;
+    return s;
 }
 
 // Reads a whole stream, returning the concatenated text deltas seen by the caller.
@@ -535,6 +544,91 @@ BOOST_AUTO_TEST_CASE(failure_before_any_event_is_retried_transparently) {
     BOOST_TEST(server.requests().size() == 2u);
 }
 
+BOOST_AUTO_TEST_CASE(retries_are_counted_over_the_whole_request_when_a_stream_fails_before_its_first_event) {
+    // The stream's first response breaks before any event: it is sent again, and what that
+    // resend's retries may do is what is left of max_retries, not max_retries afresh.
+    fake_anthropic_server server;
+    auto cut = scripted_response::sse(engram::test::make_text_stream("never seen"));
+    cut.stop_after_bytes = 10;
+    server.push(cut);
+    for (int i = 0; i < 4; ++i)
+        server.push(scripted_response::json(529, R"({"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}})"));
+    auto cfg = config_for(server);
+    cfg.retry.max_retries = 2;
+    auto e = stream_failure(cfg);
+    BOOST_TEST((e.code_value() == errc::overloaded), e.what());
+    BOOST_TEST(server.requests().size() == 3u);  // max_retries + 1
+}
+
+BOOST_AUTO_TEST_CASE(a_pool_of_connections_the_server_dropped_costs_one_free_resend_not_one_per_connection) {
+    fake_anthropic_server server;
+    server.set_handler([](const engram::test::recorded_request&) {
+        auto s = scripted_response::sse(engram::test::make_text_stream("pooled", 2));
+        s.delay_between_pieces = 20ms;  // the three overlap, so each has its own connection
+        return s;
+    });
+    asio::io_context ioc;
+    auto cfg = config_for(server);
+    cfg.retry.max_retries = 0;
+    claude_client client(ioc.get_executor(), cfg);
+    engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> {
+        auto a = co_await client.stream_message(hello_request());
+        auto b = co_await client.stream_message(hello_request());
+        auto c = co_await client.stream_message(hello_request());
+        BOOST_TEST(co_await drain(a) == "pooled");
+        BOOST_TEST(co_await drain(b) == "pooled");
+        BOOST_TEST(co_await drain(c) == "pooled");
+    });
+    BOOST_REQUIRE(client.stats().idle == 3u);
+    // Now the server takes each request and closes without an answer. The first, on a pooled
+    // connection, looks like a socket closed while idle: sent again, once, on a new connection.
+    // That one fails too, and with no retries allowed the request ends there: the other two
+    // pooled connections must not each carry it again.
+    for (int i = 0; i < 5; ++i) {
+        scripted_response dropped;
+        dropped.drop = true;
+        server.push(dropped);
+    }
+    auto e = expect_client_error([&] {
+        engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> { co_await client.create_message(hello_request()); });
+    });
+    BOOST_TEST((e.code_value() == errc::connection_closed), e.what());
+    BOOST_TEST(server.requests().size() == 3u + 2u);
+}
+
+BOOST_AUTO_TEST_CASE(an_error_response_whose_body_is_cut_short_is_still_reported_as_the_api_error) {
+    fake_anthropic_server server;
+    auto unauthorized = scripted_response::json(401, R"({"type":"error","error":{"type":"authentication_error","message":"invalid x-api-key"}})");
+    unauthorized.stop_after_bytes = 12;
+    server.push(unauthorized);
+    auto e = stream_failure(config_for(server));
+    BOOST_TEST((e.code_value() == errc::authentication), e.what());
+    BOOST_TEST(server.requests().size() == 1u);  // a 401 is not retried, cut short or not
+}
+
+BOOST_AUTO_TEST_CASE(a_stream_that_failed_throws_again_when_read_again) {
+    fake_anthropic_server server;
+    const std::string body = engram::test::make_text_stream("cut in the middle of the reply", 6);
+    auto cut = scripted_response::sse(body);
+    cut.stop_after_bytes = body.find("content_block_stop") - 20;
+    server.push(cut);
+    asio::io_context ioc;
+    claude_client client(ioc.get_executor(), config_for(server));
+    int failures = 0;
+    engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> {
+        auto s = co_await client.stream_message(hello_request());
+        for (int attempt = 0; attempt < 2; ++attempt) {
+            try {
+                co_await drain(s);
+            } catch (const client_error& e) {
+                BOOST_TEST((e.code_value() == errc::connection_closed), e.what());
+                ++failures;
+            }
+        }
+    });
+    BOOST_TEST(failures == 2);  // not a clean end the second time
+}
+
 BOOST_AUTO_TEST_CASE(stream_without_message_stop_is_an_incomplete_stream_error_with_content) {
     fake_anthropic_server server;
     server.push(scripted_response::sse(fixture("sdk_py_basic_unterminated.sse")));
@@ -563,10 +657,7 @@ BOOST_AUTO_TEST_CASE(a_stream_slower_than_the_idle_timeout_in_total_but_never_si
     // The idle timeout bounds each silence, not the stream: 8 pieces 120 ms apart take about
     // a second against a 300 ms idle timeout, so the deadline must keep moving on.
     fake_anthropic_server server;
-    const std::string body = engram::test::make_text_stream("steady but slow", 4);
-    auto drip = scripted_response::sse(body, {body.size() / 8 + 1});
-    drip.delay_between_pieces = 120ms;
-    server.push(drip);
+    server.push(drip("steady but slow", 4, 8, 120ms));
     asio::io_context ioc;
     auto cfg = config_for(server);
     cfg.stream_idle_timeout = 300ms;
@@ -1016,16 +1107,42 @@ BOOST_AUTO_TEST_CASE(refused_connection_is_a_connection_error_after_retries) {
     BOOST_TEST(client.stats().in_use == 0u);
 }
 
-BOOST_AUTO_TEST_CASE(total_timeout_bounds_the_whole_request) {
+BOOST_AUTO_TEST_CASE(total_timeout_bounds_a_request_until_its_header) {
     fake_anthropic_server server;
-    const std::string body = engram::test::make_text_stream("slow drip of many pieces", 8);
-    auto drip = scripted_response::sse(body, {16});
-    drip.delay_between_pieces = 100ms;
-    server.push(drip);
+    auto late = scripted_response::sse(engram::test::make_text_stream("late"));
+    late.delay_before_header = 1500ms;
+    server.push(late);
     auto cfg = config_for(server);
     cfg.total_timeout = 400ms;
     auto e = stream_failure(cfg);
-    BOOST_TEST((e.code_value() == errc::total_timeout));
+    BOOST_TEST((e.code_value() == errc::total_timeout), e.what());
+}
+
+// A long generation streams for longer than a request may take to be answered: as in the
+// official SDKs, the total timeout does not cut a stream whose events keep coming.
+BOOST_AUTO_TEST_CASE(a_stream_may_outlast_the_total_timeout_while_its_events_keep_coming) {
+    fake_anthropic_server server;
+    server.push(drip("slow drip of many pieces", 8, 8, 100ms));  // about 0.7 s
+    asio::io_context ioc;
+    auto cfg = config_for(server);
+    cfg.total_timeout = 400ms;
+    claude_client client(ioc.get_executor(), cfg);
+    const auto started = std::chrono::steady_clock::now();
+    engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> {
+        auto s = co_await client.stream_message(hello_request());
+        BOOST_TEST(co_await drain(s) == "slow drip of many pieces");
+    });
+    BOOST_TEST((std::chrono::steady_clock::now() - started > 400ms));  // it did outlast it
+}
+
+BOOST_AUTO_TEST_CASE(stream_total_timeout_bounds_a_stream_that_trickles) {
+    fake_anthropic_server server;
+    server.push(drip("slow drip of many pieces", 8, 8, 100ms));
+    auto cfg = config_for(server);
+    cfg.stream_total_timeout = 400ms;
+    auto e = stream_failure(cfg);
+    BOOST_TEST((e.code_value() == errc::total_timeout), e.what());
+    BOOST_TEST(server.requests().size() == 1u);  // events were delivered: never sent again
 }
 
 BOOST_AUTO_TEST_CASE(slow_response_header_hits_the_header_timeout_and_is_retried) {
@@ -1087,6 +1204,50 @@ BOOST_AUTO_TEST_CASE(pool_bound_makes_extra_requests_wait_for_a_free_connection)
     BOOST_TEST(ok == 8);
     BOOST_TEST(server.connections_accepted() <= 2u);
     BOOST_TEST(server.requests().size() == 8u);
+}
+
+BOOST_AUTO_TEST_CASE(a_request_that_gave_up_waiting_for_a_connection_does_not_take_the_next_ones_turn) {
+    // One connection. A holds it for about 2 s; B waits for it from 0 s and gives up at its
+    // total timeout (1.5 s); C waits from 1.2 s. When A is done, the connection must go to C,
+    // not to B, which is gone, leaving C to wait out its own timeout (2.7 s) with the
+    // connection free.
+    fake_anthropic_server server;
+    server.push(drip("held for a while", 4, 6, 400ms));
+    server.push(scripted_response::sse(engram::test::make_text_stream("C's turn")));
+    asio::io_context ioc;
+    auto cfg = config_for(server);
+    cfg.max_connections_per_host = 1;
+    cfg.total_timeout = 1500ms;
+    claude_client client(ioc.get_executor(), cfg);
+    std::string a_text, c_text;
+    std::optional<errc> b_error;
+    engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> {
+        auto ex = co_await asio::this_coro::executor;
+        int finished = 0;
+        asio::steady_timer all_done(ex, std::chrono::steady_clock::time_point::max());
+        auto done = [&](std::exception_ptr) { if (++finished == 3) all_done.cancel(); };
+        asio::co_spawn(ex, [&]() -> asio::awaitable<void> {
+            auto s = co_await client.stream_message(hello_request("A"));
+            a_text = co_await drain(s);
+        }, done);
+        asio::co_spawn(ex, [&]() -> asio::awaitable<void> {
+            try {
+                co_await client.create_message(hello_request("B"));
+            } catch (const client_error& e) {
+                b_error = e.code_value();
+            }
+        }, done);
+        asio::co_spawn(ex, [&]() -> asio::awaitable<void> {
+            asio::steady_timer t(ex, 1200ms);
+            co_await t.async_wait(asio::use_awaitable);
+            auto s = co_await client.stream_message(hello_request("C"));
+            c_text = co_await drain(s);
+        }, done);
+        co_await all_done.async_wait(asio::as_tuple(asio::use_awaitable));
+    });
+    BOOST_TEST(a_text == "held for a while");
+    BOOST_TEST((b_error == errc::total_timeout));
+    BOOST_TEST(c_text == "C's turn");
 }
 
 BOOST_AUTO_TEST_CASE(a_thousand_concurrent_streams_on_one_io_context_complete_correctly) {

@@ -106,6 +106,7 @@ struct fake_anthropic_server::impl {
             rec.connection = conn_id;
             const bool client_keep_alive = req.keep_alive();
             auto script = next_script(rec);
+            if (script.drop) co_return;
             if (!co_await respond(s, script)) co_return;
             if (!script.keep_alive || !client_keep_alive) co_return;
         }

@@ -36,6 +36,9 @@ struct scripted_response {
     /// At the stop point, keep the connection open and send nothing until the client leaves.
     bool stall = false;
     bool keep_alive = true;
+    /// Read the request, then close the connection without a byte of response (a server that
+    /// timed the kept-alive connection out just as the request came, or dropped it).
+    bool drop = false;
     /// Splits everything written, status line, header and chunk framing included, into writes
     /// of at most this many bytes, 1 ms apart, so the client reads arbitrary fragments (0: off).
     std::size_t wire_piece_size = 0;

@@ -173,4 +173,20 @@ BOOST_AUTO_TEST_CASE(the_connect_timeout_bounds_the_wait_for_a_later_address_too
     BOOST_TEST((took < std::chrono::milliseconds(3300)));
 }
 
+BOOST_AUTO_TEST_CASE(an_address_that_never_answers_gets_only_its_share_of_the_connect_timeout) {
+    // The first address drops every SYN (its accept queue stays full), as a route that leads
+    // nowhere does; the second takes the connect. With two addresses the first may use half
+    // of the timeout, then the second is tried.
+    asio::io_context ioc;
+    engram::test::full_listener first(ioc);
+    asio::ip::tcp::acceptor second(ioc, {loopback, 0});
+    connection c(ioc.get_executor(), nullptr);
+    const auto started = std::chrono::steady_clock::now();
+    connect(ioc, c, addresses({first.acceptor.local_endpoint(), second.local_endpoint()}), std::chrono::milliseconds(3000));
+    const auto took = std::chrono::steady_clock::now() - started;
+    BOOST_TEST(c.tcp().remote_endpoint() == second.local_endpoint());
+    BOOST_TEST((took >= std::chrono::milliseconds(1400)));
+    BOOST_TEST((took < std::chrono::milliseconds(2500)));
+}
+
 BOOST_AUTO_TEST_SUITE_END()

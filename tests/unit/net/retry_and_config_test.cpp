@@ -88,7 +88,13 @@ BOOST_AUTO_TEST_CASE(base_urls_parse_and_bad_ones_are_rejected_with_a_reason) {
     auto c = engram::net::detail::parse_base_url("https://[::1]:8443", err);
     BOOST_REQUIRE(c);
     BOOST_TEST(c->host == "::1");
-    for (const char* bad : {"ftp://x", "https://", "https://h:0", "https://h:99999", "https://u:p@h", "https://h/?q", "api.anthropic.com"}) {
+    auto d = engram::net::detail::parse_base_url("https://proxy.internal/tenant%20a/v1", err);
+    BOOST_REQUIRE(d);
+    BOOST_TEST(d->path_prefix == "/tenant%20a/v1");
+    // What would split the request line or the Host header, or is not a URL at all.
+    for (const char* bad : {"ftp://x", "https://", "https://h:0", "https://h:99999", "https://u:p@h", "https://h/?q",
+                            "api.anthropic.com", "https://proxy/p\r\nX-Evil: 1", "https://proxy/a b", "https://proxy/%zz",
+                            "https://proxy/%2", "https://pro xy", "https://proxy\r\n/x", "https://[::1\n]", "https://proxy/\x7f"}) {
         err.clear();
         BOOST_TEST(!engram::net::detail::parse_base_url(bad, err), bad);
         BOOST_TEST(!err.empty());

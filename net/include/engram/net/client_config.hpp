@@ -40,7 +40,8 @@ struct client_config {
     /// debugging against throw-away servers.
     bool verify_peer = true;
 
-    /// TCP connect, including name resolution. Each of these step timeouts: zero disables it.
+    /// The TCP connect, across the host's addresses (name resolution is bounded only by the
+    /// system resolver: Asio cannot abandon getaddrinfo). Each step timeout: zero disables it.
     std::chrono::milliseconds connect_timeout{10'000};
     std::chrono::milliseconds tls_handshake_timeout{10'000};
     /// From sending the request to the end of the response header. A non-streaming request's
@@ -49,8 +50,15 @@ struct client_config {
     /// Longest silence between two reads of a response body (re-armed before every read). The
     /// API sends `ping` events while a stream is otherwise quiet.
     std::chrono::milliseconds stream_idle_timeout{90'000};
-    /// Whole request, retries and backoff included; zero disables it.
+    /// A request until its response header, retries and backoff included, and a non-streaming
+    /// response's body; zero disables it. A stream's body, once its 200 header is in, is
+    /// bounded by stream_idle_timeout and stream_total_timeout instead: a long generation
+    /// (extended thinking, a large max_tokens) may stream for longer than this.
     std::chrono::milliseconds total_timeout{600'000};
+    /// A stream's body from its 200 header to its end; zero (the default) leaves it unbounded
+    /// but for stream_idle_timeout. Set it to stop a server that trickles forever. Its expiry
+    /// is reported as errc::total_timeout.
+    std::chrono::milliseconds stream_total_timeout{0};
 
     retry_policy retry;
 
