@@ -337,7 +337,16 @@ public:
         if (c.buffer.size() == 0) return false;
         const auto used = parse(parser, c.buffer.data(), during);
         c.buffer.consume(used);
+        // Bytes the parser cannot use are part of one line, as on a plain connection (whose
+        // bound this is): a chunk-size line that never ends must not grow the buffer unbounded.
+        if (used == 0 && !parser.is_done() && c.buffer.size() > max_line_bytes) throw_line_too_long(during);
         return used > 0 || parser.is_done();
+    }
+
+    /// Longest line a response may hold unparsed (Beast bounds the header itself at 8 KiB).
+    static constexpr std::size_t max_line_bytes = 8 * 1024;
+    [[noreturn]] static void throw_line_too_long(const char* during) {
+        throw client_error(errc::http_protocol_error, std::string("malformed response: a line longer than 8 KiB while ") + during);
     }
 
     /// A plain connection keeps no read buffer of its own: once the socket is readable, what it
@@ -356,10 +365,9 @@ public:
         thread_local std::array<char, 16 * 1024> scratch;
         // What is kept and still unusable is part of one line (a header or a chunk's size line):
         // Beast bounds the header; a longer chunk line is no response Anthropic sends.
+        static_assert(2 * max_line_bytes <= scratch.size(), "room for a kept line and a read");
         const std::size_t kept = c.leftover.size();
-        if (kept > scratch.size() / 2)
-            throw client_error(errc::http_protocol_error,
-                               std::string("malformed response: a line longer than 8 KiB while ") + during);
+        if (kept > max_line_bytes) throw_line_too_long(during);
         std::memcpy(scratch.data(), c.leftover.data(), kept);
         boost::system::error_code ec;
         const std::size_t n =
@@ -803,13 +811,20 @@ private:
         raw_.append(payload);
     }
 
-    /// After message_stop: read the end of the body so the connection can be reused.
+    /// After message_stop: read the end of the body so the connection can be reused. The
+    /// message is complete, so the caller does not wait long for that: a server slow to end the
+    /// body costs its connection, not the caller's time.
     asio::awaitable<void> drain() {
         finished_ = true;
         try {
             discard_sink rest;  // only the framing's end is expected; a large remainder is not worth reading
             o_.parser->set_sink(&rest);
-            while (!o_.parser->is_done() && rest.bytes < 64 * 1024) co_await client_->read_body_some(*o_.conn, *o_.parser, deadline_);
+            constexpr std::chrono::milliseconds grace{1000};
+            const auto idle = client_->config().stream_idle_timeout;
+            const auto step = idle.count() > 0 ? std::min(idle, grace) : grace;
+            while (!o_.parser->is_done() && rest.bytes < 64 * 1024)
+                co_await client_->read_some(*o_.conn, *o_.parser, deadline_, deadline::step_end(step), errc::stream_idle_timeout,
+                                            "reading the end of the response body");
             o_.parser->set_sink(nullptr);
             o_.conn.release(o_.parser->is_done() && o_.parser->keep_alive());
         } catch (const client_error&) {

@@ -629,6 +629,26 @@ BOOST_AUTO_TEST_CASE(a_stream_that_failed_throws_again_when_read_again) {
     BOOST_TEST(failures == 2);  // not a clean end the second time
 }
 
+BOOST_AUTO_TEST_CASE(a_body_slow_to_end_after_message_stop_costs_its_connection_not_the_callers_time) {
+    // The message is complete at message_stop; the chunked body's end comes 5 s later. The
+    // caller gets its message after about a second, and the connection is not kept.
+    fake_anthropic_server server;
+    auto late_end = scripted_response::sse(engram::test::make_text_stream("complete"));
+    late_end.delay_before_end = 5s;
+    server.push(late_end);
+    asio::io_context ioc;
+    claude_client client(ioc.get_executor(), config_for(server));
+    std::chrono::steady_clock::duration took{};
+    engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> {
+        const auto started = std::chrono::steady_clock::now();
+        auto s = co_await client.stream_message(hello_request());
+        BOOST_TEST(co_await drain(s) == "complete");
+        took = std::chrono::steady_clock::now() - started;
+    });
+    BOOST_TEST((took < 3s));
+    BOOST_TEST(client.stats().idle == 0u);
+}
+
 BOOST_AUTO_TEST_CASE(stream_without_message_stop_is_an_incomplete_stream_error_with_content) {
     fake_anthropic_server server;
     server.push(scripted_response::sse(fixture("sdk_py_basic_unterminated.sse")));
@@ -755,11 +775,13 @@ BOOST_AUTO_TEST_CASE(a_serialized_body_is_sent_as_given_with_stream_added) {
 }
 
 BOOST_AUTO_TEST_CASE(chunk_extensions_are_skipped_and_an_endless_chunk_line_is_a_protocol_error) {
-    // A plain connection keeps only the part of a line it cannot parse yet; a chunk-size line
-    // that never ends must fail the request, not grow that remainder without bound.
-    for (std::size_t piece : {std::size_t{0}, std::size_t{7}}) {
-        BOOST_TEST_CONTEXT("fragments of " << piece) {
-            fake_anthropic_server server;
+    // A connection keeps only the part of a line it cannot parse yet; a chunk-size line that
+    // never ends must fail the request, not grow that remainder without bound, plain or TLS.
+    using tls_mode = fake_anthropic_server::tls_mode;
+    for (auto [mode, piece] : {std::pair{tls_mode::none, std::size_t{0}}, std::pair{tls_mode::none, std::size_t{7}},
+                               std::pair{tls_mode::localhost_cert, std::size_t{0}}}) {
+        BOOST_TEST_CONTEXT("fragments of " << piece << (mode == tls_mode::none ? ", plain" : ", TLS")) {
+            fake_anthropic_server server(mode);
             auto script = scripted_response::sse(engram::test::make_text_stream("with extensions", 4), {30});
             script.chunk_extension = ";engram-test=\"x\";other";
             script.wire_piece_size = piece;

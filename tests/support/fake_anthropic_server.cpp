@@ -183,6 +183,10 @@ struct fake_anthropic_server::impl {
             co_return false;
         }
         if (r.chunked) {
+            if (r.delay_before_end.count() > 0) {
+                timer.expires_after(r.delay_before_end);
+                co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+            }
             if (co_await send(s, r, "0\r\n\r\n")) co_return false;
         }
         co_return true;

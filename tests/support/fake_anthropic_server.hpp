@@ -31,6 +31,8 @@ struct scripted_response {
     std::chrono::milliseconds delay_between_pieces{0};
     /// Wait this long before sending the status line (to exercise the header timeout).
     std::chrono::milliseconds delay_before_header{0};
+    /// Wait this long before the chunked body's last chunk, which ends it.
+    std::chrono::milliseconds delay_before_end{0};
     /// After this many body bytes, stop: close the connection (or stall, see below).
     std::optional<std::size_t> stop_after_bytes;
     /// At the stop point, keep the connection open and send nothing until the client leaves.
