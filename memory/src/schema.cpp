@@ -146,10 +146,11 @@ check read_memory(const json::value& v, std::string_view path, const record_limi
     if (const auto* sv = find(o, "schema_version")) {
         if (!sv->is_int64() && !sv->is_uint64())
             return field_error(bad, member_path(path, "schema_version"), "expected an integer");
-        const auto n = sv->to_number<std::int64_t>();
-        if (n < 0 || n > current_schema_version)
+        boost::system::error_code ec;  // the throwing overload would escape on a uint64 above INT64_MAX
+        const auto n = sv->to_number<std::int64_t>(ec);
+        if (ec || n < 0 || n > current_schema_version)
             return field_error(bad, member_path(path, "schema_version"),
-                               "unsupported version " + std::to_string(n) + " (this build reads up to " +
+                               "unsupported version " + json::serialize(*sv) + " (this build reads up to " +
                                    std::to_string(current_schema_version) + ")");
         version = static_cast<int>(n);
     }
@@ -166,9 +167,11 @@ check read_memory(const json::value& v, std::string_view path, const record_limi
     if (const auto* sc = find(o, "session_count")) {
         if (!sc->is_int64() && !sc->is_uint64())
             return field_error(bad, member_path(path, "session_count"), "expected a non-negative integer");
-        const auto n = sc->to_number<std::int64_t>();
-        if (n < 0)
-            return field_error(bad, member_path(path, "session_count"), "expected a non-negative integer");
+        boost::system::error_code ec;
+        const auto n = sc->to_number<std::int64_t>(ec);
+        if (ec || n < 0)
+            return field_error(bad, member_path(path, "session_count"),
+                               "expected a non-negative integer up to 9223372036854775807");
         m.session_count = n;
     }
     if (const auto* p = find(o, "preferences"); p && !p->is_null()) {

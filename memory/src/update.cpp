@@ -1,6 +1,7 @@
 #include <engram/memory/update.hpp>
 
 #include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
 
 #include "json_read.hpp"
 
@@ -66,9 +67,11 @@ result<memory_update> update_from_json(const json::value& v, const update_limits
 
     if (const auto* ver = find(o, "version")) {
         if (!ver->is_int64() && !ver->is_uint64()) return field_error(bad, "version", "expected an integer");
-        const auto n = ver->to_number<std::int64_t>();
-        if (n < 1 || n > update_contract_version)
-            return field_error(bad, "version", "unsupported update contract version " + std::to_string(n));
+        boost::system::error_code ec;  // the throwing overload would escape on a uint64 above INT64_MAX
+        const auto n = ver->to_number<std::int64_t>(ec);
+        if (ec || n < 1 || n > update_contract_version)
+            return field_error(bad, "version",
+                               "unsupported update contract version " + json::serialize(*ver));
     }
     if (const auto* s = find(o, "running_summary"); s && !s->is_null()) {
         std::string text;

@@ -95,4 +95,24 @@ BOOST_AUTO_TEST_CASE(timestamps_are_iso8601_utc) {
     BOOST_TEST(mem::utc_timestamp(t) == "2024-01-15T14:32:00Z");
 }
 
+BOOST_AUTO_TEST_CASE(integers_above_int64_are_a_validation_error_not_an_exception) {
+    // Boost.JSON stores these as uint64; converting them to int64 must not throw.
+    for (const char* field : {"session_count", "schema_version"}) {
+        const std::string text = std::string(R"({"user_id": "u", ")") + field + R"(": 18446744073709551615})";
+        mem::result<mem::user_record> r = mem::make_error(mem::errc::io_error, "not parsed");
+        BOOST_CHECK_NO_THROW(r = mem::parse_record(text));
+        BOOST_TEST_REQUIRE(!r.has_value(), field);
+        BOOST_TEST((r.error().code == mem::errc::invalid_record));
+        BOOST_TEST(r.error().message.find(field) == 0u, r.error().message);
+    }
+    // The same inside a history entry's "before" memory.
+    const std::string nested =
+        R"({"user_id": "u", "history": [{"at": "2024-01-01T00:00:00Z", "session": "s", "changes": [],)"
+        R"( "before": {"user_id": "u", "session_count": 9223372036854775808}}]})";
+    mem::result<mem::user_record> r = mem::make_error(mem::errc::io_error, "not parsed");
+    BOOST_CHECK_NO_THROW(r = mem::parse_record(nested));
+    BOOST_TEST_REQUIRE(!r.has_value());
+    BOOST_TEST(r.error().message.find("history[0].before.session_count") == 0u, r.error().message);
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -401,4 +401,27 @@ BOOST_AUTO_TEST_CASE(default_directory_follows_xdg) {
         ::unsetenv("XDG_DATA_HOME");
 }
 
+BOOST_AUTO_TEST_CASE(a_record_with_a_session_count_above_int64_is_quarantined_not_thrown) {
+    temp_dir tmp;
+    const std::string text = R"({"user_id": "oli", "session_count": 18446744073709551615})";
+    mem::test::spit(tmp.path() / "oli.json", text);
+    mem::test::spit(tmp.path() / "pat.json", R"({"user_id": "pat", "schema_version": 18446744073709551615})");
+    auto s = open_store(tmp.path());
+    mem::result<mem::user_record> r = mem::make_error(mem::errc::io_error, "not loaded");
+    BOOST_CHECK_NO_THROW(r = s->load("oli"));
+    BOOST_TEST_REQUIRE(!r.has_value());
+    BOOST_TEST((r.error().code == mem::errc::memory_corrupt), r.error().what());
+    auto q = s->quarantined("oli");
+    BOOST_TEST_REQUIRE(q->size() == 1u);
+    BOOST_TEST(mem::test::slurp(tmp.path() / ".quarantine" / q->front()) == text);
+    mem::result<mem::apply_result> a = mem::make_error(mem::errc::io_error, "not applied");
+    BOOST_CHECK_NO_THROW(a = apply_one(*s, "pat", fact_update("s1", "x")));
+    BOOST_TEST_REQUIRE(!a.has_value());
+    BOOST_TEST((a.error().code == mem::errc::memory_corrupt), a.error().what());
+    BOOST_TEST(s->quarantined("pat")->size() == 1u);
+    // Both users go on from a blank record.
+    BOOST_TEST_REQUIRE(apply_one(*s, "oli", fact_update("s1", "x")).has_value());
+    BOOST_TEST(s->load("oli")->memory.session_count == 1);
+}
+
 BOOST_AUTO_TEST_SUITE_END()

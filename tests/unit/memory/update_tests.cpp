@@ -104,4 +104,12 @@ BOOST_AUTO_TEST_CASE(model_reply_without_json_is_rejected) {
     BOOST_TEST(!mem::parse_extraction_reply("```json\n{\"new_facts\": [\n```").has_value());
 }
 
+BOOST_AUTO_TEST_CASE(a_version_above_int64_is_a_parse_error_not_an_exception) {
+    mem::result<mem::memory_update> u = mem::make_error(mem::errc::io_error, "not parsed");
+    BOOST_CHECK_NO_THROW(u = mem::parse_extraction_reply(R"({"version": 9223372036854775808})"));
+    BOOST_TEST_REQUIRE(!u.has_value());
+    BOOST_TEST((u.error().code == mem::errc::invalid_update));
+    BOOST_TEST(u.error().message.find("version") == 0u, u.error().message);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
