@@ -62,6 +62,31 @@ inline check read_string(const boost::json::value& v, std::string_view path, std
     return std::nullopt;
 }
 
+/// "YYYY-MM-DD" at the start: what the record reader requires of every timestamp.
+inline bool looks_like_date(std::string_view s) noexcept {
+    if (s.size() < 10) return false;
+    for (std::size_t i = 0; i < 10; ++i) {
+        const bool digit = s[i] >= '0' && s[i] <= '9';
+        if ((i == 4 || i == 7) ? s[i] != '-' : !digit) return false;
+    }
+    return true;
+}
+
+/// A calendar date "YYYY-MM-DD", optionally followed by an ISO-8601 time ("T09:30:00Z",
+/// "T09:30+02:00"). The time's alphabet has no room for words, so such a value carries no prose.
+inline bool is_iso_date(std::string_view s) noexcept {
+    if (!looks_like_date(s)) return false;
+    const int month = (s[5] - '0') * 10 + (s[6] - '0');
+    const int day = (s[8] - '0') * 10 + (s[9] - '0');
+    if (month < 1 || month > 12 || day < 1 || day > 31) return false;
+    if (s.size() == 10) return true;
+    if (s[10] != 'T' || s.size() == 11) return false;
+    for (const char c : s.substr(11))
+        if (!((c >= '0' && c <= '9') || c == ':' || c == '.' || c == 'Z' || c == '+' || c == '-'))
+            return false;
+    return true;
+}
+
 inline std::string index_path(std::string_view path, std::size_t i) {
     return std::string(path) + "[" + std::to_string(i) + "]";
 }

@@ -153,8 +153,10 @@ std::string render_for_prompt(const user_memory& m, const render_options& opt) {
         std::vector<item> tmp;
         const auto& ds = m.recent_decisions;
         const std::size_t first = ds.size() > opt.max_decisions ? ds.size() - opt.max_decisions : 0;
+        // The date too: parse_update accepts only dates, but records may predate that check or
+        // come from a merge that never went through it.
         for (std::size_t i = first; i < ds.size(); ++i)
-            if (usable(ds[i].topic) && usable(ds[i].decision))
+            if (usable(ds[i].topic) && usable(ds[i].decision) && !looks_like_instruction(ds[i].date))
                 tmp.push_back(
                     {sec_decisions,
                      "- " + single_line(ds[i].topic) + ": " + single_line(ds[i].decision) +

@@ -57,19 +57,10 @@ namespace {
 
 constexpr errc bad = errc::invalid_record;
 
-bool looks_like_date(std::string_view s) noexcept {
-    if (s.size() < 10) return false;
-    for (std::size_t i = 0; i < 10; ++i) {
-        const bool digit = s[i] >= '0' && s[i] <= '9';
-        if ((i == 4 || i == 7) ? s[i] != '-' : !digit) return false;
-    }
-    return true;
-}
-
 check read_timestamp(const json::value& v, std::string_view path, const record_limits& lim,
                      std::string& out) {
     if (auto e = read_string(v, path, lim.max_timestamp, bad, out, true)) return e;
-    if (!out.empty() && !looks_like_date(out))
+    if (!out.empty() && !detail::looks_like_date(out))
         return field_error(bad, path, "expected an ISO-8601 timestamp such as 2024-01-15T14:32:00Z");
     return std::nullopt;
 }

@@ -161,8 +161,14 @@ result<memory_update> update_from_json(const json::value& v, const update_limits
             if (!text) return field_error(bad, "new_decision.decision", "missing");
             if (auto e = read_nonempty(*topic, "new_decision.topic", lim.max_text, dec.topic)) return *e;
             if (auto e = read_nonempty(*text, "new_decision.decision", lim.max_text, dec.decision)) return *e;
-            if (const auto* date = find(dobj, "date"))
+            if (const auto* date = find(dobj, "date")) {
                 if (auto e = read_string(*date, "new_decision.date", 64, bad, dec.date, true)) return *e;
+                // The date is rendered into the prompt: a free-form one could carry instructions.
+                if (!dec.date.empty() && normalize_for_compare(dec.date) != "today" &&
+                    !detail::is_iso_date(dec.date))
+                    return field_error(bad, "new_decision.date",
+                                       "expected a date such as 2024-01-16, \"today\" or empty");
+            }
             u.new_decision = std::move(dec);
         }
     }
