@@ -36,6 +36,7 @@ struct job {
     std::string user_id;
     update_request request;
     pending_job journal;
+    bool solo = false;  ///< An apply that must not be coalesced (see the retry in pump()).
     virtual ~job() = default;
     virtual void fail(error_info e) = 0;
 };
@@ -209,8 +210,8 @@ struct memory_actor::impl : std::enable_shared_from_this<impl> {
             return;
         }
         std::vector<job_ptr> batch;
-        if (u.queue.front()->kind == job_kind::apply) {
-            while (!u.queue.empty() && u.queue.front()->kind == job_kind::apply &&
+        if (u.queue.front()->kind == job_kind::apply && !u.queue.front()->solo) {
+            while (!u.queue.empty() && u.queue.front()->kind == job_kind::apply && !u.queue.front()->solo &&
                    batch.size() < opts.max_batch) {
                 batch.push_back(std::move(u.queue.front()));
                 u.queue.pop_front();
@@ -223,11 +224,20 @@ struct memory_actor::impl : std::enable_shared_from_this<impl> {
         auto self = shared_from_this();
         switch (batch.front()->kind) {
             case job_kind::apply: {
-                std::vector<update_request> reqs;
-                for (auto& j : batch) reqs.push_back(std::move(j->request));
-                run_blocking([s = st, id, reqs = std::move(reqs)] { return s->apply(id, reqs); },
-                             [self, id, batch](result<apply_result> r) {
-                                 if (!r) {
+                auto reqs = std::make_shared<std::vector<update_request>>();
+                for (auto& j : batch) reqs->push_back(std::move(j->request));
+                run_blocking([s = st, id, reqs] { return s->apply(id, *reqs); },
+                             [self, id, batch, reqs](result<apply_result> r) {
+                                 if (!r && r.error().code == errc::invalid_record && batch.size() > 1) {
+                                     // One request's merge would not load back: run each alone, so
+                                     // that only it is refused, not the updates coalesced with it.
+                                     auto& queue = self->users[id].queue;
+                                     for (std::size_t i = batch.size(); i-- > 0;) {
+                                         batch[i]->request = std::move((*reqs)[i]);
+                                         batch[i]->solo = true;
+                                         queue.push_front(batch[i]);
+                                     }
+                                 } else if (!r) {
                                      self->cache_erase(id);
                                      for (auto& j : batch) j->fail(r.error());
                                  } else {
@@ -366,8 +376,7 @@ void memory_actor::submit_apply(std::string user_id, update_request req,
     auto j = std::make_shared<job_of<apply_ack>>(job_kind::apply, std::move(h), impl_->fallback);
     if (auto c = check_user(user_id); !c) return j->fail(c.error());
     // Checked here so one bad request never fails the updates coalesced with it.
-    if (!req.session_id.empty())
-        if (auto s = encode_session_id(req.session_id); !s) return j->fail(s.error());
+    if (auto c = check_request(req, impl_->st->limits()); !c) return j->fail(c.error());
     j->user_id = std::move(user_id);
     j->request = std::move(req);
     impl_->submit(std::move(j));

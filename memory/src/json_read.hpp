@@ -72,6 +72,12 @@ inline bool looks_like_date(std::string_view s) noexcept {
     return true;
 }
 
+/// A timestamp the record reader accepts (non-empty). Writers check with this so that they never
+/// store one the next read would quarantine.
+inline bool is_stored_timestamp(std::string_view s, std::size_t max_bytes) noexcept {
+    return s.size() <= max_bytes && looks_like_date(s) && is_valid_utf8(s);
+}
+
 /// A calendar date "YYYY-MM-DD", optionally followed by an ISO-8601 time ("T09:30:00Z",
 /// "T09:30+02:00"). The time's alphabet has no room for words, so such a value carries no prose.
 inline bool is_iso_date(std::string_view s) noexcept {

@@ -18,6 +18,8 @@
 
 #include <engram/memory/user_id.hpp>
 
+#include "json_read.hpp"
+
 namespace json = boost::json;
 
 namespace engram::memory {
@@ -111,6 +113,17 @@ std::vector<std::string> list_dir(int dfd) {
 }
 
 }  // namespace
+
+result<void> check_request(const update_request& r, const record_limits& limits) {
+    if (!r.session_id.empty())
+        if (auto s = encode_session_id(r.session_id); !s) return s.error();
+    if (!r.finished_at.empty() && !detail::is_stored_timestamp(r.finished_at, limits.max_timestamp))
+        return make_error(
+            errc::invalid_update,
+            "finished_at: expected an ISO-8601 timestamp such as 2024-01-15T14:32:00Z of at most " +
+                std::to_string(limits.max_timestamp) + " bytes, or empty for now");
+    return {};
+}
 
 struct store::impl {
     std::filesystem::path dir;
@@ -253,6 +266,25 @@ struct store::impl {
                                                     " and the user starts from a blank record");
     }
 
+    /// Writes the user's record, but only one the reader accepts: a file the next read quarantines
+    /// would silently reset the user's memory. That happens when merge_policy or update_limits let
+    /// through more than record_limits allows (e.g. max_summary_chars above max_summary).
+    result<void> write_record(const std::string& enc, const user_record& rec) const {
+        const std::string name = enc + record_suffix;
+        const std::string text = serialize(rec);
+        std::string problem;
+        if (text.size() > max_file_bytes)
+            problem = "larger than 64 MiB";
+        else if (auto back = parse_record(text, limits); !back)
+            problem = back.error().message;
+        if (!problem.empty())
+            return make_error(errc::invalid_record,
+                              "refusing to write " + name + ": the reader would reject it (" + problem +
+                                  "); merge_policy or update_limits let through more than record_limits "
+                                  "allows. The previous version is intact");
+        return write_atomic(dir_fd.get(), name, text, name);
+    }
+
     bool unlink_if_exists(int dfd, const std::string& name) const {
         return fs->unlink_at(dfd, name.c_str(), 0) == 0;
     }
@@ -306,6 +338,9 @@ const std::filesystem::path& store::directory() const noexcept {
 const merge_policy& store::policy() const noexcept {
     return impl_->policy;
 }
+const record_limits& store::limits() const noexcept {
+    return impl_->limits;
+}
 
 result<user_record> store::load(std::string_view user_id) const {
     auto enc = encode_user_id(user_id);
@@ -337,10 +372,9 @@ result<apply_result> store::apply(std::string_view user_id, std::span<const upda
     if (!enc) return enc.error();
     std::vector<std::string> job_names;
     for (const auto& r : requests) {
-        if (r.session_id.empty()) continue;
-        auto s = encode_session_id(r.session_id);
-        if (!s) return s.error();
-        job_names.push_back(*enc + "@" + *s + job_suffix);
+        if (auto c = check_request(r, impl_->limits); !c) return c.error();
+        if (!r.session_id.empty())
+            job_names.push_back(*enc + "@" + *encode_session_id(r.session_id) + job_suffix);
     }
     auto lock = impl_->lock_user(*enc);
     if (!lock) return lock.error();
@@ -359,11 +393,8 @@ result<apply_result> store::apply(std::string_view user_id, std::span<const upda
         changed = changed || res.status == apply_status::applied;
         out.outcomes.push_back({res.status, std::move(res.diff)});
     }
-    if (changed) {
-        const std::string name = *enc + record_suffix;
-        if (auto w = impl_->write_atomic(impl_->dir_fd.get(), name, serialize(out.record), name); !w)
-            return w.error();
-    }
+    if (changed)
+        if (auto w = impl_->write_record(*enc, out.record); !w) return w.error();
     // The merge is durable: the jobs may go. A failure here is harmless (a replay is refused as a
     // duplicate session), so it does not turn a durable update into an error.
     bool removed = false;
@@ -382,8 +413,7 @@ result<user_record> store::undo_last(std::string_view user_id) {
     if (!*existing) return make_error(errc::not_found, "user has no memory, nothing to undo");
     user_record rec = std::move(**existing);
     if (!memory::undo_last(rec)) return make_error(errc::not_found, "history is empty, nothing to undo");
-    const std::string name = *enc + record_suffix;
-    if (auto w = impl_->write_atomic(impl_->dir_fd.get(), name, serialize(rec), name); !w) return w.error();
+    if (auto w = impl_->write_record(*enc, rec); !w) return w.error();
     return rec;
 }
 

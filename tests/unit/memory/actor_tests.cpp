@@ -86,10 +86,11 @@ struct actor_fixture {
     std::future<void> run_done;
     std::vector<std::thread> threads;
 
-    explicit actor_fixture(mem::actor_options opts = {}) {
+    explicit actor_fixture(mem::actor_options opts = {}, mem::merge_policy policy = {}) {
         mem::store_options o;
         o.directory = tmp.path();
         o.fs = gate;
+        o.policy = policy;
         st = mem::store::open(o).value();
         actor.emplace(ioc.get_executor(), pool.get_executor(), st, opts);
         run_done = actor->async_run(asio::use_future);
@@ -321,6 +322,42 @@ BOOST_AUTO_TEST_CASE(write_errors_reach_every_coalesced_caller) {
         BOOST_TEST_REQUIRE(!g.has_value());
         BOOST_TEST((g.error().code == mem::errc::disk_full));
     }
+}
+
+BOOST_AUTO_TEST_CASE(a_request_the_store_refuses_does_not_fail_the_updates_coalesced_with_it) {
+    mem::merge_policy p;
+    p.max_summary_chars = 100000;  // lets a summary through that the record reader rejects
+    actor_fixture f({}, p);
+    f.gate->arm();
+    auto first = f.apply("jo", "s0", "first");
+    f.gate->wait_entered();
+    auto before = f.apply("jo", "s1", "before");
+    mem::update_request big;
+    big.session_id = "s2";
+    big.update.running_summary = std::string(9000, 'a');
+    auto refused = f.actor->async_apply("jo", big, asio::use_future);
+    mem::update_request late;
+    late.session_id = "s3";
+    late.finished_at = "1705329120";
+    auto bad_time = f.actor->async_apply("jo", late, asio::use_future);
+    auto after = f.apply("jo", "s4", "after");
+    BOOST_TEST_REQUIRE(f.apply("kay", "k0", "independent").get().has_value());  // all of jo's are queued
+    f.gate->release();
+    BOOST_TEST_REQUIRE(first.get().has_value());
+    auto b = before.get();
+    BOOST_TEST_REQUIRE(b.has_value(), (b ? "" : b.error().what()));
+    auto r = refused.get();
+    BOOST_TEST_REQUIRE(!r.has_value());
+    BOOST_TEST((r.error().code == mem::errc::invalid_record), r.error().what());
+    auto t = bad_time.get();
+    BOOST_TEST_REQUIRE(!t.has_value());
+    BOOST_TEST((t.error().code == mem::errc::invalid_update), t.error().what());
+    auto a = after.get();
+    BOOST_TEST_REQUIRE(a.has_value(), (a ? "" : a.error().what()));
+    auto rec = f.st->load("jo");
+    BOOST_TEST_REQUIRE(rec.has_value(), (rec ? "" : rec.error().what()));
+    BOOST_TEST(rec->memory.session_count == 3);
+    BOOST_TEST(rec->memory.running_summary.empty());
 }
 
 BOOST_AUTO_TEST_SUITE_END()

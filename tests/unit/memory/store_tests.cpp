@@ -53,13 +53,17 @@ struct faulty_fs : mem::filesystem {
     }
 };
 
+std::shared_ptr<mem::store> open_store(mem::store_options o) {
+    auto s = mem::store::open(o);
+    BOOST_TEST_REQUIRE(s.has_value(), (s ? "" : s.error().what()));
+    return *s;
+}
+
 std::shared_ptr<mem::store> open_store(const fs::path& dir, std::shared_ptr<mem::filesystem> f = nullptr) {
     mem::store_options o;
     o.directory = dir;
     o.fs = std::move(f);
-    auto s = mem::store::open(o);
-    BOOST_TEST_REQUIRE(s.has_value(), (s ? "" : s.error().what()));
-    return *s;
+    return open_store(std::move(o));
 }
 
 mem::update_request fact_update(const std::string& session, const std::string& fact) {
@@ -399,6 +403,69 @@ BOOST_AUTO_TEST_CASE(default_directory_follows_xdg) {
         ::setenv("XDG_DATA_HOME", saved.c_str(), 1);
     else
         ::unsetenv("XDG_DATA_HOME");
+}
+
+BOOST_AUTO_TEST_CASE(an_update_with_a_malformed_finished_at_is_refused_and_writes_nothing) {
+    temp_dir tmp;
+    auto s = open_store(tmp.path());
+    for (const char* bad : {"1705329120", "yesterday", "2024-1-15", "\xff\xfe"}) {
+        auto r = fact_update("s1", "Likes tea");
+        r.finished_at = bad;
+        auto a = apply_one(*s, "mia", r);
+        BOOST_TEST_REQUIRE(!a.has_value(), bad);
+        BOOST_TEST((a.error().code == mem::errc::invalid_update), a.error().what());
+        BOOST_TEST(a.error().message.find("finished_at") == 0u, a.error().message);
+        BOOST_TEST(!fs::exists(tmp.path() / "mia.json"));
+    }
+    auto r = fact_update("s1", "Likes tea");
+    r.finished_at = std::string(65, '2');  // longer than the reader's timestamp limit
+    BOOST_TEST(!apply_one(*s, "mia", r).has_value());
+    // With a record on disk: it is left exactly as it was, and still loads.
+    r.finished_at = "2024-01-15T14:32:00Z";
+    BOOST_TEST_REQUIRE(apply_one(*s, "mia", r).has_value());
+    const auto before = mem::test::slurp(tmp.path() / "mia.json");
+    auto bad = fact_update("s2", "Likes coffee");
+    bad.finished_at = "1705329120";
+    BOOST_TEST(!apply_one(*s, "mia", bad).has_value());
+    BOOST_TEST(mem::test::slurp(tmp.path() / "mia.json") == before);
+    auto loaded = s->load("mia");
+    BOOST_TEST_REQUIRE(loaded.has_value(), (loaded ? "" : loaded.error().what()));
+    BOOST_TEST(loaded->memory.session_count == 1);
+    BOOST_TEST(s->quarantined("mia")->empty());
+}
+
+BOOST_AUTO_TEST_CASE(an_update_that_would_write_a_record_the_reader_rejects_is_refused) {
+    temp_dir tmp;
+    mem::store_options o;
+    o.directory = tmp.path();
+    o.policy.max_summary_chars = 100000;  // more than record_limits::max_summary (8000 bytes) allows
+    o.policy.max_history = 50;
+    o.policy.max_facts = 3;
+    o.limits.max_items = 3;  // fewer history entries than max_history keeps
+    auto s = open_store(o);
+    BOOST_TEST_REQUIRE(apply_one(*s, "ned", fact_update("s1", "Likes tea")).has_value());
+    const auto before = mem::test::slurp(tmp.path() / "ned.json");
+
+    auto r = fact_update("s2", "Likes coffee");
+    r.update.running_summary = std::string(9000, 'a');
+    auto a = apply_one(*s, "ned", r);
+    BOOST_TEST_REQUIRE(!a.has_value());
+    BOOST_TEST((a.error().code == mem::errc::invalid_record), a.error().what());
+    BOOST_TEST(a.error().message.find("running_summary") != std::string::npos, a.error().message);
+    BOOST_TEST(mem::test::slurp(tmp.path() / "ned.json") == before);
+    BOOST_TEST(!has_temp_files(tmp.path()));
+
+    // The fourth history entry would exceed max_items: the third update is the last one written.
+    BOOST_TEST_REQUIRE(apply_one(*s, "ned", fact_update("s3", "x")).has_value());
+    BOOST_TEST_REQUIRE(apply_one(*s, "ned", fact_update("s4", "y")).has_value());
+    auto fourth = apply_one(*s, "ned", fact_update("s5", "z"));
+    BOOST_TEST_REQUIRE(!fourth.has_value());
+    BOOST_TEST(fourth.error().message.find("history") != std::string::npos, fourth.error().message);
+
+    auto loaded = s->load("ned");
+    BOOST_TEST_REQUIRE(loaded.has_value(), (loaded ? "" : loaded.error().what()));
+    BOOST_TEST(loaded->memory.session_count == 3);
+    BOOST_TEST(s->quarantined("ned")->empty());
 }
 
 BOOST_AUTO_TEST_CASE(a_record_with_a_session_count_above_int64_is_quarantined_not_thrown) {

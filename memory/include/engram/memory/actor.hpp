@@ -42,7 +42,8 @@ struct apply_ack {
 /// hands the blocking store calls to `blocking_executor` (an asio::thread_pool's executor), so
 /// different users proceed concurrently and no file I/O runs on the session io_context. Updates
 /// of one user that queue up while a write of that user is in flight are written together
-/// (coalesced) and each is acknowledged.
+/// (coalesced) and each is acknowledged. A request the store refuses (check_request, or a result
+/// the reader would reject) fails alone; the updates coalesced with it are still applied.
 ///
 /// Every async_ function is token-generic (default asio::deferred), e.g.
 /// `auto r = co_await actor.async_apply(user, req, asio::use_awaitable);`.

@@ -41,8 +41,13 @@ struct pending_job {
 struct update_request {
     std::string session_id;  ///< Unique per session; a session id already applied is refused.
     memory_update update;
-    std::string finished_at;  ///< ISO-8601 UTC; empty means "now".
+    std::string finished_at;  ///< ISO-8601 UTC (must start with YYYY-MM-DD); empty means "now".
 };
+
+/// What store::apply refuses before it reads anything: a malformed session id
+/// (errc::invalid_session_id), or a finished_at the record reader would reject (errc::invalid_update:
+/// not empty and not starting with YYYY-MM-DD, or longer than `limits.max_timestamp`).
+result<void> check_request(const update_request& r, const record_limits& limits = {});
 
 struct update_outcome {
     apply_status status = apply_status::applied;
@@ -81,6 +86,7 @@ public:
 
     const std::filesystem::path& directory() const noexcept;
     const merge_policy& policy() const noexcept;
+    const record_limits& limits() const noexcept;
 
     /// The user's record; a blank one (session_count 0) when the user has none.
     result<user_record> load(std::string_view user_id) const;
@@ -88,6 +94,9 @@ public:
     /// Locks the user, reads the record, applies every request in order (refusing session ids
     /// already applied), writes the record once if anything changed, then removes the requests'
     /// journal entries. Either all requests are durable or none is (and the old file is intact).
+    /// A request check_request refuses fails the call before anything is read. A result the
+    /// reader would not load back (merge_policy letting through more than record_limits allows,
+    /// e.g. a summary above max_summary) is never written: errc::invalid_record.
     result<apply_result> apply(std::string_view user_id, std::span<const update_request> requests);
 
     /// Restores the memory before the newest history entry (errc::not_found if there is none).
