@@ -94,24 +94,6 @@ std::string compact_now() {
     return s;
 }
 
-std::vector<std::string> list_dir(int dfd) {
-    std::vector<std::string> out;
-    const int fd = ::openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) return out;
-    DIR* d = ::fdopendir(fd);
-    if (!d) {
-        ::close(fd);
-        return out;
-    }
-    while (const dirent* e = ::readdir(d)) {
-        std::string_view n = e->d_name;
-        if (n != "." && n != "..") out.emplace_back(n);
-    }
-    ::closedir(d);
-    std::sort(out.begin(), out.end());
-    return out;
-}
-
 }  // namespace
 
 result<void> check_request(const update_request& r, const record_limits& limits) {
@@ -163,6 +145,32 @@ struct store::impl {
             if (st.st_nlink == 0) continue;  // erased (and unlinked) while we waited: take the new file
             return user_lock{std::move(guard)};
         }
+    }
+
+    /// The directory's entries, sorted. An error, never a short list: callers act on absence
+    /// (erase, the journal replay at start-up).
+    result<std::vector<std::string>> list_dir(int dfd, const std::string& label) const {
+        const int fd = fs->open_at(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+        if (fd < 0) return error_from_errno(errno, "list " + label);
+        DIR* d = ::fdopendir(fd);
+        if (!d) {
+            const int err = errno;
+            ::close(fd);
+            return error_from_errno(err, "list " + label);
+        }
+        std::vector<std::string> out;
+        for (;;) {
+            errno = 0;
+            const dirent* e = ::readdir(d);
+            if (!e) break;
+            std::string_view n = e->d_name;
+            if (n != "." && n != "..") out.emplace_back(n);
+        }
+        const int err = errno;
+        ::closedir(d);
+        if (err != 0) return error_from_errno(err, "list " + label);
+        std::sort(out.begin(), out.end());
+        return out;
     }
 
     /// The file's bytes, nullopt when it does not exist. Never follows a symlink.
@@ -293,7 +301,9 @@ struct store::impl {
     /// process may be between its write and its rename right now.
     void remove_stale_temp_files(int dfd) const {
         const auto now = std::chrono::system_clock::now();
-        for (const auto& n : list_dir(dfd)) {
+        auto names = list_dir(dfd, "directory");
+        if (!names) return;  // only housekeeping: the next open tries again
+        for (const auto& n : *names) {
             if (temp_target(n).empty()) continue;
             struct stat st {};
             if (::fstatat(dfd, n.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode)) continue;
@@ -434,13 +444,30 @@ result<bool> store::erase(std::string_view user_id) {
         return error_from_errno(errno, "erase " + label);
     };
     const auto mine = [&](std::string_view name) { return name == record || starts_with(name, prefix); };
-    for (const auto& n : list_dir(impl_->dir_fd.get()))
-        if (n == record || mine(temp_target(n)))
+    // The record by its name, so that it goes even when a listing below fails.
+    if (auto r = remove(impl_->dir_fd.get(), record, record); !r) return r.error();
+    const auto listed = [&](int dfd, const std::string& label) -> result<std::vector<std::string>> {
+        auto names = impl_->list_dir(dfd, label);
+        if (names) return names;
+        auto e = names.error();
+        e.message +=
+            "; the erasure is incomplete (quarantined copies, pending jobs or temp files may remain): "
+            "erase again";
+        return e;
+    };
+    auto top = listed(impl_->dir_fd.get(), "the memory directory");
+    if (!top) return top.error();
+    for (const auto& n : *top)
+        if (mine(temp_target(n)))
             if (auto r = remove(impl_->dir_fd.get(), n, n); !r) return r.error();
-    for (const auto& n : list_dir(impl_->journal_fd.get()))
+    auto jobs = listed(impl_->journal_fd.get(), ".journal/");
+    if (!jobs) return jobs.error();
+    for (const auto& n : *jobs)
         if (mine(n) || mine(temp_target(n)))
             if (auto r = remove(impl_->journal_fd.get(), n, ".journal/" + n); !r) return r.error();
-    for (const auto& n : list_dir(impl_->quarantine_fd.get()))
+    auto quarantined = listed(impl_->quarantine_fd.get(), ".quarantine/");
+    if (!quarantined) return quarantined.error();
+    for (const auto& n : *quarantined)
         if (starts_with(n, prefix))
             if (auto r = remove(impl_->quarantine_fd.get(), n, ".quarantine/" + n); !r) return r.error();
     for (int fd : {impl_->dir_fd.get(), impl_->journal_fd.get(), impl_->quarantine_fd.get()})
@@ -451,8 +478,10 @@ result<bool> store::erase(std::string_view user_id) {
 }
 
 result<std::vector<std::string>> store::list_users() const {
+    auto names = impl_->list_dir(impl_->dir_fd.get(), "the memory directory");
+    if (!names) return names.error();
     std::vector<std::string> out;
-    for (const auto& n : list_dir(impl_->dir_fd.get())) {
+    for (const auto& n : *names) {
         if (n.empty() || n[0] == '.' || !ends_with(n, record_suffix)) continue;
         if (auto id = decode_id(std::string_view(n).substr(0, n.size() - 5))) out.push_back(std::move(*id));
     }
@@ -484,8 +513,10 @@ result<json::value> store::export_all() const {
 result<std::vector<std::string>> store::quarantined(std::string_view user_id) const {
     auto enc = encode_user_id(user_id);
     if (!enc) return enc.error();
+    auto names = impl_->list_dir(impl_->quarantine_fd.get(), ".quarantine/");
+    if (!names) return names.error();
     std::vector<std::string> out;
-    for (const auto& n : list_dir(impl_->quarantine_fd.get()))
+    for (const auto& n : *names)
         if (starts_with(n, *enc + "@")) out.push_back(n);
     return out;
 }
@@ -507,8 +538,11 @@ result<void> store::journal_add(const pending_job& job) {
 }
 
 result<std::vector<pending_job>> store::journal_list() const {
+    // Without the listing, "no jobs" would be a lie: crashed sessions would never be replayed.
+    auto names = impl_->list_dir(impl_->journal_fd.get(), ".journal/");
+    if (!names) return names.error();
     std::vector<pending_job> out;
-    for (const auto& n : list_dir(impl_->journal_fd.get())) {
+    for (const auto& n : *names) {
         if (n.empty() || n[0] == '.' || !ends_with(n, job_suffix)) continue;
         auto bytes = impl_->read_file(impl_->journal_fd.get(), n, ".journal/" + n);
         if (!bytes && bytes.error().code != errc::unsafe_path && bytes.error().code != errc::memory_corrupt)

@@ -20,9 +20,13 @@ namespace {
 
 /// Fails the chosen call with the chosen errno while it is set (0 = pass through).
 struct faulty_fs : mem::filesystem {
-    std::atomic<int> create_errno{0}, write_errno{0}, fsync_errno{0}, rename_errno{0};
+    std::atomic<int> create_errno{0}, write_errno{0}, fsync_errno{0}, rename_errno{0}, list_errno{0};
     int open_at(int dir_fd, const char* name, int flags, mode_t mode) override {
         if (const int e = create_errno.load(); e && (flags & O_CREAT) && name[0] == '.') {
+            errno = e;
+            return -1;
+        }
+        if (const int e = list_errno.load(); e && std::string_view(name) == ".") {  // listing a directory
             errno = e;
             return -1;
         }
@@ -489,6 +493,34 @@ BOOST_AUTO_TEST_CASE(a_record_with_a_session_count_above_int64_is_quarantined_no
     // Both users go on from a blank record.
     BOOST_TEST_REQUIRE(apply_one(*s, "oli", fact_update("s1", "x")).has_value());
     BOOST_TEST(s->load("oli")->memory.session_count == 1);
+}
+
+BOOST_AUTO_TEST_CASE(a_directory_that_cannot_be_listed_is_reported_not_taken_as_empty) {
+    temp_dir tmp;
+    auto faults = std::make_shared<faulty_fs>();
+    auto s = open_store(tmp.path(), faults);
+    BOOST_TEST_REQUIRE(apply_one(*s, "quin", fact_update("s1", "x")).has_value());
+    BOOST_TEST_REQUIRE(s->journal_add({"quin", "s2", "", "USER: hi"}).has_value());
+    mem::test::spit(tmp.path() / ".quarantine" / "quin@20240101T000000Z-00000000.json", "old");
+    faults->list_errno = EMFILE;
+    auto jobs = s->journal_list();
+    BOOST_TEST(!jobs.has_value());  // an empty list would mean "no crashed session to replay"
+    auto users = s->list_users();
+    BOOST_TEST(!users.has_value());
+    BOOST_TEST(!s->export_all().has_value());
+    BOOST_TEST(!s->quarantined("quin").has_value());
+    auto e = s->erase("quin");
+    BOOST_TEST_REQUIRE(!e.has_value());
+    BOOST_TEST((e.error().code == mem::errc::io_error), e.error().what());
+    // The record itself is removed by its name, listing or not.
+    BOOST_TEST(!fs::exists(tmp.path() / "quin.json"));
+    faults->list_errno = 0;
+    auto again = s->erase("quin");  // the retry finishes the job
+    BOOST_TEST_REQUIRE(again.has_value());
+    BOOST_TEST(*again);
+    BOOST_TEST(names_in(tmp.path() / ".journal").empty());
+    BOOST_TEST(names_in(tmp.path() / ".quarantine").empty());
+    BOOST_TEST(s->journal_list()->empty());
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -103,10 +103,13 @@ public:
     result<user_record> undo_last(std::string_view user_id);
 
     /// Real erasure: the record (and with it the history), quarantined copies, pending jobs,
-    /// stray temp files and the lock file. Returns whether anything existed.
+    /// stray temp files and the lock file. Returns whether anything existed. The record is removed
+    /// by its name first; if a directory cannot be listed afterwards, the error says the erasure is
+    /// incomplete and erasing again finishes it.
     result<bool> erase(std::string_view user_id);
 
-    /// User ids with a record, sorted.
+    /// User ids with a record, sorted. Like every listing here, a directory that cannot be read
+    /// (EMFILE, ...) is an error, never an empty list.
     result<std::vector<std::string>> list_users() const;
 
     /// The user's full record (memory, applied sessions, history) as JSON.
@@ -121,7 +124,8 @@ public:
     /// Durably records a finished session before its extraction starts.
     result<void> journal_add(const pending_job& job);
 
-    /// Every pending job, oldest first. A corrupt job file is quarantined and skipped.
+    /// Every pending job, oldest first. A corrupt job file is quarantined and skipped; an unreadable
+    /// journal directory is an error (never "no jobs").
     result<std::vector<pending_job>> journal_list() const;
 
     /// Removes a job (no error if it is already gone). apply() does this itself.
