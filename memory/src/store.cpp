@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdlib>
+#include <optional>
 #include <random>
 
 #include <dirent.h>
@@ -17,6 +18,7 @@
 #include <boost/json/serialize.hpp>
 
 #include <engram/memory/user_id.hpp>
+#include <engram/memory/utf8.hpp>
 
 #include "json_read.hpp"
 
@@ -94,6 +96,29 @@ std::string compact_now() {
     return s;
 }
 
+/// A journal file's job, or nullopt when journal_list must quarantine it. `name` is the file's name:
+/// it must be the one journal_add chooses for the job's ids.
+std::optional<pending_job> job_from_text(std::string_view text, std::string_view name) {
+    boost::system::error_code ec;
+    const json::value v = json::parse(text, ec);
+    if (ec || !v.is_object()) return std::nullopt;
+    const auto& o = v.get_object();
+    pending_job job;
+    const auto get = [&](std::string_view k, std::string& dst) {
+        const auto* p = o.if_contains(k);
+        if (!p || !p->is_string()) return false;
+        dst.assign(p->get_string().data(), p->get_string().size());
+        return true;
+    };
+    if (!get("user_id", job.user_id) || !get("session_id", job.session_id) ||
+        !get("created_at", job.created_at) || !get("transcript", job.transcript))
+        return std::nullopt;
+    auto e = encode_user_id(job.user_id);
+    auto s = encode_session_id(job.session_id);
+    if (!e || !s || name != *e + "@" + *s + job_suffix) return std::nullopt;
+    return job;
+}
+
 }  // namespace
 
 result<void> check_request(const update_request& r, const record_limits& limits) {
@@ -132,8 +157,10 @@ struct store::impl {
     result<user_lock> lock_user(const std::string& enc) const {
         const std::string name = enc + ".lock";
         for (;;) {
+            // Read-only is all flock needs; a read-write open would fail for good once a restrictive
+            // umask (e.g. 0277) had created the file 0400.
             const int fd =
-                fs->open_at(locks_fd.get(), name.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+                fs->open_at(locks_fd.get(), name.c_str(), O_RDONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
             if (fd < 0) return error_from_errno(errno, "open lock file .locks/" + name);
             unique_fd guard(fd);
             int rc;
@@ -143,6 +170,7 @@ struct store::impl {
             struct stat st {};
             if (::fstat(fd, &st) != 0) return error_from_errno(errno, "stat .locks/" + name);
             if (st.st_nlink == 0) continue;  // erased (and unlinked) while we waited: take the new file
+            if ((st.st_mode & 07777) != 0600) ::fchmod(fd, 0600);  // private whatever the umask was
             return user_lock{std::move(guard)};
         }
     }
@@ -229,6 +257,7 @@ struct store::impl {
                 if (errno == EINTR) continue;
                 return fail(errno, "write");
             }
+            if (n == 0) return fail(EIO, "write (no progress)");  // retrying would spin forever
             done += static_cast<std::size_t>(n);
         }
         if (fs->fsync(fd) != 0) return fail(errno, "fsync");
@@ -526,15 +555,28 @@ result<void> store::journal_add(const pending_job& job) {
     if (!enc) return enc.error();
     auto sess = encode_session_id(job.session_id);
     if (!sess) return sess.error();
+    // A job journal_list would quarantine is a session lost at the next start: refuse it now.
+    if (!is_valid_utf8(job.transcript))
+        return make_error(errc::invalid_record, "transcript: not valid UTF-8; the job was not journaled");
+    if (!is_valid_utf8(job.created_at))
+        return make_error(errc::invalid_record, "created_at: not valid UTF-8; the job was not journaled");
     json::object o{{"version", 1},
                    {"user_id", job.user_id},
                    {"session_id", job.session_id},
                    {"created_at", job.created_at.empty() ? utc_now() : job.created_at},
                    {"transcript", job.transcript}};
+    const std::string name = *enc + "@" + *sess + job_suffix;
+    const std::string text = json::serialize(o);
+    if (text.size() > max_file_bytes)
+        return make_error(errc::invalid_record,
+                          "transcript: too long (the job file would be " + std::to_string(text.size()) +
+                              " bytes, the journal reads at most 64 MiB); the job was not journaled");
+    if (!job_from_text(text, name))
+        return make_error(errc::invalid_record,
+                          "pending_job: the journal could not read it back; the job was not journaled");
     auto lock = impl_->lock_user(*enc);
     if (!lock) return lock.error();
-    const std::string name = *enc + "@" + *sess + job_suffix;
-    return impl_->write_atomic(impl_->journal_fd.get(), name, json::serialize(o), ".journal/" + name);
+    return impl_->write_atomic(impl_->journal_fd.get(), name, text, ".journal/" + name);
 }
 
 result<std::vector<pending_job>> store::journal_list() const {
@@ -548,34 +590,15 @@ result<std::vector<pending_job>> store::journal_list() const {
         if (!bytes && bytes.error().code != errc::unsafe_path && bytes.error().code != errc::memory_corrupt)
             return bytes.error();
         if (bytes && !*bytes) continue;  // removed meanwhile
-        boost::system::error_code ec;
-        json::value v;
-        if (bytes) v = json::parse(**bytes, ec);
-        pending_job job;
         // A symlink, a non-regular file or unparsable JSON is moved aside like a corrupt record.
-        bool ok = bytes && !ec && v.is_object();
-        if (ok) {
-            const auto& o = v.get_object();
-            const auto get = [&](std::string_view k, std::string& dst) {
-                const auto* p = o.if_contains(k);
-                if (!p || !p->is_string()) return false;
-                dst.assign(p->get_string().data(), p->get_string().size());
-                return true;
-            };
-            ok = get("user_id", job.user_id) && get("session_id", job.session_id) &&
-                 get("created_at", job.created_at) && get("transcript", job.transcript);
-            // The name must be the one journal_add would have chosen for these ids.
-            auto e = encode_user_id(job.user_id);
-            auto s = encode_session_id(job.session_id);
-            ok = ok && e && s && n == *e + "@" + *s + job_suffix;
-        }
-        if (!ok) {
+        auto job = bytes ? job_from_text(**bytes, n) : std::nullopt;
+        if (!job) {
             const auto at = n.find('@');
             (void)impl_->quarantine(impl_->journal_fd.get(), n, n.substr(0, at == std::string::npos ? 0 : at),
                                     job_suffix);
             continue;
         }
-        out.push_back(std::move(job));
+        out.push_back(std::move(*job));
     }
     std::stable_sort(out.begin(), out.end(),
                      [](const pending_job& a, const pending_job& b) { return a.created_at < b.created_at; });

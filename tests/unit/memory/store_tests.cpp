@@ -21,6 +21,7 @@ namespace {
 /// Fails the chosen call with the chosen errno while it is set (0 = pass through).
 struct faulty_fs : mem::filesystem {
     std::atomic<int> create_errno{0}, write_errno{0}, fsync_errno{0}, rename_errno{0}, list_errno{0};
+    std::atomic<int> zero_writes{0};  ///< This many write calls return 0 (wrote nothing, no error).
     int open_at(int dir_fd, const char* name, int flags, mode_t mode) override {
         if (const int e = create_errno.load(); e && (flags & O_CREAT) && name[0] == '.') {
             errno = e;
@@ -33,6 +34,10 @@ struct faulty_fs : mem::filesystem {
         return filesystem::open_at(dir_fd, name, flags, mode);
     }
     ssize_t write(int fd, const void* data, std::size_t size) override {
+        if (zero_writes.load() > 0) {
+            --zero_writes;
+            return 0;
+        }
         if (const int e = write_errno.load()) {
             // A partial write first, like a disk filling up mid-file.
             if (size > 1) filesystem::write(fd, data, size / 2);
@@ -521,6 +526,58 @@ BOOST_AUTO_TEST_CASE(a_directory_that_cannot_be_listed_is_reported_not_taken_as_
     BOOST_TEST(names_in(tmp.path() / ".journal").empty());
     BOOST_TEST(names_in(tmp.path() / ".quarantine").empty());
     BOOST_TEST(s->journal_list()->empty());
+}
+
+BOOST_AUTO_TEST_CASE(the_lock_file_stays_usable_under_a_restrictive_umask) {
+    temp_dir tmp;
+    const mode_t saved = ::umask(0277);
+    auto s = open_store(tmp.path());
+    auto first = apply_one(*s, "rae", fact_update("s1", "x"));
+    auto second = apply_one(*s, "rae", fact_update("s2", "y"));
+    ::umask(saved);
+    BOOST_TEST_REQUIRE(first.has_value(), (first ? "" : first.error().what()));
+    BOOST_TEST_REQUIRE(second.has_value(), (second ? "" : second.error().what()));
+    // 0400 would refuse every later read-write open (for anyone but root).
+    BOOST_TEST(mem::test::mode_of(tmp.path() / ".locks" / "rae.lock") == 0600u);
+    BOOST_TEST(mem::test::mode_of(tmp.path() / "rae.json") == 0600u);
+    // A lock file an older version left read-only is repaired the next time it is taken.
+    ::chmod((tmp.path() / ".locks" / "rae.lock").c_str(), 0400);
+    BOOST_TEST_REQUIRE(apply_one(*s, "rae", fact_update("s3", "z")).has_value());
+    BOOST_TEST(mem::test::mode_of(tmp.path() / ".locks" / "rae.lock") == 0600u);
+}
+
+BOOST_AUTO_TEST_CASE(a_job_the_journal_reader_would_reject_is_refused_and_writes_nothing) {
+    temp_dir tmp;
+    auto s = open_store(tmp.path());
+    auto bad = s->journal_add({"sam", "s1", "", "USER: caf\xe9 (latin-1, not UTF-8)"});
+    BOOST_TEST_REQUIRE(!bad.has_value());
+    BOOST_TEST(bad.error().message.find("transcript") == 0u, bad.error().message);
+    // Control characters are escaped six-fold: this transcript would make a file above 64 MiB.
+    auto huge = s->journal_add({"sam", "s2", "", std::string(11u << 20, '\x01')});
+    BOOST_TEST_REQUIRE(!huge.has_value());
+    BOOST_TEST(huge.error().message.find("transcript") == 0u, huge.error().message);
+    BOOST_TEST(names_in(tmp.path() / ".journal").empty());
+    auto jobs = s->journal_list();
+    BOOST_TEST_REQUIRE(jobs.has_value());
+    BOOST_TEST(jobs->empty());
+    BOOST_TEST(s->quarantined("sam")->empty());
+    BOOST_TEST(s->journal_add({"sam", "s3", "", "USER: café"}).has_value());
+    BOOST_TEST(s->journal_list()->size() == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(a_write_that_writes_nothing_is_an_io_error_not_an_endless_loop) {
+    temp_dir tmp;
+    auto faults = std::make_shared<faulty_fs>();
+    auto s = open_store(tmp.path(), faults);
+    BOOST_TEST_REQUIRE(apply_one(*s, "tom", fact_update("s1", "Likes tea")).has_value());
+    const auto before = mem::test::slurp(tmp.path() / "tom.json");
+    faults->zero_writes = 3;
+    auto r = apply_one(*s, "tom", fact_update("s2", "Likes coffee"));
+    faults->zero_writes = 0;
+    BOOST_TEST_REQUIRE(!r.has_value());
+    BOOST_TEST((r.error().code == mem::errc::io_error), r.error().what());
+    BOOST_TEST(mem::test::slurp(tmp.path() / "tom.json") == before);
+    BOOST_TEST(!has_temp_files(tmp.path()));
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -121,7 +121,9 @@ public:
     /// Names of the user's quarantined files (inside `.quarantine/`).
     result<std::vector<std::string>> quarantined(std::string_view user_id) const;
 
-    /// Durably records a finished session before its extraction starts.
+    /// Durably records a finished session before its extraction starts. A job journal_list could
+    /// not read back (a transcript that is not UTF-8, or a file above 64 MiB) is refused with
+    /// errc::invalid_record and nothing is written.
     result<void> journal_add(const pending_job& job);
 
     /// Every pending job, oldest first. A corrupt job file is quarantined and skipped; an unreadable
