@@ -1,5 +1,6 @@
 #include <engram/memory/actor.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <deque>
 #include <exception>
@@ -116,7 +117,9 @@ struct memory_actor::impl : std::enable_shared_from_this<impl> {
           st(std::move(s)),
           opts(o),
           mailbox(strand, o.mailbox_capacity),
-          drained(strand) {}
+          drained(strand) {
+        opts.max_batch = std::max<std::size_t>(opts.max_batch, 1);  // 0 would make an empty batch
+    }
 
     void submit(job_ptr j) {
         if (!accepting.load()) return j->fail(stopped_error());
@@ -320,7 +323,9 @@ memory_actor::memory_actor(asio::any_io_executor executor, asio::any_io_executor
                                    options)) {}
 
 memory_actor::~memory_actor() {
-    impl_->accepting = false;
+    // Without this the loop would wait on the mailbox forever, and its io_context's run() with it.
+    // The loop, its jobs and their handlers share impl_, so none of them outlives what it uses.
+    stop();
 }
 
 memory::store& memory_actor::store() noexcept {

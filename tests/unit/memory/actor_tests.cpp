@@ -8,6 +8,7 @@
 #endif
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <future>
 #include <latch>
@@ -324,6 +325,28 @@ BOOST_AUTO_TEST_CASE(write_errors_reach_every_coalesced_caller) {
     }
 }
 
+BOOST_AUTO_TEST_CASE(a_max_batch_of_zero_is_treated_as_one) {
+    mem::actor_options o;
+    o.max_batch = 0;
+    actor_fixture f(o);
+    f.gate->arm();
+    auto first = f.apply("ida", "s0", "first");
+    f.gate->wait_entered();  // queue the rest behind an in-flight write, where coalescing happens
+    std::vector<std::future<mem::result<mem::apply_ack>>> rest;
+    for (int i = 1; i <= 3; ++i)
+        rest.push_back(f.apply("ida", "s" + std::to_string(i), "f" + std::to_string(i)));
+    // The mailbox is FIFO: once another user's update completes, ida's three have reached the actor.
+    BOOST_TEST_REQUIRE(f.apply("bo", "b0", "independent").get().has_value());
+    f.gate->release();
+    BOOST_TEST_REQUIRE(first.get().has_value());
+    for (auto& r : rest) {
+        auto ack = r.get();
+        BOOST_TEST_REQUIRE(ack.has_value());
+        BOOST_TEST(ack->batch_size == 1u);
+    }
+    BOOST_TEST(f.st->load("ida")->memory.session_count == 4);
+}
+
 BOOST_AUTO_TEST_CASE(a_request_the_store_refuses_does_not_fail_the_updates_coalesced_with_it) {
     mem::merge_policy p;
     p.max_summary_chars = 100000;  // lets a summary through that the record reader rejects
@@ -358,6 +381,31 @@ BOOST_AUTO_TEST_CASE(a_request_the_store_refuses_does_not_fail_the_updates_coale
     BOOST_TEST_REQUIRE(rec.has_value(), (rec ? "" : rec.error().what()));
     BOOST_TEST(rec->memory.session_count == 3);
     BOOST_TEST(rec->memory.running_summary.empty());
+}
+
+BOOST_AUTO_TEST_CASE(destroying_a_running_actor_without_stop_lets_its_io_context_finish) {
+    temp_dir tmp;
+    mem::store_options o;
+    o.directory = tmp.path();
+    auto st = mem::store::open(o).value();
+    asio::io_context ioc;
+    asio::thread_pool pool{1};
+    std::optional<mem::memory_actor> actor;
+    actor.emplace(ioc.get_executor(), pool.get_executor(), st);
+    bool ran = false;
+    actor->async_run([&] { ran = true; });
+    std::optional<mem::result<mem::apply_ack>> got;
+    mem::update_request r;
+    r.session_id = "s1";
+    actor->async_apply("kit", r, [&](mem::result<mem::apply_ack> a) { got = std::move(a); });
+    actor.reset();  // no stop(): the destructor must stop the mailbox loop
+    ioc.run_for(std::chrono::seconds(5));
+    BOOST_TEST(ioc.stopped());  // ran out of work rather than timing out
+    BOOST_TEST(ran);
+    BOOST_TEST_REQUIRE(got.has_value());
+    BOOST_TEST(got->has_value());  // a job accepted before the destructor still runs
+    pool.join();
+    BOOST_TEST(st->load("kit")->memory.session_count == 1);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

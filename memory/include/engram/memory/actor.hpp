@@ -25,7 +25,7 @@ struct actor_options {
     /// directory, async_load may return a record another process has since updated (updates
     /// themselves always re-read the file under the user's lock, so no update is lost).
     std::size_t cache_capacity = 1024;
-    /// Most updates of one user coalesced into one write.
+    /// Most updates of one user coalesced into one write. 0 is taken as 1 (no coalescing).
     std::size_t max_batch = 64;
 };
 
@@ -58,8 +58,9 @@ struct apply_ack {
 /// Not supported: a submitted job always runs to completion (it is a durable write).
 ///
 /// @par Object lifetimes
-/// The actor must outlive every operation it started, including async_run's. Arguments are taken
-/// by value.
+/// The actor must outlive the start of every operation (a deferred one starts when it is awaited
+/// or launched). Destroying it calls stop(): jobs already accepted still run, async_run completes
+/// once they are done, and none of them touches the destroyed object. Arguments are taken by value.
 ///
 /// @par Thread safety
 /// All member functions are thread-safe.
@@ -69,6 +70,8 @@ public:
     /// @param blocking_executor where store calls (fsync) run, e.g. thread_pool::get_executor().
     memory_actor(boost::asio::any_io_executor executor, boost::asio::any_io_executor blocking_executor,
                  std::shared_ptr<memory::store> store, actor_options options = {});
+    /// Calls stop() (see "Object lifetimes"), so a forgotten stop() cannot keep the io_context's
+    /// run() from returning.
     ~memory_actor();
     memory_actor(const memory_actor&) = delete;
     memory_actor& operator=(const memory_actor&) = delete;
