@@ -1,3 +1,9 @@
+// GCC 12 reports a false -Wmismatched-new-delete when it inlines Asio's awaitable frame
+// allocation (class-specific operator new/delete, which do match); see GCC PR 109224.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+#endif
+
 #include "support/fake_anthropic_server.hpp"
 
 #include <engram/net/sse_writer.hpp>
