@@ -7,6 +7,8 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include <engram/net/error.hpp>
+
 #include "history.hpp"
 
 namespace engram::runtime::detail {
@@ -54,7 +56,7 @@ asio::awaitable<request_gate::permit> request_gate::acquire(priority p, std::fun
             asio::steady_timer t(ex, pause);
             const listen l(cancel, t);
             auto [ec] = co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
-            if (ec) throw boost::system::system_error(asio::error::operation_aborted);
+            if (ec) throw net::client_error(net::errc::cancelled, "turn cancelled while held back by the rate limit");
             continue;
         }
         {
@@ -66,7 +68,7 @@ asio::awaitable<request_gate::permit> request_gate::acquire(priority p, std::fun
         // Woken without a grant: we were cancelled. Leave the queue.
         auto& q = p == priority::interactive ? interactive_ : background_;
         q.erase(std::remove(q.begin(), q.end(), w), q.end());
-        throw boost::system::system_error(asio::error::operation_aborted);
+        throw net::client_error(net::errc::cancelled, "cancelled while waiting for a request slot");
     }
 }
 

@@ -48,7 +48,8 @@ public:
     /// Waits for a slot. `on_pause` (optional) hears how long the request is held back when a
     /// rate-limit window is exhausted, so a long wait can be shown. Emitting `cancel`'s signal
     /// (on the executor running the wait) cancels a wait, as the awaiting coroutine's own
-    /// cancellation does.
+    /// cancellation does; a cancelled wait throws net::client_error(errc::cancelled), the error
+    /// a turn cancelled at any other step ends with.
     boost::asio::awaitable<permit> acquire(priority p, std::function<void(std::chrono::milliseconds)> on_pause = {},
                                            boost::asio::cancellation_slot cancel = {});
     /// Feeds one response's rate-limit headers.

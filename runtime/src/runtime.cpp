@@ -311,7 +311,7 @@ public:
             co_return co_await asio::co_spawn(strand_, send(self, std::move(text), std::move(on_delta), true),
                                               asio::use_awaitable);
         throw_unless_open();
-        if (busy_) co_await wait_for_turn(true);
+        if (busy_) co_await wait_for_turn(true);  // returns holding the lock
         busy_ = true;
         turn_scope scope(*this);  // from here on, a failed turn leaves no trace in the history
         throw_unless_open();
@@ -319,8 +319,10 @@ public:
         // One frame for the whole turn: every step below is awaited here.
         auto permit = rt_->gate().try_acquire();
         if (!permit) permit = co_await wait_for_gate();
-        // A cancellation that came while the gate's wake-up was on its way found nothing to cancel.
-        if (turn_cancelled_) throw net::client_error(net::errc::cancelled, "turn cancelled");
+        // A cancellation that came while the gate's wake-up was on its way found nothing to cancel
+        // (and the caller's own would make the next co_await throw a bare system_error).
+        if (turn_cancelled_ || (co_await asio::this_coro::cancellation_state).cancelled() != asio::cancellation_type::none)
+            throw net::client_error(net::errc::cancelled, "turn cancelled");
         prepare_model_call(request);
         auto stream = co_await rt_->client().stream_message(std::move(request));
         if (rt_->config().respect_rate_limits) rt_->gate().observe(stream.response().limits);
@@ -372,24 +374,46 @@ private:
         if (rt_->shutting_down()) throw runtime_error(errc::shutting_down, "the runtime is shutting down");
     }
 
-    /// Waits (on the strand) until the running turn ends; the caller then takes the lock by
-    /// setting busy_. With `policy_applies`, busy_policy::refuse fails instead.
+    /// Waits (on the strand) until the running turn hands the turn lock over; it returns holding
+    /// the lock. With `policy_applies`, busy_policy::refuse fails instead. A wait cancelled by
+    /// the caller throws net::client_error(cancelled), like a turn cancelled later on.
     asio::awaitable<void> wait_for_turn(bool policy_applies) {
-        while (busy_) {
-            if (policy_applies && rt_->config().busy == busy_policy::refuse)
-                throw runtime_error(errc::session_busy, "session " + info_.session_id + " is busy with another turn");
-            auto t = std::make_shared<asio::steady_timer>(strand_, steady::time_point::max());
-            turn_waiters_.push_back(t);
-            co_await t->async_wait(asio::as_tuple(asio::use_awaitable));
-        }
+        if (policy_applies && rt_->config().busy == busy_policy::refuse)
+            throw runtime_error(errc::session_busy, "session " + info_.session_id + " is busy with another turn");
+        auto w = std::make_shared<turn_waiter>(strand_);
+        turn_waiters_.push_back(w);
+        // However the wait ends (granted, cancelled, or its frame destroyed), the waiter leaves
+        // the queue, and a lock handed to a waiter that will not take it goes on to the next:
+        // a dead waiter must never swallow the wake-up of a live one behind it.
+        struct leave_queue {
+            session_impl& s;
+            const std::shared_ptr<turn_waiter>& w;
+            bool taken = false;
+            ~leave_queue() {
+                if (!w->granted) std::erase(s.turn_waiters_, w);
+                else if (!taken) s.unlock_turn();
+            }
+        } guard{*this, w};
+        co_await w->timer.async_wait(asio::as_tuple(asio::use_awaitable));
+        // A grant and the caller's cancellation can cross: a cancelled caller does not take the
+        // lock (its next co_await would throw anyway), it passes it on.
+        const bool cancelled = (co_await asio::this_coro::cancellation_state).cancelled() != asio::cancellation_type::none;
+        if (!w->granted || cancelled)
+            throw net::client_error(net::errc::cancelled, "turn cancelled while waiting for the session's previous turn");
+        guard.taken = true;
     }
+    /// Hands the lock to the oldest waiter, if any (busy_ stays set): a send that reaches the
+    /// strand before that waiter resumes queues behind it instead of overtaking it.
     void unlock_turn() {
-        busy_ = false;
         last_activity_ = steady::now();
-        if (!turn_waiters_.empty()) {
-            turn_waiters_.front()->cancel();
-            turn_waiters_.erase(turn_waiters_.begin());
+        if (turn_waiters_.empty()) {
+            busy_ = false;
+            return;
         }
+        auto next = std::move(turn_waiters_.front());
+        turn_waiters_.erase(turn_waiters_.begin());
+        next->granted = true;
+        next->timer.cancel();
     }
 
     /// A turn from taking the lock to its end: counts it in flight and releases the lock. A
@@ -545,9 +569,14 @@ private:
     std::atomic<bool> busy_{false};
     std::atomic<bool> ended_{false};
     std::atomic<bool> end_requested_{false};
-    // A vector, not a deque: libstdc++'s deque allocates 576 bytes up front, for every session,
-    // and turns rarely queue.
-    std::vector<std::shared_ptr<asio::steady_timer>> turn_waiters_;
+    struct turn_waiter {
+        explicit turn_waiter(const asio::any_io_executor& ex) : timer(ex, steady::time_point::max()) {}
+        asio::steady_timer timer;
+        bool granted = false;  // (strand_) unlock_turn() handed it the lock
+    };
+    // Oldest first; empty whenever busy_ is false. A vector, not a deque: libstdc++'s deque
+    // allocates 576 bytes up front, for every session, and turns rarely queue.
+    std::vector<std::shared_ptr<turn_waiter>> turn_waiters_;
     asio::cancellation_signal turn_cancel_;  // emitted on strand_ only, by cancel_turn()
     bool turn_cancelled_ = false;            // (strand_) the running turn was cancelled
     asio::steady_timer idle_timer_;

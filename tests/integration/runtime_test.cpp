@@ -3,6 +3,7 @@
 #include <engram/runtime/runtime.hpp>
 
 #include <atomic>
+#include <functional>
 #include <future>
 #include <set>
 
@@ -672,6 +673,116 @@ BOOST_AUTO_TEST_CASE(usage_is_accounted_per_session_and_per_user) {
         BOOST_TEST(u.input_tokens == 70);
         co_await rt.shutdown();
     });
+}
+
+namespace {
+
+// Polls (every 20 ms, up to `limit`) until `done` holds: a regression then fails the test
+// instead of hanging it.
+asio::awaitable<bool> eventually(const std::function<bool()>& done, std::chrono::milliseconds limit = 5s) {
+    asio::steady_timer t(co_await asio::this_coro::executor);
+    for (auto until = std::chrono::steady_clock::now() + limit; !done();) {
+        if (std::chrono::steady_clock::now() >= until) co_return false;
+        t.expires_after(20ms);
+        co_await t.async_wait(asio::use_awaitable);
+    }
+    co_return true;
+}
+
+// Awaits `op` for at most `limit`; false if it had to be given up.
+asio::awaitable<bool> within(asio::awaitable<void> op, std::chrono::milliseconds limit = 5s) {
+    using namespace asio::experimental::awaitable_operators;
+    asio::steady_timer t(co_await asio::this_coro::executor, limit);
+    auto r = co_await (std::move(op) || t.async_wait(asio::use_awaitable));
+    co_return r.index() == 0;
+}
+
+std::vector<std::string> chat_turn_texts(const fake_anthropic_server& server) {
+    std::vector<std::string> out;
+    for (const auto& r : chat_requests(server)) out.push_back(engram::test::last_user_text(r));
+    return out;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(a_send_cancelled_while_waiting_for_its_turn_fails_as_cancelled_and_leaves_the_queue) {
+    for (bool single_threaded : {false, true}) {
+        BOOST_TEST_CONTEXT("single_threaded_executor " << single_threaded) {
+            engram::test::temp_dir dir;
+            fake_anthropic_server server;
+            echo_server(server, "{}", 30ms);  // a turn streams for a few hundred ms
+            asio::io_context ioc;
+            auto cfg = config_for(server, dir);
+            cfg.single_threaded_executor = single_threaded;
+            runtime rt(ioc.get_executor(), cfg);
+            std::exception_ptr second_failure;
+            bool first_done = false, second_done = false, third_done = false;
+            std::string third_text;
+            engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> {
+                co_await rt.start();
+                auto s = co_await rt.open_session("assistant", "lee");
+                auto ex = co_await asio::this_coro::executor;
+                asio::steady_timer t(ex);
+                auto pause = [&](std::chrono::milliseconds d) {
+                    t.expires_after(d);
+                    return t.async_wait(asio::use_awaitable);
+                };
+                asio::co_spawn(ex, s.send("first"), [&](std::exception_ptr, engram::net::message) { first_done = true; });
+                co_await pause(20ms);
+                asio::cancellation_signal cancel_second;
+                asio::co_spawn(ex, s.send("second"),
+                               asio::bind_cancellation_slot(cancel_second.slot(), [&](std::exception_ptr e, engram::net::message) {
+                                   second_failure = e;
+                                   second_done = true;
+                               }));
+                co_await pause(20ms);
+                asio::co_spawn(ex, s.send("third"), [&](std::exception_ptr e, engram::net::message m) {
+                    if (!e) third_text = m.text();
+                    third_done = true;
+                });
+                co_await pause(20ms);
+                cancel_second.emit(asio::cancellation_type::terminal);  // while it waits behind "first"
+                BOOST_TEST(co_await eventually([&] { return second_done; }));
+                // The cancelled waiter must not swallow the wake-up meant for the one behind it.
+                BOOST_TEST(co_await eventually([&] { return first_done && third_done; }));
+                BOOST_TEST(third_text == "echo: third");
+                s.end();  // waits for the turn lock too
+                BOOST_TEST(co_await within(rt.drain_extractions()));
+                BOOST_TEST(co_await within(rt.shutdown()));
+            }, 30s);
+            BOOST_TEST(is_cancelled(second_failure));
+            BOOST_TEST(chat_turn_texts(server) == (std::vector<std::string>{"first", "third"}), boost::test_tools::per_element());
+        }
+    }
+}
+
+BOOST_AUTO_TEST_CASE(a_turn_sent_after_a_queued_one_runs_after_it) {
+    engram::test::temp_dir dir;
+    fake_anthropic_server server;
+    echo_server(server, "{}", 10ms);
+    asio::io_context ioc;
+    auto cfg = config_for(server, dir);
+    // The caller's coroutine then runs its turn itself, so "third" is sent on the spot when
+    // "first" returns, before the queued "second" has resumed.
+    cfg.single_threaded_executor = true;
+    runtime rt(ioc.get_executor(), cfg);
+    engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> {
+        co_await rt.start();
+        auto s = co_await rt.open_session("assistant", "mia");
+        auto ex = co_await asio::this_coro::executor;
+        bool second_done = false;
+        asio::co_spawn(ex, [&]() -> asio::awaitable<void> {
+            asio::steady_timer t(ex, 20ms);
+            co_await t.async_wait(asio::use_awaitable);
+            co_await s.send("second");
+        }, [&](std::exception_ptr) { second_done = true; });
+        co_await s.send("first");
+        co_await s.send("third");
+        BOOST_TEST(co_await eventually([&] { return second_done; }));
+        s.end();
+        BOOST_TEST(co_await within(rt.shutdown()));
+    }, 30s);
+    BOOST_TEST(chat_turn_texts(server) == (std::vector<std::string>{"first", "second", "third"}), boost::test_tools::per_element());
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -2,12 +2,16 @@
 // rate-limit pause.
 #include "request_gate.hpp"
 
+#include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/test/unit_test.hpp>
 
+#include <engram/net/error.hpp>
+
+#include <exception>
 #include <optional>
 #include <string>
 #include <vector>
@@ -82,6 +86,48 @@ BOOST_AUTO_TEST_CASE(a_request_held_back_by_the_pause_is_told_how_long_then_admi
     BOOST_REQUIRE_EQUAL(told.size(), 1u);
     BOOST_TEST(told[0].count() > 0);
     BOOST_TEST(told[0].count() <= 1000);
+}
+
+BOOST_AUTO_TEST_CASE(a_cancelled_wait_fails_as_a_cancelled_turn_and_gives_up_its_place) {
+    asio::io_context ioc;
+    auto gate = std::make_shared<request_gate>(1);
+    auto held = gate->try_acquire();
+    BOOST_REQUIRE(held.has_value());
+    auto failed_as_cancelled = [](std::exception_ptr e) {
+        try {
+            if (e) std::rethrow_exception(e);
+        } catch (const engram::net::client_error& c) {
+            return c.code_value() == engram::net::errc::cancelled;
+        } catch (...) {
+        }
+        return false;
+    };
+    // One wait for a slot, one held back by a rate-limit pause (on another gate): both cancelled.
+    auto paused = std::make_shared<request_gate>(4);
+    engram::net::rate_limits limits;
+    limits.requests.remaining = 0;
+    limits.requests.reset = "2025-10-30T16:17:36Z";
+    paused->observe(limits, std::chrono::system_clock::from_time_t(1761841050));
+    std::vector<std::exception_ptr> outcomes(2);
+    std::vector<bool> finished(2, false);
+    asio::cancellation_signal cancel[2];
+    for (int i = 0; i < 2; ++i) {
+        auto g = i == 0 ? gate : paused;
+        asio::co_spawn(ioc, [g]() -> asio::awaitable<void> { co_await g->acquire(request_gate::priority::interactive); },
+                       asio::bind_cancellation_slot(cancel[i].slot(), [&, i](std::exception_ptr e) {
+                           outcomes[i] = e;
+                           finished[i] = true;
+                       }));
+    }
+    ioc.poll();
+    for (auto& c : cancel) c.emit(asio::cancellation_type::terminal);
+    ioc.run_for(std::chrono::seconds(2));
+    for (int i = 0; i < 2; ++i) {
+        BOOST_TEST(finished[i]);
+        BOOST_TEST(failed_as_cancelled(outcomes[i]));
+    }
+    held.reset();  // the cancelled waiter is gone: the slot is free again
+    BOOST_TEST(gate->try_acquire().has_value());
 }
 
 BOOST_AUTO_TEST_SUITE_END()
