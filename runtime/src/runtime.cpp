@@ -161,9 +161,20 @@ public:
         std::lock_guard lock(mutex_);
         return hooks_;
     }
-    void notice(const session_info& s, const std::string& text) {
-        if (auto h = hooks(); h->on_notice) h->on_notice(s, text);
+    /// Calls a user hook, if set. What it throws is dropped: hooks run inside the runtime's own
+    /// bookkeeping (an extraction worker, a session's end, a timer handler), where an exception
+    /// would skip the counters that drain_extractions() and shutdown() wait on, or escape the
+    /// embedder's io_context::run().
+    template <class Hook, class... Args>
+    void call_hook(Hook runtime_hooks::*which, const Args&... args) const noexcept {
+        try {
+            const auto h = hooks();
+            if (const auto& f = (*h).*which) f(args...);
+        } catch (...) {  // dropped, see above
+        }
     }
+    void notice(const session_info& s, const std::string& text) { call_hook(&runtime_hooks::on_notice, s, text); }
+    void report(const memory_event& ev) const { call_hook(&runtime_hooks::on_memory_update, ev); }
 
     // ---- accessors ----
     const runtime_config& config() const noexcept { return cfg_; }
@@ -233,9 +244,6 @@ private:
     asio::awaitable<void> extraction_worker(std::string user);
     asio::awaitable<void> run_extraction(const extraction_job& job);
     asio::awaitable<std::string> call_extraction_model(std::string user, net::message_request req);
-    void report(memory_event ev) {
-        if (auto h = hooks(); h->on_memory_update) h->on_memory_update(ev);
-    }
 
     std::unique_ptr<asio::thread_pool> owned_pool_;  // first: destroyed last
     asio::any_io_executor executor_;
@@ -471,7 +479,7 @@ private:
             usage_.add(reply.usage());
         }
         rt_->add_usage(info_.user_id, reply.usage());
-        if (auto h = rt_->hooks(); h->on_turn_finished) h->on_turn_finished(info_, reply);
+        rt_->call_hook(&runtime_hooks::on_turn_finished, info_, reply);
     }
 
     /// The gate has no free slot: wait for one (a coroutine of its own, for this rare case).
@@ -513,7 +521,7 @@ private:
             any_reply = history_.has_reply();
             if (any_reply && agent_->remember) transcript = history_.transcript();
         }
-        if (auto h = rt_->hooks(); h->on_session_end) h->on_session_end(info_);
+        rt_->call_hook(&runtime_hooks::on_session_end, info_);
         rt_->session_closed(info_.session_id);
         if (!any_reply || !agent_->remember) co_return;  // nothing to remember
 
@@ -524,7 +532,7 @@ private:
         if (!r) {
             memory_event ev = event_for(info_);
             ev.error = "could not journal the session: " + r.error().what();
-            if (auto h = rt_->hooks(); h->on_memory_update) h->on_memory_update(ev);
+            rt_->report(ev);
             co_return;
         }
         count_guard.pending = false;  // the worker marks it done once the memory is merged (or failed)
@@ -697,17 +705,29 @@ asio::awaitable<void> runtime_impl::extraction_worker(std::string user) {
             job = std::move(q.front());
             q.pop_front();
         }
-        if (!abandon_extractions_) {
-            try {
-                co_await run_extraction(job);
-            } catch (const std::exception& e) {
-                memory_event ev = event_for(job.info);
-                ev.error = std::string("extraction failed, the session stays in the journal: ") + e.what();
-                report(std::move(ev));
+        // Whatever ends the job, the user's next session and drain_extractions() stop waiting for it.
+        struct job_done {
+            runtime_impl& rt;
+            const std::string& user;
+            ~job_done() {
+                rt.memory_pending_done(user);
+                rt.extractions_.done();
             }
+        } done{*this, user};
+        if (abandon_extractions_) continue;
+        std::optional<std::string> failure;
+        try {
+            co_await run_extraction(job);
+        } catch (const std::exception& e) {
+            failure = e.what();
+        } catch (...) {
+            failure = "unknown exception";
         }
-        memory_pending_done(user);
-        extractions_.done();
+        if (failure) {
+            memory_event ev = event_for(job.info);
+            ev.error = "extraction failed, the session stays in the journal: " + *failure;
+            report(ev);
+        }
     }
 }
 
@@ -725,7 +745,7 @@ asio::awaitable<void> runtime_impl::run_extraction(const extraction_job& job) {
     auto loaded = co_await actor_->async_load(job.info.user_id, asio::use_awaitable);
     if (!loaded) {
         ev.error = "cannot load memory: " + loaded.error().what();
-        report(std::move(ev));
+        report(ev);
         co_return;
     }
     std::string reply = co_await call_extraction_model(job.info.user_id, agents::extraction_request(agent, *loaded, job.transcript));
@@ -739,7 +759,7 @@ asio::awaitable<void> runtime_impl::run_extraction(const extraction_job& job) {
         if (!update) {
             ev.error = "extraction output was invalid twice (" + first_error + "; then " + update.error().what() +
                        "): memory unchanged, the session stays in the journal";
-            report(std::move(ev));
+            report(ev);
             co_return;
         }
     }
@@ -747,14 +767,14 @@ asio::awaitable<void> runtime_impl::run_extraction(const extraction_job& job) {
     auto applied = co_await actor_->async_apply(job.info.user_id, std::move(req), asio::use_awaitable);
     if (!applied) {
         ev.error = "cannot save memory: " + applied.error().what();
-        report(std::move(ev));
+        report(ev);
         co_return;
     }
     ev.ok = true;
     ev.duplicate = applied->status == memory::apply_status::duplicate;
     for (const auto& c : applied->diff.changes) ev.changes.push_back(c.description);
     ev.session_count = applied->memory.session_count;
-    report(std::move(ev));
+    report(ev);
 }
 
 asio::awaitable<void> runtime_impl::shutdown() {

@@ -785,4 +785,95 @@ BOOST_AUTO_TEST_CASE(a_turn_sent_after_a_queued_one_runs_after_it) {
     BOOST_TEST(chat_turn_texts(server) == (std::vector<std::string>{"first", "second", "third"}), boost::test_tools::per_element());
 }
 
+namespace {
+struct hook_failure : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(a_throwing_memory_hook_does_not_stop_that_users_later_extractions) {
+    engram::test::temp_dir dir;
+    fake_anthropic_server server;
+    echo_server(server, fact_update);
+    asio::io_context ioc;
+    runtime rt(ioc.get_executor(), config_for(server, dir));
+    int updates = 0;
+    engram::runtime::runtime_hooks hooks;
+    hooks.on_memory_update = [&](const engram::runtime::memory_event&) {
+        ++updates;
+        throw hook_failure("memory hook failed");
+    };
+    rt.set_hooks(hooks);
+    engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> {
+        co_await rt.start();
+        for (int i = 0; i < 2; ++i) {
+            const auto opening = std::chrono::steady_clock::now();
+            auto s = co_await rt.open_session("assistant", "ned");
+            BOOST_TEST((std::chrono::steady_clock::now() - opening < 2s));  // no wait for a wedged worker
+            if (i == 1) BOOST_TEST(s.memory_block().find("FastAPI") != std::string::npos);
+            co_await s.send("I use Python and FastAPI for my backend");
+            s.end();
+            BOOST_TEST(co_await within(rt.drain_extractions()));
+        }
+        BOOST_TEST(co_await within(rt.shutdown()));
+    }, 30s);
+    BOOST_TEST(updates == 2);  // once per extraction: a throwing hook is not called again
+    BOOST_TEST(stored_memory(dir, "ned").session_count == 2);
+}
+
+BOOST_AUTO_TEST_CASE(a_throwing_session_end_hook_still_saves_the_session_and_lets_shutdown_finish) {
+    engram::test::temp_dir dir;
+    fake_anthropic_server server;
+    echo_server(server, fact_update);
+    asio::io_context ioc;
+    runtime rt(ioc.get_executor(), config_for(server, dir));
+    engram::runtime::runtime_hooks hooks;
+    hooks.on_session_end = [](const engram::runtime::session_info&) { throw hook_failure("end hook failed"); };
+    rt.set_hooks(hooks);
+    engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> {
+        co_await rt.start();
+        auto s = co_await rt.open_session("assistant", "olga");  // the handle stays alive
+        co_await s.send("I use Python and FastAPI for my backend");
+        s.end();
+        BOOST_TEST(co_await within(rt.drain_extractions()));
+        BOOST_TEST(co_await within(rt.shutdown()));
+    }, 30s);
+    BOOST_TEST(stored_memory(dir, "olga").session_count == 1);
+}
+
+BOOST_AUTO_TEST_CASE(throwing_turn_and_notice_hooks_neither_fail_the_turn_nor_escape_the_executor) {
+    engram::test::temp_dir dir;
+    fake_anthropic_server server;
+    echo_server(server, R"({"running_summary":"Pia was idle."})");
+    asio::io_context ioc;
+    auto cfg = config_for(server, dir);
+    cfg.idle_timeout = 200ms;
+    runtime rt(ioc.get_executor(), cfg);
+    int notices = 0;
+    engram::runtime::runtime_hooks hooks;
+    hooks.on_turn_finished = [](const engram::runtime::session_info&, const engram::net::message&) {
+        throw hook_failure("turn hook failed");
+    };
+    hooks.on_notice = [&](const engram::runtime::session_info&, const std::string&) {
+        ++notices;
+        throw hook_failure("notice hook failed");  // the idle end's notice runs in a timer handler
+    };
+    rt.set_hooks(hooks);
+    bool ended = false;
+    engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> {
+        co_await rt.start();
+        auto s = co_await rt.open_session("assistant", "pia");
+        auto reply = co_await s.send("hello");
+        BOOST_TEST(reply.text() == "echo: hello");
+        BOOST_TEST(s.history_size() == 2u);
+        BOOST_TEST(co_await eventually([&] { return s.ended(); }));
+        ended = s.ended();
+        BOOST_TEST(co_await within(rt.drain_extractions()));
+        BOOST_TEST(co_await within(rt.shutdown()));
+    }, 30s);
+    BOOST_TEST(ended);
+    BOOST_TEST(notices == 1);
+    BOOST_TEST(stored_memory(dir, "pia").running_summary == "Pia was idle.");
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -28,7 +28,9 @@ struct memory_event {
 };
 
 /// Every hook is optional. Hooks run on runtime threads (the session's strand for session hooks,
-/// the extraction worker for on_memory_update); they must be quick and must not block.
+/// the extraction worker for on_memory_update); they must be quick and must not block. What a
+/// hook throws is caught and dropped (it runs inside the runtime's bookkeeping), except from
+/// on_session_open, whose exception propagates out of open_session().
 struct runtime_hooks {
     /// Return false to refuse the session (open_session then throws errc::vetoed).
     std::function<bool(const session_info&)> on_session_open;
