@@ -17,6 +17,7 @@ public:
             case errc::memory_error: return "memory store error";
             case errc::not_started: return "runtime not started";
             case errc::resource_limit: return "process resource limit too low";
+            case errc::empty_reply: return "the model's reply was empty";
         }
         return "unknown engram.runtime error";
     }

@@ -1,5 +1,6 @@
 #include <engram/runtime/runtime.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <map>
 #include <mutex>
@@ -64,6 +65,17 @@ std::string seconds_text(std::chrono::milliseconds d) {
     const auto ms = std::max<std::int64_t>(d.count(), 0);
     if (ms >= 10'000) return std::to_string((ms + 500) / 1000) + " s";
     return std::to_string(ms / 1000) + "." + std::to_string((ms % 1000) / 100) + " s";
+}
+
+// A text block with nothing but whitespace in it (the API calls that empty).
+bool is_blank_text(const json::value& block) {
+    const auto* o = block.if_object();
+    if (!o) return false;
+    const auto* type = o->if_contains("type");
+    const auto* text = o->if_contains("text");
+    if (!type || *type != "text" || !text || !text->is_string()) return false;
+    const auto& t = text->get_string();
+    return std::all_of(t.begin(), t.end(), [](char c) { return c == ' ' || c == '\n' || c == '\t' || c == '\r'; });
 }
 
 std::size_t remembered_items(const memory::user_memory& m) {
@@ -472,13 +484,26 @@ private:
         return request;
     }
 
+    /// Keeps the reply in the history. The API refuses, in every later request, an assistant
+    /// message without content or with a blank text block: such blocks are left out, and a reply
+    /// with nothing else fails the turn (which then leaves no trace, so the session goes on).
     void finish_turn(const net::message& reply) {
+        const auto& content = reply.content();
+        const bool any_blank = std::any_of(content.begin(), content.end(), is_blank_text);
+        json::array kept;
+        if (any_blank)
+            for (const auto& block : content)
+                if (!is_blank_text(block)) kept.push_back(block);
+        const bool empty = any_blank ? kept.empty() : content.empty();
         {
             std::lock_guard lock(mutex_);
-            history_.push("assistant", reply.content());
-            usage_.add(reply.usage());
+            if (!empty) history_.push("assistant", any_blank ? kept : content);
+            usage_.add(reply.usage());  // billed all the same
         }
         rt_->add_usage(info_.user_id, reply.usage());
+        if (empty)
+            throw runtime_error(errc::empty_reply, "the model's reply (stop_reason \"" + std::string(reply.stop_reason()) +
+                                                       "\") had no content; the turn was not kept");
         rt_->call_hook(&runtime_hooks::on_turn_finished, info_, reply);
     }
 

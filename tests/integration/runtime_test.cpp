@@ -876,4 +876,76 @@ BOOST_AUTO_TEST_CASE(throwing_turn_and_notice_hooks_neither_fail_the_turn_nor_es
     BOOST_TEST(stored_memory(dir, "pia").running_summary == "Pia was idle.");
 }
 
+namespace {
+
+// A streamed reply with no content at all, or with one empty text block: both happen (a model
+// that has nothing to add ends its turn at once), and the API refuses either in a later request.
+std::string empty_stream(bool with_empty_block) {
+    const std::string full = engram::test::make_text_stream("", 1);
+    if (with_empty_block) return full;
+    std::string out;
+    for (std::size_t pos = 0; pos < full.size();) {
+        const auto end = std::min(full.find("\n\n", pos), full.size()) + 2;
+        const std::string event = full.substr(pos, end - pos);
+        if (event.find("content_block") == std::string::npos) out += event;
+        pos = end;
+    }
+    return out;
+}
+
+// What the API requires of every message in a request: content that is not empty, and no
+// empty text block.
+bool every_message_has_content(const recorded_request& r) {
+    const auto body = json::parse(r.body);
+    for (const auto& m : body.at("messages").as_array()) {
+        const auto& c = m.at("content");
+        if (c.is_string() && c.as_string().empty()) return false;
+        if (c.is_array()) {
+            if (c.as_array().empty()) return false;
+            for (const auto& b : c.as_array())
+                if (b.at("type") == "text" && b.at("text").as_string().empty()) return false;
+        }
+    }
+    return true;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(an_empty_reply_fails_its_turn_and_the_session_goes_on) {
+    for (bool with_empty_block : {false, true}) {
+        BOOST_TEST_CONTEXT("empty text block " << with_empty_block) {
+            engram::test::temp_dir dir;
+            fake_anthropic_server server;
+            server.set_handler([with_empty_block](const recorded_request& r) {
+                if (is_extraction(r)) return extraction_reply("{}");
+                if (engram::test::last_user_text(r) == "say nothing") return scripted_response::sse(empty_stream(with_empty_block));
+                return echo_reply(r);
+            });
+            asio::io_context ioc;
+            runtime rt(ioc.get_executor(), config_for(server, dir));
+            engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> {
+                co_await rt.start();
+                auto s = co_await rt.open_session("assistant", "quinn");
+                co_await s.send("hello");
+                try {
+                    co_await s.send("say nothing");
+                    BOOST_ERROR("an empty reply was accepted as a turn");
+                } catch (const runtime_error& e) {
+                    BOOST_TEST((e.code_value() == engram::runtime::errc::empty_reply), e.what());
+                }
+                BOOST_TEST(s.history_size() == 2u);  // as before the failed turn
+                BOOST_TEST(s.usage().requests == 2);  // its tokens were billed all the same
+                auto reply = co_await s.send("hello again");
+                BOOST_TEST(reply.text() == "echo: hello again");
+                BOOST_TEST(s.history_size() == 4u);
+                s.end();
+                BOOST_TEST(co_await within(rt.shutdown()));
+            }, 30s);
+            const auto chats = chat_requests(server);
+            BOOST_REQUIRE_EQUAL(chats.size(), 3u);
+            for (const auto& r : chats) BOOST_TEST(every_message_has_content(r), r.body);
+        }
+    }
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -17,6 +17,7 @@ enum class errc {
     memory_error,           ///< the memory store failed (see the message)
     not_started,            ///< start() was not awaited first
     resource_limit,         ///< a process limit (open files) is below what the configuration needs
+    empty_reply,            ///< the model's reply had no content; the turn was not kept
 };
 
 const std::error_category& runtime_category() noexcept;

@@ -53,8 +53,9 @@ public:
 
     /// Sends one user message; `on_delta` sees the reply's text as it streams. Returns the final
     /// assistant message once it is complete and in the history.
-    /// @throws runtime_error (session_busy, session_ended, shutting_down, message_too_large) or
-    /// net::client_error (the model call failed; the user message is then not kept).
+    /// @throws runtime_error (session_busy, session_ended, shutting_down, message_too_large,
+    /// empty_reply) or net::client_error (the model call failed, or the turn was cancelled); the
+    /// user message of a failed turn is not kept.
     boost::asio::awaitable<net::message> send(std::string text, delta_callback on_delta = {});
 
     /// Callback style. Completion signature `void(std::exception_ptr, net::message)`; the
