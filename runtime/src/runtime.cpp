@@ -282,7 +282,8 @@ private:
     std::map<std::string, asio::strand<asio::any_io_executor>> worker_strands_;
     std::atomic<bool> shutting_down_{false};
     std::atomic<bool> abandon_extractions_{false};
-    bool started_ = false;
+    enum class start_state { idle, starting, started };
+    start_state start_state_ = start_state::idle;
 };
 
 /// One session: a strand, a history, a frozen system prompt, and the turn lock.
@@ -623,9 +624,19 @@ private:
 asio::awaitable<void> runtime_impl::start() {
     {
         std::lock_guard lock(mutex_);
-        if (started_) co_return;
-        started_ = true;
+        if (start_state_ != start_state::idle) co_return;
+        start_state_ = start_state::starting;
     }
+    // A failed start() leaves nothing running and may be tried again (once the directory is
+    // usable or the limit raised); it must not turn later calls into silent no-ops.
+    struct idle_unless_started {
+        runtime_impl& rt;
+        bool ok = false;
+        ~idle_unless_started() {
+            std::lock_guard lock(rt.mutex_);
+            rt.start_state_ = ok ? start_state::started : start_state::idle;
+        }
+    } state_guard{*this};
     if (cfg_.min_open_files > 0)
         if (auto why = ensure_open_files(cfg_.min_open_files); !why.empty()) throw runtime_error(errc::resource_limit, why);
     memory::store_options so;
@@ -639,7 +650,13 @@ asio::awaitable<void> runtime_impl::start() {
     actor_->async_run([self] { self->actor_running_.done(); });
 
     auto pending = co_await actor_->async_pending_jobs(asio::use_awaitable);
-    if (!pending) throw runtime_error(errc::memory_error, "cannot read the pending-job journal: " + pending.error().what());
+    if (!pending) {
+        actor_->stop();
+        co_await actor_running_.wait(steady::time_point::max());
+        actor_.reset();
+        store_.reset();
+        throw runtime_error(errc::memory_error, "cannot read the pending-job journal: " + pending.error().what());
+    }
     for (auto& job : *pending) {
         extraction_job ej;
         ej.info = session_info{job.session_id, job.user_id, "assistant"};
@@ -654,6 +671,7 @@ asio::awaitable<void> runtime_impl::start() {
         memory_pending_add(ej.info.user_id);
         enqueue_extraction(std::move(ej));
     }
+    state_guard.ok = true;
 }
 
 asio::awaitable<session> runtime_impl::open_session(std::string agent_name, std::string user_id) {

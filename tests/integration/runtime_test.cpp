@@ -3,6 +3,8 @@
 #include <engram/runtime/runtime.hpp>
 
 #include <atomic>
+#include <filesystem>
+#include <fstream>
 #include <functional>
 #include <future>
 #include <set>
@@ -946,6 +948,32 @@ BOOST_AUTO_TEST_CASE(an_empty_reply_fails_its_turn_and_the_session_goes_on) {
             for (const auto& r : chats) BOOST_TEST(every_message_has_content(r), r.body);
         }
     }
+}
+
+BOOST_AUTO_TEST_CASE(a_failed_start_can_be_retried_once_the_memory_directory_is_usable) {
+    engram::test::temp_dir dir;
+    fake_anthropic_server server;
+    echo_server(server, "{}");
+    asio::io_context ioc;
+    auto cfg = config_for(server, dir);
+    const auto blocker = dir.path() / "blocker";
+    { std::ofstream(blocker) << "a file where the memory directory's parent should be"; }
+    cfg.memory_directory = blocker / "memory";
+    runtime rt(ioc.get_executor(), cfg);
+    engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> {
+        try {
+            co_await rt.start();
+            BOOST_ERROR("start() succeeded with an unusable memory directory");
+        } catch (const runtime_error& e) {
+            BOOST_TEST((e.code_value() == engram::runtime::errc::memory_error), e.what());
+        }
+        std::filesystem::remove(blocker);
+        co_await rt.start();  // really starts this time
+        auto s = co_await rt.open_session("assistant", "rex");
+        co_await s.send("hello");
+        s.end();
+        BOOST_TEST(co_await within(rt.shutdown()));
+    }, 30s);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

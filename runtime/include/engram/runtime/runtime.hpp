@@ -111,7 +111,10 @@ public:
     void set_hooks(runtime_hooks hooks);
 
     /// Opens the memory store, starts the memory actor and queues the journal's pending jobs.
-    /// @throws runtime_error(memory_error) if the memory directory cannot be used.
+    /// Once it succeeded, later calls do nothing; after a failure nothing is left running and
+    /// start() may be called again.
+    /// @throws runtime_error(memory_error) if the memory directory cannot be used,
+    /// runtime_error(resource_limit) (see runtime_config::min_open_files).
     boost::asio::awaitable<void> start();
 
     /// Opens a session for (agent, user): loads and renders the user's memory (from the actor's
