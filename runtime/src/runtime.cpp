@@ -29,6 +29,7 @@
 #include "history.hpp"
 #include "open_files.hpp"
 #include "request_gate.hpp"
+#include "zero_waiter.hpp"
 
 namespace engram::runtime {
 namespace detail {
@@ -88,45 +89,6 @@ std::size_t remembered_items(const memory::user_memory& m) {
 struct extraction_job {
     session_info info;
     std::string transcript;
-};
-
-/// Waits (without a thread) until a counter reaches zero or a deadline passes.
-class zero_waiter {
-public:
-    void add() {
-        std::lock_guard lock(mutex_);
-        ++count_;
-    }
-    void done() {
-        std::vector<std::shared_ptr<asio::steady_timer>> wake;
-        {
-            std::lock_guard lock(mutex_);
-            if (--count_ == 0) wake.swap(waiters_);
-        }
-        for (auto& t : wake) asio::post(t->get_executor(), [t] { t->cancel(); });
-    }
-    std::size_t count() const {
-        std::lock_guard lock(mutex_);
-        return count_;
-    }
-    /// Returns whether the count reached zero before `deadline`.
-    asio::awaitable<bool> wait(steady::time_point deadline) {
-        auto timer = std::make_shared<asio::steady_timer>(co_await asio::this_coro::executor, deadline);
-        {
-            std::lock_guard lock(mutex_);
-            if (count_ == 0) co_return true;
-            waiters_.push_back(timer);
-        }
-        co_await timer->async_wait(asio::as_tuple(asio::use_awaitable));
-        std::lock_guard lock(mutex_);
-        std::erase(waiters_, timer);
-        co_return count_ == 0;
-    }
-
-private:
-    mutable std::mutex mutex_;
-    std::size_t count_ = 0;
-    std::vector<std::shared_ptr<asio::steady_timer>> waiters_;
 };
 
 class runtime_impl : public std::enable_shared_from_this<runtime_impl> {
