@@ -104,8 +104,18 @@ public:
     }
 
     ~runtime_impl() {
-        if (actor_) actor_->stop();
+        stop_actor();
         io_pool_.join();
+    }
+    /// The runtime handle is gone without shutdown(): no new sessions or turns, and the actor
+    /// drains what it accepted and ends, so the embedder's io_context can run out of work.
+    /// Sessions still held keep this object alive; what they end is reported as unsaved.
+    void abandon() {
+        shutting_down_ = true;
+        stop_actor();
+    }
+    void stop_actor() {
+        if (actor_) actor_->stop();
     }
 
     // ---- configuration ----
@@ -608,8 +618,11 @@ asio::awaitable<void> runtime_impl::start() {
     store_ = *opened;
     actor_ = std::make_unique<memory::memory_actor>(executor_, io_pool_.get_executor(), store_);
     actor_running_.add();
-    auto self = shared_from_this();
-    actor_->async_run([self] { self->actor_running_.done(); });
+    // Weak: the actor stops only when shutdown() or the runtime's destruction says so, and a
+    // handler owning the runtime would keep it (and the embedder's io_context) alive forever.
+    actor_->async_run([weak = weak_from_this()] {
+        if (auto self = weak.lock()) self->actor_running_.done();
+    });
 
     auto pending = co_await actor_->async_pending_jobs(asio::use_awaitable);
     if (!pending) {
@@ -860,7 +873,9 @@ runtime::runtime(std::size_t threads, runtime_config config) {
     impl_ = std::make_shared<detail::runtime_impl>(ex, std::move(config), std::move(pool));
 }
 
-runtime::~runtime() = default;
+runtime::~runtime() {
+    if (impl_) impl_->abandon();
+}
 
 void runtime::add_agent(agents::agent_definition agent) { impl_->add_agent(std::move(agent)); }
 std::vector<agents::agent_definition> runtime::agents() const { return impl_->list_agents(); }

@@ -976,4 +976,26 @@ BOOST_AUTO_TEST_CASE(a_failed_start_can_be_retried_once_the_memory_directory_is_
     }, 30s);
 }
 
+BOOST_AUTO_TEST_CASE(a_runtime_destroyed_without_shutdown_lets_the_io_context_run_out_of_work) {
+    engram::test::temp_dir dir;
+    fake_anthropic_server server;
+    echo_server(server, "{}");
+    asio::io_context ioc;
+    {
+        runtime rt(ioc.get_executor(), config_for(server, dir));
+        engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> {
+            co_await rt.start();
+            auto s = co_await rt.open_session("assistant", "sam");
+            co_await s.send("hello");
+            s.end();
+            co_await rt.drain_extractions();
+        }, 30s);
+    }  // no shutdown()
+    ioc.restart();
+    const auto began = std::chrono::steady_clock::now();
+    ioc.run_for(10s);
+    BOOST_TEST(ioc.stopped());  // ran out of work rather than into the time limit
+    BOOST_TEST((std::chrono::steady_clock::now() - began < 5s));
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -101,6 +101,9 @@ public:
     runtime(boost::asio::any_io_executor executor, runtime_config config);
     /// Creates and owns a thread pool of `threads` threads to run on.
     runtime(std::size_t threads, runtime_config config);
+    /// Without shutdown() first: stops taking sessions and turns and stops the memory actor once
+    /// it drained what it accepted (what is not merged stays journaled), so the executor can run
+    /// out of work.
     ~runtime();
     runtime(const runtime&) = delete;
     runtime& operator=(const runtime&) = delete;
