@@ -1,6 +1,8 @@
 #include <engram/memory/merge.hpp>
 
 #include <algorithm>
+#include <cstdint>
+#include <limits>
 #include <set>
 
 #include <engram/memory/utf8.hpp>
@@ -229,7 +231,8 @@ merge_result merge(const user_memory& old, const memory_update& u, const session
         m.key_facts.erase(victim);
     }
 
-    ++m.session_count;
+    // Saturates: a record at INT64_MAX (valid, the reader accepts it) must not overflow (UB).
+    if (m.session_count < std::numeric_limits<std::int64_t>::max()) ++m.session_count;
     m.last_session = s.finished_at;
     if (m.created_at.empty()) m.created_at = s.finished_at;
     diff.changes.push_back(

@@ -1,5 +1,8 @@
 #include <engram/memory/merge.hpp>
 
+#include <cstdint>
+#include <limits>
+
 #include <boost/test/unit_test.hpp>
 
 #include <engram/memory/utf8.hpp>  // memory/src: private UTF-8 helpers
@@ -244,6 +247,18 @@ BOOST_AUTO_TEST_CASE(history_and_applied_sessions_are_bounded) {
     BOOST_TEST(rec.history.front().session == "s7");
     BOOST_TEST(rec.applied_sessions.size() == 5u);
     BOOST_TEST(rec.applied_sessions.front() == "s5");
+}
+
+BOOST_AUTO_TEST_CASE(session_count_saturates_at_int64_max_instead_of_overflowing) {
+    constexpr auto top = std::numeric_limits<std::int64_t>::max();
+    auto m = mem::blank_memory("u", "");
+    m.session_count = top;  // the reader accepts it: a valid record
+    auto r = mem::merge(m, {}, session(1));
+    BOOST_TEST(r.memory.session_count == top);  // not INT64_MIN (signed overflow is UB)
+    BOOST_TEST(r.memory.last_session == session(1).finished_at);  // the session is still recorded
+    BOOST_TEST(r.diff.count(mem::change::kind::session_counted) == 1u);
+    m.session_count = top - 1;
+    BOOST_TEST(mem::merge(m, {}, session(2)).memory.session_count == top);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

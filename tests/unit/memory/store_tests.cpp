@@ -580,4 +580,18 @@ BOOST_AUTO_TEST_CASE(a_write_that_writes_nothing_is_an_io_error_not_an_endless_l
     BOOST_TEST(!has_temp_files(tmp.path()));
 }
 
+BOOST_AUTO_TEST_CASE(an_update_to_a_record_at_the_largest_session_count_is_written_saturated) {
+    temp_dir tmp;
+    mem::test::spit(tmp.path() / "uma.json",
+                    R"({"schema_version": 1, "user_id": "uma", "session_count": 9223372036854775807})");
+    auto s = open_store(tmp.path());
+    auto a = apply_one(*s, "uma", fact_update("s1", "Likes tea"));
+    BOOST_TEST_REQUIRE(a.has_value(), (a ? "" : a.error().what()));
+    BOOST_TEST(a->record.memory.session_count == 9223372036854775807);
+    auto loaded = s->load("uma");
+    BOOST_TEST_REQUIRE(loaded.has_value(), (loaded ? "" : loaded.error().what()));
+    BOOST_TEST(loaded->memory.session_count == 9223372036854775807);
+    BOOST_TEST(loaded->memory.key_facts.size() == 1u);
+}
+
 BOOST_AUTO_TEST_SUITE_END()

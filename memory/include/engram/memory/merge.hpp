@@ -65,7 +65,8 @@ struct merge_result {
 /// Applies `u` to `old`: supersessions, then new facts (de-duplicated case/spacing/punctuation-
 /// insensitively; a restated fact refreshes last_confirmed and may raise confidence), removed then
 /// updated preferences, the summary (cut with cut_summary), the decision (one per topic), the
-/// caps, and finally counts the session (session_count + 1, last_session = s.finished_at).
+/// caps, and finally counts the session (session_count + 1, saturating at INT64_MAX;
+/// last_session = s.finished_at).
 merge_result merge(const user_memory& old, const memory_update& u, const session_info& s,
                    const merge_policy& policy = {});
 
