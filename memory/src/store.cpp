@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdlib>
+#include <cstring>
 #include <optional>
 #include <random>
 
@@ -263,7 +264,16 @@ struct store::impl {
         if (fs->fsync(fd) != 0) return fail(errno, "fsync");
         guard.reset();
         if (fs->rename_at(dfd, tmp.c_str(), dfd, name.c_str()) != 0) return fail(errno, "rename");
-        if (fs->fsync(dfd) != 0) return error_from_errno(errno, "fsync directory after writing " + label);
+        // Past the rename the old version is gone and readers see the new one; only its durability
+        // is in doubt. Always io_error: disk_full / permission_denied promise the old file is intact.
+        if (fs->fsync(dfd) != 0) {
+            const int err = errno;
+            return make_error(errc::io_error,
+                              "fsync directory after replacing " + label + ": " + std::strerror(err) +
+                                  "; the new version is in place (readers see it) but the replacement "
+                                  "may not survive a crash or power loss, after which the previous "
+                                  "version may reappear");
+        }
         return {};
     }
 

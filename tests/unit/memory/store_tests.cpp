@@ -22,6 +22,7 @@ namespace {
 struct faulty_fs : mem::filesystem {
     std::atomic<int> create_errno{0}, write_errno{0}, fsync_errno{0}, rename_errno{0}, list_errno{0};
     std::atomic<int> zero_writes{0};  ///< This many write calls return 0 (wrote nothing, no error).
+    std::atomic<int> dir_fsync_errno{0};  ///< Fails fsync of directories only (after the rename).
     int open_at(int dir_fd, const char* name, int flags, mode_t mode) override {
         if (const int e = create_errno.load(); e && (flags & O_CREAT) && name[0] == '.') {
             errno = e;
@@ -47,6 +48,13 @@ struct faulty_fs : mem::filesystem {
         return filesystem::write(fd, data, size);
     }
     int fsync(int fd) override {
+        if (const int e = dir_fsync_errno.load()) {
+            struct stat st {};
+            if (::fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+                errno = e;
+                return -1;
+            }
+        }
         if (const int e = fsync_errno.load()) {
             errno = e;
             return -1;
@@ -592,6 +600,38 @@ BOOST_AUTO_TEST_CASE(an_update_to_a_record_at_the_largest_session_count_is_writt
     BOOST_TEST_REQUIRE(loaded.has_value(), (loaded ? "" : loaded.error().what()));
     BOOST_TEST(loaded->memory.session_count == 9223372036854775807);
     BOOST_TEST(loaded->memory.key_facts.size() == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(a_failed_directory_fsync_after_the_rename_says_the_new_version_is_in_place) {
+    temp_dir tmp;
+    auto faults = std::make_shared<faulty_fs>();
+    auto s = open_store(tmp.path(), faults);
+    BOOST_TEST_REQUIRE(apply_one(*s, "val", fact_update("s1", "Likes tea")).has_value());
+    for (const int err : {EIO, ENOSPC, EROFS}) {
+        const std::string session = "s2-" + std::to_string(err);
+        BOOST_TEST_REQUIRE(s->journal_add({"val", session, "", "USER: coffee"}).has_value());
+        faults->dir_fsync_errno = err;
+        auto r = apply_one(*s, "val", fact_update(session, "Likes coffee " + std::to_string(err)));
+        faults->dir_fsync_errno = 0;
+        BOOST_TEST_REQUIRE(!r.has_value());
+        // Not disk_full / permission_denied: those promise the old file is intact, and it is not.
+        BOOST_TEST((r.error().code == mem::errc::io_error), r.error().what());
+        BOOST_TEST(r.error().message.find("intact") == std::string::npos, r.error().message);
+        BOOST_TEST(r.error().message.find("new version is in place") != std::string::npos, r.error().message);
+        // Exactly what the message says: readers already see the update.
+        auto loaded = s->load("val");
+        BOOST_TEST_REQUIRE(loaded.has_value());
+        BOOST_TEST(loaded->memory.key_facts.back().text == "Likes coffee " + std::to_string(err));
+        BOOST_TEST(!has_temp_files(tmp.path()));
+        // The job stays in the journal; replaying it is acknowledged as a duplicate, never re-applied.
+        BOOST_TEST(fs::exists(tmp.path() / ".journal" / ("val@" + session + ".job")));
+        const auto count = loaded->memory.session_count;
+        auto replay = apply_one(*s, "val", fact_update(session, "Likes coffee " + std::to_string(err)));
+        BOOST_TEST_REQUIRE(replay.has_value());
+        BOOST_TEST((replay->outcomes.front().status == mem::apply_status::duplicate));
+        BOOST_TEST(s->load("val")->memory.session_count == count);
+        BOOST_TEST(!fs::exists(tmp.path() / ".journal" / ("val@" + session + ".job")));
+    }
 }
 
 BOOST_AUTO_TEST_SUITE_END()

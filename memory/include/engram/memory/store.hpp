@@ -66,7 +66,8 @@ struct apply_result {
 /// `.quarantine/<id>@<time>-<rand>.json`; `<id>` is encode_user_id(user id).
 ///
 /// Every write is atomic and durable: temp file in the same directory, write, fsync, rename,
-/// fsync the directory. Read-modify-write of a user holds an advisory flock on the user's lock
+/// fsync the directory (if only that last fsync fails, the new file is already in place: the
+/// errc::io_error says so). Read-modify-write of a user holds an advisory flock on the user's lock
 /// file, so several processes can share one directory without losing updates. Symlinks inside
 /// the directory are never followed (O_NOFOLLOW); a corrupt record is moved to `.quarantine/`,
 /// never deleted or overwritten, and reported as errc::memory_corrupt.
@@ -93,7 +94,10 @@ public:
 
     /// Locks the user, reads the record, applies every request in order (refusing session ids
     /// already applied), writes the record once if anything changed, then removes the requests'
-    /// journal entries. Either all requests are durable or none is (and the old file is intact).
+    /// journal entries. Either all requests are written or none is (and the old file is intact).
+    /// Exception: if only the directory fsync after the rename fails, the new record is in place
+    /// but may not be durable; that is errc::io_error saying so, and the journal entries are kept
+    /// (replaying them is acknowledged as apply_status::duplicate).
     /// A request check_request refuses fails the call before anything is read. A result the
     /// reader would not load back (merge_policy letting through more than record_limits allows,
     /// e.g. a summary above max_summary) is never written: errc::invalid_record.
