@@ -35,6 +35,8 @@ public:
                 return "not found";
             case errc::shutting_down:
                 return "memory actor is shutting down";
+            case errc::unsupported_record:
+                return "memory record not readable by this build (left untouched)";
         }
         return "unknown engram.memory error";
     }

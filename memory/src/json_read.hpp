@@ -44,8 +44,9 @@ inline std::string_view kind_name(const boost::json::value& v) noexcept {
 }
 
 /// Reads a string of at most `max_bytes` bytes; null is accepted (as "") only when `nullable`.
+/// A malformed value fails with `e`; a well-formed one longer than `max_bytes` with `too_long`.
 inline check read_string(const boost::json::value& v, std::string_view path, std::size_t max_bytes, errc e,
-                         std::string& out, bool nullable = false) {
+                         errc too_long, std::string& out, bool nullable = false) {
     if (nullable && v.is_null()) {
         out.clear();
         return std::nullopt;
@@ -53,13 +54,19 @@ inline check read_string(const boost::json::value& v, std::string_view path, std
     if (!v.is_string())
         return field_error(e, path, std::string("expected a string, got ") + std::string(kind_name(v)));
     const auto& s = v.get_string();
+    if (!is_valid_utf8(s)) return field_error(e, path, "not valid UTF-8");
     if (s.size() > max_bytes)
         return field_error(
-            e, path,
+            too_long, path,
             "too long (" + std::to_string(s.size()) + " bytes, limit " + std::to_string(max_bytes) + ")");
-    if (!is_valid_utf8(s)) return field_error(e, path, "not valid UTF-8");
     out.assign(s.data(), s.size());
     return std::nullopt;
+}
+
+/// The same, failing with `e` in every case.
+inline check read_string(const boost::json::value& v, std::string_view path, std::size_t max_bytes, errc e,
+                         std::string& out, bool nullable = false) {
+    return read_string(v, path, max_bytes, e, e, out, nullable);
 }
 
 /// "YYYY-MM-DD" at the start: what the record reader requires of every timestamp.

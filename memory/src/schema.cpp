@@ -55,11 +55,15 @@ user_memory blank_memory(std::string user_id, std::string now) {
 
 namespace {
 
+/// Malformed: the file is corrupt (quarantined by the store).
 constexpr errc bad = errc::invalid_record;
+/// Well-formed but beyond what this build reads (a newer schema_version, or larger than its
+/// record_limits, as a build with larger limits writes): the store leaves such a file alone.
+constexpr errc over = errc::unsupported_record;
 
 check read_timestamp(const json::value& v, std::string_view path, const record_limits& lim,
                      std::string& out) {
-    if (auto e = read_string(v, path, lim.max_timestamp, bad, out, true)) return e;
+    if (auto e = read_string(v, path, lim.max_timestamp, bad, over, out, true)) return e;
     if (!out.empty() && !detail::looks_like_date(out))
         return field_error(bad, path, "expected an ISO-8601 timestamp such as 2024-01-15T14:32:00Z");
     return std::nullopt;
@@ -73,7 +77,7 @@ const json::value* find(const json::object& o, std::string_view key) {
 check read_fact(const json::value& v, std::string_view path, const record_limits& lim, bool legacy_allowed,
                 fact& out) {
     if (v.is_string() && legacy_allowed) {  // tutorial format: a plain string
-        if (auto e = read_string(v, path, lim.max_text, bad, out.text)) return e;
+        if (auto e = read_string(v, path, lim.max_text, bad, over, out.text)) return e;
         out.confidence = confidence::medium;
         out.source = fact_source::inferred;
         return std::nullopt;
@@ -84,7 +88,7 @@ check read_fact(const json::value& v, std::string_view path, const record_limits
     const auto& o = v.get_object();
     const auto* text = find(o, "text");
     if (!text) return field_error(bad, member_path(path, "text"), "missing");
-    if (auto e = read_string(*text, member_path(path, "text"), lim.max_text, bad, out.text)) return e;
+    if (auto e = read_string(*text, member_path(path, "text"), lim.max_text, bad, over, out.text)) return e;
     if (out.text.empty()) return field_error(bad, member_path(path, "text"), "must not be empty");
     if (const auto* c = find(o, "confidence")) {
         std::string s;
@@ -106,7 +110,7 @@ check read_fact(const json::value& v, std::string_view path, const record_limits
         if (auto e = read_timestamp(*t, member_path(path, "last_confirmed"), lim, out.last_confirmed))
             return e;
     if (const auto* t = find(o, "session"))
-        if (auto e = read_string(*t, member_path(path, "session"), lim.max_key, bad, out.session, true))
+        if (auto e = read_string(*t, member_path(path, "session"), lim.max_key, bad, over, out.session, true))
             return e;
     return std::nullopt;
 }
@@ -120,10 +124,12 @@ check read_decision(const json::value& v, std::string_view path, const record_li
     const auto* dec = find(o, "decision");
     if (!topic) return field_error(bad, member_path(path, "topic"), "missing");
     if (!dec) return field_error(bad, member_path(path, "decision"), "missing");
-    if (auto e = read_string(*topic, member_path(path, "topic"), lim.max_text, bad, out.topic)) return e;
-    if (auto e = read_string(*dec, member_path(path, "decision"), lim.max_text, bad, out.decision)) return e;
+    if (auto e = read_string(*topic, member_path(path, "topic"), lim.max_text, bad, over, out.topic))
+        return e;
+    if (auto e = read_string(*dec, member_path(path, "decision"), lim.max_text, bad, over, out.decision))
+        return e;
     if (const auto* d = find(o, "date"))
-        if (auto e = read_string(*d, member_path(path, "date"), lim.max_timestamp, bad, out.date, true))
+        if (auto e = read_string(*d, member_path(path, "date"), lim.max_timestamp, bad, over, out.date, true))
             return e;
     return std::nullopt;
 }
@@ -139,10 +145,15 @@ check read_memory(const json::value& v, std::string_view path, const record_limi
             return field_error(bad, member_path(path, "schema_version"), "expected an integer");
         boost::system::error_code ec;  // the throwing overload would escape on a uint64 above INT64_MAX
         const auto n = sv->to_number<std::int64_t>(ec);
-        if (ec || n < 0 || n > current_schema_version)
-            return field_error(bad, member_path(path, "schema_version"),
-                               "unsupported version " + json::serialize(*sv) + " (this build reads up to " +
-                                   std::to_string(current_schema_version) + ")");
+        if (!ec && n < 0)
+            return field_error(bad, member_path(path, "schema_version"), "expected a non-negative integer");
+        // Above ours (a uint64 beyond INT64_MAX included) is a newer engram's file: checked before any
+        // other field, since a newer schema may change any of them.
+        if (ec || n > current_schema_version)
+            return field_error(over, member_path(path, "schema_version"),
+                               "the file has version " + json::serialize(*sv) +
+                                   ", written by a newer engram; this build reads up to " +
+                                   std::to_string(current_schema_version));
         version = static_cast<int>(n);
     }
     m.schema_version = current_schema_version;  // upgraded on the next write
@@ -150,7 +161,7 @@ check read_memory(const json::value& v, std::string_view path, const record_limi
 
     const auto* uid = find(o, "user_id");
     if (!uid) return field_error(bad, member_path(path, "user_id"), "missing");
-    if (auto e = read_string(*uid, member_path(path, "user_id"), lim.max_key, bad, m.user_id)) return e;
+    if (auto e = read_string(*uid, member_path(path, "user_id"), lim.max_key, bad, over, m.user_id)) return e;
     if (const auto* t = find(o, "created_at"))
         if (auto e = read_timestamp(*t, member_path(path, "created_at"), lim, m.created_at)) return e;
     if (const auto* t = find(o, "last_session"))
@@ -168,22 +179,25 @@ check read_memory(const json::value& v, std::string_view path, const record_limi
     if (const auto* p = find(o, "preferences"); p && !p->is_null()) {
         const auto ppath = member_path(path, "preferences");
         if (!p->is_object()) return field_error(bad, ppath, "expected an object of strings");
-        if (p->get_object().size() > lim.max_items) return field_error(bad, ppath, "too many entries");
+        if (p->get_object().size() > lim.max_items) return field_error(over, ppath, "too many entries");
         for (const auto& kv : p->get_object()) {
             const std::string_view key = kv.key();
             const auto kpath = ppath + "." + std::string(key.substr(0, 64));
-            if (key.empty() || key.size() > lim.max_key || !is_valid_utf8(key))
-                return field_error(bad, kpath,
-                                   "key must be 1-" + std::to_string(lim.max_key) + " bytes of UTF-8");
+            if (key.empty() || !is_valid_utf8(key))
+                return field_error(bad, kpath, "key must be non-empty UTF-8");
+            if (key.size() > lim.max_key)
+                return field_error(over, kpath,
+                                   "key too long (" + std::to_string(key.size()) + " bytes, limit " +
+                                       std::to_string(lim.max_key) + ")");
             std::string value;
-            if (auto e = read_string(kv.value(), kpath, lim.max_text, bad, value)) return e;
+            if (auto e = read_string(kv.value(), kpath, lim.max_text, bad, over, value)) return e;
             m.preferences.emplace(std::string(key), std::move(value));
         }
     }
     if (const auto* f = find(o, "key_facts"); f && !f->is_null()) {
         const auto fpath = member_path(path, "key_facts");
         if (!f->is_array()) return field_error(bad, fpath, "expected an array");
-        if (f->get_array().size() > lim.max_items) return field_error(bad, fpath, "too many entries");
+        if (f->get_array().size() > lim.max_items) return field_error(over, fpath, "too many entries");
         std::size_t i = 0;
         for (const auto& item : f->get_array()) {
             fact fa;
@@ -195,13 +209,13 @@ check read_memory(const json::value& v, std::string_view path, const record_limi
         }
     }
     if (const auto* s = find(o, "running_summary"))
-        if (auto e = read_string(*s, member_path(path, "running_summary"), lim.max_summary, bad,
+        if (auto e = read_string(*s, member_path(path, "running_summary"), lim.max_summary, bad, over,
                                  m.running_summary, true))
             return e;
     if (const auto* d = find(o, "recent_decisions"); d && !d->is_null()) {
         const auto dpath = member_path(path, "recent_decisions");
         if (!d->is_array()) return field_error(bad, dpath, "expected an array");
-        if (d->get_array().size() > lim.max_items) return field_error(bad, dpath, "too many entries");
+        if (d->get_array().size() > lim.max_items) return field_error(over, dpath, "too many entries");
         std::size_t i = 0;
         for (const auto& item : d->get_array()) {
             decision de;
@@ -228,18 +242,19 @@ result<user_record> record_from_json(const json::value& v, const record_limits& 
     if (const auto* a = find(o, "applied_sessions"); a && !a->is_null()) {
         if (!a->is_array()) return field_error(bad, "applied_sessions", "expected an array of strings");
         if (a->get_array().size() > lim.max_applied)
-            return field_error(bad, "applied_sessions", "too many entries");
+            return field_error(over, "applied_sessions", "too many entries");
         std::size_t i = 0;
         for (const auto& item : a->get_array()) {
             std::string s;
-            if (auto e = read_string(item, index_path("applied_sessions", i), lim.max_key, bad, s)) return *e;
+            if (auto e = read_string(item, index_path("applied_sessions", i), lim.max_key, bad, over, s))
+                return *e;
             r.applied_sessions.push_back(std::move(s));
             ++i;
         }
     }
     if (const auto* h = find(o, "history"); h && !h->is_null()) {
         if (!h->is_array()) return field_error(bad, "history", "expected an array");
-        if (h->get_array().size() > lim.max_items) return field_error(bad, "history", "too many entries");
+        if (h->get_array().size() > lim.max_items) return field_error(over, "history", "too many entries");
         std::size_t i = 0;
         for (const auto& item : h->get_array()) {
             const auto path = index_path("history", i);
@@ -253,15 +268,16 @@ result<user_record> record_from_json(const json::value& v, const record_limits& 
             if (!at || !session || !changes || !before)
                 return field_error(bad, path, "expected fields at, session, changes and before");
             if (auto e = read_timestamp(*at, member_path(path, "at"), lim, he.at)) return *e;
-            if (auto e = read_string(*session, member_path(path, "session"), lim.max_key, bad, he.session))
+            if (auto e =
+                    read_string(*session, member_path(path, "session"), lim.max_key, bad, over, he.session))
                 return *e;
             if (!changes->is_array())
                 return field_error(bad, member_path(path, "changes"), "expected an array");
             std::size_t k = 0;
             for (const auto& c : changes->get_array()) {
                 std::string s;
-                if (auto e =
-                        read_string(c, index_path(member_path(path, "changes"), k), 4 * lim.max_text, bad, s))
+                if (auto e = read_string(c, index_path(member_path(path, "changes"), k), 4 * lim.max_text,
+                                         bad, over, s))
                     return *e;
                 he.changes.push_back(std::move(s));
                 ++k;

@@ -288,8 +288,20 @@ struct store::impl {
         return target;
     }
 
+    /// A record this build cannot read (a newer schema_version, or beyond its record_limits) is
+    /// reported and left alone: in a directory shared with a newer or larger-limits engram (a rolling
+    /// upgrade), quarantining it would reset the user for every process.
+    static error_info unsupported(const std::string& name, const error_info& why) {
+        return make_error(errc::unsupported_record,
+                          "memory file " + name + " cannot be read by this build (" + why.message +
+                              "); it was written by a newer engram or one with larger record_limits. It was "
+                              "left untouched: this build refuses to update it (pending jobs stay in the "
+                              "journal) until a build that reads it does");
+    }
+
     /// Reads and validates a record; the caller holds the user's lock. A file that cannot be parsed
-    /// or belongs to another id is quarantined and reported as memory_corrupt.
+    /// or belongs to another id is quarantined and reported as memory_corrupt; one this build cannot
+    /// read (errc::unsupported_record) is reported and never touched.
     result<std::optional<user_record>> read_record_locked(const std::string& enc,
                                                           std::string_view user_id) const {
         const std::string name = enc + record_suffix;
@@ -297,6 +309,7 @@ struct store::impl {
         if (!bytes) return bytes.error();
         if (!*bytes) return std::optional<user_record>();
         auto rec = parse_record(**bytes, limits);
+        if (!rec && rec.error().code == errc::unsupported_record) return unsupported(name, rec.error());
         std::string problem;
         if (!rec)
             problem = rec.error().message;
@@ -400,6 +413,7 @@ result<user_record> store::load(std::string_view user_id) const {
     if (*bytes) {
         auto rec = parse_record(**bytes, impl_->limits);
         if (rec && rec->memory.user_id == user_id) return std::move(*rec);
+        if (!rec && rec.error().code == errc::unsupported_record) return impl::unsupported(name, rec.error());
     } else {
         user_record blank;
         blank.memory = blank_memory(std::string(user_id), "");

@@ -254,7 +254,7 @@ BOOST_AUTO_TEST_CASE(session_count_saturates_at_int64_max_instead_of_overflowing
     auto m = mem::blank_memory("u", "");
     m.session_count = top;  // the reader accepts it: a valid record
     auto r = mem::merge(m, {}, session(1));
-    BOOST_TEST(r.memory.session_count == top);  // not INT64_MIN (signed overflow is UB)
+    BOOST_TEST(r.memory.session_count == top);                    // not INT64_MIN (signed overflow is UB)
     BOOST_TEST(r.memory.last_session == session(1).finished_at);  // the session is still recorded
     BOOST_TEST(r.diff.count(mem::change::kind::session_counted) == 1u);
     m.session_count = top - 1;

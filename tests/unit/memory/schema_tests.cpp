@@ -69,7 +69,8 @@ BOOST_AUTO_TEST_CASE(wrong_types_and_oversized_fields_are_rejected_naming_the_fi
          "key_facts[0].source"},
         {R"({"user_id":"a","recent_decisions":[{"topic":"t"}]})", "recent_decisions[0].decision"},
         {R"({"user_id":"a","last_session":"yesterday"})", "last_session"},
-        {R"({"user_id":"a","schema_version":99})", "schema_version"},
+        {R"({"user_id":"a","schema_version":-1})", "schema_version"},
+        {R"({"user_id":"a","schema_version":"2"})", "schema_version"},
         {R"({"user_id":"a","history":[{"at":"2024-01-01T00:00:00Z"}]})", "history[0]"},
     };
     for (const auto& c : cases) {
@@ -102,7 +103,10 @@ BOOST_AUTO_TEST_CASE(integers_above_int64_are_a_validation_error_not_an_exceptio
         mem::result<mem::user_record> r = mem::make_error(mem::errc::io_error, "not parsed");
         BOOST_CHECK_NO_THROW(r = mem::parse_record(text));
         BOOST_TEST_REQUIRE(!r.has_value(), field);
-        BOOST_TEST((r.error().code == mem::errc::invalid_record));
+        // A schema_version above this build's is a newer version, however large: unsupported.
+        BOOST_TEST(
+            (r.error().code == (std::string_view(field) == "schema_version" ? mem::errc::unsupported_record
+                                                                            : mem::errc::invalid_record)));
         BOOST_TEST(r.error().message.find(field) == 0u, r.error().message);
     }
     // The same inside a history entry's "before" memory.
@@ -113,6 +117,58 @@ BOOST_AUTO_TEST_CASE(integers_above_int64_are_a_validation_error_not_an_exceptio
     BOOST_CHECK_NO_THROW(r = mem::parse_record(nested));
     BOOST_TEST_REQUIRE(!r.has_value());
     BOOST_TEST(r.error().message.find("history[0].before.session_count") == 0u, r.error().message);
+}
+
+BOOST_AUTO_TEST_CASE(a_newer_schema_version_or_a_record_beyond_the_limits_is_unsupported_not_invalid) {
+    // A newer version is recognised before anything else: a newer schema may change any field.
+    for (const char* text : {R"({"user_id": "a", "schema_version": 2})",
+                             R"({"schema_version": 7, "user_id": 5, "key_facts": "a new shape"})"}) {
+        auto r = mem::parse_record(text);
+        BOOST_TEST_REQUIRE(!r.has_value(), text);
+        BOOST_TEST((r.error().code == mem::errc::unsupported_record), r.error().what());
+        BOOST_TEST(r.error().message.find("schema_version") == 0u, r.error().message);
+        BOOST_TEST(r.error().message.find("this build reads up to 1") != std::string::npos,
+                   r.error().message);
+    }
+    BOOST_TEST(
+        mem::parse_record(R"({"user_id": "a", "schema_version": 2})").error().message.find("version 2") !=
+        std::string::npos);
+
+    // Well-formed but larger than this build's record_limits: what a build with larger caps writes.
+    mem::record_limits small;
+    small.max_items = 2;
+    small.max_text = 10;
+    small.max_summary = 10;
+    small.max_key = 8;
+    small.max_applied = 1;
+    struct over_case {
+        const char* json;
+        const char* field;
+    } const cases[] = {
+        {R"({"user_id":"a","key_facts":[{"text":"x"},{"text":"y"},{"text":"z"}]})", "key_facts: too many"},
+        {R"({"user_id":"a","key_facts":[{"text":"longer than ten"}]})", "key_facts[0].text: too long"},
+        {R"({"user_id":"a","running_summary":"longer than ten"})", "running_summary: too long"},
+        {R"({"user_id":"a","preferences":{"a":"1","b":"2","c":"3"}})", "preferences: too many"},
+        {R"({"user_id":"a","preferences":{"timezone_x":"1"}})", "preferences.timezone_x"},
+        {R"({"user_id":"a","recent_decisions":[{"topic":"t","decision":"longer than ten"}]})",
+         "recent_decisions[0].decision: too long"},
+        {R"({"user_id":"a","applied_sessions":["s1","s2"]})", "applied_sessions: too many"},
+        {R"({"user_id":"a","history":[{"at":"2024-01-01T00:00:00Z","session":"s","changes":[],)"
+         R"("before":{"user_id":"a","running_summary":"longer than ten"}}]})",
+         "history[0].before.running_summary: too long"},
+    };
+    for (const auto& c : cases) {
+        auto r = mem::parse_record(c.json, small);
+        BOOST_TEST_REQUIRE(!r.has_value(), c.json);
+        BOOST_TEST((r.error().code == mem::errc::unsupported_record), c.json << " -> " << r.error().what());
+        BOOST_TEST(r.error().message.find(c.field) == 0u, c.json << " -> " << r.error().message);
+        BOOST_TEST(mem::parse_record(c.json).has_value(), c.json);  // the default limits read it
+    }
+    // Malformed stays invalid (corrupt), even with a limit also exceeded later in the file.
+    auto bad = mem::parse_record(
+        R"({"user_id":"a","key_facts":[{"text":""}],"running_summary":"longer than ten"})", small);
+    BOOST_TEST_REQUIRE(!bad.has_value());
+    BOOST_TEST((bad.error().code == mem::errc::invalid_record), bad.error().what());
 }
 
 BOOST_AUTO_TEST_SUITE_END()

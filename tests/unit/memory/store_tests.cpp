@@ -21,7 +21,7 @@ namespace {
 /// Fails the chosen call with the chosen errno while it is set (0 = pass through).
 struct faulty_fs : mem::filesystem {
     std::atomic<int> create_errno{0}, write_errno{0}, fsync_errno{0}, rename_errno{0}, list_errno{0};
-    std::atomic<int> zero_writes{0};  ///< This many write calls return 0 (wrote nothing, no error).
+    std::atomic<int> zero_writes{0};      ///< This many write calls return 0 (wrote nothing, no error).
     std::atomic<int> dir_fsync_errno{0};  ///< Fails fsync of directories only (after the rename).
     int open_at(int dir_fd, const char* name, int flags, mode_t mode) override {
         if (const int e = create_errno.load(); e && (flags & O_CREAT) && name[0] == '.') {
@@ -498,12 +498,13 @@ BOOST_AUTO_TEST_CASE(a_record_with_a_session_count_above_int64_is_quarantined_no
     auto q = s->quarantined("oli");
     BOOST_TEST_REQUIRE(q->size() == 1u);
     BOOST_TEST(mem::test::slurp(tmp.path() / ".quarantine" / q->front()) == text);
+    // A schema_version that large is still "newer than this build": refused, never quarantined.
     mem::result<mem::apply_result> a = mem::make_error(mem::errc::io_error, "not applied");
     BOOST_CHECK_NO_THROW(a = apply_one(*s, "pat", fact_update("s1", "x")));
     BOOST_TEST_REQUIRE(!a.has_value());
-    BOOST_TEST((a.error().code == mem::errc::memory_corrupt), a.error().what());
-    BOOST_TEST(s->quarantined("pat")->size() == 1u);
-    // Both users go on from a blank record.
+    BOOST_TEST((a.error().code == mem::errc::unsupported_record), a.error().what());
+    BOOST_TEST(s->quarantined("pat")->empty());
+    // The user with the corrupt file goes on from a blank record.
     BOOST_TEST_REQUIRE(apply_one(*s, "oli", fact_update("s1", "x")).has_value());
     BOOST_TEST(s->load("oli")->memory.session_count == 1);
 }
@@ -632,6 +633,80 @@ BOOST_AUTO_TEST_CASE(a_failed_directory_fsync_after_the_rename_says_the_new_vers
         BOOST_TEST(s->load("val")->memory.session_count == count);
         BOOST_TEST(!fs::exists(tmp.path() / ".journal" / ("val@" + session + ".job")));
     }
+}
+
+BOOST_AUTO_TEST_CASE(a_record_from_a_newer_engram_is_reported_and_left_untouched_never_quarantined) {
+    temp_dir tmp;
+    const std::string newer =
+        R"({"schema_version": 2, "user_id": "wes", "session_count": 4, "memories": [{"text": "a v2 shape"}]})";
+    mem::test::spit(tmp.path() / "wes.json", newer);
+    auto s = open_store(tmp.path());
+    auto l = s->load("wes");
+    BOOST_TEST_REQUIRE(!l.has_value());
+    BOOST_TEST((l.error().code == mem::errc::unsupported_record), l.error().what());
+    for (const char* part : {"wes.json", "version 2", "this build reads up to 1", "left untouched"})
+        BOOST_TEST(l.error().message.find(part) != std::string::npos, part << " in " << l.error().message);
+    BOOST_TEST(mem::test::slurp(tmp.path() / "wes.json") == newer);
+    BOOST_TEST(s->quarantined("wes")->empty());
+
+    // apply refuses to write over it, and the session's job stays for a build that can finish it.
+    BOOST_TEST_REQUIRE(s->journal_add({"wes", "s5", "", "USER: hi"}).has_value());
+    auto a = apply_one(*s, "wes", fact_update("s5", "Likes tea"));
+    BOOST_TEST_REQUIRE(!a.has_value());
+    BOOST_TEST((a.error().code == mem::errc::unsupported_record), a.error().what());
+    BOOST_TEST(mem::test::slurp(tmp.path() / "wes.json") == newer);
+    BOOST_TEST(s->quarantined("wes")->empty());
+    BOOST_TEST(!has_temp_files(tmp.path()));
+    auto jobs = s->journal_list();
+    BOOST_TEST_REQUIRE(jobs.has_value());
+    BOOST_TEST_REQUIRE(jobs->size() == 1u);
+    BOOST_TEST(jobs->front().session_id == "s5");
+
+    // Neither undo nor export touches or hides it.
+    auto u = s->undo_last("wes");
+    BOOST_TEST_REQUIRE(!u.has_value());
+    BOOST_TEST((u.error().code == mem::errc::unsupported_record), u.error().what());
+    auto e = s->export_user("wes");
+    BOOST_TEST_REQUIRE(!e.has_value());
+    BOOST_TEST((e.error().code == mem::errc::unsupported_record), e.error().what());
+    BOOST_TEST(mem::test::slurp(tmp.path() / "wes.json") == newer);
+    BOOST_TEST(s->quarantined("wes")->empty());
+}
+
+BOOST_AUTO_TEST_CASE(a_record_beyond_this_builds_limits_is_left_for_the_build_that_wrote_it) {
+    temp_dir tmp;
+    mem::store_options wide_options;  // a process with the default limits and larger merge caps
+    wide_options.directory = tmp.path();
+    wide_options.policy.max_facts = 20;
+    auto wide = open_store(wide_options);
+    for (int i = 1; i <= 8; ++i)
+        BOOST_TEST_REQUIRE(
+            apply_one(*wide, "xena", fact_update("s" + std::to_string(i), "fact " + std::to_string(i)))
+                .has_value());
+    const auto written = mem::test::slurp(tmp.path() / "xena.json");
+
+    mem::store_options narrow_options;  // another process sharing the directory, with smaller limits
+    narrow_options.directory = tmp.path();
+    narrow_options.limits.max_items = 5;
+    auto narrow = open_store(narrow_options);
+    auto l = narrow->load("xena");
+    BOOST_TEST_REQUIRE(!l.has_value());
+    BOOST_TEST((l.error().code == mem::errc::unsupported_record), l.error().what());
+    BOOST_TEST(l.error().message.find("too many entries") != std::string::npos, l.error().message);
+    BOOST_TEST(l.error().message.find("left untouched") != std::string::npos, l.error().message);
+    BOOST_TEST_REQUIRE(narrow->journal_add({"xena", "s9", "", "USER: hi"}).has_value());
+    auto a = apply_one(*narrow, "xena", fact_update("s9", "fact 9"));
+    BOOST_TEST_REQUIRE(!a.has_value());
+    BOOST_TEST((a.error().code == mem::errc::unsupported_record), a.error().what());
+    BOOST_TEST(mem::test::slurp(tmp.path() / "xena.json") == written);
+    BOOST_TEST(narrow->quarantined("xena")->empty());
+    BOOST_TEST(narrow->journal_list()->size() == 1u);
+
+    // The process that wrote it still reads it, and finishes the pending job.
+    auto done = apply_one(*wide, "xena", fact_update("s9", "fact 9"));
+    BOOST_TEST_REQUIRE(done.has_value(), (done ? "" : done.error().what()));
+    BOOST_TEST(done->record.memory.session_count == 9);
+    BOOST_TEST(wide->journal_list()->empty());
 }
 
 BOOST_AUTO_TEST_SUITE_END()

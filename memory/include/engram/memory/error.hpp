@@ -24,6 +24,8 @@ enum class errc {
     unsafe_path,          ///< A symlink or non-regular file sits where engram expects its own file.
     not_found,            ///< No such user (or nothing to undo).
     shutting_down,        ///< The memory actor has stopped and no longer takes jobs.
+    unsupported_record,   ///< A stored record this build cannot read (a newer schema_version, or
+                          ///< beyond its record_limits); it is left untouched and never overwritten.
 };
 
 /// The category of #errc, named "engram.memory".

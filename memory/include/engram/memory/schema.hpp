@@ -82,7 +82,9 @@ struct user_record {
 };
 
 /// Hard validation limits for stored records (in bytes unless noted). Larger values are rejected
-/// with an error naming the field. Merge caps (merge_policy) are tighter and applied on write.
+/// with an error naming the field, errc::unsupported_record (not invalid_record): a build with
+/// larger limits may have written them, so the store leaves such a file alone rather than
+/// quarantining it. Merge caps (merge_policy) are tighter and applied on write.
 struct record_limits {
     std::size_t max_text = 2000;       ///< fact text, topic, decision, preference value
     std::size_t max_key = 200;         ///< preference key, session id
@@ -97,8 +99,13 @@ user_memory blank_memory(std::string user_id, std::string now);
 
 /// Parses and validates a record file. Accepts schema version 1 and the tutorial's format (no
 /// `schema_version`, `key_facts` as plain strings, `last_session` may be null). Never throws on bad
-/// input; errors have code errc::invalid_record and a message naming the field, e.g.
-/// "key_facts[2].confidence: expected one of high, medium, low".
+/// input; errors have a message naming the field and one of two codes:
+/// - errc::invalid_record: malformed (not JSON, a wrong type, a bad value, invalid UTF-8, a missing
+///   field), e.g. "key_facts[2].confidence: expected one of high, medium, low";
+/// - errc::unsupported_record: well-formed but beyond what this build reads: a schema_version above
+///   current_schema_version (checked first, whatever the rest holds), or a value beyond `limits`
+///   (a text too long, a list with too many entries), e.g. "running_summary: too long (9000 bytes,
+///   limit 8000)".
 result<user_record> parse_record(std::string_view json_text, const record_limits& limits = {});
 
 /// Same as parse_record, from an already parsed value.

@@ -70,7 +70,9 @@ struct apply_result {
 /// errc::io_error says so). Read-modify-write of a user holds an advisory flock on the user's lock
 /// file, so several processes can share one directory without losing updates. Symlinks inside
 /// the directory are never followed (O_NOFOLLOW); a corrupt record is moved to `.quarantine/`,
-/// never deleted or overwritten, and reported as errc::memory_corrupt.
+/// never deleted or overwritten, and reported as errc::memory_corrupt. A record this build cannot
+/// read (a newer schema_version, or beyond `store_options::limits`) is errc::unsupported_record:
+/// never quarantined, never written over, since another engram sharing the directory can read it.
 ///
 /// @par Thread safety
 /// All member functions may be called concurrently from any thread; calls for the same user
@@ -89,7 +91,9 @@ public:
     const merge_policy& policy() const noexcept;
     const record_limits& limits() const noexcept;
 
-    /// The user's record; a blank one (session_count 0) when the user has none.
+    /// The user's record; a blank one (session_count 0) when the user has none. A corrupt file is
+    /// quarantined (errc::memory_corrupt; the next call returns a blank record); one this build
+    /// cannot read is errc::unsupported_record and stays as it is.
     result<user_record> load(std::string_view user_id) const;
 
     /// Locks the user, reads the record, applies every request in order (refusing session ids
@@ -100,7 +104,9 @@ public:
     /// (replaying them is acknowledged as apply_status::duplicate).
     /// A request check_request refuses fails the call before anything is read. A result the
     /// reader would not load back (merge_policy letting through more than record_limits allows,
-    /// e.g. a summary above max_summary) is never written: errc::invalid_record.
+    /// e.g. a summary above max_summary) is never written: errc::invalid_record. A stored record
+    /// this build cannot read fails the call with errc::unsupported_record: nothing is written and
+    /// the requests' journal entries stay, for a build that reads the record to apply them.
     result<apply_result> apply(std::string_view user_id, std::span<const update_request> requests);
 
     /// Restores the memory before the newest history entry (errc::not_found if there is none).
