@@ -16,7 +16,8 @@ enum class errc {
     invalid_user_id = 1,  ///< The user id is empty, not UTF-8, has control characters or is too long.
     invalid_session_id,   ///< Same rules as user ids, for session ids.
     invalid_record,       ///< A memory record failed validation (the message names the field).
-    memory_corrupt,       ///< A stored file could not be parsed; it was moved to quarantine.
+    memory_corrupt,       ///< A stored file could not be parsed; it was moved to quarantine (one
+                          ///< above 64 MiB is reported but left in place).
     invalid_update,       ///< An extraction update failed validation (the message names the field).
     io_error,             ///< Any other operating-system failure.
     disk_full,            ///< ENOSPC / EDQUOT: the old file is left intact.
