@@ -452,7 +452,7 @@ result<apply_result> store::apply(std::string_view user_id, std::span<const upda
     bool changed = false;
     for (const auto& r : requests) {
         session_info s{r.session_id, r.finished_at.empty() ? utc_now() : r.finished_at};
-        auto res = apply_to_record(out.record, r.update, s, impl_->policy);
+        auto res = apply_to_record(out.record, r.update, s, r.policy ? *r.policy : impl_->policy);
         changed = changed || res.status == apply_status::applied;
         out.outcomes.push_back({res.status, std::move(res.diff)});
     }

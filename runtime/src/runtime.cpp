@@ -781,7 +781,7 @@ asio::awaitable<void> runtime_impl::run_extraction(const extraction_job& job) {
             co_return;
         }
     }
-    memory::update_request req{job.info.session_id, std::move(*update), memory::utc_now()};
+    memory::update_request req{job.info.session_id, std::move(*update), memory::utc_now(), agents::merge_policy_for(agent)};
     auto applied = co_await actor_->async_apply(job.info.user_id, std::move(req), asio::use_awaitable);
     if (!applied) {
         ev.error = "cannot save memory: " + applied.error().what();

@@ -226,6 +226,29 @@ BOOST_AUTO_TEST_CASE(an_agent_that_does_not_remember_neither_journals_nor_extrac
     BOOST_TEST(nothing_saved);
 }
 
+BOOST_AUTO_TEST_CASE(an_agents_memory_caps_apply_to_what_its_sessions_remember) {
+    // The built-in dba agent keeps up to 20 facts, twice the store's default: an extraction
+    // that brings 14 keeps all 14.
+    std::string update = R"({"new_facts":[)";
+    for (int i = 0; i < 14; ++i)
+        update += std::string(i ? "," : "") + R"({"text":"Database fact number )" + std::to_string(i) +
+                  R"(","confidence":"high","source":"stated"})";
+    update += "]}";
+    engram::test::temp_dir dir;
+    fake_anthropic_server server;
+    echo_server(server, update);
+    asio::io_context ioc;
+    runtime rt(ioc.get_executor(), config_for(server, dir));
+    engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> {
+        co_await rt.start();
+        auto s = co_await rt.open_session("dba", "carol");
+        co_await s.send("We run PostgreSQL 15 on three replicas");
+        s.end();
+        co_await rt.shutdown();
+    });
+    BOOST_TEST(stored_memory(dir, "carol").key_facts.size() == 14u);
+}
+
 BOOST_AUTO_TEST_CASE(a_hundred_concurrent_sessions_never_see_each_others_history) {
     engram::test::temp_dir dir;
     fake_anthropic_server server;

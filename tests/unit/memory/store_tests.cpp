@@ -133,6 +133,26 @@ BOOST_AUTO_TEST_CASE(loose_directory_permissions_are_tightened) {
     BOOST_TEST(mem::test::mode_of(tmp.path() / "m") == 0700u);
 }
 
+BOOST_AUTO_TEST_CASE(an_update_is_merged_under_its_own_caps_when_it_brings_them) {
+    // The store's caps are the defaults (10 facts); an agent with larger ones passes them along.
+    temp_dir tmp;
+    auto s = open_store(tmp.path());
+    auto twelve = [](const std::string& session) {
+        mem::update_request r;
+        r.session_id = session;
+        for (int i = 0; i < 12; ++i)
+            r.update.new_facts.push_back({"Fact number " + std::to_string(i), mem::confidence::high, mem::fact_source::stated});
+        return r;
+    };
+    BOOST_TEST_REQUIRE(apply_one(*s, "store-caps", twelve("s1")).has_value());
+    BOOST_TEST(s->load("store-caps")->memory.key_facts.size() == 10u);
+    auto wide = twelve("s2");
+    wide.policy = mem::merge_policy{};
+    wide.policy->max_facts = 15;
+    BOOST_TEST_REQUIRE(apply_one(*s, "own-caps", wide).has_value());
+    BOOST_TEST(s->load("own-caps")->memory.key_facts.size() == 12u);
+}
+
 BOOST_AUTO_TEST_CASE(missing_user_loads_as_a_blank_record) {
     temp_dir tmp;
     auto s = open_store(tmp.path());

@@ -3,6 +3,7 @@
 
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -42,6 +43,10 @@ struct update_request {
     std::string session_id;  ///< Unique per session; a session id already applied is refused.
     memory_update update;
     std::string finished_at;  ///< ISO-8601 UTC (must start with YYYY-MM-DD); empty means "now".
+    /// The caps this update is merged under; unset: the store's own (store_options::policy). The
+    /// runtime passes the caps of the agent whose session it was. Caps apply to the user's whole
+    /// record, so an update under smaller caps trims what one under larger caps kept.
+    std::optional<merge_policy> policy;
 };
 
 /// What store::apply refuses before it reads anything: a malformed session id
