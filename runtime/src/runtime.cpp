@@ -662,6 +662,14 @@ asio::awaitable<session> runtime_impl::open_session(std::string agent_name, std:
         notice(info, "the memory of " + user_id + "'s previous session is still being saved; this session opens without it");
     if (agent->remember) {  // a stateless agent neither reads nor writes memory
         loaded = co_await actor_->async_load(user_id, asio::use_awaitable);
+        // A record this build cannot read (a newer engram wrote it, as during a rolling upgrade
+        // of processes sharing the directory) is left alone by the store; the session still
+        // opens, without it, and its job waits in the journal for a build that can merge it.
+        if (!loaded && loaded.error().code == memory::errc::unsupported_record) {
+            notice(info, "the memory of " + user_id + " cannot be read by this build (" + loaded.error().what() +
+                             "); this session opens without it, and what it learns waits in the journal for a build that can");
+            loaded = memory::user_memory{};
+        }
         if (!loaded)
             throw runtime_error(errc::memory_error, "cannot load the memory of user '" + user_id + "': " + loaded.error().what());
     }

@@ -21,6 +21,7 @@
 #include <engram/memory/store.hpp>
 
 #include "support/fake_anthropic_server.hpp"
+#include "support/fixtures.hpp"
 #include "support/model_replies.hpp"
 #include "support/run_coro.hpp"
 #include "support/temp_dir.hpp"
@@ -189,6 +190,43 @@ BOOST_AUTO_TEST_CASE(with_no_wait_a_session_opens_at_once_without_the_memory_sti
     });
     BOOST_REQUIRE_EQUAL(notices.size(), 1u);
     BOOST_TEST(notices[0].find("still being saved") != std::string::npos, notices[0]);
+}
+
+BOOST_AUTO_TEST_CASE(a_user_whose_memory_a_newer_engram_wrote_can_still_talk_and_that_memory_is_left_alone) {
+    // A rolling upgrade: a newer build shares the directory and wrote dora's record in a schema
+    // this build does not read. Her session opens without memory (and says so), and the record
+    // is neither quarantined nor written over; the session's job stays journaled.
+    engram::test::temp_dir dir;
+    const std::string newer = R"({"schema_version": 7, "user_id": "dora", "memories": [{"text": "a later shape"}]})";
+    std::filesystem::create_directories(dir.path() / "memory");
+    std::ofstream(dir.path() / "memory" / "dora.json") << newer;
+    fake_anthropic_server server;
+    echo_server(server, fact_update);
+    asio::io_context ioc;
+    runtime rt(ioc.get_executor(), config_for(server, dir));
+    std::vector<std::string> notices;
+    std::vector<engram::runtime::memory_event> events;
+    engram::runtime::runtime_hooks hooks;
+    hooks.on_notice = [&](const engram::runtime::session_info&, const std::string& text) { notices.push_back(text); };
+    hooks.on_memory_update = [&](const engram::runtime::memory_event& e) { events.push_back(e); };
+    rt.set_hooks(hooks);
+    engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> {
+        co_await rt.start();
+        auto s = co_await rt.open_session("assistant", "dora");
+        BOOST_TEST(s.remembered_items() == 0u);
+        const auto reply = co_await s.send("hello");
+        BOOST_TEST(reply.text() == "echo: hello");
+        s.end();
+        co_await rt.shutdown();
+    });
+    BOOST_REQUIRE_EQUAL(notices.size(), 1u);
+    BOOST_TEST(notices[0].find("cannot be read by this build") != std::string::npos, notices[0]);
+    BOOST_REQUIRE_EQUAL(events.size(), 1u);
+    BOOST_TEST(!events[0].ok);
+    BOOST_TEST(engram::test::read_file(dir.path() / "memory" / "dora.json") == newer);
+    auto jobs = open_store(dir)->journal_list();
+    BOOST_TEST_REQUIRE(jobs.has_value());
+    BOOST_TEST(jobs->size() == 1u);
 }
 
 BOOST_AUTO_TEST_CASE(an_agent_that_does_not_remember_neither_journals_nor_extracts) {
