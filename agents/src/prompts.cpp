@@ -1,5 +1,7 @@
 #include <engram/agents/prompts.hpp>
 
+#include <cctype>
+
 #include <boost/json/serialize.hpp>
 
 #include <engram/memory/update.hpp>
@@ -46,8 +48,26 @@ json::object text_block(std::string text) {
 // Keeps data from closing the tag it is quoted in: "</transcript>" inside a transcript would let
 // the user's words masquerade as the extraction prompt's own text.
 std::string quote_in(std::string_view text, std::string_view tag) {
-    const std::string closing = "</" + std::string(tag);
-    return replace_all(text, closing, "<\\/" + std::string(tag));
+    // In any letter case: a model reads </TRANSCRIPT> as closing the block as surely as
+    // </transcript>.
+    const auto closes_here = [&](std::size_t i) {
+        if (text.compare(i, 2, "</") != 0 || text.size() - i - 2 < tag.size()) return false;
+        for (std::size_t k = 0; k < tag.size(); ++k)
+            if (std::tolower(static_cast<unsigned char>(text[i + 2 + k])) != std::tolower(static_cast<unsigned char>(tag[k])))
+                return false;
+        return true;
+    };
+    std::string out;
+    out.reserve(text.size());
+    for (std::size_t i = 0; i < text.size(); ++i) {
+        if (text[i] == '<' && closes_here(i)) {
+            out += "<\\/";
+            ++i;  // past the '/': the tag's own letters follow as they were
+            continue;
+        }
+        out += text[i];
+    }
+    return out;
 }
 
 constexpr std::string_view contract_text =

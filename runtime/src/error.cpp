@@ -18,6 +18,7 @@ public:
             case errc::not_started: return "runtime not started";
             case errc::resource_limit: return "process resource limit too low";
             case errc::empty_reply: return "the model's reply was empty";
+            case errc::invalid_agent: return "invalid agent definition";
         }
         return "unknown engram.runtime error";
     }

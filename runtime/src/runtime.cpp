@@ -120,6 +120,10 @@ public:
 
     // ---- configuration ----
     void add_agent(agents::agent_definition a) {
+        // Checked as an agent file is: a definition that fails would fail later, in every
+        // session (a memory block too small to close its frame, a cap of zero).
+        if (auto ok = agents::validate(a); !ok)
+            throw runtime_error(errc::invalid_agent, "agent '" + a.name + "': " + ok.error().what());
         std::lock_guard lock(mutex_);
         auto name = a.name;
         agents_[name] = std::make_shared<const agents::agent_definition>(std::move(a));

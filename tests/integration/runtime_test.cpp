@@ -692,6 +692,18 @@ BOOST_AUTO_TEST_CASE(unknown_agent_hostile_user_id_and_vetoed_sessions_are_clear
     engram::runtime::runtime_hooks hooks;
     hooks.on_session_open = [](const engram::runtime::session_info& s) { return s.user_id != "blocked"; };
     rt.set_hooks(hooks);
+    // A definition an agent file could not hold is refused when added, not at every session.
+    auto broken = *engram::agents::find_builtin("assistant");
+    broken.name = "broken";
+    broken.memory.max_facts = 0;
+    try {
+        rt.add_agent(broken);
+        BOOST_ERROR("an invalid agent was added");
+    } catch (const runtime_error& e) {
+        BOOST_TEST((e.code_value() == engram::runtime::errc::invalid_agent));
+        BOOST_TEST(std::string(e.what()).find("memory.max_facts") != std::string::npos, e.what());
+    }
+    for (const auto& a : rt.agents()) BOOST_TEST(a.name != "broken");
     engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> {
         co_await rt.start();
         try {

@@ -18,6 +18,7 @@ enum class errc {
     not_started,            ///< start() was not awaited first
     resource_limit,         ///< a process limit (open files) is below what the configuration needs
     empty_reply,            ///< the model's reply had no content; the turn was not kept
+    invalid_agent,          ///< add_agent() with a definition agents::validate() refuses
 };
 
 const std::error_category& runtime_category() noexcept;

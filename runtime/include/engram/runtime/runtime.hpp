@@ -109,6 +109,7 @@ public:
     runtime& operator=(const runtime&) = delete;
 
     /// Registers (or replaces) an agent. The built-ins (assistant, sales, dba) are registered.
+    /// Throws runtime_error(errc::invalid_agent) for a definition agents::validate() refuses.
     void add_agent(agents::agent_definition agent);
     std::vector<agents::agent_definition> agents() const;
     void set_hooks(runtime_hooks hooks);
