@@ -112,7 +112,7 @@ bool message_history::has_reply() const noexcept {
     return false;
 }
 
-std::size_t message_history::trim(std::size_t budget) {
+std::size_t message_history::fit_from(std::size_t budget) const {
     std::size_t end = 0, dropped_chars = 0;
     // Whole turns from the front: a user message and everything up to the next one.
     while (json_.size() - end > 1 && chars_ - dropped_chars > budget) {
@@ -122,23 +122,35 @@ std::size_t message_history::trim(std::size_t budget) {
         for (std::size_t i = end; i < next; ++i) dropped_chars += meta_[i].chars;
         end = next;
     }
-    json_.erase(json_.begin(), json_.begin() + static_cast<std::ptrdiff_t>(end));
-    meta_.erase(meta_.begin(), meta_.begin() + static_cast<std::ptrdiff_t>(end));
-    chars_ -= dropped_chars;
     return end;
 }
 
-std::string message_history::transcript() const {
-    std::string out;
-    for (std::size_t i = 0; i < json_.size(); ++i) {
-        std::error_code ec;
-        const auto v = json::parse(json_[i], ec);  // text this class wrote: it parses
-        const auto* o = v.if_object();
-        if (ec || !o || !o->contains("content")) continue;
-        out += meta_[i].user ? "USER: " : "ASSISTANT: ";
-        out += text_of(o->at("content"));
-        out += "\n";
+std::size_t message_history::trim(std::size_t budget) {
+    const std::size_t end = fit_from(budget);
+    for (std::size_t i = 0; i < end; ++i) {
+        std::string line = transcript_line(i);
+        if (earlier_omitted_ == 0 && earlier_.size() + line.size() <= budget) earlier_ += line;
+        else ++earlier_omitted_;
+        chars_ -= meta_[i].chars;
     }
+    json_.erase(json_.begin(), json_.begin() + static_cast<std::ptrdiff_t>(end));
+    meta_.erase(meta_.begin(), meta_.begin() + static_cast<std::ptrdiff_t>(end));
+    return end;
+}
+
+std::string message_history::transcript_line(std::size_t i) const {
+    std::error_code ec;
+    const auto v = json::parse(json_[i], ec);  // text this class wrote: it parses
+    const auto* o = v.if_object();
+    if (ec || !o || !o->contains("content")) return {};
+    return (meta_[i].user ? "USER: " : "ASSISTANT: ") + text_of(o->at("content")) + "\n";
+}
+
+std::string message_history::transcript() const {
+    std::string out = earlier_;
+    if (earlier_omitted_ > 0)
+        out += "(" + std::to_string(earlier_omitted_) + " more messages of this conversation are left out here)\n";
+    for (std::size_t i = 0; i < json_.size(); ++i) out += transcript_line(i);
     return out;
 }
 

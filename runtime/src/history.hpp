@@ -38,12 +38,18 @@ public:
     /// The messages' JSON texts, oldest first.
     std::span<const std::string> json() const noexcept { return json_; }
 
-    /// Drops the oldest turns (a user message and the replies up to the next user message) until
-    /// the history fits `budget` characters, never dropping the newest message. Returns how many
-    /// messages were dropped; the history always starts with a user message afterwards.
+    /// The first message a request may send for the history to fit `budget` characters: the
+    /// oldest turns (a user message and the replies up to the next user message) are left out
+    /// whole, never the newest message; 0 when everything fits. Changes nothing: a turn sends
+    /// json().subspan(fit_from(budget)) and trims only once it succeeded.
+    std::size_t fit_from(std::size_t budget) const;
+    /// Drops the messages fit_from(budget) leaves out. Returns how many were dropped; the history
+    /// always starts with a user message afterwards. The dropped messages' transcript lines are
+    /// kept (the first `budget` characters of them), so the extraction still reads the start of
+    /// a long session, where users tend to say who they are.
     std::size_t trim(std::size_t budget);
 
-    /// "USER: ...\nASSISTANT: ..." lines: what the extraction call reads.
+    /// "USER: ...\nASSISTANT: ..." lines: what the extraction call reads, trimmed turns included.
     std::string transcript() const;
 
 private:
@@ -53,9 +59,14 @@ private:
         std::size_t chars;
         bool user;
     };
+    /// One message's transcript line.
+    std::string transcript_line(std::size_t i) const;
+
     std::vector<std::string> json_;
     std::vector<meta> meta_;
     std::size_t chars_ = 0;
+    std::string earlier_;              // transcript lines of trimmed messages, oldest first
+    std::size_t earlier_omitted_ = 0;  // trimmed messages whose lines did not fit in earlier_
 };
 
 /// Parses an RFC 3339 UTC time such as "2025-10-30T16:17:36Z" into seconds since the epoch

@@ -446,19 +446,12 @@ private:
             throw runtime_error(errc::message_too_large, "the message (" + std::to_string(chars) +
                                                              " characters) exceeds the history budget of " +
                                                              std::to_string(rt_->config().max_history_chars));
-        std::size_t dropped = 0;
-        net::message_request request;
-        {
-            std::lock_guard lock(mutex_);
-            history_.push_text("user", text);
-            dropped = history_.trim(rt_->config().max_history_chars);
-            request = agents::chat_request(*agent_, system_json_, history_.json());
-        }
-        // Outside the lock: a hook may well ask the session for its history size.
-        if (dropped > 0)
-            rt_->notice(info_, "history budget reached: dropped the " + std::to_string(dropped) +
-                                   " oldest messages of session " + info_.session_id);
-        return request;
+        std::lock_guard lock(mutex_);
+        history_.push_text("user", text);
+        // The oldest turns that do not fit are left out of the request, but dropped from the
+        // history only once the turn succeeded (finish_turn): a failed turn leaves it as it was.
+        const auto sent = history_.json().subspan(history_.fit_from(rt_->config().max_history_chars));
+        return agents::chat_request(*agent_, system_json_, sent);
     }
 
     /// Keeps the reply in the history. The API refuses, in every later request, an assistant
@@ -472,11 +465,20 @@ private:
             for (const auto& block : content)
                 if (!is_blank_text(block)) kept.push_back(block);
         const bool empty = any_blank ? kept.empty() : content.empty();
+        std::size_t dropped = 0;
         {
             std::lock_guard lock(mutex_);
-            if (!empty) history_.push("assistant", any_blank ? kept : content);
+            if (!empty) {
+                dropped = history_.trim(rt_->config().max_history_chars);  // what begin_turn left out
+                history_.push("assistant", any_blank ? kept : content);
+            }
             usage_.add(reply.usage());  // billed all the same
         }
+        // Outside the lock: a hook may well ask the session for its history size.
+        if (dropped > 0)
+            rt_->notice(info_, "history budget reached: dropped the " + std::to_string(dropped) +
+                                   " oldest messages of session " + info_.session_id +
+                                   " (the memory extraction still reads the start of the session)");
         rt_->add_usage(info_.user_id, reply.usage());
         if (empty)
             throw runtime_error(errc::empty_reply, "the model's reply (stop_reason \"" + std::string(reply.stop_reason()) +

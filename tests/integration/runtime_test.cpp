@@ -229,6 +229,48 @@ BOOST_AUTO_TEST_CASE(a_user_whose_memory_a_newer_engram_wrote_can_still_talk_and
     BOOST_TEST(jobs->size() == 1u);
 }
 
+BOOST_AUTO_TEST_CASE(a_failed_turn_leaves_the_history_whole_and_trimmed_turns_still_reach_the_extraction) {
+    // A 100-character budget. Turn 2 would leave turn 1 out of its request, but it fails (a 400):
+    // turn 1 must still be in the history for turn 3. Turn 4 then does trim it, and the
+    // extraction at the end still reads it.
+    engram::test::temp_dir dir;
+    fake_anthropic_server server;
+    server.set_handler([](const recorded_request& r) {
+        if (is_extraction(r)) return extraction_reply(fact_update);
+        if (engram::test::last_user_text(r).starts_with("B"))
+            return scripted_response::json(400, R"({"type":"error","error":{"type":"invalid_request_error","message":"no"}})");
+        return echo_reply(r);
+    });
+    asio::io_context ioc;
+    auto cfg = config_for(server, dir);
+    cfg.max_history_chars = 100;
+    runtime rt(ioc.get_executor(), cfg);
+    const std::string a(40, 'A'), b(40, 'B'), c(10, 'C'), d(60, 'D');
+    engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> {
+        co_await rt.start();
+        auto s = co_await rt.open_session("assistant", "erin");
+        co_await s.send(a);
+        try {
+            co_await s.send(b);
+            BOOST_ERROR("the failing turn succeeded");
+        } catch (const engram::net::client_error&) {
+        }
+        co_await s.send(c);
+        co_await s.send(d);
+        s.end();
+        co_await rt.shutdown();
+    });
+    const auto chats = chat_requests(server);
+    BOOST_REQUIRE_EQUAL(chats.size(), 4u);
+    BOOST_TEST(chats[1].body.find(a) == std::string::npos);  // the failed turn left turn 1 out...
+    BOOST_TEST(chats[2].body.find(a) != std::string::npos);  // ...but the next one has it again
+    BOOST_TEST(chats[3].body.find(a) == std::string::npos);  // trimmed for good after turn 4
+    const auto ex = extraction_requests(server);
+    BOOST_REQUIRE_EQUAL(ex.size(), 1u);
+    BOOST_TEST(ex[0].body.find("USER: " + a) != std::string::npos);
+    BOOST_TEST(ex[0].body.find(b) == std::string::npos);  // the failed turn left no trace
+}
+
 BOOST_AUTO_TEST_CASE(an_agent_that_does_not_remember_neither_journals_nor_extracts) {
     engram::test::temp_dir dir;
     fake_anthropic_server server;

@@ -57,6 +57,25 @@ BOOST_AUTO_TEST_CASE(oldest_turns_are_dropped_whole_and_the_history_starts_with_
     BOOST_TEST(h.chars() == 86u);
 }
 
+BOOST_AUTO_TEST_CASE(fit_from_changes_nothing_and_trimmed_turns_stay_in_the_transcript) {
+    auto h = history_of({std::string(40, 'a'), std::string(40, 'b'), std::string(40, 'c'), std::string(40, 'd'), "newest"});
+    BOOST_TEST(h.fit_from(100) == 2u);  // what a request leaves out...
+    BOOST_TEST(h.size() == 5u);         // ...while the history stays whole until the turn succeeds
+    BOOST_TEST(h.trim(100) == 2u);
+    BOOST_TEST(h.transcript() == "USER: " + std::string(40, 'a') + "\nASSISTANT: " + std::string(40, 'b') + "\nUSER: " +
+                                     std::string(40, 'c') + "\nASSISTANT: " + std::string(40, 'd') + "\nUSER: newest\n");
+}
+
+BOOST_AUTO_TEST_CASE(the_trimmed_part_of_the_transcript_is_bounded_by_the_budget) {
+    auto h = history_of({std::string(60, 'a'), std::string(60, 'b'), std::string(60, 'c'), "newest"});
+    BOOST_TEST(h.trim(100) == 2u);  // a's line fits in 100 characters, b's no longer does
+    const auto t = h.transcript();
+    BOOST_TEST(t.find(std::string(60, 'a')) == 6u);
+    BOOST_TEST(t.find(std::string(60, 'b')) == std::string::npos);
+    BOOST_TEST(t.find("(1 more messages of this conversation are left out here)") != std::string::npos, t);
+    BOOST_TEST(t.find("USER: " + std::string(60, 'c')) != std::string::npos);
+}
+
 BOOST_AUTO_TEST_CASE(the_newest_message_is_never_dropped) {
     auto h = history_of({"old", "reply", std::string(500, 'x')});
     h.trim(100);
