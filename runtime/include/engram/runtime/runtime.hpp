@@ -59,7 +59,8 @@ public:
     boost::asio::awaitable<net::message> send(std::string text, delta_callback on_delta = {});
 
     /// Callback style. Completion signature `void(std::exception_ptr, net::message)`; the
-    /// handler runs on its associated executor, else the runtime's executor.
+    /// handler runs on its associated executor, else the session's strand (executor(), on the
+    /// runtime's executor: one session's handlers never run at the same time).
     template <class CompletionToken = boost::asio::deferred_t>
     auto async_send(std::string text, delta_callback on_delta, CompletionToken&& token = {}) {
         return boost::asio::co_spawn(executor(), send(std::move(text), std::move(on_delta)),
