@@ -20,6 +20,7 @@
 
 #include <engram/memory/store.hpp>
 
+#include "support/cancelled.hpp"
 #include "support/fake_anthropic_server.hpp"
 #include "support/fixtures.hpp"
 #include "support/model_replies.hpp"
@@ -623,16 +624,6 @@ runtime_config stalling_config(const fake_anthropic_server& server, const engram
     return cfg;
 }
 
-bool is_cancelled(std::exception_ptr e) {
-    try {
-        if (e) std::rethrow_exception(e);
-    } catch (const engram::net::client_error& c) {
-        return c.code_value() == engram::net::errc::cancelled;
-    } catch (...) {
-    }
-    return false;
-}
-
 }  // namespace
 
 // A turn runs inside the caller's coroutine on a single-threaded executor, and in a coroutine
@@ -664,7 +655,7 @@ BOOST_AUTO_TEST_CASE(shutdown_after_the_grace_period_cancels_a_stalled_turn) {
                 BOOST_TEST(s.ended());
             }, 30s);
             BOOST_TEST(finished);
-            BOOST_TEST(is_cancelled(failure));
+            BOOST_TEST(engram::test::is_cancelled(failure));
             BOOST_TEST((std::chrono::steady_clock::now() - started < 20s));
             BOOST_TEST(extraction_requests(server).empty());  // the cancelled turn left nothing to remember
         }
@@ -719,7 +710,7 @@ BOOST_AUTO_TEST_CASE(cancelling_the_callers_coroutine_cancels_its_turn_which_lea
                 co_await rt.shutdown();
             }, 30s);
             BOOST_TEST(finished);
-            BOOST_TEST(is_cancelled(failure));
+            BOOST_TEST(engram::test::is_cancelled(failure));
             BOOST_TEST((std::chrono::steady_clock::now() - started < 20s));
         }
     }
@@ -867,7 +858,7 @@ BOOST_AUTO_TEST_CASE(a_send_cancelled_while_waiting_for_its_turn_fails_as_cancel
                 BOOST_TEST(co_await within(rt.drain_extractions()));
                 BOOST_TEST(co_await within(rt.shutdown()));
             }, 30s);
-            BOOST_TEST(is_cancelled(second_failure));
+            BOOST_TEST(engram::test::is_cancelled(second_failure));
             BOOST_TEST(chat_turn_texts(server) == (std::vector<std::string>{"first", "third"}), boost::test_tools::per_element());
         }
     }

@@ -11,6 +11,8 @@
 
 #include <engram/net/error.hpp>
 
+#include "support/cancelled.hpp"
+
 #include <exception>
 #include <optional>
 #include <string>
@@ -93,15 +95,6 @@ BOOST_AUTO_TEST_CASE(a_cancelled_wait_fails_as_a_cancelled_turn_and_gives_up_its
     auto gate = std::make_shared<request_gate>(1);
     auto held = gate->try_acquire();
     BOOST_REQUIRE(held.has_value());
-    auto failed_as_cancelled = [](std::exception_ptr e) {
-        try {
-            if (e) std::rethrow_exception(e);
-        } catch (const engram::net::client_error& c) {
-            return c.code_value() == engram::net::errc::cancelled;
-        } catch (...) {
-        }
-        return false;
-    };
     // One wait for a slot, one held back by a rate-limit pause (on another gate): both cancelled.
     auto paused = std::make_shared<request_gate>(4);
     engram::net::rate_limits limits;
@@ -124,7 +117,7 @@ BOOST_AUTO_TEST_CASE(a_cancelled_wait_fails_as_a_cancelled_turn_and_gives_up_its
     ioc.run_for(std::chrono::seconds(2));
     for (int i = 0; i < 2; ++i) {
         BOOST_TEST(finished[i]);
-        BOOST_TEST(failed_as_cancelled(outcomes[i]));
+        BOOST_TEST(engram::test::is_cancelled(outcomes[i]));
     }
     held.reset();  // the cancelled waiter is gone: the slot is free again
     BOOST_TEST(gate->try_acquire().has_value());
