@@ -97,13 +97,26 @@ std::string compact_now() {
     return s;
 }
 
+/// The journal's job format version this build writes and reads.
+constexpr std::int64_t job_version = 1;
+
 /// A journal file's job, or nullopt when journal_list must quarantine it. `name` is the file's name:
-/// it must be the one journal_add chooses for the job's ids.
-std::optional<pending_job> job_from_text(std::string_view text, std::string_view name) {
+/// it must be the one journal_add chooses for the job's ids. A job of a newer format (a newer
+/// engram sharing the directory wrote it) is neither: `newer` is set and it is left alone, so a
+/// rolling upgrade cannot lose the newer process's sessions to an older process's start-up.
+std::optional<pending_job> job_from_text(std::string_view text, std::string_view name, bool& newer) {
+    newer = false;
     boost::system::error_code ec;
     const json::value v = json::parse(text, ec);
     if (ec || !v.is_object()) return std::nullopt;
     const auto& o = v.get_object();
+    if (const auto* ver = o.if_contains("version"); ver && ver->is_number()) {
+        const auto n = ver->to_number<double>();
+        if (n > static_cast<double>(job_version)) {
+            newer = true;
+            return std::nullopt;
+        }
+    }
     pending_job job;
     const auto get = [&](std::string_view k, std::string& dst) {
         const auto* p = o.if_contains(k);
@@ -488,13 +501,21 @@ result<bool> store::erase(std::string_view user_id) {
     const std::string record = *enc + record_suffix;
     const std::string prefix = *enc + "@";
     bool existed = false;
+    // Whatever fails, what was removed stays removed: the caller must learn that erasing again
+    // is needed (a half-erased user is not "the old file left intact").
+    const auto incomplete = [](error_info e) {
+        e.message +=
+            "; the erasure is incomplete (the record, quarantined copies, pending jobs or temp files may "
+            "remain): erase again";
+        return e;
+    };
     auto remove = [&](int dfd, const std::string& name, const std::string& label) -> result<void> {
         if (impl_->fs->unlink_at(dfd, name.c_str(), 0) == 0) {
             existed = true;
             return {};
         }
         if (errno == ENOENT) return {};
-        return error_from_errno(errno, "erase " + label);
+        return incomplete(error_from_errno(errno, "erase " + label));
     };
     const auto mine = [&](std::string_view name) { return name == record || starts_with(name, prefix); };
     // The record by its name, so that it goes even when a listing below fails.
@@ -502,11 +523,7 @@ result<bool> store::erase(std::string_view user_id) {
     const auto listed = [&](int dfd, const std::string& label) -> result<std::vector<std::string>> {
         auto names = impl_->list_dir(dfd, label);
         if (names) return names;
-        auto e = names.error();
-        e.message +=
-            "; the erasure is incomplete (quarantined copies, pending jobs or temp files may remain): "
-            "erase again";
-        return e;
+        return incomplete(names.error());
     };
     auto top = listed(impl_->dir_fd.get(), "the memory directory");
     if (!top) return top.error();
@@ -524,7 +541,7 @@ result<bool> store::erase(std::string_view user_id) {
         if (starts_with(n, prefix))
             if (auto r = remove(impl_->quarantine_fd.get(), n, ".quarantine/" + n); !r) return r.error();
     for (int fd : {impl_->dir_fd.get(), impl_->journal_fd.get(), impl_->quarantine_fd.get()})
-        if (impl_->fs->fsync(fd) != 0) return error_from_errno(errno, "fsync after erasing");
+        if (impl_->fs->fsync(fd) != 0) return incomplete(error_from_errno(errno, "fsync after erasing"));
     // Last, the lock file itself; a process waiting on it sees st_nlink == 0 and retries.
     impl_->fs->unlink_at(impl_->locks_fd.get(), (*enc + ".lock").c_str(), 0);
     return existed;
@@ -584,7 +601,7 @@ result<void> store::journal_add(const pending_job& job) {
         return make_error(errc::invalid_record, "transcript: not valid UTF-8; the job was not journaled");
     if (!is_valid_utf8(job.created_at))
         return make_error(errc::invalid_record, "created_at: not valid UTF-8; the job was not journaled");
-    json::object o{{"version", 1},
+    json::object o{{"version", job_version},
                    {"user_id", job.user_id},
                    {"session_id", job.session_id},
                    {"created_at", job.created_at.empty() ? utc_now() : job.created_at},
@@ -595,7 +612,7 @@ result<void> store::journal_add(const pending_job& job) {
         return make_error(errc::invalid_record,
                           "transcript: too long (the job file would be " + std::to_string(text.size()) +
                               " bytes, the journal reads at most 64 MiB); the job was not journaled");
-    if (!job_from_text(text, name))
+    if (bool newer = false; !job_from_text(text, name, newer))
         return make_error(errc::invalid_record,
                           "pending_job: the journal could not read it back; the job was not journaled");
     auto lock = impl_->lock_user(*enc);
@@ -614,8 +631,11 @@ result<std::vector<pending_job>> store::journal_list() const {
         if (!bytes && bytes.error().code != errc::unsafe_path && bytes.error().code != errc::memory_corrupt)
             return bytes.error();
         if (bytes && !*bytes) continue;  // removed meanwhile
-        // A symlink, a non-regular file or unparsable JSON is moved aside like a corrupt record.
-        auto job = bytes ? job_from_text(**bytes, n) : std::nullopt;
+        // A symlink, a non-regular file or unparsable JSON is moved aside like a corrupt record;
+        // a newer build's job waits for a build that reads it.
+        bool newer = false;
+        auto job = bytes ? job_from_text(**bytes, n, newer) : std::nullopt;
+        if (newer) continue;
         if (!job) {
             const auto at = n.find('@');
             (void)impl_->quarantine(impl_->journal_fd.get(), n, n.substr(0, at == std::string::npos ? 0 : at),

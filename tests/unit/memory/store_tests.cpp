@@ -339,6 +339,23 @@ BOOST_AUTO_TEST_CASE(erase_removes_record_history_quarantine_jobs_and_lock) {
     BOOST_TEST(s->load("hank")->memory.session_count == 0);
 }
 
+BOOST_AUTO_TEST_CASE(an_erase_that_fails_midway_says_it_is_incomplete_and_erasing_again_finishes_it) {
+    temp_dir tmp;
+    auto faults = std::make_shared<faulty_fs>();
+    auto s = open_store(tmp.path(), faults);
+    BOOST_TEST_REQUIRE(apply_one(*s, "ida", fact_update("s1", "x")).has_value());
+    BOOST_TEST_REQUIRE(s->journal_add({"ida", "s2", "", "USER: hi"}).has_value());
+    faults->dir_fsync_errno = EIO;  // the removals happen; making them durable fails
+    auto e = s->erase("ida");
+    BOOST_TEST_REQUIRE(!e.has_value());
+    BOOST_TEST((e.error().code == mem::errc::io_error));
+    BOOST_TEST(e.error().what().find("the erasure is incomplete") != std::string::npos, e.error().what());
+    BOOST_TEST(!fs::exists(tmp.path() / "ida.json"));  // what was removed stays removed
+    faults->dir_fsync_errno = 0;
+    BOOST_TEST(s->erase("ida").has_value());
+    BOOST_TEST(names_in(tmp.path() / ".journal").empty());
+}
+
 BOOST_AUTO_TEST_CASE(journal_jobs_survive_until_their_merge_is_durable) {
     temp_dir tmp;
     {
@@ -381,6 +398,20 @@ BOOST_AUTO_TEST_CASE(corrupt_journal_job_is_quarantined_and_skipped) {
     BOOST_TEST(jobs->size() == 1u);
     BOOST_TEST(s->quarantined("jack")->size() == 2u);
     BOOST_TEST(mem::test::slurp(tmp.path() / "target.txt") == "not a job");
+}
+
+BOOST_AUTO_TEST_CASE(a_journal_job_of_a_newer_format_is_skipped_and_left_in_place) {
+    temp_dir tmp;
+    auto s = open_store(tmp.path());
+    BOOST_TEST_REQUIRE(s->journal_add({"kit", "s1", "", "t"}).has_value());
+    // What a later engram might write: another shape, under a higher version.
+    const std::string newer = R"({"version":2,"user_id":"kit","session_id":"s2","turns":[{"role":"user"}]})";
+    mem::test::spit(tmp.path() / ".journal" / "kit@s2.job", newer);
+    auto jobs = s->journal_list();
+    BOOST_TEST_REQUIRE(jobs.has_value(), (jobs ? "" : jobs.error().what()));
+    BOOST_TEST(jobs->size() == 1u);
+    BOOST_TEST(s->quarantined("kit")->empty());
+    BOOST_TEST(mem::test::slurp(tmp.path() / ".journal" / "kit@s2.job") == newer);
 }
 
 BOOST_AUTO_TEST_CASE(coalesced_requests_are_written_once_and_each_reported) {

@@ -20,8 +20,9 @@ enum class errc {
                           ///< above 64 MiB is reported but left in place).
     invalid_update,       ///< An extraction update failed validation (the message names the field).
     io_error,             ///< Any other operating-system failure.
-    disk_full,            ///< ENOSPC / EDQUOT: the old file is left intact.
-    permission_denied,    ///< EACCES / EPERM / EROFS: the old file is left intact.
+    disk_full,            ///< ENOSPC / EDQUOT: a write left the old file intact (for erase, see
+                          ///< store::erase: what was removed before the error stays removed).
+    permission_denied,    ///< EACCES / EPERM / EROFS: as disk_full.
     unsafe_path,          ///< A symlink or non-regular file sits where engram expects its own file.
     not_found,            ///< No such user (or nothing to undo).
     shutting_down,        ///< The memory actor has stopped and no longer takes jobs.

@@ -119,8 +119,9 @@ public:
 
     /// Real erasure: the record (and with it the history), quarantined copies, pending jobs,
     /// stray temp files and the lock file. Returns whether anything existed. The record is removed
-    /// by its name first; if a directory cannot be listed afterwards, the error says the erasure is
-    /// incomplete and erasing again finishes it.
+    /// by its name first; if a directory cannot be listed afterwards, or a removal fails (any
+    /// error code: io_error, permission_denied, even disk_full from a directory fsync), the error
+    /// says the erasure is incomplete: what was removed stays removed, and erasing again finishes it.
     result<bool> erase(std::string_view user_id);
 
     /// User ids with a record, sorted. Like every listing here, a directory that cannot be read
@@ -141,8 +142,9 @@ public:
     /// errc::invalid_record and nothing is written.
     result<void> journal_add(const pending_job& job);
 
-    /// Every pending job, oldest first. A corrupt job file is quarantined and skipped; an unreadable
-    /// journal directory is an error (never "no jobs").
+    /// Every pending job, oldest first. A corrupt job file is quarantined and skipped; a job of a
+    /// newer format (a newer engram shares the directory) is skipped and left in place; an
+    /// unreadable journal directory is an error (never "no jobs").
     result<std::vector<pending_job>> journal_list() const;
 
     /// Removes a job (no error if it is already gone). apply() does this itself.
