@@ -8,6 +8,8 @@
 #include <boost/json/serialize.hpp>
 #include <boost/json/string.hpp>
 
+#include <engram/memory/utf8.hpp>
+
 namespace engram::runtime::detail {
 namespace json = boost::json;
 
@@ -34,14 +36,14 @@ std::size_t content_chars(const json::array& blocks) {
         const auto* bo = b.if_object();
         if (!bo) continue;
         for (const char* key : {"text", "thinking"})
-            if (auto* t = bo->if_contains(key); t && t->is_string()) n += t->get_string().size();
-        if (auto* in = bo->if_contains("input")) n += json::serialize(*in).size();
+            if (auto* t = bo->if_contains(key); t && t->is_string()) n += memory::code_points(t->get_string());
+        if (auto* in = bo->if_contains("input")) n += memory::code_points(json::serialize(*in));
     }
     return n;
 }
 
 std::size_t content_chars(const json::value& c) {
-    if (c.is_string()) return c.get_string().size();
+    if (c.is_string()) return memory::code_points(c.get_string());
     return c.is_array() ? content_chars(c.get_array()) : 0;
 }
 
@@ -77,7 +79,7 @@ void message_history::push(std::string_view role, const json::array& blocks) {
 void message_history::push_text(std::string_view role, std::string_view text) {
     json::serializer sr;
     sr.reset(text);
-    append(role, text.size(), sr);
+    append(role, memory::code_points(text), sr);
 }
 
 void message_history::append(std::string_view role, std::size_t chars, json::serializer& content) {
@@ -129,8 +131,13 @@ std::size_t message_history::trim(std::size_t budget) {
     const std::size_t end = fit_from(budget);
     for (std::size_t i = 0; i < end; ++i) {
         std::string line = transcript_line(i);
-        if (earlier_omitted_ == 0 && earlier_.size() + line.size() <= budget) earlier_ += line;
-        else ++earlier_omitted_;
+        const auto line_chars = memory::code_points(line);
+        if (earlier_omitted_ == 0 && earlier_chars_ + line_chars <= budget) {
+            earlier_ += line;
+            earlier_chars_ += line_chars;
+        } else {
+            ++earlier_omitted_;
+        }
         chars_ -= meta_[i].chars;
     }
     json_.erase(json_.begin(), json_.begin() + static_cast<std::ptrdiff_t>(end));

@@ -14,7 +14,8 @@
 
 namespace engram::runtime::detail {
 
-/// Characters of text in a Messages API message's content (a string, or text/tool blocks).
+/// Characters (Unicode code points, not UTF-8 bytes) of text in a Messages API message's content
+/// (a string, or text/tool blocks).
 std::size_t content_chars(const boost::json::value& content);
 std::size_t content_chars(const boost::json::array& blocks);
 /// The same for a whole message ({"role": ..., "content": ...}).
@@ -66,6 +67,7 @@ private:
     std::vector<meta> meta_;
     std::size_t chars_ = 0;
     std::string earlier_;              // transcript lines of trimmed messages, oldest first
+    std::size_t earlier_chars_ = 0;    // characters in earlier_
     std::size_t earlier_omitted_ = 0;  // trimmed messages whose lines did not fit in earlier_
 };
 

@@ -25,10 +25,12 @@
 #include <engram/memory/render.hpp>
 #include <engram/memory/store.hpp>
 #include <engram/memory/update.hpp>
+#include <engram/memory/utf8.hpp>
 
 #include "history.hpp"
 #include "open_files.hpp"
 #include "request_gate.hpp"
+#include "runtime_threads.hpp"
 #include "zero_waiter.hpp"
 
 namespace engram::runtime {
@@ -94,18 +96,21 @@ struct extraction_job {
 class runtime_impl : public std::enable_shared_from_this<runtime_impl> {
 public:
     runtime_impl(asio::any_io_executor ex, runtime_config cfg, std::unique_ptr<asio::thread_pool> owned)
-        : owned_pool_(std::move(owned)),
+        : threads_(std::make_shared<runtime_threads>(std::move(owned), cfg.memory_io_threads)),
           executor_(std::move(ex)),
           cfg_(std::move(cfg)),
-          io_pool_(std::max<std::size_t>(1, cfg_.memory_io_threads)),
           client_(std::make_shared<net::claude_client>(executor_, cfg_.client)),
           gate_(std::make_shared<request_gate>(cfg_.max_in_flight_requests)) {
         for (const auto& a : agents::builtin_agents()) agents_[a.name] = std::make_shared<const agents::agent_definition>(a);
     }
 
+    /// Stops the memory actor, which drains what it accepted on threads_ (shared with its
+    /// completion). On its own pool, from outside it, the runtime waits for that drain (up to
+    /// shutdown_grace) before it stops its threads; on the embedder's executor it cannot block
+    /// (this may be the thread that has to run the drain), and the pools go when the drain ends.
     ~runtime_impl() {
-        stop_actor();
-        io_pool_.join();
+        actor_.reset();  // stops it (see memory_actor's "Object lifetimes")
+        if (threads_->owns_executor() && !threads_->on_executor_pool()) threads_->wait_for_actor(cfg_.shutdown_grace);
     }
     /// The runtime handle is gone without shutdown(): no new sessions or turns, and the actor
     /// drains what it accepted and ends, so the embedder's io_context can run out of work.
@@ -233,10 +238,9 @@ private:
     asio::awaitable<void> run_extraction(const extraction_job& job);
     asio::awaitable<std::string> call_extraction_model(std::string user, net::message_request req);
 
-    std::unique_ptr<asio::thread_pool> owned_pool_;  // first: destroyed last
+    std::shared_ptr<runtime_threads> threads_;  // first: released last
     asio::any_io_executor executor_;
     runtime_config cfg_;
-    asio::thread_pool io_pool_;
     std::shared_ptr<net::claude_client> client_;
     std::shared_ptr<request_gate> gate_;
     std::shared_ptr<memory::store> store_;
@@ -442,7 +446,7 @@ private:
     /// Adds the user's message to the history and makes the request (synchronous: kept out of
     /// the coroutine frames).
     net::message_request begin_turn(const std::string& text) {
-        if (const auto chars = text.size(); chars > rt_->config().max_history_chars)
+        if (const auto chars = memory::code_points(text); chars > rt_->config().max_history_chars)
             throw runtime_error(errc::message_too_large, "the message (" + std::to_string(chars) +
                                                              " characters) exceeds the history budget of " +
                                                              std::to_string(rt_->config().max_history_chars));
@@ -622,11 +626,14 @@ asio::awaitable<void> runtime_impl::start() {
     auto opened = memory::store::open(so);
     if (!opened) throw runtime_error(errc::memory_error, "cannot open the memory directory: " + opened.error().what());
     store_ = *opened;
-    actor_ = std::make_unique<memory::memory_actor>(executor_, io_pool_.get_executor(), store_);
+    actor_ = std::make_unique<memory::memory_actor>(executor_, threads_->io_executor(), store_);
     actor_running_.add();
+    threads_->actor_started();
     // Weak: the actor stops only when shutdown() or the runtime's destruction says so, and a
     // handler owning the runtime would keep it (and the embedder's io_context) alive forever.
-    actor_->async_run([weak = weak_from_this()] {
+    // The threads are shared instead: the actor's writes need them until it has finished.
+    actor_->async_run([weak = weak_from_this(), threads = threads_] {
+        threads->actor_finished();
         if (auto self = weak.lock()) self->actor_running_.done();
     });
 
@@ -864,18 +871,30 @@ asio::awaitable<void> runtime_impl::shutdown() {
 
 // ---- public surface ----
 
-const session_info& session::info() const noexcept { return impl_->info(); }
-const std::string& session::memory_block() const noexcept { return impl_->memory_block(); }
-std::size_t session::remembered_items() const noexcept { return impl_->remembered(); }
-usage_totals session::usage() const { return impl_->usage(); }
-std::size_t session::history_size() const { return impl_->history_size(); }
+// An empty handle (default-constructed or moved from) is an ended session with nothing in it.
+namespace {
+const session_info no_session_info{};
+const std::string no_memory_block;
+}  // namespace
+
+const session_info& session::info() const noexcept { return impl_ ? impl_->info() : no_session_info; }
+const std::string& session::memory_block() const noexcept { return impl_ ? impl_->memory_block() : no_memory_block; }
+std::size_t session::remembered_items() const noexcept { return impl_ ? impl_->remembered() : 0; }
+usage_totals session::usage() const { return impl_ ? impl_->usage() : usage_totals{}; }
+std::size_t session::history_size() const { return impl_ ? impl_->history_size() : 0; }
 boost::asio::awaitable<net::message> session::send(std::string text, delta_callback on_delta) {
+    if (!impl_)
+        throw runtime_error(errc::session_ended, "send() on an empty session handle (default-constructed or moved from)");
     return impl_->send(impl_, std::move(text), std::move(on_delta));
 }
-void session::end() { impl_->end(); }
-bool session::ended() const noexcept { return impl_->ended(); }
-boost::asio::any_io_executor session::executor() const noexcept { return impl_->strand(); }
-std::chrono::steady_clock::time_point session::delta_received_at() const noexcept { return impl_->delta_received_at(); }
+void session::end() {
+    if (impl_) impl_->end();
+}
+bool session::ended() const noexcept { return !impl_ || impl_->ended(); }
+boost::asio::any_io_executor session::executor() const noexcept { return impl_ ? impl_->strand() : boost::asio::any_io_executor{}; }
+std::chrono::steady_clock::time_point session::delta_received_at() const noexcept {
+    return impl_ ? impl_->delta_received_at() : std::chrono::steady_clock::time_point{};
+}
 
 runtime::runtime(boost::asio::any_io_executor executor, runtime_config config)
     : impl_(std::make_shared<detail::runtime_impl>(std::move(executor), std::move(config), nullptr)) {}

@@ -8,6 +8,7 @@
 #include <functional>
 #include <future>
 #include <set>
+#include <thread>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/bind_cancellation_slot.hpp>
@@ -15,6 +16,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/use_future.hpp>
 #include <boost/json.hpp>
 #include <boost/test/unit_test.hpp>
 
@@ -90,6 +92,28 @@ void slow_memory_server(fake_anthropic_server& server, std::chrono::milliseconds
         reply.delay_before_header = delay;
         return reply;
     });
+}
+
+// Threads of this process right now.
+std::size_t thread_count() {
+    std::size_t n = 0;
+    for ([[maybe_unused]] const auto& task : std::filesystem::directory_iterator("/proc/self/task")) ++n;
+    return n;
+}
+
+// Polls until the process is back to `baseline` threads or `limit` passed; returns the count.
+std::size_t wait_for_threads(std::size_t baseline, std::chrono::milliseconds limit) {
+    const auto until = std::chrono::steady_clock::now() + limit;
+    while (thread_count() > baseline && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(10ms);
+    return thread_count();
+}
+
+// A memory update with one fact, for the actor directly.
+engram::memory::update_request one_fact_update(const std::string& session_id, const std::string& fact) {
+    engram::memory::update_request req;
+    req.session_id = session_id;
+    req.update.new_facts.push_back({fact, engram::memory::confidence::high, engram::memory::fact_source::stated});
+    return req;
 }
 
 }  // namespace
@@ -1102,6 +1126,97 @@ BOOST_AUTO_TEST_CASE(a_runtime_destroyed_without_shutdown_lets_the_io_context_ru
     ioc.run_for(10s);
     BOOST_TEST(ioc.stopped());  // ran out of work rather than into the time limit
     BOOST_TEST((std::chrono::steady_clock::now() - began < 5s));
+}
+
+BOOST_AUTO_TEST_CASE(an_empty_session_handle_is_an_ended_session_and_send_says_so) {
+    engram::runtime::session s;  // default-constructed, as a host's member before open_session
+    BOOST_TEST(!s);
+    BOOST_TEST(s.ended());
+    BOOST_TEST(s.history_size() == 0u);
+    BOOST_TEST(s.info().session_id.empty());
+    BOOST_TEST(s.memory_block().empty());
+    s.end();  // nothing to end, and no crash
+    asio::io_context ioc;
+    BOOST_CHECK_EXCEPTION(engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> { co_await s.send("hi"); }),
+                          runtime_error,
+                          [](const runtime_error& e) { return e.code_value() == engram::runtime::errc::session_ended; });
+}
+
+BOOST_AUTO_TEST_CASE(a_runtime_on_threads_of_its_own_serves_a_session_and_keeps_its_memory) {
+    engram::test::temp_dir dir;
+    fake_anthropic_server server;
+    echo_server(server, fact_update);
+    const auto baseline = thread_count();
+    {
+        runtime rt(2, config_for(server, dir));
+        auto done = asio::co_spawn(rt.executor(), [&]() -> asio::awaitable<std::string> {
+            co_await rt.start();
+            auto s = co_await rt.open_session("assistant", "tia");
+            auto reply = co_await s.send("hello");
+            s.end();
+            co_await rt.shutdown();
+            co_return reply.text();
+        }, asio::use_future);
+        BOOST_REQUIRE(done.wait_for(30s) == std::future_status::ready);
+        BOOST_TEST(done.get() == "echo: hello");
+    }
+    BOOST_TEST(wait_for_threads(baseline, 10s) == baseline);  // its threads end with it
+    BOOST_TEST(stored_memory(dir, "tia").key_facts.size() == 1u);
+}
+
+// A session handle that outlives the runtime handle keeps the runtime alive; when its last copy
+// is dropped on one of the runtime's own threads, that thread cannot join its own pool.
+BOOST_AUTO_TEST_CASE(the_last_session_dropped_on_the_runtimes_own_thread_still_ends_its_threads) {
+    engram::test::temp_dir dir;
+    fake_anthropic_server server;
+    echo_server(server, fact_update);
+    const auto baseline = thread_count();
+    std::promise<void> dropped;
+    {
+        auto cfg = config_for(server, dir);
+        cfg.idle_timeout = 0ms;  // no idle timer holding the session
+        auto rt = std::make_unique<runtime>(2, cfg);
+        auto opened = asio::co_spawn(rt->executor(), [&]() -> asio::awaitable<engram::runtime::session> {
+            co_await rt->start();
+            auto s = co_await rt->open_session("assistant", "uma");
+            co_await s.send("hello");
+            co_return s;
+        }, asio::use_future);
+        BOOST_REQUIRE(opened.wait_for(30s) == std::future_status::ready);
+        auto s = opened.get();
+        const auto ex = s.executor();
+        rt.reset();  // the session is the runtime's last owner now
+        asio::post(ex, [s = std::move(s), &dropped]() mutable {
+            s = {};  // ~runtime on a thread of the runtime's own pool
+            dropped.set_value();
+        });
+    }
+    BOOST_REQUIRE(dropped.get_future().wait_for(30s) == std::future_status::ready);
+    BOOST_TEST(wait_for_threads(baseline, 10s) == baseline);
+}
+
+// Memory writes an embedder handed the actor directly are accepted jobs: the runtime's
+// destruction without shutdown() stops the actor, which still writes them, on threads that
+// must outlive the runtime object.
+BOOST_AUTO_TEST_CASE(writes_the_memory_actor_accepted_complete_after_the_runtime_is_destroyed) {
+    engram::test::temp_dir dir;
+    fake_anthropic_server server;
+    echo_server(server, "{}");
+    asio::io_context ioc;
+    constexpr int writes = 5;
+    std::vector<bool> ok;
+    {
+        runtime rt(ioc.get_executor(), config_for(server, dir));
+        engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> { co_await rt.start(); }, 30s);
+        for (int i = 0; i < writes; ++i)
+            rt.memory().async_apply("vic", one_fact_update("s-" + std::to_string(i), "fact number " + std::to_string(i)),
+                                    [&ok](engram::memory::result<engram::memory::apply_ack> r) { ok.push_back(r.has_value()); });
+    }  // no shutdown(), and the io_context has not run the actor yet
+    ioc.restart();
+    ioc.run_for(10s);
+    BOOST_TEST(ioc.stopped());
+    BOOST_TEST(ok == std::vector<bool>(writes, true));
+    BOOST_TEST(stored_memory(dir, "vic").key_facts.size() == static_cast<std::size_t>(writes));
 }
 
 BOOST_AUTO_TEST_SUITE_END()

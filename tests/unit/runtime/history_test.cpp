@@ -89,6 +89,13 @@ BOOST_AUTO_TEST_CASE(transcript_lists_roles_and_text_in_order) {
     BOOST_TEST(h.transcript() == "USER: I use Python\nASSISTANT: Noted.\nUSER: bye\n");
 }
 
+BOOST_AUTO_TEST_CASE(the_budget_counts_characters_not_utf8_bytes) {
+    // "é" is 2 bytes, "日" 3, "🙂" 4: one character each, as the budget's name says.
+    auto h = history_of({"caf\u00e9 \u65e5\U0001F642", "ok"});
+    BOOST_TEST(h.chars() == 7u + 2u);
+    BOOST_TEST(content_chars(json::value("\u65e5\u672c")) == 2u);
+}
+
 BOOST_AUTO_TEST_CASE(tool_input_counts_toward_the_budget) {
     json::object tool{{"role", "assistant"},
                       {"content", json::array{{{"type", "tool_use"}, {"id", "t"}, {"name", "n"}, {"input", {{"k", std::string(50, 'z')}}}}}}};

@@ -29,7 +29,8 @@ struct runtime_config {
     /// At shutdown, how long in-flight turns and extractions may take before they are cancelled
     /// (cancelled extractions stay in the journal and run at the next start).
     std::chrono::milliseconds shutdown_grace{std::chrono::seconds(10)};
-    /// History budget per session, in characters of message text (roughly 4 per token). Past it
+    /// History budget per session, in characters (Unicode code points, not bytes) of message text
+    /// (roughly 4 per token in English). Past it
     /// the oldest turns are dropped before the next request, and the turn reports it.
     std::size_t max_history_chars = 400'000;
     /// open_session() for a user whose earlier session is still being distilled (it ended a

@@ -39,7 +39,11 @@ using delta_callback = std::function<void(std::string_view)>;
 /// All member functions may be called from any thread.
 class session {
 public:
+    /// An empty handle (as is a moved-from one): it behaves as an ended session with no history,
+    /// and send() throws runtime_error(session_ended). async_send() needs a real session.
     session() = default;
+    /// Whether this handle refers to a session (open or ended).
+    explicit operator bool() const noexcept { return impl_ != nullptr; }
 
     const session_info& info() const noexcept;
     /// The memory block injected into this session's system prompt.
