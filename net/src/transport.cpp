@@ -188,6 +188,8 @@ void lease::release(bool reusable) noexcept {
 
 connection_pool::connection_pool(asio::any_io_executor ex, const client_config& cfg, base_url url)
     : executor_(std::move(ex)), cfg_(cfg), url_(std::move(url)) {
+    if (!url_.host_is_ip_literal())
+        resolver_ = std::make_shared<host_resolver>(executor_, url_.host, std::to_string(url_.port), cfg_.dns_cache_ttl);
     // Only an https origin has a TLS context: making one costs OpenSSL some 10 million
     // instructions (about 3 ms), and loading the system's trust store a few thousand
     // allocations and about 1 MB.
@@ -267,9 +269,17 @@ asio::awaitable<std::unique_ptr<connection>> connection_pool::connect(const dead
     // Nothing to look up for an IP literal: the resolver's work runs on a thread of its own (a
     // round trip per connection, felt when thousands of streams connect at once).
     asio::ip::tcp::resolver::results_type endpoints;
-    if (url_.host_is_ip_literal()) endpoints = literal_endpoints();
-    else endpoints = co_await resolve(d);
-    co_await connect_socket(*c, endpoints, d, cfg_.connect_timeout, url_);
+    auto connect_timeout = cfg_.connect_timeout;
+    if (url_.host_is_ip_literal()) {
+        endpoints = literal_endpoints();
+    } else {
+        // connect_timeout covers the lookup and the connect together, as curl's does.
+        const auto began = clock::now();
+        endpoints = co_await resolve(d, std::min(d.total(), deadline::step_end(connect_timeout)));
+        const auto spent = std::chrono::duration_cast<std::chrono::milliseconds>(clock::now() - began);
+        if (connect_timeout.count() > 0) connect_timeout = std::max(std::chrono::milliseconds(1), connect_timeout - spent);
+    }
+    co_await connect_socket(*c, endpoints, d, connect_timeout, url_);
     if (!c->plain()) co_await handshake(*c, d);
     co_return c;
 }
@@ -377,15 +387,27 @@ asio::ip::tcp::resolver::results_type connection_pool::literal_endpoints() const
     return asio::ip::tcp::resolver::results_type::create(ep, url_.host, std::to_string(url_.port));
 }
 
-asio::awaitable<asio::ip::tcp::resolver::results_type> connection_pool::resolve(const deadline& d) {
-    asio::ip::tcp::resolver resolver(co_await asio::this_coro::executor);
+asio::awaitable<asio::ip::tcp::resolver::results_type> connection_pool::resolve(const deadline& d, clock::time_point until) {
+    auto t = resolver_->join(co_await asio::this_coro::executor, until);
+    if (t.ready) co_return std::move(*t.ready);
     const auto own = co_await asio::this_coro::cancellation_state;
-    auto [ec, found] = co_await resolver.async_resolve(url_.host, std::to_string(url_.port), d.token(own));
-    if (ec) {
-        if (ec == asio::error::operation_aborted) throw client_error(errc::cancelled, "request cancelled");
-        throw client_error(errc::resolve_failed, "could not resolve '" + url_.host + "': " + ec.message());
+    std::optional<host_resolver::outcome> found;
+    try {
+        [[maybe_unused]] auto [ec] = co_await t.timer->async_wait(d.token(own));
+        found = resolver_->leave(t);
+    } catch (...) {  // cancelled before the wait: the lookup goes on without this request
+        resolver_->leave(t);
+        throw;
     }
-    co_return found;
+    if (!found) {
+        if (d.cancelled(own)) throw client_error(errc::cancelled, "request cancelled");
+        if (clock::now() >= d.total()) throw client_error(errc::total_timeout, "timed out resolving '" + url_.host + "'");
+        throw client_error(errc::connect_timeout, "timed out resolving '" + url_.host + "' (connect_timeout " +
+                                                      std::to_string(cfg_.connect_timeout.count()) + " ms)");
+    }
+    if (found->error)
+        throw client_error(errc::resolve_failed, "could not resolve '" + url_.host + "': " + found->error.message());
+    co_return std::move(found->results);
 }
 
 asio::awaitable<void> connection_pool::handshake(connection& c, const deadline& d) {
@@ -425,7 +447,7 @@ void connection_pool::wake_one_locked() noexcept {
 
 pool_stats connection_pool::stats() const {
     std::lock_guard lock(mutex_);
-    return pool_stats{opened_, idle_.size(), in_use_};
+    return pool_stats{opened_, idle_.size(), in_use_, resolver_ ? resolver_->lookups() : 0};
 }
 
 }  // namespace engram::net::detail

@@ -27,6 +27,7 @@
 #include <engram/net/client_config.hpp>
 #include <engram/net/error.hpp>
 
+#include "host_resolver.hpp"
 #include "url.hpp"
 
 namespace engram::net::detail {
@@ -207,7 +208,8 @@ private:
     friend class lease;
     asio::awaitable<std::unique_ptr<connection>> connect(const deadline& d);
     asio::ip::tcp::resolver::results_type literal_endpoints() const;
-    asio::awaitable<asio::ip::tcp::resolver::results_type> resolve(const deadline& d);
+    /// The host's addresses (host_resolver), waiting until `until` at most.
+    asio::awaitable<asio::ip::tcp::resolver::results_type> resolve(const deadline& d, clock::time_point until);
     asio::awaitable<void> handshake(connection& c, const deadline& d);
     void give_back(std::unique_ptr<connection> c, bool reusable) noexcept;
     /// Wakes the longest waiting request, if any (mutex_ held).
@@ -217,6 +219,7 @@ private:
     const client_config cfg_;  // a copy: leases (and so the pool) may outlive the client
     base_url url_;
     std::optional<asio::ssl::context> ssl_ctx_;  // https origins only
+    std::shared_ptr<host_resolver> resolver_;     // host names only (not IP literals)
 
     mutable std::mutex mutex_;
     std::deque<std::unique_ptr<connection>> idle_;

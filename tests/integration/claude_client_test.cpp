@@ -1315,6 +1315,39 @@ BOOST_AUTO_TEST_CASE(a_thousand_concurrent_streams_on_one_io_context_complete_co
     BOOST_TEST(server.requests().size() == static_cast<std::size_t>(n));
 }
 
+BOOST_AUTO_TEST_CASE(streams_connecting_at_once_to_a_host_name_share_one_lookup) {
+    fake_anthropic_server server;
+    server.set_handler([](const engram::test::recorded_request&) {
+        auto s = scripted_response::sse(engram::test::make_text_stream("by name", 3));
+        s.delay_before_header = 50ms;  // every stream holds its connection: 50 connections
+        return s;
+    });
+    auto cfg = config_for(server);
+    const std::string by_ip = cfg.base_url;
+    cfg.base_url = "http://localhost" + by_ip.substr(by_ip.rfind(':'));  // /etc/hosts, no name server
+    asio::io_context ioc;
+    claude_client client(ioc.get_executor(), cfg);
+    constexpr int n = 50;
+    int ok = 0;
+    engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> {
+        auto ex = co_await asio::this_coro::executor;
+        int finished = 0;
+        asio::steady_timer all_done(ex, std::chrono::steady_clock::time_point::max());
+        for (int i = 0; i < n; ++i)
+            asio::co_spawn(ex, [&]() -> asio::awaitable<void> {
+                auto s = co_await client.stream_message(hello_request());
+                if (co_await drain(s) == "by name") ++ok;
+            }, [&](std::exception_ptr e) {
+                if (e) try { std::rethrow_exception(e); } catch (const std::exception& x) { BOOST_TEST_MESSAGE("stream failed: " << x.what()); }
+                if (++finished == n) all_done.cancel();
+            });
+        co_await all_done.async_wait(asio::as_tuple(asio::use_awaitable));
+    }, 60s);
+    BOOST_TEST(ok == n);
+    BOOST_TEST(client.stats().connections_opened == static_cast<std::uint64_t>(n));
+    BOOST_TEST(client.stats().name_lookups == 1u);
+}
+
 BOOST_AUTO_TEST_CASE(one_client_shared_by_sessions_on_a_thread_pool_is_race_free) {
     // Sessions on their own strands of a 4-thread pool share one client and its connection pool;
     // CI runs this under ThreadSanitizer.

@@ -123,6 +123,8 @@ struct pool_stats {
     std::uint64_t connections_opened = 0;
     std::size_t idle = 0;
     std::size_t in_use = 0;
+    /// Host-name lookups started (none for an IP address; see client_config::dns_cache_ttl).
+    std::uint64_t name_lookups = 0;
 };
 
 /// A streaming response being read, one event at a time. Move-only. Destroying it (or calling

@@ -40,9 +40,15 @@ struct client_config {
     /// debugging against throw-away servers.
     bool verify_peer = true;
 
-    /// The TCP connect, across the host's addresses (name resolution is bounded only by the
-    /// system resolver: Asio cannot abandon getaddrinfo). Each step timeout: zero disables it.
+    /// Name resolution plus the TCP connect, across the host's addresses (as curl's connect
+    /// timeout). A lookup that outlasts it is left to finish in the background (getaddrinfo
+    /// cannot be interrupted) and fills the cache for later requests. Each step timeout: zero
+    /// disables it.
     std::chrono::milliseconds connect_timeout{10'000};
+    /// How long a host name's addresses serve new connections before it is looked up again
+    /// (curl's default); zero looks it up for every connection. Requests that need the
+    /// addresses while a lookup runs share it either way.
+    std::chrono::milliseconds dns_cache_ttl{60'000};
     std::chrono::milliseconds tls_handshake_timeout{10'000};
     /// From sending the request to the end of the response header. A non-streaming request's
     /// header only comes once the whole message is generated, hence the generous default.
