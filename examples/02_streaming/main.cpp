@@ -2,9 +2,10 @@
 //
 //   engram_example_streaming [--model NAME] [--ca-file FILE] [MESSAGE...]
 //
-// Endpoint and key come from ANTHROPIC_BASE_URL and ANTHROPIC_API_KEY (scripts/run-example.sh
-// points them at the bundled stand-in server when no key is set). Errors are one line with their
-// kind, never a stack trace and never the key; the exit status is non-zero.
+// Endpoint and key come from ANTHROPIC_BASE_URL and ANTHROPIC_API_KEY. Without a key, start the
+// bundled stand-in server (build/examples/engram_standin_server prints the 127.0.0.1 URL it
+// listens on) and set ANTHROPIC_BASE_URL to it and ANTHROPIC_API_KEY to any value. Errors are one
+// line with their kind, never a stack trace and never the key; the exit status is non-zero.
 
 #include <engram/net/claude_client.hpp>
 
@@ -59,8 +60,8 @@ int main(int argc, char** argv) {
     auto cfg = net::client_config::from_env();
     if (!ca_file.empty()) cfg.ca_file = ca_file;
     if (cfg.api_key.empty()) {
-        std::cerr << "error: ANTHROPIC_API_KEY is not set (put your key in the environment, or run "
-                     "scripts/run-example.sh to use the local stand-in server)\n";
+        std::cerr << "error: ANTHROPIC_API_KEY is not set (put your key in the environment, or start "
+                     "build/examples/engram_standin_server and point ANTHROPIC_BASE_URL at it, with any key)\n";
         return 2;
     }
     try {

@@ -4,12 +4,14 @@
 //
 //   engram_example_coroutine_host [--user ID] [--agent NAME] [--memory-dir DIR] [FIRST MESSAGE]
 //
-// Endpoint and key: ANTHROPIC_BASE_URL / ANTHROPIC_API_KEY (scripts/run-example.sh points them
-// at the local stand-in when no key is set).
+// Endpoint and key: ANTHROPIC_BASE_URL / ANTHROPIC_API_KEY. Without a key, start the bundled
+// stand-in (build/examples/engram_standin_server prints its 127.0.0.1 URL) and point
+// ANTHROPIC_BASE_URL at it, with any key.
 
 #include <engram/runtime/runtime.hpp>
 
 #include <cstdlib>
+#include <exception>
 #include <iostream>
 
 #include <boost/asio/co_spawn.hpp>
@@ -27,9 +29,8 @@ asio::awaitable<void> chat(rt::session& s, const std::string& text) {
     std::cout << "\n";
 }
 
-asio::awaitable<void> run(rt::runtime& runtime, std::string agent, std::string user, std::string first) {
-    co_await runtime.start();
-
+asio::awaitable<void> converse(rt::runtime& runtime, const std::string& agent, const std::string& user,
+                               const std::string& first) {
     auto s1 = co_await runtime.open_session(agent, user);
     std::cout << "--- session 1 for " << user << " (" << s1.remembered_items() << " remembered items loaded)\n";
     co_await chat(s1, first);
@@ -42,7 +43,20 @@ asio::awaitable<void> run(rt::runtime& runtime, std::string agent, std::string u
               << "memory block in this session's system prompt:\n" << s2.memory_block() << "\n";
     co_await chat(s2, "What do you remember about me?");
     s2.end();
-    co_await runtime.shutdown();  // ends sessions, drains the memory pass, stops the actor
+}
+
+asio::awaitable<void> run(rt::runtime& runtime, std::string agent, std::string user, std::string first) {
+    co_await runtime.start();
+    std::exception_ptr failure;
+    try {
+        co_await converse(runtime, agent, user, first);
+    } catch (...) {
+        failure = std::current_exception();
+    }
+    // Also after a failure: shutdown() ends the sessions, drains the memory pass and stops the
+    // actor. Without it the actor and the sessions' idle timers would keep ioc.run() going.
+    co_await runtime.shutdown();
+    if (failure) std::rethrow_exception(failure);
     const auto u = runtime.user_usage(user);
     std::cout << "[usage for " << user << ": " << u.requests << " requests, " << u.input_tokens << " input / "
               << u.output_tokens << " output tokens]\n";
@@ -66,7 +80,8 @@ int main(int argc, char** argv) {
     }
     if (const char* dir = std::getenv("ENGRAM_MEMORY_DIR"); dir && *dir && cfg.memory_directory.empty()) cfg.memory_directory = dir;
     if (cfg.client.api_key.empty()) {
-        std::cerr << "error: ANTHROPIC_API_KEY is not set (or run scripts/run-example.sh to use the local stand-in)\n";
+        std::cerr << "error: ANTHROPIC_API_KEY is not set (or start build/examples/engram_standin_server and point "
+                     "ANTHROPIC_BASE_URL at it, with any key)\n";
         return 2;
     }
     std::string memory_error;

@@ -1,6 +1,7 @@
 // 05_callback_host: the runtime embedded in a program with its own threads and plain callbacks
-// (no coroutines in the host code). Several users chat at once from a thread pool; every
-// completion handler runs on the runtime's executor, so the host only synchronises its own data.
+// (no coroutines in the host code). Several users chat at once from a thread pool; completion
+// handlers run on the runtime's executor (a session's on that session's strand), so the host
+// only synchronises its own data.
 //
 //   engram_example_callback_host [--users N] [--threads N] [--memory-dir DIR]
 
@@ -30,7 +31,8 @@ int main(int argc, char** argv) {
     }
     if (const char* dir = std::getenv("ENGRAM_MEMORY_DIR"); dir && *dir && cfg.memory_directory.empty()) cfg.memory_directory = dir;
     if (cfg.client.api_key.empty()) {
-        std::cerr << "error: ANTHROPIC_API_KEY is not set (or run scripts/run-example.sh to use the local stand-in)\n";
+        std::cerr << "error: ANTHROPIC_API_KEY is not set (or start build/examples/engram_standin_server and point "
+                     "ANTHROPIC_BASE_URL at it, with any key)\n";
         return 2;
     }
 
