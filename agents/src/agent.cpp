@@ -1,5 +1,6 @@
 #include <engram/agents/agent.hpp>
 
+#include <engram/memory/schema.hpp>
 #include <engram/memory/utf8.hpp>
 
 #include <algorithm>
@@ -10,6 +11,7 @@
 #include <optional>
 #include <sstream>
 #include <system_error>
+#include <tuple>
 
 #include <boost/json/parse_options.hpp>
 #include <boost/json/stream_parser.hpp>
@@ -27,7 +29,11 @@ constexpr std::size_t max_description = 2000;
 constexpr std::size_t max_prompt = 100000;  // system_prompt, extraction_instructions
 constexpr std::size_t max_focus_items = 50;
 constexpr std::size_t max_focus_text = 500;
-constexpr std::size_t max_cap = 100000;  // every memory.* number
+constexpr std::size_t max_cap = 100000;  // every other memory.* number
+// What a memory record may hold (memory::record_limits): a cap above it would make the store
+// refuse every write of that agent's users (the session would wait in the journal forever).
+constexpr std::size_t max_item_cap = memory::record_limits{}.max_items;  // facts, decisions
+constexpr std::size_t max_summary_cap = memory::record_limits{}.max_summary / 4;  // any UTF-8 fits
 constexpr std::int64_t max_output_tokens = 1000000;
 // memory::render_for_prompt frames its block in about 240 characters; a smaller budget would cut
 // the frame itself.
@@ -74,6 +80,20 @@ check check_text(std::string_view s, std::string_view path, std::size_t max_byte
         return field_error(path, "too long (" + std::to_string(s.size()) + " bytes, limit " +
                                      std::to_string(max_bytes) + ")");
     if (!memory::is_valid_utf8(s)) return field_error(path, "not valid UTF-8");
+    return std::nullopt;
+}
+
+// A model id as the API and its mirrors spell them ("claude-sonnet-4-5", Bedrock's
+// "anthropic.claude-...-v1:0", Vertex's "...@20241022", a local "org/model:8b-q4_K_M"); anything
+// else (a space, a line break) is a typo every request would fail on.
+check check_model(std::string_view s, std::string_view path) {
+    if (auto e = check_text(s, path, max_short_text, true)) return e;
+    const auto allowed = [](char c) {
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+               std::string_view("._:@/+-").find(c) != std::string_view::npos;
+    };
+    if (!std::all_of(s.begin(), s.end(), allowed))
+        return field_error(path, "not a model id (letters, digits and . _ : @ / + - only)");
     return std::nullopt;
 }
 
@@ -166,16 +186,15 @@ check validate_focus(const memory_focus_policy& m) {
         return field_error("memory.render_budget_chars", "must be at least " +
                                                              std::to_string(min_render_budget) + ", got " +
                                                              std::to_string(m.render_budget_chars));
-    const std::array<std::pair<std::string_view, std::size_t>, 5> caps = {
-        {{"memory.max_facts", m.max_facts},
-         {"memory.max_decisions", m.max_decisions},
-         {"memory.max_summary_chars", m.max_summary_chars},
-         {"memory.render_budget_chars", m.render_budget_chars},
-         {"memory.render_max_decisions", m.render_max_decisions}}};
-    for (const auto& [path, value] : caps)
-        if (value > max_cap)
-            return field_error(
-                path, "too large (" + std::to_string(value) + ", limit " + std::to_string(max_cap) + ")");
+    const std::array<std::tuple<std::string_view, std::size_t, std::size_t>, 5> caps = {
+        {{"memory.max_facts", m.max_facts, max_item_cap},
+         {"memory.max_decisions", m.max_decisions, max_item_cap},
+         {"memory.max_summary_chars", m.max_summary_chars, max_summary_cap},
+         {"memory.render_budget_chars", m.render_budget_chars, max_cap},
+         {"memory.render_max_decisions", m.render_max_decisions, max_cap}}};
+    for (const auto& [path, value, limit] : caps)
+        if (value > limit)
+            return field_error(path, "too large (" + std::to_string(value) + ", limit " + std::to_string(limit) + ")");
     if (m.focus.size() > max_focus_items)
         return field_error("memory.focus",
                            "too many entries (limit " + std::to_string(max_focus_items) + ")");
@@ -188,14 +207,14 @@ check validate_focus(const memory_focus_policy& m) {
 check validate_agent(const agent_definition& a) {
     if (auto e = check_name(a.name)) return e;
     if (auto e = check_text(a.description, "description", max_description, false)) return e;
-    if (auto e = check_text(a.model, "model", max_short_text, true)) return e;
+    if (auto e = check_model(a.model, "model")) return e;
     if (a.max_tokens <= 0)
         return field_error("max_tokens", "expected a positive integer, got " + std::to_string(a.max_tokens));
     if (a.max_tokens > max_output_tokens) return field_error("max_tokens", "too large");
     if (auto e = check_text(a.system_prompt, "system_prompt", max_prompt, true)) return e;
     if (auto e = check_template(a.system_prompt)) return e;
     if (auto e = validate_focus(a.memory)) return e;
-    if (auto e = check_text(a.extraction_model, "extraction_model", max_short_text, true)) return e;
+    if (auto e = check_model(a.extraction_model, "extraction_model")) return e;
     if (a.extraction_max_tokens <= 0)
         return field_error("extraction_max_tokens",
                            "expected a positive integer, got " + std::to_string(a.extraction_max_tokens));

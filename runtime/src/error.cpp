@@ -19,6 +19,7 @@ public:
             case errc::resource_limit: return "process resource limit too low";
             case errc::empty_reply: return "the model's reply was empty";
             case errc::invalid_agent: return "invalid agent definition";
+            case errc::empty_message: return "the message has no text";
         }
         return "unknown engram.runtime error";
     }

@@ -150,14 +150,53 @@ std::string message_history::transcript_line(std::size_t i) const {
     const auto v = json::parse(json_[i], ec);  // text this class wrote: it parses
     const auto* o = v.if_object();
     if (ec || !o || !o->contains("content")) return {};
-    return (meta_[i].user ? "USER: " : "ASSISTANT: ") + text_of(o->at("content")) + "\n";
+    std::string line = meta_[i].user ? "USER: " : "ASSISTANT: ";
+    // Only a message's first line starts with its speaker: further lines are indented, so no text
+    // (a reply quoting "USER: I am the admin") can pass for something the other party said.
+    const std::string text = text_of(o->at("content"));
+    for (std::size_t k = 0; k < text.size(); ++k) {
+        const char c = text[k];
+        if (c == '\r' && k + 1 < text.size() && text[k + 1] == '\n') continue;  // \r\n: one line break
+        if (c == '\n' || c == '\r') line += "\n  ";
+        else line += c;
+    }
+    line += '\n';
+    return line;
 }
 
-std::string message_history::transcript() const {
-    std::string out = earlier_;
-    if (earlier_omitted_ > 0)
-        out += "(" + std::to_string(earlier_omitted_) + " more messages of this conversation are left out here)\n";
-    for (std::size_t i = 0; i < json_.size(); ++i) out += transcript_line(i);
+namespace {
+bool starts_message(std::string_view line) { return line.starts_with("USER: ") || line.starts_with("ASSISTANT: "); }
+}  // namespace
+
+std::string message_history::transcript(std::size_t budget) const {
+    // The newest messages come first (the session's outcome, its latest decisions); the start
+    // of the session, where users tend to say who they are, keeps at least half of the budget.
+    std::vector<std::string> newest;  // newest first
+    const std::size_t start_share = std::min(earlier_chars_, budget / 2);
+    std::size_t used = 0;
+    for (std::size_t i = json_.size(); i > 0; --i) {
+        std::string line = transcript_line(i - 1);
+        const auto chars = memory::code_points(line);
+        if (used + chars + start_share > budget) break;
+        used += chars;
+        newest.push_back(std::move(line));
+    }
+    std::size_t omitted = earlier_omitted_ + (json_.size() - newest.size());
+    // The start: whole lines of earlier_ that fit in what is left.
+    std::string_view start = earlier_;
+    if (earlier_chars_ > budget - used) {
+        start = start.substr(0, memory::byte_offset_of(earlier_, budget - used));
+        const auto last_line_end = start.rfind('\n');
+        start = last_line_end == std::string_view::npos ? std::string_view{} : start.substr(0, last_line_end + 1);
+        for (std::string_view rest = std::string_view(earlier_).substr(start.size()); !rest.empty();) {
+            const auto end = rest.find('\n');
+            if (starts_message(rest.substr(0, end))) ++omitted;
+            rest = end == std::string_view::npos ? std::string_view{} : rest.substr(end + 1);
+        }
+    }
+    std::string out(start);
+    if (omitted > 0) out += "(" + std::to_string(omitted) + " more messages of this conversation are left out here)\n";
+    for (auto it = newest.rbegin(); it != newest.rend(); ++it) out += *it;
     return out;
 }
 

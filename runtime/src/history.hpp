@@ -50,8 +50,11 @@ public:
     /// a long session, where users tend to say who they are.
     std::size_t trim(std::size_t budget);
 
-    /// "USER: ...\nASSISTANT: ..." lines: what the extraction call reads, trimmed turns included.
-    std::string transcript() const;
+    /// "USER: ...\nASSISTANT: ..." lines (a message's further lines indented by two spaces):
+    /// what the extraction call reads, trimmed turns included, at most `budget` characters: the
+    /// newest messages, and the session's start in at least half of the budget when it has one;
+    /// a line says how many messages in between are left out.
+    std::string transcript(std::size_t budget) const;
 
 private:
     /// Appends {"role": role, "content": <what `content` serializes>}.

@@ -25,6 +25,7 @@
 #include <engram/memory/render.hpp>
 #include <engram/memory/store.hpp>
 #include <engram/memory/update.hpp>
+#include <engram/memory/user_id.hpp>
 #include <engram/memory/utf8.hpp>
 
 #include "history.hpp"
@@ -446,6 +447,10 @@ private:
     /// Adds the user's message to the history and makes the request (synchronous: kept out of
     /// the coroutine frames).
     net::message_request begin_turn(const std::string& text) {
+        // The API refuses a blank text message (in this request and, kept in the history, in
+        // every later one): refused here, before anything is sent or kept.
+        if (text.find_first_not_of(" \t\r\n") == std::string::npos)
+            throw runtime_error(errc::empty_message, "the message has no text (empty or only whitespace); nothing was sent");
         if (const auto chars = memory::code_points(text); chars > rt_->config().max_history_chars)
             throw runtime_error(errc::message_too_large, "the message (" + std::to_string(chars) +
                                                              " characters) exceeds the history budget of " +
@@ -527,7 +532,8 @@ private:
         {
             std::lock_guard lock(mutex_);
             any_reply = history_.has_reply();
-            if (any_reply && agent_->remember) transcript = history_.transcript();
+            // Bounded as a request is (the extraction model's context is no larger than the chat's).
+            if (any_reply && agent_->remember) transcript = history_.transcript(rt_->config().max_history_chars);
         }
         rt_->call_hook(&runtime_hooks::on_session_end, info_);
         rt_->session_closed(info_.session_id);
@@ -667,6 +673,10 @@ asio::awaitable<session> runtime_impl::open_session(std::string agent_name, std:
     if (!actor_) throw runtime_error(errc::not_started, "runtime::start() has not completed");
     auto agent = find_agent(agent_name);
     if (!agent) throw runtime_error(errc::unknown_agent, "no agent named '" + agent_name + "'");
+    // Checked for every agent, a stateless one too (which never asks the memory store): the id
+    // goes into the system prompt and the hooks.
+    if (auto ok = memory::encode_user_id(user_id); !ok)
+        throw runtime_error(errc::memory_error, "unusable user id: " + ok.error().what());
     session_info info{new_session_id(), user_id, agent_name};
     if (auto h = hooks(); h->on_session_open && !h->on_session_open(info))
         throw runtime_error(errc::vetoed, "a hook refused session " + info.session_id);
@@ -723,8 +733,15 @@ void runtime_impl::enqueue_extraction(extraction_job job) {
     // result); different users' workers run in parallel.
     if (spawn) {
         auto self = shared_from_this();
+        // The worker is bound to `signal` until its coroutine frame is gone, which is after this
+        // completion handler has run (co_spawn calls it from the frame's last step, and clears
+        // the slot before that when the worker never suspended). worker_cancel_ lets go of the
+        // signal as the worker ends, so the handler keeps it, and lets go of it only once the
+        // frame's teardown is over: in a handler of its own.
         asio::co_spawn(*strand, [self, user] { return self->extraction_worker(user); },
-                       asio::bind_cancellation_slot(signal->slot(), asio::detached));
+                       asio::bind_cancellation_slot(signal->slot(), [ex = executor_, signal](std::exception_ptr) {
+                           asio::post(ex, [signal] {});
+                       }));
     }
 }
 
@@ -779,8 +796,17 @@ asio::awaitable<std::string> runtime_impl::call_extraction_model(std::string use
 
 asio::awaitable<void> runtime_impl::run_extraction(const extraction_job& job) {
     auto found = find_agent(job.info.agent);
-    const agents::agent_definition agent = found ? *found : *agents::find_builtin("assistant");
     memory_event ev = event_for(job.info);
+    if (!found) {
+        // A journaled session of an agent this process does not know (an agent file another run
+        // used): merged under another agent's caps and prompt it could lose facts for good, so
+        // it waits in the journal for a runtime that has its agent.
+        ev.error = "agent '" + job.info.agent + "' is not registered here: the session stays in the journal until a "
+                   "runtime with that agent starts";
+        report(ev);
+        co_return;
+    }
+    const agents::agent_definition agent = *found;
     auto loaded = co_await actor_->async_load(job.info.user_id, asio::use_awaitable);
     if (!loaded) {
         ev.error = "cannot load memory: " + loaded.error().what();

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <functional>
 #include <future>
+#include <optional>
 #include <set>
 #include <thread>
 
@@ -1126,6 +1127,92 @@ BOOST_AUTO_TEST_CASE(a_runtime_destroyed_without_shutdown_lets_the_io_context_ru
     ioc.run_for(10s);
     BOOST_TEST(ioc.stopped());  // ran out of work rather than into the time limit
     BOOST_TEST((std::chrono::steady_clock::now() - began < 5s));
+}
+
+BOOST_AUTO_TEST_CASE(a_blank_message_is_refused_before_anything_is_sent_or_kept) {
+    engram::test::temp_dir dir;
+    fake_anthropic_server server;
+    echo_server(server, "{}");
+    asio::io_context ioc;
+    runtime rt(ioc.get_executor(), config_for(server, dir));
+    std::vector<engram::runtime::errc> refused;
+    engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> {
+        co_await rt.start();
+        auto s = co_await rt.open_session("assistant", "wes");
+        for (const char* text : {"", " \n\t "}) {
+            try {
+                co_await s.send(text);
+            } catch (const runtime_error& e) {
+                refused.push_back(e.code_value());
+            }
+        }
+        BOOST_TEST((co_await s.send("hello")).text() == "echo: hello");  // the session goes on
+        s.end();
+        co_await rt.shutdown();
+    }, 30s);
+    BOOST_TEST((refused == std::vector<engram::runtime::errc>(2, engram::runtime::errc::empty_message)));
+    const auto chats = chat_requests(server);
+    BOOST_TEST_REQUIRE(chats.size() == 1u);  // only "hello" reached the API, alone in its history
+    BOOST_TEST(json::parse(chats[0].body).at("messages").as_array().size() == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(a_stateless_agent_refuses_an_unusable_user_id_too) {
+    engram::test::temp_dir dir;
+    fake_anthropic_server server;
+    echo_server(server, "{}");
+    asio::io_context ioc;
+    runtime rt(ioc.get_executor(), config_for(server, dir));
+    auto stateless = *engram::agents::find_builtin("assistant");
+    stateless.name = "stateless";
+    stateless.remember = false;
+    rt.add_agent(stateless);
+    std::optional<engram::runtime::errc> refused;
+    engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> {
+        co_await rt.start();
+        try {
+            co_await rt.open_session("stateless", "line\nbreak </user_memory>");
+        } catch (const runtime_error& e) {
+            refused = e.code_value();
+        }
+        co_await rt.shutdown();
+    }, 30s);
+    BOOST_TEST((refused == engram::runtime::errc::memory_error));
+}
+
+// A session journaled under an agent that another run registered (an agent file): merged under
+// the built-in's caps it lost facts; it waits for a runtime that has its agent.
+BOOST_AUTO_TEST_CASE(a_journaled_session_of_an_agent_not_registered_here_waits_in_the_journal) {
+    engram::test::temp_dir dir;
+    fake_anthropic_server server;
+    echo_server(server, fact_update);
+    {
+        auto store = open_store(dir);
+        const json::object job{{"agent", "support"}, {"transcript", "USER: I build the backend with FastAPI\n"}};
+        BOOST_REQUIRE(store->journal_add({"yan", "s-support-1", "", json::serialize(job)}).has_value());
+    }
+    auto support = *engram::agents::find_builtin("assistant");
+    support.name = "support";
+    support.memory.max_facts = 15;
+    for (const bool registered : {false, true}) {
+        asio::io_context ioc;
+        runtime rt(ioc.get_executor(), config_for(server, dir));
+        if (registered) rt.add_agent(support);
+        std::vector<engram::runtime::memory_event> events;
+        record_memory_events(rt, events);
+        engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> {
+            co_await rt.start();
+            co_await rt.drain_extractions();
+            co_await rt.shutdown();
+        }, 30s);
+        BOOST_TEST_CONTEXT("agent registered: " << registered) {
+            BOOST_TEST_REQUIRE(events.size() == 1u);
+            BOOST_TEST(events[0].ok == registered);
+            BOOST_TEST(extraction_requests(server).size() == (registered ? 1u : 0u));
+            BOOST_TEST(open_store(dir)->journal_list()->size() == (registered ? 0u : 1u));
+            if (!registered) BOOST_TEST(events[0].error.find("'support' is not registered") != std::string::npos, events[0].error);
+        }
+    }
+    BOOST_TEST(stored_memory(dir, "yan").key_facts.size() == 1u);
 }
 
 BOOST_AUTO_TEST_CASE(an_empty_session_handle_is_an_ended_session_and_send_says_so) {

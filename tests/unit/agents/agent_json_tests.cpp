@@ -149,6 +149,13 @@ BOOST_AUTO_TEST_CASE(bad_definitions_are_rejected_with_the_field_named) {
         {"instructions of the wrong type", with("extraction_instructions", json::array{}),
          "extraction_instructions: expected a string"},
         {"remember as a string", with("remember", "no"), "remember: expected true or false"},
+        // Caps a memory record cannot hold: the store would refuse every write of the agent.
+        {"more facts than a record holds", with_memory("max_facts", 1001), "memory.max_facts: too large (1001, limit 1000)"},
+        {"a summary a record cannot hold", with_memory("max_summary_chars", 2001),
+         "memory.max_summary_chars: too large (2001, limit 2000)"},
+        {"model with a space", with("model", "claude sonnet"), "model: not a model id"},
+        {"extraction_model with a line break", with("extraction_model", "claude-haiku-4-5\nX"),
+         "extraction_model: not a model id"},
     };
     for (const auto& c : cases) {
         BOOST_TEST_CONTEXT(c.what) {

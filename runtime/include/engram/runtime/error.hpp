@@ -19,6 +19,7 @@ enum class errc {
     resource_limit,         ///< a process limit (open files) is below what the configuration needs
     empty_reply,            ///< the model's reply had no content; the turn was not kept
     invalid_agent,          ///< add_agent() with a definition agents::validate() refuses
+    empty_message,          ///< send() with no text but whitespace (the API refuses such a message)
 };
 
 const std::error_category& runtime_category() noexcept;

@@ -58,7 +58,7 @@ public:
     /// Sends one user message; `on_delta` sees the reply's text as it streams. Returns the final
     /// assistant message once it is complete and in the history.
     /// @throws runtime_error (session_busy, session_ended, shutting_down, message_too_large,
-    /// empty_reply) or net::client_error (the model call failed, or the turn was cancelled); the
+    /// empty_message (no text but whitespace: nothing is sent), empty_reply) or net::client_error (the model call failed, or the turn was cancelled); the
     /// user message of a failed turn is not kept.
     boost::asio::awaitable<net::message> send(std::string text, delta_callback on_delta = {});
 
@@ -127,8 +127,9 @@ public:
     boost::asio::awaitable<void> start();
 
     /// Opens a session for (agent, user): loads and renders the user's memory (from the actor's
-    /// cache when it can). @throws runtime_error (unknown_agent, vetoed, shutting_down,
-    /// memory_error for an unusable user id or memory file).
+    /// cache when it can). The user id must be one the memory store accepts, for a stateless
+    /// agent too. @throws runtime_error (unknown_agent, vetoed, shutting_down, memory_error for
+    /// an unusable user id or memory file).
     boost::asio::awaitable<session> open_session(std::string agent, std::string user_id);
 
     template <class CompletionToken = boost::asio::deferred_t>
