@@ -87,7 +87,10 @@ failure from_runtime_error(const rt::runtime_error& e) {
 }  // namespace
 
 std::string one_line(std::string text, const std::string& api_key) {
-    if (!api_key.empty())
+    // Only a key long enough to be a secret is scrubbed: a local server accepts any key, and a
+    // short one such as "e" would otherwise turn every message into "m***mory ..." while
+    // protecting nothing (real keys are ~100 characters).
+    if (api_key.size() >= min_secret_key_length)
         for (auto pos = text.find(api_key); pos != std::string::npos; pos = text.find(api_key, pos))
             text.replace(pos, api_key.size(), "***");
     for (char& c : text)

@@ -2,13 +2,19 @@
 // directory (a temp dir, so no developer .env is read) and memory directory, against the
 // in-process fake Anthropic server on 127.0.0.1. Nothing dials anything but loopback.
 #include <netinet/in.h>
+#include <poll.h>
+#include <pty.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <fstream>
+#include <thread>
 
 #include <boost/json.hpp>
 #include <boost/test/unit_test.hpp>
@@ -334,6 +340,20 @@ BOOST_AUTO_TEST_CASE(unknown_agent_and_bad_options_exit_2) {
     auto r3 = w.run({"run", "--user", "alice", "-m", "hi", "--agent-file", "missing.json"});
     BOOST_TEST(r3.exit_status == 2);
     BOOST_TEST(contains(error_line(r3), "missing.json"));
+}
+
+BOOST_AUTO_TEST_CASE(a_short_key_of_a_local_server_does_not_garble_messages) {
+    fake_anthropic_server server;
+    server.set_handler([](const recorded_request&) {
+        return scripted_response::json(401, R"({"type":"error","error":{"type":"authentication_error","message":"invalid x-api-key"}})");
+    });
+    cli_world w(server);
+    w.env["ANTHROPIC_API_KEY"] = "e";
+    auto r = w.run({"run", "--user", "alice", "--message", "hi"});
+    BOOST_TEST(r.exit_status == 1);
+    const auto line = error_line(r);
+    BOOST_TEST(contains(line, "the API returned authentication_error"), line);
+    BOOST_TEST(!contains(line, "***"), line);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
