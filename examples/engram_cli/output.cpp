@@ -4,6 +4,8 @@
 
 #include <boost/json/array.hpp>
 
+#include "errors.hpp"
+
 namespace engram::cli {
 
 namespace json = boost::json;
@@ -160,7 +162,7 @@ void print_agents(std::ostream& out, const std::vector<agents::agent_definition>
 void status_line::say(const std::string& text) const {
     if (quiet_) return;
     std::cout.flush();
-    std::cerr << "engram: " << text << std::endl;
+    std::cerr << "engram: " << one_line(text, secret_) << std::endl;
 }
 
 }  // namespace engram::cli

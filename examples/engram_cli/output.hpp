@@ -30,14 +30,19 @@ void print_history(std::ostream& out, const memory::user_record& r);
 void print_agents(std::ostream& out, const std::vector<agents::agent_definition>& list,
                   const std::vector<std::string>& origins);
 
-/// Progress and status lines go to stderr (stdout stays the reply), unless --quiet.
+/// Progress and status lines go to stderr (stdout stays the reply), unless --quiet. Each is one
+/// line with the API key scrubbed: notices carry text from the server (an error message may
+/// quote the key back) and memory changes carry what the model wrote.
 class status_line {
 public:
     explicit status_line(bool quiet) : quiet_(quiet) {}
     void say(const std::string& text) const;
+    /// The key to scrub from every later line.
+    void set_secret(std::string api_key) { secret_ = std::move(api_key); }
 
 private:
     bool quiet_;
+    std::string secret_;
 };
 
 }  // namespace engram::cli

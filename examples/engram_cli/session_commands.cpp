@@ -78,6 +78,7 @@ public:
         cfg_ = make_runtime_config(o);
         ctx_.base_url = cfg_.client.base_url;
         ctx_.api_key = cfg_.client.api_key;
+        status_.set_secret(cfg_.client.api_key);
         if (cfg_.client.api_key.empty())
             throw usage_error(
                 "ANTHROPIC_API_KEY is not set: export ANTHROPIC_API_KEY=... or put ANTHROPIC_API_KEY=... in ./.env "
@@ -175,9 +176,10 @@ private:
             }
             status_.say("memory saved for " + e.user_id + " (session " + std::to_string(e.session_count) + ", " +
                         std::to_string(e.changes.size()) + (e.changes.size() == 1 ? " change)" : " changes)"));
-            for (const auto& c : e.changes) status_.say("  " + one_line(c));
+            for (const auto& c : e.changes) status_.say("  " + c);  // say() scrubs the key
         };
-        hooks.on_notice = [this](const rt::session_info&, const std::string& text) { status_.say(one_line(text)); };
+        // Notices quote the server (a retried error's message); say() scrubs the key from them.
+        hooks.on_notice = [this](const rt::session_info&, const std::string& text) { status_.say(text); };
         runtime_->set_hooks(hooks);
     }
 

@@ -342,6 +342,23 @@ BOOST_AUTO_TEST_CASE(unknown_agent_and_bad_options_exit_2) {
     BOOST_TEST(contains(error_line(r3), "missing.json"));
 }
 
+BOOST_AUTO_TEST_CASE(retry_notices_and_memory_changes_never_show_the_key_the_server_sent_back) {
+    fake_anthropic_server server;
+    auto overloaded = scripted_response::json(
+        529, R"({"type":"error","error":{"type":"overloaded_error","message":"Overloaded for key )" + test_key + R"("}})");
+    server.push(overloaded);
+    echo_server(server, R"({"new_facts":[{"text":"Pasted the key )" + test_key +
+                            R"( by mistake","confidence":"high","source":"stated"}]})");
+    cli_world w(server);
+    w.env["ENGRAM_MAX_RETRIES"] = "1";
+    auto r = w.run({"run", "--user", "alice", "--message", "hi"});
+    BOOST_TEST(r.exit_status == 0);
+    BOOST_TEST(contains(r.err, "overloaded_error"), r.err);  // the notice itself is still shown
+    BOOST_TEST(contains(r.err, "Overloaded for key ***"), r.err);
+    BOOST_TEST(!contains(r.err, test_key), r.err);
+    BOOST_TEST(!contains(r.out, test_key));
+}
+
 BOOST_AUTO_TEST_CASE(a_short_key_of_a_local_server_does_not_garble_messages) {
     fake_anthropic_server server;
     server.set_handler([](const recorded_request&) {
