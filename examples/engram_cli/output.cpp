@@ -1,5 +1,8 @@
 #include "output.hpp"
 
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
 #include <iostream>
 
 #include <boost/json/array.hpp>
@@ -38,8 +41,9 @@ environment: ANTHROPIC_API_KEY (required for run/chat), ANTHROPIC_BASE_URL, ENGR
   ENGRAM_CA_FILE, ENGRAM_MAX_RETRIES (default 2), ENGRAM_RETRY_BASE_MS (default 500).
   A .env file in the working directory (KEY=VALUE lines) fills what the environment does not set.
 
-exit status: 0 ok, 1 API or network error, 2 usage or configuration error (missing key, unknown
-  agent, invalid user id), 3 memory error (store unusable, memory not saved), 130 quit at once
+exit status: 0 ok, 1 API or network error, or stdout could not be written (output incomplete; a
+  session is still saved), 2 usage or configuration error (missing key, unknown agent, invalid
+  user id, stdout closed), 3 memory error (store unusable, memory not saved), 130 quit at once
   (a second Ctrl-C; unsaved memory stays in the journal and is saved at the next start)
 )";
 
@@ -50,7 +54,8 @@ session and waits until its memory is saved. Progress goes to stderr.
   --output json   print the final assistant message as one JSON object
                   {"id","model","content","stop_reason","usage"} instead of streaming text
 Common options (--memory-dir, --agent-file, --base-url, --ca-file, --quiet): engram --help.
-Exit status: 0 ok, 1 API/network error, 2 usage/configuration error, 3 memory error.
+Exit status: 0 ok, 1 API/network error or stdout not writable (memory is still saved), 2
+usage/configuration error, 3 memory error.
 )";
 
 constexpr std::string_view chat_help = R"(usage: engram chat --user ID [--agent NAME] [--model MODEL]
@@ -72,7 +77,8 @@ Works on the memory files directly; no network, no API key needed.
   undo ID       restore the memory as it was before the last update
   export [ID]   the full record of ID (memory, applied sessions, history), or of every user, as JSON
   forget ID     erase everything kept about ID: record, history, pending jobs, quarantined copies
-Exit status: 0 ok, 2 usage error (bad sub-command or id), 3 memory error (e.g. nothing to undo).
+Exit status: 0 ok, 1 stdout could not be written (e.g. a full disk), 2 usage error (bad
+sub-command or id), 3 memory error (e.g. nothing to undo).
 )";
 
 constexpr std::string_view agents_help = R"(usage: engram agents [--agent-file FILE ...] [--output json]
@@ -157,6 +163,31 @@ void print_agents(std::ostream& out, const std::vector<agents::agent_definition>
         out << a.name << "  (" << a.model << ", " << origins[i] << ")\n";
         if (!a.description.empty()) out << "    " << first_sentence(a.description) << "\n";
     }
+}
+
+namespace {
+bool stdout_broken = false;
+int stdout_errno = 0;
+}  // namespace
+
+bool stdout_ok() {
+    if (!stdout_broken && !std::cout.good()) {
+        stdout_broken = true;
+        stdout_errno = errno;  // still that of the failed write when called right after it
+    }
+    return !stdout_broken;
+}
+
+std::optional<std::string> stdout_failure() {
+    if (stdout_ok()) {
+        errno = 0;
+        std::cout.flush();
+        // Buffered output (a pipe or file is fully buffered) fails only here, at the flush.
+        if (std::fflush(stdout) != 0 || std::ferror(stdout)) std::cout.setstate(std::ios::badbit);
+        if (stdout_ok()) return std::nullopt;
+    }
+    return std::string("cannot write to stdout (") + (stdout_errno != 0 ? std::strerror(stdout_errno) : "write failed") +
+           "); the output is incomplete";
 }
 
 void status_line::say(const std::string& text) const {

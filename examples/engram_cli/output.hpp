@@ -1,6 +1,7 @@
 // What the CLI prints: help texts, the --output json form of a message, memory and agents.
 #pragma once
 
+#include <optional>
 #include <ostream>
 #include <string>
 #include <string_view>
@@ -29,6 +30,13 @@ void print_history(std::ostream& out, const memory::user_record& r);
 /// One line per agent: name, model, first sentence of the description, origin.
 void print_agents(std::ostream& out, const std::vector<agents::agent_definition>& list,
                   const std::vector<std::string>& origins);
+
+/// False once a write to stdout failed (the reader went away, the disk is full); the first
+/// failure's errno is kept for stdout_failure(). Nothing more is printed after it.
+bool stdout_ok();
+
+/// Flushes stdout; the one-line failure when any write to it failed, else empty.
+std::optional<std::string> stdout_failure();
 
 /// Progress and status lines go to stderr (stdout stays the reply), unless --quiet. Each is one
 /// line with the API key scrubbed: notices carry text from the server (an error message may

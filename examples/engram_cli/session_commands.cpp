@@ -269,7 +269,9 @@ int run_command(const options& o) {
             try {
                 auto on_delta = [&notice, json_out](std::string_view d) {
                     notice.reply_started();
-                    if (!json_out) std::cout << d << std::flush;
+                    // After a failed write (reader gone) the reply is still received, so that
+                    // the session ends and is saved as usual; main() reports the failure.
+                    if (!json_out && stdout_ok()) std::cout << d << std::flush;
                 };
                 reply = co_await s.send(text, on_delta);
             } catch (...) {
@@ -305,8 +307,10 @@ int chat_command(const options& o) {
         h.on_interrupt([&reader] { reader.cancel(); });
         bool had_reply = false;
         std::exception_ptr fatal;
-        while (!h.interrupted()) {
+        // Once stdout fails nobody sees the replies: the chat ends (and saves) like at end of input.
+        while (!h.interrupted() && stdout_ok()) {
             std::cout << "you> " << std::flush;
+            if (!stdout_ok()) break;
             auto line = co_await reader.read_line();
             if (!line) {
                 std::cout << '\n';
@@ -325,7 +329,7 @@ int chat_command(const options& o) {
                 try {
                     auto on_delta = [&notice](std::string_view d) {
                         notice.reply_started();
-                        std::cout << d << std::flush;
+                        if (stdout_ok()) std::cout << d << std::flush;
                     };
                     co_await s.send(text, on_delta);
                     had_reply = true;

@@ -24,7 +24,7 @@ child_result run_child(const std::string& program, const std::vector<std::string
             continue;
         env_strings.push_back(kv);
     }
-    env_strings.push_back("HOME=" + o.cwd.string());
+    if (!o.unset_home) env_strings.push_back("HOME=" + o.cwd.string());
     for (const auto& [k, v] : o.env) env_strings.push_back(k + "=" + v);
     std::vector<char*> envp;
     for (auto& s : env_strings) envp.push_back(s.data());
@@ -42,8 +42,26 @@ child_result run_child(const std::string& program, const std::vector<std::string
     if (pid < 0) throw std::runtime_error("fork failed");
     if (pid == 0) {
         ::dup2(in[0], 0);
-        ::dup2(out[1], 1);
+        switch (o.stdout_to) {
+            case child_stdout::pipe:
+            case child_stdout::broken_pipe:
+                ::dup2(out[1], 1);
+                break;
+            case child_stdout::closed:
+                ::close(1);
+                break;
+            case child_stdout::dev_full: {
+                const int full = ::open("/dev/full", O_WRONLY);
+                if (full < 0) ::_exit(125);
+                ::dup2(full, 1);
+                ::close(full);
+                break;
+            }
+        }
         ::dup2(err[1], 2);
+        // A shell starts programs with SIGPIPE at its default (death); the test process ignores it
+        // (below), and an ignored signal would stay ignored across execve.
+        ::signal(SIGPIPE, SIG_DFL);
         if (::chdir(cwd.c_str()) != 0) ::_exit(126);
         ::execve(program.c_str(), argv.data(), envp.data());
         ::_exit(127);
@@ -65,6 +83,11 @@ child_result run_child(const std::string& program, const std::vector<std::string
     std::size_t signals_sent = 0;
     auto next_signal_at = std::chrono::steady_clock::time_point::max();
     bool out_open = true, err_open = true;
+    if (o.stdout_to != child_stdout::pipe) {
+        ::close(out[0]);  // broken_pipe: the reader is gone before the child writes
+        out[0] = -1;
+        out_open = false;
+    }
     while (out_open || err_open) {
         const auto now = std::chrono::steady_clock::now();
         if (now >= deadline) {
@@ -108,7 +131,7 @@ child_result run_child(const std::string& program, const std::vector<std::string
         }
     }
     if (in_fd >= 0) ::close(in_fd);
-    ::close(out[0]);
+    if (out[0] >= 0) ::close(out[0]);
     ::close(err[0]);
     int status = 0;
     ::waitpid(pid, &status, 0);

@@ -17,8 +17,18 @@ struct child_result {
     std::string err;
 };
 
+/// Where the child's stdout goes.
+enum class child_stdout {
+    pipe,         ///< captured into child_result::out
+    broken_pipe,  ///< a pipe whose reading end is already closed (as `| head` after it exited)
+    closed,       ///< no descriptor 1 at all (as `>&-`)
+    dev_full,     ///< /dev/full: every write fails with ENOSPC
+};
+
 struct child_options {
     std::filesystem::path cwd;
+    child_stdout stdout_to = child_stdout::pipe;
+    bool unset_home = false;  ///< true: no HOME in the child's environment
     /// Added to the parent's environment, from which every ANTHROPIC_*, ENGRAM_* and XDG_* variable
     /// is removed and HOME is set to `cwd` (so nothing of the developer's set-up leaks in).
     std::map<std::string, std::string> env;

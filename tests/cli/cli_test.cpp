@@ -373,6 +373,30 @@ BOOST_AUTO_TEST_CASE(a_short_key_of_a_local_server_does_not_garble_messages) {
     BOOST_TEST(!contains(line, "***"), line);
 }
 
+BOOST_AUTO_TEST_CASE(a_reader_that_went_away_gets_exit_1_and_the_session_is_still_saved) {
+    fake_anthropic_server server;
+    echo_server(server, fact_update);
+    cli_world w(server);
+    child_options o;
+    o.stdout_to = engram::test::child_stdout::broken_pipe;  // as `engram run ... | head -c 10`
+    auto r = w.run({"run", "--user", "alice", "-m", "I use Python"}, {}, o);
+    BOOST_TEST(r.exit_status == 1);
+    BOOST_TEST(contains(error_line(r), "cannot write to stdout"));
+    BOOST_TEST(fs::exists(w.memory / "alice.json"));
+}
+
+BOOST_AUTO_TEST_CASE(a_closed_stdout_exits_2_before_any_request) {
+    fake_anthropic_server server;
+    echo_server(server, "{}");
+    cli_world w(server);
+    child_options o;
+    o.stdout_to = engram::test::child_stdout::closed;  // as `engram run ... >&-`
+    auto r = w.run({"run", "--user", "alice", "-m", "hi"}, {}, o);
+    BOOST_TEST(r.exit_status == 2);
+    BOOST_TEST(contains(error_line(r), "stdout is closed"));
+    BOOST_TEST(server.requests().empty());
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 BOOST_AUTO_TEST_SUITE(cli_config)
@@ -477,6 +501,15 @@ BOOST_AUTO_TEST_CASE(agents_lists_builtins_and_agent_files) {
     BOOST_TEST(contains(r.out, "A patient tutor."));
     auto j = w.run({"agents", "--output", "json"});
     BOOST_TEST(json::parse(j.out).as_array().size() == 3u);
+}
+
+BOOST_AUTO_TEST_CASE(export_to_a_full_disk_exits_1) {
+    cli_world w;
+    child_options o;
+    o.stdout_to = engram::test::child_stdout::dev_full;
+    auto r = w.run({"memory", "export"}, {}, o);
+    BOOST_TEST(r.exit_status == 1);
+    BOOST_TEST(contains(error_line(r), "cannot write to stdout"));
 }
 
 BOOST_AUTO_TEST_SUITE_END()
