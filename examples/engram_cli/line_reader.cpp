@@ -24,8 +24,20 @@ line_reader::line_reader(asio::any_io_executor executor) {
     const bool pollable = ::fstat(STDIN_FILENO, &st) == 0 &&
                           (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode) || (S_ISCHR(st.st_mode) && ::isatty(STDIN_FILENO)));
     if (pollable) {
-        saved_stdin_flags = ::fcntl(STDIN_FILENO, F_GETFL);
-        stdin_.emplace(executor, STDIN_FILENO);
+        // Asio makes the descriptor it reads non-blocking, and O_NONBLOCK belongs to the open file
+        // description, not the descriptor. On a terminal stdin, stdout and stderr are one
+        // description: a non-blocking stdin made stdout non-blocking too, and the first write to
+        // a terminal slower than the reply failed with EAGAIN and stopped std::cout for good.
+        // Reopening stdin gives a description of our own (a pipe or terminal can be reopened
+        // through /proc), so only it becomes non-blocking.
+        const int own = ::open("/proc/self/fd/0", O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (own >= 0) {
+            owned_ = true;
+            stdin_.emplace(executor, own);
+        } else {  // a socket cannot be reopened: the shared description, its flags restored at the end
+            saved_stdin_flags = ::fcntl(STDIN_FILENO, F_GETFL);
+            stdin_.emplace(executor, STDIN_FILENO);
+        }
     } else {
         buffer_.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
         eof_ = true;
@@ -36,7 +48,8 @@ line_reader::~line_reader() {
     if (stdin_) {
         boost::system::error_code ignored;
         stdin_->cancel(ignored);
-        (void)stdin_->release();  // stdin is not ours to close
+        if (owned_) stdin_->close(ignored);
+        else (void)stdin_->release();  // stdin is not ours to close
     }
     restore_stdin_flags();
 }

@@ -11,9 +11,11 @@
 namespace engram::cli {
 
 /// Reads stdin line by line. A pipe, terminal or socket is read asynchronously; anything else
-/// (a regular file, /dev/null) is read whole at construction, which cannot block. The descriptor
-/// is never closed, and its file-status flags are restored on destruction (Asio makes it
-/// non-blocking, which a terminal shares with the shell).
+/// (a regular file, /dev/null) is read whole at construction, which cannot block. A pipe or
+/// terminal is read through a descriptor of its own, reopened from /proc/self/fd/0, because
+/// Asio makes what it reads non-blocking and a terminal's stdin shares that flag with stdout
+/// and stderr. A socket, which cannot be reopened, is read on descriptor 0 itself (never
+/// closed), and its file-status flags are restored on destruction.
 class line_reader {
 public:
     explicit line_reader(boost::asio::any_io_executor executor);
@@ -33,6 +35,7 @@ private:
     std::optional<std::string> take_line();
     std::optional<boost::asio::posix::stream_descriptor> stdin_;
     std::string buffer_;
+    bool owned_ = false;  ///< stdin_ is our own reopened descriptor (closed at the end)
     bool eof_ = false;
     bool cancelled_ = false;
 };

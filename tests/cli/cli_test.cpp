@@ -599,4 +599,88 @@ BOOST_AUTO_TEST_CASE(second_ctrl_c_quits_at_once_and_the_next_start_saves_the_jo
     BOOST_TEST(jobs->empty());
 }
 
+// A terminal is one open file description shared by stdin, stdout and stderr: whatever makes the
+// chat's stdin non-blocking made its stdout non-blocking too, and a terminal slower than the reply
+// made printing fail for good.
+BOOST_AUTO_TEST_CASE(chat_on_a_slow_terminal_prints_a_long_reply_whole) {
+    std::string big;
+    for (int i = 0; big.size() < 600'000; ++i) big += "line-" + std::to_string(i) + " ";
+    fake_anthropic_server server;
+    server.set_handler([big](const recorded_request& r) {
+        if (is_extraction(r)) return extraction_reply("{}");
+        return scripted_response::sse(engram::test::make_text_stream(big, 50));
+    });
+    cli_world w(server);
+    int master = -1, slave = -1;
+    BOOST_REQUIRE(::openpty(&master, &slave, nullptr, nullptr, nullptr) == 0);
+    termios t{};
+    ::tcgetattr(slave, &t);
+    t.c_lflag &= ~static_cast<tcflag_t>(ECHO);
+    ::tcsetattr(slave, TCSANOW, &t);
+    std::vector<std::string> env_strings;
+    for (char** e = environ; *e; ++e) {
+        const std::string kv = *e;
+        if (!kv.starts_with("ANTHROPIC_") && !kv.starts_with("ENGRAM_") && !kv.starts_with("XDG_") && !kv.starts_with("HOME="))
+            env_strings.push_back(kv);
+    }
+    env_strings.push_back("HOME=" + w.work.string());
+    for (const auto& [k, v] : w.env) env_strings.push_back(k + "=" + v);
+    std::vector<char*> envp;
+    for (auto& e : env_strings) envp.push_back(e.data());
+    envp.push_back(nullptr);
+    std::vector<std::string> args{ENGRAM_CLI_PATH, "chat", "--user", "alice", "--memory-dir", w.memory.string()};
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    const std::string cwd = w.work.string();
+    const pid_t pid = ::fork();
+    BOOST_REQUIRE(pid >= 0);
+    if (pid == 0) {
+        ::setsid();
+        ::ioctl(slave, TIOCSCTTY, 0);
+        ::dup2(slave, 0);
+        ::dup2(slave, 1);
+        ::dup2(slave, 2);
+        ::close(master);
+        if (slave > 2) ::close(slave);
+        if (::chdir(cwd.c_str()) != 0) ::_exit(126);
+        ::signal(SIGPIPE, SIG_DFL);
+        ::execve(argv[0], argv.data(), envp.data());
+        ::_exit(127);
+    }
+    ::close(slave);
+    const std::string line = "hello\n";
+    BOOST_REQUIRE(::write(master, line.data(), line.size()) == static_cast<ssize_t>(line.size()));
+    std::this_thread::sleep_for(2s);  // a slow terminal: the reply fills the terminal's buffer meanwhile
+    std::string out;
+    bool quit_sent = false;
+    const auto deadline = std::chrono::steady_clock::now() + 60s;
+    for (;;) {
+        if (std::chrono::steady_clock::now() > deadline) {
+            ::kill(pid, SIGKILL);
+            BOOST_ERROR("the chat did not finish in time");
+            break;
+        }
+        if (!quit_sent && contains(out, "you> ") && out.find("you> ") != out.rfind("you> ")) {
+            ::write(master, "quit\n", 5);
+            quit_sent = true;
+        }
+        pollfd p{master, POLLIN, 0};
+        if (::poll(&p, 1, 100) <= 0) continue;
+        char buf[8192];
+        const ssize_t k = ::read(master, buf, sizeof buf);
+        if (k <= 0) break;  // EIO: the child closed the terminal
+        out.append(buf, static_cast<std::size_t>(k));
+    }
+    ::close(master);
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    BOOST_TEST(WIFEXITED(status));
+    BOOST_TEST(WEXITSTATUS(status) == 0);
+    std::string flat;
+    for (char c : out)
+        if (c != '\r') flat += c;
+    BOOST_TEST(contains(flat, "agent> " + big + "\n"), "got " << flat.size() << " bytes of terminal output");
+}
+
 BOOST_AUTO_TEST_SUITE_END()
