@@ -105,7 +105,22 @@ int memory_command(const options& o) {
     if (sub == "export") {
         auto store = open_store(o);
         if (o.positionals.size() == 1 && !o.user_given) {
-            std::cout << mem::pretty_json(checked(store->export_all(), "cannot export"));
+            const auto all = checked(store->export_all(), "cannot export");
+            std::cout << mem::pretty_json(all);
+            // A record that cannot be read is exported as {"user_id","error"}: the output is a
+            // partial export, which must not look like a complete one to a script.
+            std::string failed;
+            std::size_t count = 0;
+            for (const auto& u : all.as_object().at("users").as_array())
+                if (const auto* e = u.as_object().if_contains("error")) {
+                    ++count;
+                    if (failed.empty())
+                        failed = std::string(u.as_object().at("user_id").as_string()) + " (" + std::string(e->as_string()) + ")";
+                }
+            if (count > 0)
+                throw cli_error(exit_memory, "the export is incomplete: " + std::to_string(count) +
+                                                 (count == 1 ? " record could not be read: " : " records could not be read, first ") +
+                                                 failed + "; every other user was exported");
         } else {
             const auto id = user_argument(o, sub);
             std::cout << mem::pretty_json(checked(store->export_user(id), "cannot export " + id));

@@ -76,6 +76,7 @@ Works on the memory files directly; no network, no API key needed.
   history ID    what each past update changed, oldest first
   undo ID       restore the memory as it was before the last update
   export [ID]   the full record of ID (memory, applied sessions, history), or of every user, as JSON
+                (a record that cannot be read appears as {"user_id","error"} and the exit status is 3)
   forget ID     erase everything kept about ID: record, history, pending jobs, quarantined copies
 Exit status: 0 ok, 1 stdout could not be written (e.g. a full disk), 2 usage error (bad
 sub-command or id), 3 memory error (e.g. nothing to undo).

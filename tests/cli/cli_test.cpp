@@ -512,6 +512,21 @@ BOOST_AUTO_TEST_CASE(export_to_a_full_disk_exits_1) {
     BOOST_TEST(contains(error_line(r), "cannot write to stdout"));
 }
 
+BOOST_AUTO_TEST_CASE(export_of_every_user_exits_3_naming_a_corrupt_record_and_still_prints_the_rest) {
+    fake_anthropic_server server;
+    echo_server(server, fact_update);
+    cli_world w(server);
+    BOOST_REQUIRE_EQUAL(w.run({"run", "--user", "alice", "-m", "I use Python"}).exit_status, 0);
+    BOOST_REQUIRE_EQUAL(w.run({"run", "--user", "carol", "-m", "I use Go"}).exit_status, 0);
+    { std::ofstream(w.memory / "carol.json", std::ios::trunc) << "{not json"; }
+    auto all = w.run({"memory", "export"});
+    BOOST_TEST(all.exit_status == 3);
+    BOOST_TEST(contains(error_line(all), "carol"));
+    const auto users = json::parse(all.out).at("users").as_array();
+    BOOST_TEST(users.size() == 2u);
+    BOOST_TEST(users[0].at("user_id") == "alice");
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 BOOST_AUTO_TEST_SUITE(cli_chat)
