@@ -61,6 +61,17 @@ bool fatal_for_chat(std::exception_ptr e) {
 class session_host {
 public:
     explicit session_host(const options& o) : opts_(o), status_(o.quiet) {
+        // A stray word is most likely the message without --message: ignoring it would wait on
+        // stdin (run) or drop what the user meant to say.
+        if (!o.positionals.empty()) {
+            const std::string word = one_line(o.positionals[0]);
+            if (o.command == "run")
+                throw usage_error("unexpected argument '" + word + "': give the message with --message (-m), e.g. engram run --user " +
+                                  (o.user_given ? one_line(o.user) : std::string("ID")) + " -m \"" + word +
+                                  "\", or pipe it on stdin");
+            throw usage_error("unexpected argument '" + word + "': engram " + o.command +
+                              " takes no arguments (type each message at the you> prompt)");
+        }
         if (!o.user_given) throw usage_error("--user ID is required (whose memory to use), e.g. --user alice");
         if (auto ok = memory::encode_user_id(o.user); !ok)
             throw usage_error("invalid user id '" + one_line(o.user) + "': " + ok.error().message);

@@ -373,6 +373,21 @@ BOOST_AUTO_TEST_CASE(a_short_key_of_a_local_server_does_not_garble_messages) {
     BOOST_TEST(!contains(line, "***"), line);
 }
 
+BOOST_AUTO_TEST_CASE(words_after_run_or_chat_are_rejected_pointing_at_message) {
+    fake_anthropic_server server;
+    echo_server(server, "{}");
+    cli_world w(server);
+    auto r = w.run({"run", "--user", "gus", "hello there"});
+    BOOST_TEST(r.exit_status == 2);
+    const auto line = error_line(r);
+    BOOST_TEST(contains(line, "'hello there'"), line);
+    BOOST_TEST(contains(line, "--message"), line);
+    auto c = w.run({"chat", "--user", "gus", "extra"}, "hi\n");
+    BOOST_TEST(c.exit_status == 2);
+    BOOST_TEST(contains(error_line(c), "'extra'"));
+    BOOST_TEST(server.requests().empty());
+}
+
 BOOST_AUTO_TEST_CASE(a_reader_that_went_away_gets_exit_1_and_the_session_is_still_saved) {
     fake_anthropic_server server;
     echo_server(server, fact_update);
