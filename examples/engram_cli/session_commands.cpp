@@ -15,6 +15,7 @@
 #include <boost/json/serialize.hpp>
 
 #include <engram/memory/user_id.hpp>
+#include <engram/memory/utf8.hpp>
 #include <engram/runtime/runtime.hpp>
 
 #include "commands.hpp"
@@ -269,6 +270,10 @@ int run_command(const options& o) {
     }
     if (text.find_first_not_of(" \t\r\n") == std::string::npos)
         throw usage_error("the message is empty: pass --message TEXT or pipe it on stdin");
+    // The API takes JSON, which is UTF-8: other bytes (a Latin-1 terminal, a binary file) would
+    // come back as an unhelpful HTTP 400 "body is not JSON" after the connection was made.
+    if (!memory::is_valid_utf8(text))
+        throw usage_error("the message is not valid UTF-8 (is the terminal or file in another encoding?)");
     const bool json_out = o.output == "json";
     return host.run([text, json_out](session_host& h) -> asio::awaitable<void> {
         auto s = co_await h.runtime().open_session(h.agent().name, h.user());
@@ -333,6 +338,11 @@ int chat_command(const options& o) {
             const std::string text = line->substr(b, e - b + 1);
             if (text == "exit" || text == "quit") break;
             if (h.interrupted()) break;
+            if (!memory::is_valid_utf8(text)) {  // as in run; the chat goes on
+                report({exit_usage, "the message is not valid UTF-8 (is the terminal in another encoding?); not sent"},
+                       h.context());
+                continue;
+            }
             std::cout << "agent> " << std::flush;
             std::exception_ptr failure;
             {

@@ -388,6 +388,25 @@ BOOST_AUTO_TEST_CASE(words_after_run_or_chat_are_rejected_pointing_at_message) {
     BOOST_TEST(server.requests().empty());
 }
 
+BOOST_AUTO_TEST_CASE(a_message_that_is_not_utf8_exits_2_before_any_request) {
+    fake_anthropic_server server;
+    echo_server(server, "{}");
+    cli_world w(server);
+    auto r = w.run({"run", "--user", "alice", "-m", "caf\xe9"});
+    BOOST_TEST(r.exit_status == 2);
+    BOOST_TEST(contains(error_line(r), "not valid UTF-8"));
+    auto piped = w.run({"run", "--user", "alice"}, "caf\xe9\n");
+    BOOST_TEST(piped.exit_status == 2);
+    BOOST_TEST(contains(error_line(piped), "not valid UTF-8"));
+    BOOST_TEST(server.requests().empty());
+    // In a chat such a line is refused and the chat goes on.
+    auto chat = w.run({"chat", "--user", "alice"}, "caf\xe9\nhello\n");
+    BOOST_TEST(chat.exit_status == 0);
+    BOOST_TEST(contains(error_line(chat), "not valid UTF-8"));
+    BOOST_TEST(contains(chat.out, "echo: hello"));
+    BOOST_TEST(chat_requests(server).size() == 1u);
+}
+
 BOOST_AUTO_TEST_CASE(a_reader_that_went_away_gets_exit_1_and_the_session_is_still_saved) {
     fake_anthropic_server server;
     echo_server(server, fact_update);
