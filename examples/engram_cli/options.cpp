@@ -144,6 +144,14 @@ int load_dotenv(const std::string& path) {
 std::string memory_directory(const options& o) {
     if (!o.memory_dir.empty()) return o.memory_dir;
     if (const char* d = env("ENGRAM_MEMORY_DIR")) return d;
+    // The library's default (memory::default_memory_directory) falls back to "./.local/share/..."
+    // without HOME: memory would then depend on the working directory and be silently lost or
+    // split between directories. Only an absolute default is used here.
+    const char* xdg = env("XDG_DATA_HOME");
+    const char* home = env("HOME");
+    if ((!xdg || *xdg != '/') && (!home || *home != '/'))
+        throw usage_error("no memory directory: HOME is not set (or not absolute) and neither is XDG_DATA_HOME; "
+                          "pass --memory-dir DIR or set ENGRAM_MEMORY_DIR");
     return {};
 }
 

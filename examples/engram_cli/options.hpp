@@ -46,6 +46,7 @@ int load_dotenv(const std::string& path);
 runtime::runtime_config make_runtime_config(const options& o);
 
 /// The memory directory the options select (empty: the default directory).
+/// @throws usage_error when the default would not be absolute (no HOME nor XDG_DATA_HOME).
 std::string memory_directory(const options& o);
 
 }  // namespace engram::cli

@@ -31,7 +31,8 @@ options (any command):
   --user ID             whose memory to use
   --model MODEL         use this model for chat turns instead of the agent's
   --output text|json    json: run prints the final message as one JSON object; memory/agents print JSON
-  --memory-dir DIR      where memory lives (env ENGRAM_MEMORY_DIR; default ~/.local/share/engram/memory)
+  --memory-dir DIR      where memory lives (env ENGRAM_MEMORY_DIR; default $XDG_DATA_HOME/engram/memory
+                        or ~/.local/share/engram/memory)
   --base-url URL        API endpoint (env ANTHROPIC_BASE_URL; default https://api.anthropic.com)
   --ca-file FILE        extra trusted CA certificates (PEM) for a private endpoint (env ENGRAM_CA_FILE)
   --quiet, -q           no progress lines on stderr

@@ -407,6 +407,23 @@ BOOST_AUTO_TEST_CASE(a_message_that_is_not_utf8_exits_2_before_any_request) {
     BOOST_TEST(chat_requests(server).size() == 1u);
 }
 
+BOOST_AUTO_TEST_CASE(without_home_or_a_memory_dir_exits_2_instead_of_using_the_working_directory) {
+    cli_world w;
+    child_options o;
+    o.cwd = w.work;
+    o.unset_home = true;
+    o.env = w.env;
+    o.env["ANTHROPIC_API_KEY"] = test_key;
+    for (const std::vector<std::string>& args : {std::vector<std::string>{"memory", "list"},
+                                                 std::vector<std::string>{"run", "--user", "alice", "-m", "hi"}}) {
+        auto r = engram::test::run_child(ENGRAM_CLI_PATH, args, o);
+        BOOST_TEST_MESSAGE("stderr: " << r.err);
+        BOOST_TEST(r.exit_status == 2);
+        BOOST_TEST(contains(error_line(r), "--memory-dir"));
+    }
+    BOOST_TEST(!fs::exists(w.work / ".local"));
+}
+
 BOOST_AUTO_TEST_CASE(a_reader_that_went_away_gets_exit_1_and_the_session_is_still_saved) {
     fake_anthropic_server server;
     echo_server(server, fact_update);
