@@ -5,6 +5,7 @@
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <set>
 
 #include "errors.hpp"
 
@@ -47,7 +48,14 @@ unsigned env_number(const char* name, unsigned max) {
     return n;
 }
 
+std::set<std::string>& dotenv_keys() {
+    static std::set<std::string> keys;
+    return keys;
+}
+
 }  // namespace
+
+bool set_from_dotenv(const std::string& key) { return dotenv_keys().count(key) != 0; }
 
 options parse_command_line(int argc, char** argv) {
     options o;
@@ -136,6 +144,7 @@ int load_dotenv(const std::string& path) {
         }
         if (env(key.c_str())) continue;  // the real environment wins
         ::setenv(key.c_str(), value.c_str(), 1);
+        dotenv_keys().insert(key);
         ++set;
     }
     return set;

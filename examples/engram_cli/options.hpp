@@ -39,6 +39,9 @@ options parse_command_line(int argc, char** argv);
 /// error; a malformed line is reported on stderr and skipped. Returns how many values were set.
 int load_dotenv(const std::string& path);
 
+/// Whether load_dotenv() set `key` (so a setting can say where it came from).
+bool set_from_dotenv(const std::string& key);
+
 /// The runtime configuration: client settings from ANTHROPIC_BASE_URL / ANTHROPIC_API_KEY,
 /// overridden by --base-url and --ca-file; ENGRAM_MAX_RETRIES and ENGRAM_RETRY_BASE_MS; the
 /// memory directory from --memory-dir, else ENGRAM_MEMORY_DIR, else the default.

@@ -1,6 +1,7 @@
 // engram run / engram chat: one runtime on one io_context, one session, memory saved at the end.
 #include <unistd.h>
 
+#include <cctype>
 #include <csignal>
 #include <cstdlib>
 #include <iostream>
@@ -31,10 +32,41 @@ namespace engram::cli {
 
 namespace {
 
-bool is_loopback(const std::string& url) {
-    for (const char* h : {"://127.", "://localhost", "://[::1]"})
-        if (url.find(h) != std::string::npos) return true;
-    return false;
+struct endpoint {
+    std::string scheme;  ///< lower case
+    std::string host;    ///< lower case, an IPv6 address in brackets; no user info, no port
+};
+
+// The scheme and host of a base URL. A malformed URL yields what it can; the client rejects it.
+endpoint parse_endpoint(const std::string& url) {
+    endpoint e;
+    const auto sep = url.find("://");
+    if (sep == std::string::npos) return e;
+    e.scheme = url.substr(0, sep);
+    std::string authority = url.substr(sep + 3);
+    authority = authority.substr(0, authority.find_first_of("/?#"));
+    if (const auto at = authority.rfind('@'); at != std::string::npos) authority = authority.substr(at + 1);
+    if (authority.starts_with("[")) {
+        const auto close = authority.find(']');
+        e.host = close == std::string::npos ? authority : authority.substr(0, close + 1);
+    } else {
+        e.host = authority.substr(0, authority.find(':'));
+    }
+    for (auto* s : {&e.scheme, &e.host})
+        for (char& c : *s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return e;
+}
+
+// Only the host itself counts: "localhost.evil.example" or "127.0.0.1.example" are not local.
+bool is_loopback_host(const std::string& host) {
+    if (host == "localhost" || host == "[::1]") return true;
+    if (!host.starts_with("127.")) return false;
+    int dots = 0;
+    for (char c : host) {
+        if (c == '.') ++dots;
+        else if (c < '0' || c > '9') return false;
+    }
+    return dots == 3;
 }
 
 // A chat turn error that would fail every later turn too ends the chat.
@@ -95,6 +127,7 @@ public:
             throw usage_error(
                 "ANTHROPIC_API_KEY is not set: export ANTHROPIC_API_KEY=... or put ANTHROPIC_API_KEY=... in ./.env "
                 "(for a local server such as engram_standin_server set ANTHROPIC_BASE_URL to it and any non-empty key)");
+        announce_endpoint();
     }
 
     const error_context& context() const noexcept { return ctx_; }
@@ -111,7 +144,6 @@ public:
         runtime_ = std::make_unique<rt::runtime>(ioc_.get_executor(), cfg_);  // may throw invalid_config
         runtime_->add_agent(*agent_);
         install_hooks();
-        if (is_loopback(cfg_.client.base_url)) status_.say("using the local server at " + cfg_.client.base_url);
         asio::signal_set signals(ioc_, SIGINT, SIGTERM);
         wait_for_signal(signals);
         std::exception_ptr failure;
@@ -157,6 +189,31 @@ public:
     }
 
 private:
+    // Says where requests (and the key) go unless it is the default endpoint: a .env in the
+    // working directory can set ANTHROPIC_BASE_URL, and the real key from the environment would
+    // then go to whatever host it names. Shown even with --quiet, except for a loopback server.
+    void announce_endpoint() {
+        const std::string& url = cfg_.client.base_url;
+        std::string trimmed = url;
+        while (trimmed.ends_with('/')) trimmed.pop_back();
+        if (trimmed == net::client_config{}.base_url) return;
+        const endpoint ep = parse_endpoint(url);
+        if (is_loopback_host(ep.host)) {
+            status_.say("using the local server at " + one_line(url, ctx_.api_key));
+            return;
+        }
+        const std::string origin = !opts_.base_url.empty()                    ? "--base-url"
+                                   : set_from_dotenv("ANTHROPIC_BASE_URL") ? "ANTHROPIC_BASE_URL in ./.env"
+                                                                               : "ANTHROPIC_BASE_URL";
+        // The host only: a URL may carry user:password@.
+        const std::string host = one_line(ep.host.empty() ? std::string("(unparsable URL)") : ep.host, ctx_.api_key);
+        std::cout.flush();
+        std::cerr << "engram: sending requests and the API key to " << host << " (set by " << origin << ")\n";
+        if (ep.scheme == "http")
+            std::cerr << "engram: warning: the API key would be sent unencrypted (http://) to " << host
+                      << ", which is not this machine; use https:// unless the network is trusted\n";
+    }
+
     template <class Body>
     asio::awaitable<void> wrap(Body body, asio::signal_set& signals) {
         std::exception_ptr failure;

@@ -424,6 +424,28 @@ BOOST_AUTO_TEST_CASE(without_home_or_a_memory_dir_exits_2_instead_of_using_the_w
     BOOST_TEST(!fs::exists(w.work / ".local"));
 }
 
+BOOST_AUTO_TEST_CASE(a_non_local_base_url_is_announced_by_host_and_plain_http_is_warned) {
+    cli_world w;
+    w.env["ANTHROPIC_API_KEY"] = test_key;
+    // An empty message fails after the settings are read and before any connection (and any
+    // name lookup), so nothing leaves this machine.
+    auto r = w.run({"run", "--user", "alice", "-m", " ", "--base-url", "http://localhost.evil.example:8080/v1"});
+    BOOST_TEST(r.exit_status == 2);
+    BOOST_TEST(!contains(r.err, "local server"), r.err);
+    BOOST_TEST(contains(r.err, "localhost.evil.example"), r.err);
+    BOOST_TEST(contains(r.err, "warning: the API key would be sent unencrypted"), r.err);
+    // A loopback server over http is the normal local set-up: announced, not warned about.
+    auto local = w.run({"run", "--user", "alice", "-m", " "});
+    BOOST_TEST(contains(local.err, "local server"), local.err);
+    BOOST_TEST(!contains(local.err, "warning"), local.err);
+    // A ./.env that redirects the key from the environment is named as the origin, even with --quiet.
+    { std::ofstream(w.work / ".env") << "ANTHROPIC_BASE_URL=https://api.example.invalid/\n"; }
+    w.env.erase("ANTHROPIC_BASE_URL");
+    auto dotenv = w.run({"run", "--user", "alice", "-m", " ", "--quiet"});
+    BOOST_TEST(contains(dotenv.err, "api.example.invalid (set by ANTHROPIC_BASE_URL in ./.env)"), dotenv.err);
+    BOOST_TEST(!contains(dotenv.err, "warning"), dotenv.err);
+}
+
 BOOST_AUTO_TEST_CASE(a_reader_that_went_away_gets_exit_1_and_the_session_is_still_saved) {
     fake_anthropic_server server;
     echo_server(server, fact_update);
