@@ -120,7 +120,13 @@ int load_dotenv(const std::string& path) {
         std::string value = trim(line.substr(eq + 1));
         if (!value.empty() && (value[0] == '"' || value[0] == '\'')) {
             const char q = value[0];
-            const auto close = value.find(q, 1);
+            // Inside double quotes a backslash escapes the next character, \" included, so the
+            // closing quote is the first one not escaped ("a\"b" is a"b, not a\).
+            std::size_t close = std::string::npos;
+            for (std::size_t k = 1; k < value.size() && close == std::string::npos; ++k) {
+                if (q == '"' && value[k] == '\\') ++k;
+                else if (value[k] == q) close = k;
+            }
             if (close == std::string::npos) {
                 std::cerr << "engram: warning: " << path << " line " << line_no << ": unterminated quote, line ignored\n";
                 continue;

@@ -500,6 +500,19 @@ BOOST_AUTO_TEST_CASE(dotenv_in_the_working_directory_fills_what_the_environment_
     BOOST_TEST(chats[1].headers.at("x-api-key") == "sk-from-the-environment");
 }
 
+BOOST_AUTO_TEST_CASE(a_dotenv_value_keeps_an_escaped_double_quote) {
+    fake_anthropic_server server;
+    echo_server(server, "{}");
+    cli_world w(server);
+    w.env.erase("ANTHROPIC_API_KEY");
+    { std::ofstream(w.work / ".env") << R"(ANTHROPIC_API_KEY="sk-test-\"quoted\"-key")" << "\n"; }
+    auto r = w.run({"run", "--user", "dot", "-m", "hi"});
+    BOOST_TEST(r.exit_status == 0);
+    const auto chats = chat_requests(server);
+    BOOST_REQUIRE_EQUAL(chats.size(), 1u);
+    BOOST_TEST(chats[0].headers.at("x-api-key") == R"(sk-test-"quoted"-key)");
+}
+
 BOOST_AUTO_TEST_CASE(help_is_available_on_every_command) {
     cli_world w;
     for (const std::string& cmd : std::vector<std::string>{"run", "chat", "memory", "agents"}) {
