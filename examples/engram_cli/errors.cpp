@@ -14,7 +14,7 @@ namespace {
 namespace net = engram::net;
 namespace rt = engram::runtime;
 
-std::string api_message(const net::client_error& e) {
+std::string api_message(const net::client_error& e, const error_context& ctx) {
     const auto& api = *e.api();
     std::string what = "the API returned ";
     what += api.error_type.empty() ? std::string("an error") : api.error_type;
@@ -30,7 +30,7 @@ std::string api_message(const net::client_error& e) {
             what += "; this key may not use that model or feature";
             break;
         case net::errc::not_found:
-            what += "; check --model and ANTHROPIC_BASE_URL";
+            what += "; check --model and " + ctx.base_url_setting;
             break;
         case net::errc::rate_limited:
         case net::errc::overloaded:
@@ -47,10 +47,10 @@ failure from_client_error(const net::client_error& e, const error_context& ctx) 
     const std::string where = ctx.base_url.empty() ? std::string("the API") : ctx.base_url;
     switch (e.kind()) {
         case net::error_kind::api:
-            return {exit_api, api_message(e)};
+            return {exit_api, api_message(e, ctx)};
         case net::error_kind::connection:
             return {exit_api, "cannot connect to " + where + " (" + e.what() +
-                                  "); check ANTHROPIC_BASE_URL and that the server is running"};
+                                  "); check " + ctx.base_url_setting + " and that the server is running"};
         case net::error_kind::tls:
             return {exit_api, "TLS failure with " + where + " (" + e.what() +
                                   "); for a private endpoint pass its CA certificate with --ca-file FILE"};

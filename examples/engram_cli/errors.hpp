@@ -33,6 +33,8 @@ inline cli_error usage_error(const std::string& what) { return {exit_usage, what
 struct error_context {
     std::string base_url;
     std::string api_key;
+    /// What chose base_url, for hints: "--base-url", "ANTHROPIC_BASE_URL" or "ANTHROPIC_BASE_URL in ./.env".
+    std::string base_url_setting = "ANTHROPIC_BASE_URL";
 };
 
 /// The one-line message and exit status for any exception the CLI can meet.

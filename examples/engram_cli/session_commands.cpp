@@ -121,6 +121,8 @@ public:
         if (!o.model.empty()) agent_->model = o.model;
         cfg_ = make_runtime_config(o);
         ctx_.base_url = cfg_.client.base_url;
+        if (!o.base_url.empty()) ctx_.base_url_setting = "--base-url";
+        else if (set_from_dotenv("ANTHROPIC_BASE_URL")) ctx_.base_url_setting = "ANTHROPIC_BASE_URL in ./.env";
         ctx_.api_key = cfg_.client.api_key;
         status_.set_secret(cfg_.client.api_key);
         if (cfg_.client.api_key.empty())
@@ -202,13 +204,10 @@ private:
             status_.say("using the local server at " + one_line(url, ctx_.api_key));
             return;
         }
-        const std::string origin = !opts_.base_url.empty()                    ? "--base-url"
-                                   : set_from_dotenv("ANTHROPIC_BASE_URL") ? "ANTHROPIC_BASE_URL in ./.env"
-                                                                               : "ANTHROPIC_BASE_URL";
         // The host only: a URL may carry user:password@.
         const std::string host = one_line(ep.host.empty() ? std::string("(unparsable URL)") : ep.host, ctx_.api_key);
         std::cout.flush();
-        std::cerr << "engram: sending requests and the API key to " << host << " (set by " << origin << ")\n";
+        std::cerr << "engram: sending requests and the API key to " << host << " (set by " << ctx_.base_url_setting << ")\n";
         if (ep.scheme == "http")
             std::cerr << "engram: warning: the API key would be sent unencrypted (http://) to " << host
                       << ", which is not this machine; use https:// unless the network is trusted\n";

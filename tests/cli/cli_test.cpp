@@ -245,6 +245,13 @@ BOOST_AUTO_TEST_CASE(refused_connection_exits_1_naming_the_endpoint) {
     BOOST_TEST(r.exit_status == 1);
     const auto line = error_line(r);
     BOOST_TEST(contains(line, "cannot connect to " + url), line);
+    BOOST_TEST(contains(line, "check ANTHROPIC_BASE_URL"), line);
+    // The hint names the setting that chose the endpoint.
+    w.env.erase("ANTHROPIC_BASE_URL");
+    auto flag = w.run({"run", "--user", "alice", "--message", "hi", "--base-url", url});
+    BOOST_TEST(flag.exit_status == 1);
+    const auto flag_line = error_line(flag);
+    BOOST_TEST(contains(flag_line, "check --base-url"), flag_line);
 }
 
 BOOST_AUTO_TEST_CASE(untrusted_certificate_exits_1_and_the_ca_file_option_trusts_it) {
