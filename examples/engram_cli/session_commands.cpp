@@ -336,20 +336,26 @@ int run_command(const options& o) {
         announce_memory(h, s);
         std::exception_ptr failure;
         std::optional<net::message> reply;
+        bool line_open = false;  // printed text that does not end with a newline
         {
             wait_notice notice(h.runtime().executor(), h.status());
             try {
-                auto on_delta = [&notice, json_out](std::string_view d) {
+                auto on_delta = [&notice, &line_open, json_out](std::string_view d) {
                     notice.reply_started();
                     // After a failed write (reader gone) the reply is still received, so that
                     // the session ends and is saved as usual; main() reports the failure.
-                    if (!json_out && stdout_ok()) std::cout << d << std::flush;
+                    if (!json_out && stdout_ok() && !d.empty()) {
+                        std::cout << d << std::flush;
+                        line_open = d.back() != '\n';
+                    }
                 };
                 reply = co_await s.send(text, on_delta);
             } catch (...) {
                 failure = std::current_exception();
             }
         }
+        // A reply cut off midway ends its line, so the error on stderr does not continue it.
+        if (failure && line_open) std::cout << '\n' << std::flush;
         if (reply) {
             if (json_out) {
                 std::cout << boost::json::serialize(message_json(*reply)) << std::endl;

@@ -286,6 +286,18 @@ BOOST_AUTO_TEST_CASE(unauthorized_exits_1_with_error_type_and_request_id_never_t
     BOOST_TEST(contains(line, "ANTHROPIC_API_KEY"), line);
 }
 
+BOOST_AUTO_TEST_CASE(a_reply_cut_off_midway_ends_its_line_before_the_error) {
+    const std::string full = engram::test::make_text_stream("partial reply", 3);
+    const std::string cut = full.substr(0, full.find("event: content_block_stop"));  // then the connection closes
+    fake_anthropic_server server;
+    server.set_handler([cut](const recorded_request&) { return scripted_response::sse(cut); });
+    cli_world w(server);
+    auto r = w.run({"run", "--user", "alice", "--message", "hi"});
+    BOOST_TEST(r.exit_status == 1);
+    BOOST_TEST(r.out == "partial reply\n");  // the error line on stderr starts a line of its own on a terminal
+    BOOST_TEST(contains(error_line(r), "incomplete"));
+}
+
 BOOST_AUTO_TEST_CASE(a_retried_request_is_announced_with_its_backoff_not_silent) {
     fake_anthropic_server server;
     auto overloaded = scripted_response::json(529, R"({"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}})");
