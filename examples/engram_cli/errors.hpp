@@ -14,7 +14,8 @@ enum exit_code : int {
     exit_api = 1,          ///< the model call failed: API error, network, TLS, timeout, bad stream
     exit_usage = 2,        ///< bad arguments or configuration (missing key, unknown agent, bad id, ...)
     exit_memory = 3,       ///< the memory store failed, or memory could not be saved
-    exit_interrupted = 130 ///< a second Ctrl-C: quit at once (pending memory stays in the journal)
+    exit_interrupted = 130, ///< Ctrl-C (run), or a second one: quit at once (pending memory stays in the journal)
+    exit_terminated = 143   ///< SIGTERM (128 + 15, as a shell reports it), after memory was saved
 };
 
 /// A failure the CLI itself detects; what() is the one-line message (without "engram: error: ").

@@ -137,6 +137,8 @@ public:
     const agents::agent_definition& agent() const noexcept { return *agent_; }
     rt::runtime& runtime() noexcept { return *runtime_; }
     bool interrupted() const noexcept { return interrupts_ > 0; }
+    /// The first signal was SIGTERM (a service manager or kill), not Ctrl-C.
+    bool terminated() const noexcept { return first_signal_ == SIGTERM; }
     const std::string& user() const noexcept { return opts_.user; }
 
     /// Runs `body` (a coroutine using runtime()) to completion with the runtime started and shut
@@ -252,17 +254,22 @@ private:
     }
 
     void wait_for_signal(asio::signal_set& signals) {
-        signals.async_wait([this, &signals](boost::system::error_code ec, int) {
+        signals.async_wait([this, &signals](boost::system::error_code ec, int signo) {
             if (ec) return;  // cancelled at the end
             if (++interrupts_ >= 2) {
                 std::cerr << "\nengram: quitting at once; unsaved memory stays in the journal and is saved the next "
                              "time engram starts"
                           << std::endl;
                 line_reader::restore_stdin_flags();
-                std::_Exit(exit_interrupted);
+                std::_Exit(signo == SIGTERM ? exit_terminated : exit_interrupted);
             }
-            std::cerr << "\nengram: interrupted: ending the session and saving memory (Ctrl-C again to quit at once)"
-                      << std::endl;
+            first_signal_ = signo;
+            // SIGTERM comes from kill or a service manager, not a keyboard: no Ctrl-C advice.
+            if (signo == SIGTERM)
+                std::cerr << "\nengram: terminated: ending the session and saving memory" << std::endl;
+            else
+                std::cerr << "\nengram: interrupted: ending the session and saving memory (Ctrl-C again to quit at once)"
+                          << std::endl;
             if (interrupt_) interrupt_();
             // Lets a running turn finish within the shutdown grace period, then ends every session
             // and saves its memory.
@@ -282,6 +289,7 @@ private:
     std::mutex mutex_;
     std::vector<rt::memory_event> events_;
     int interrupts_ = 0;
+    int first_signal_ = 0;
     int exit_ = exit_ok;
     std::function<void()> interrupt_;
 };
@@ -370,7 +378,7 @@ int run_command(const options& o) {
         }
         const int saved = co_await h.end_and_save(s, reply.has_value());
         if (failure) std::rethrow_exception(failure);
-        h.set_exit(h.interrupted() ? exit_interrupted : saved);
+        h.set_exit(h.terminated() ? exit_terminated : h.interrupted() ? exit_interrupted : saved);
     });
 }
 
@@ -433,7 +441,9 @@ int chat_command(const options& o) {
         h.on_interrupt({});
         const int saved = co_await h.end_and_save(s, had_reply);
         if (fatal) std::rethrow_exception(fatal);
-        h.set_exit(saved);
+        // Ctrl-C is how a user ends a chat (exit 0 once saved); SIGTERM is not, and whoever sent
+        // it learns from 143 that engram was terminated, as from any program.
+        h.set_exit(saved == exit_ok && h.terminated() ? exit_terminated : saved);
     });
 }
 

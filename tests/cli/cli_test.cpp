@@ -671,6 +671,22 @@ BOOST_AUTO_TEST_CASE(ctrl_c_ends_the_chat_and_saves_memory) {
     BOOST_TEST(fs::exists(w.memory / "alice.json"));
 }
 
+BOOST_AUTO_TEST_CASE(sigterm_ends_the_chat_saves_memory_and_exits_143) {
+    fake_anthropic_server server;
+    echo_server(server, fact_update);
+    cli_world w(server);
+    child_options o;
+    o.close_stdin = false;
+    o.signals = {SIGTERM};
+    o.signal_when_out_contains = "echo: I use Python\n";
+    auto r = w.run({"chat", "--user", "alice"}, "I use Python\n", o);
+    BOOST_TEST(r.exit_status == 143);  // 128 + SIGTERM, as a shell reports a terminated program
+    BOOST_TEST(contains(r.err, "terminated"), r.err);
+    BOOST_TEST(!contains(r.err, "Ctrl-C"), r.err);  // nobody pressed it
+    BOOST_TEST(contains(r.err, "memory saved for alice"), r.err);
+    BOOST_TEST(fs::exists(w.memory / "alice.json"));
+}
+
 BOOST_AUTO_TEST_CASE(second_ctrl_c_quits_at_once_and_the_next_start_saves_the_journaled_session) {
     fake_anthropic_server server;
     std::atomic<bool> slow_memory{true};
