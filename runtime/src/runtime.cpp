@@ -113,14 +113,33 @@ public:
         actor_.reset();  // stops it (see memory_actor's "Object lifetimes")
         if (threads_->owns_executor() && !threads_->on_executor_pool()) threads_->wait_for_actor(cfg_.shutdown_grace);
     }
-    /// The runtime handle is gone without shutdown(): no new sessions or turns, and the actor
-    /// drains what it accepted and ends, so the embedder's io_context can run out of work.
-    /// Sessions still held keep this object alive; what they end is reported as unsaved.
-    void abandon() {
-        shutting_down_ = true;
-        stop_actor();
+    /// The runtime handle is gone without shutdown(): no new sessions or turns, running turns
+    /// and extractions are cancelled (what is not merged stays journaled), idle timers stop (a
+    /// session only they held is forgotten), and the actor drains what it accepted and ends, so
+    /// the embedder's io_context runs out of work. Sessions still held keep this object alive;
+    /// what they end is reported as unsaved.
+    void abandon();
+    /// Cancels the running extractions; the queued ones are skipped (all stay journaled).
+    void cancel_extractions() {
+        abandon_extractions_ = true;
+        std::vector<std::pair<std::shared_ptr<asio::cancellation_signal>, asio::strand<asio::any_io_executor>>> workers;
+        {
+            std::lock_guard lock(mutex_);
+            for (auto& [user, sig] : worker_cancel_) workers.emplace_back(sig, worker_strands_.at(user));
+        }
+        for (auto& [sig, strand] : workers)
+            asio::dispatch(strand, [sig] { sig->emit(asio::cancellation_type::terminal); });
+    }
+    /// The sessions still alive.
+    std::vector<std::shared_ptr<session_impl>> open_sessions() const {
+        std::vector<std::shared_ptr<session_impl>> open;
+        std::lock_guard lock(mutex_);
+        for (const auto& [id, w] : sessions_)
+            if (auto s = w.lock()) open.push_back(std::move(s));
+        return open;
     }
     void stop_actor() {
+        std::lock_guard lock(mutex_);  // start() may be creating or dropping it on another thread
         if (actor_) actor_->stop();
     }
 
@@ -176,7 +195,9 @@ public:
     net::claude_client& client() noexcept { return *client_; }
     request_gate& gate() noexcept { return *gate_; }
     memory::memory_actor& memory() {
-        if (!actor_) throw runtime_error(errc::not_started, "runtime::start() has not completed");
+        std::lock_guard lock(mutex_);
+        // Only once start() succeeded: until then it may still create or drop the actor.
+        if (start_state_ != start_state::started) throw runtime_error(errc::not_started, "runtime::start() has not completed");
         return *actor_;
     }
     bool shutting_down() const noexcept { return shutting_down_.load(); }
@@ -195,6 +216,7 @@ public:
     asio::awaitable<void> start();
     asio::awaitable<session> open_session(std::string agent, std::string user_id);
     asio::awaitable<void> shutdown();
+    asio::awaitable<void> run_shutdown();
     asio::awaitable<void> drain_extractions() { co_await extractions_.wait(steady::time_point::max()); }
 
     // ---- extraction ----
@@ -263,6 +285,9 @@ private:
     std::map<std::string, asio::strand<asio::any_io_executor>> worker_strands_;
     std::atomic<bool> shutting_down_{false};
     std::atomic<bool> abandon_extractions_{false};
+    bool shutdown_started_ = false;        // (mutex_)
+    std::exception_ptr shutdown_error_;    // (mutex_) what the shutdown coroutine threw
+    zero_waiter shutdown_done_;
     enum class start_state { idle, starting, started };
     start_state start_state_ = start_state::idle;
 };
@@ -366,6 +391,13 @@ public:
     void start_idle_watch() {
         if (rt_->config().idle_timeout.count() <= 0) return;
         asio::dispatch(strand_, [self = shared_from_this()] { self->arm_idle_timer(); });
+    }
+    /// For good: the timer is cancelled and never armed again (the runtime was abandoned).
+    void stop_idle_watch() {
+        asio::dispatch(strand_, [self = shared_from_this()] {
+            self->idle_stopped_ = true;
+            self->idle_timer_.cancel();
+        });
     }
 
     bool busy() const noexcept { return busy_.load(); }
@@ -557,6 +589,10 @@ private:
     /// here, and a coroutine would cost each one a frame. The handler holds the session, so one
     /// whose handles were all dropped without end() is still ended (and saved) by it.
     void arm_idle_timer() {
+        // An end (or the runtime's abandonment) that came first, even before the first arming
+        // (start_idle_watch races with a shutdown's end()), must not leave a timer holding the
+        // session for another idle period.
+        if (ended_ || end_requested_ || idle_stopped_) return;
         const auto idle = rt_->config().idle_timeout;
         // While a turn runs the session is not idle: look again a whole period later (the turn's
         // end moves last_activity_ on).
@@ -602,6 +638,7 @@ private:
     asio::cancellation_signal turn_cancel_;  // emitted on strand_ only, by cancel_turn()
     bool turn_cancelled_ = false;            // (strand_) the running turn was cancelled
     asio::steady_timer idle_timer_;
+    bool idle_stopped_ = false;  // (strand_) stop_idle_watch() was called
     steady::time_point last_activity_ = steady::now();
 
     friend class runtime_impl;
@@ -609,9 +646,24 @@ private:
 
 // ---- runtime_impl ----
 
+void runtime_impl::abandon() {
+    shutting_down_ = true;
+    // What would keep the executor busy for minutes: idle timers (30 min by default) holding
+    // their sessions, turns streaming, extractions waiting for the model.
+    for (const auto& s : open_sessions()) {
+        s->stop_idle_watch();
+        s->cancel_turn();
+    }
+    cancel_extractions();
+    stop_actor();
+}
+
 asio::awaitable<void> runtime_impl::start() {
     {
         std::lock_guard lock(mutex_);
+        // After shutdown() (or the handle's destruction) nothing may start again: an actor
+        // started then would never be stopped, and io_context::run() would never return.
+        if (shutting_down()) throw runtime_error(errc::shutting_down, "the runtime is shutting down");
         if (start_state_ != start_state::idle) co_return;
         start_state_ = start_state::starting;
     }
@@ -632,7 +684,11 @@ asio::awaitable<void> runtime_impl::start() {
     auto opened = memory::store::open(so);
     if (!opened) throw runtime_error(errc::memory_error, "cannot open the memory directory: " + opened.error().what());
     store_ = *opened;
-    actor_ = std::make_unique<memory::memory_actor>(executor_, threads_->io_executor(), store_);
+    {
+        std::lock_guard lock(mutex_);
+        actor_ = std::make_unique<memory::memory_actor>(executor_, threads_->io_executor(), store_);
+        if (shutting_down()) actor_->stop();  // abandoned meanwhile: it only drains (nothing)
+    }
     actor_running_.add();
     threads_->actor_started();
     // Weak: the actor stops only when shutdown() or the runtime's destruction says so, and a
@@ -647,7 +703,10 @@ asio::awaitable<void> runtime_impl::start() {
     if (!pending) {
         actor_->stop();
         co_await actor_running_.wait(steady::time_point::max());
-        actor_.reset();
+        {
+            std::lock_guard lock(mutex_);
+            actor_.reset();
+        }
         store_.reset();
         throw runtime_error(errc::memory_error, "cannot read the pending-job journal: " + pending.error().what());
     }
@@ -670,7 +729,12 @@ asio::awaitable<void> runtime_impl::start() {
 
 asio::awaitable<session> runtime_impl::open_session(std::string agent_name, std::string user_id) {
     if (shutting_down()) throw runtime_error(errc::shutting_down, "the runtime is shutting down");
-    if (!actor_) throw runtime_error(errc::not_started, "runtime::start() has not completed");
+    {
+        // Started means the journal's jobs are queued too: a user's unmerged sessions are
+        // waited for (wait_for_pending_memory) before the memory is loaded.
+        std::lock_guard lock(mutex_);
+        if (start_state_ != start_state::started) throw runtime_error(errc::not_started, "runtime::start() has not completed");
+    }
     auto agent = find_agent(agent_name);
     if (!agent) throw runtime_error(errc::unknown_agent, "no agent named '" + agent_name + "'");
     // Checked for every agent, a stateless one too (which never asks the memory store): the id
@@ -843,17 +907,50 @@ asio::awaitable<void> runtime_impl::run_extraction(const extraction_job& job) {
 }
 
 asio::awaitable<void> runtime_impl::shutdown() {
-    if (shutting_down_.exchange(true)) {
-        co_await actor_running_.wait(steady::time_point::max());
-        co_return;
-    }
-    const auto deadline = steady::now() + cfg_.shutdown_grace;
-    std::vector<std::shared_ptr<session_impl>> open;
+    // One shutdown runs, for whoever asked first, in a coroutine of its own: a caller that stops
+    // waiting (cancelled, or raced against a timer) does not stop it half-way, and every later
+    // call waits for that same shutdown rather than for an actor nobody would stop.
+    bool first = false;
     {
         std::lock_guard lock(mutex_);
-        for (auto& [id, w] : sessions_)
-            if (auto s = w.lock()) open.push_back(s);
+        if (!shutdown_started_) {
+            shutdown_started_ = first = true;
+            shutdown_done_.add();
+        }
     }
+    shutting_down_ = true;
+    if (first) {
+        auto self = shared_from_this();
+        asio::co_spawn(executor_, [self] { return self->run_shutdown(); }, [self](std::exception_ptr e) {
+            {
+                std::lock_guard lock(self->mutex_);
+                self->shutdown_error_ = e;
+            }
+            self->shutdown_done_.done();
+        });
+    }
+    co_await shutdown_done_.wait(steady::time_point::max());
+    std::exception_ptr failed;
+    {
+        std::lock_guard lock(mutex_);
+        failed = shutdown_error_;
+    }
+    if (failed) std::rethrow_exception(failed);
+}
+
+asio::awaitable<void> runtime_impl::run_shutdown() {
+    // A start() under way finishes first (it may be creating the actor); one that begins now
+    // is refused (it sees shutting_down_).
+    for (;;) {
+        {
+            std::lock_guard lock(mutex_);
+            if (start_state_ != start_state::starting) break;
+        }
+        asio::steady_timer t(executor_, std::chrono::milliseconds(5));
+        co_await t.async_wait(asio::use_awaitable);
+    }
+    const auto deadline = steady::now() + cfg_.shutdown_grace;
+    const auto open = open_sessions();
     // 1. In-flight turns may finish within the grace period; then they are cancelled.
     if (!co_await turns_.wait(deadline)) {
         for (auto& s : open) s->cancel_turn();
@@ -876,14 +973,7 @@ asio::awaitable<void> runtime_impl::shutdown() {
     }
     // 3. Extractions drain within what is left of the grace period; the rest stays journaled.
     if (!co_await extractions_.wait(deadline)) {
-        abandon_extractions_ = true;
-        std::vector<std::pair<std::shared_ptr<asio::cancellation_signal>, asio::strand<asio::any_io_executor>>> workers;
-        {
-            std::lock_guard lock(mutex_);
-            for (auto& [user, sig] : worker_cancel_) workers.emplace_back(sig, worker_strands_.at(user));
-        }
-        for (auto& [sig, strand] : workers)
-            asio::dispatch(strand, [sig] { sig->emit(asio::cancellation_type::terminal); });
+        cancel_extractions();
         co_await extractions_.wait(steady::time_point::max());
     }
     // 4. The memory actor stops last, after its mailbox drained.

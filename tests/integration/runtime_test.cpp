@@ -13,6 +13,7 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -1126,6 +1127,80 @@ BOOST_AUTO_TEST_CASE(a_runtime_destroyed_without_shutdown_lets_the_io_context_ru
     const auto began = std::chrono::steady_clock::now();
     ioc.run_for(10s);
     BOOST_TEST(ioc.stopped());  // ran out of work rather than into the time limit
+    BOOST_TEST((std::chrono::steady_clock::now() - began < 5s));
+}
+
+// A caller that bounds its wait for shutdown() (or is cancelled) used to stop the shutdown half
+// way: later calls then waited for an actor nobody stopped, and io_context::run() never returned.
+BOOST_AUTO_TEST_CASE(a_shutdown_whose_caller_stopped_waiting_still_finishes_and_later_calls_wait_for_it) {
+    using namespace asio::experimental::awaitable_operators;
+    engram::test::temp_dir dir;
+    fake_anthropic_server server;
+    echo_server(server, fact_update, 200ms);  // a turn streams for about a second
+    asio::io_context ioc;
+    runtime rt(ioc.get_executor(), config_for(server, dir));
+    std::size_t second_result = 99;
+    engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> {
+        auto ex = co_await asio::this_coro::executor;
+        co_await rt.start();
+        auto s = co_await rt.open_session("assistant", "zoe");
+        asio::co_spawn(ex, s.send("a slow turn"), asio::detached);
+        asio::steady_timer t(ex, 50ms);
+        co_await t.async_wait(asio::use_awaitable);
+        asio::steady_timer impatient(ex, 100ms);  // gives up while the turn still streams
+        co_await (rt.shutdown() || impatient.async_wait(asio::use_awaitable));
+        asio::steady_timer limit(ex, 20s);
+        second_result = (co_await (rt.shutdown() || limit.async_wait(asio::use_awaitable))).index();
+    }, 60s);
+    BOOST_TEST(second_result == 0u);  // the shutdown finished, not the 20 s limit
+    BOOST_TEST(stored_memory(dir, "zoe").session_count == 1);  // the session was ended and saved
+    ioc.restart();
+    ioc.run_for(10s);
+    BOOST_TEST(ioc.stopped());
+}
+
+BOOST_AUTO_TEST_CASE(start_after_shutdown_is_refused_and_leaves_nothing_running) {
+    engram::test::temp_dir dir;
+    fake_anthropic_server server;
+    echo_server(server, "{}");
+    asio::io_context ioc;
+    runtime rt(ioc.get_executor(), config_for(server, dir));
+    std::optional<engram::runtime::errc> refused;
+    engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> {
+        co_await rt.shutdown();
+        try {
+            co_await rt.start();
+        } catch (const runtime_error& e) {
+            refused = e.code_value();
+        }
+    }, 30s);
+    BOOST_TEST((refused == engram::runtime::errc::shutting_down));
+    ioc.restart();
+    ioc.run_for(10s);
+    BOOST_TEST(ioc.stopped());
+}
+
+// Sessions dropped without end() wait on their idle timers (30 minutes by default): the runtime's
+// destruction stops those, so the io_context runs out of work at once.
+BOOST_AUTO_TEST_CASE(a_runtime_destroyed_with_sessions_on_idle_timers_lets_the_io_context_run_out_of_work) {
+    engram::test::temp_dir dir;
+    fake_anthropic_server server;
+    echo_server(server, "{}");
+    asio::io_context ioc;
+    {
+        runtime rt(ioc.get_executor(), config_for(server, dir));  // idle_timeout: 30 min
+        engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> {
+            co_await rt.start();
+            for (const char* user : {"abe", "bea"}) {
+                auto s = co_await rt.open_session("assistant", user);
+                co_await s.send("hello");
+            }  // dropped without end(): only the idle timers hold them
+        }, 30s);
+    }  // no shutdown()
+    ioc.restart();
+    const auto began = std::chrono::steady_clock::now();
+    ioc.run_for(10s);
+    BOOST_TEST(ioc.stopped());
     BOOST_TEST((std::chrono::steady_clock::now() - began < 5s));
 }
 

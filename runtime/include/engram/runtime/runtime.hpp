@@ -106,9 +106,10 @@ public:
     runtime(boost::asio::any_io_executor executor, runtime_config config);
     /// Creates and owns a thread pool of `threads` threads to run on.
     runtime(std::size_t threads, runtime_config config);
-    /// Without shutdown() first: stops taking sessions and turns and stops the memory actor once
-    /// it drained what it accepted (what is not merged stays journaled), so the executor can run
-    /// out of work.
+    /// Without shutdown() first: stops taking sessions and turns, cancels running turns and
+    /// extractions (what is not merged stays journaled), stops the sessions' idle timers (a
+    /// session held by nothing else is forgotten), and stops the memory actor once it drained
+    /// what it accepted, so the executor runs out of work.
     ~runtime();
     runtime(const runtime&) = delete;
     runtime& operator=(const runtime&) = delete;
@@ -121,9 +122,11 @@ public:
 
     /// Opens the memory store, starts the memory actor and queues the journal's pending jobs.
     /// Once it succeeded, later calls do nothing; after a failure nothing is left running and
-    /// start() may be called again.
+    /// start() may be called again. Register agents first: a journaled session of an agent not
+    /// registered by then waits in the journal.
     /// @throws runtime_error(memory_error) if the memory directory cannot be used,
-    /// runtime_error(resource_limit) (see runtime_config::min_open_files).
+    /// runtime_error(resource_limit) (see runtime_config::min_open_files),
+    /// runtime_error(shutting_down) after shutdown() began.
     boost::asio::awaitable<void> start();
 
     /// Opens a session for (agent, user): loads and renders the user's memory (from the actor's
@@ -143,7 +146,9 @@ public:
 
     /// Graceful shutdown: stop opening sessions, let in-flight turns finish within
     /// shutdown_grace, end every session, drain extractions within the grace period (what cannot
-    /// finish stays journaled for the next start), then stop the memory actor.
+    /// finish stays journaled for the next start), then stop the memory actor. It runs once, in
+    /// a coroutine of its own: a caller that stops waiting (cancelled, or raced against a timer)
+    /// does not stop it, and every call completes when that one shutdown has finished.
     boost::asio::awaitable<void> shutdown();
 
     template <class CompletionToken = boost::asio::deferred_t>
