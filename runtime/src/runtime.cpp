@@ -334,9 +334,19 @@ public:
     asio::awaitable<net::message> send(std::shared_ptr<session_impl> self, std::string text, delta_callback on_delta,
                                        bool on_strand = false) {
         // Already on the session's (single-threaded) executor: no hop, no extra coroutine frame.
-        if (!on_strand && !(rt_->config().single_threaded_executor && (co_await asio::this_coro::executor) == strand_))
+        if (!on_strand && !(rt_->config().single_threaded_executor && (co_await asio::this_coro::executor) == strand_)) {
+            // The caller's cancellation reaches the turn through a signal of our own, emitted on
+            // the strand by a handler that owns it. Boost 1.81's co_spawn would forward it with a
+            // raw pointer into the caller's slot, which a turn completing at that moment frees
+            // (chriskohlhoff/asio#1332).
+            auto hop = std::make_shared<asio::cancellation_signal>();
+            if (auto slot = (co_await asio::this_coro::cancellation_state).slot(); slot.is_connected())
+                slot.assign([hop, strand = strand_](asio::cancellation_type type) {
+                    asio::dispatch(strand, [hop, type] { hop->emit(type); });
+                });
             co_return co_await asio::co_spawn(strand_, send(self, std::move(text), std::move(on_delta), true),
-                                              asio::use_awaitable);
+                                              asio::bind_cancellation_slot(hop->slot(), asio::use_awaitable));
+        }
         throw_unless_open();
         if (busy_) co_await wait_for_turn(true);  // returns holding the lock
         busy_ = true;
