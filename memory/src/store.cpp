@@ -8,9 +8,11 @@
 #include <cstring>
 #include <optional>
 #include <random>
+#include <vector>
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <pwd.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -27,11 +29,29 @@ namespace json = boost::json;
 
 namespace engram::memory {
 
+namespace {
+/// The user's home: $HOME, else the password database's entry (a service started without a
+/// login environment has no HOME). Empty when neither gives an absolute path.
+std::string home_directory() {
+    if (const char* home = std::getenv("HOME"); home && *home == '/') return home;
+    std::vector<char> buf(16384);
+    passwd pw{};
+    passwd* found = nullptr;
+    if (::getpwuid_r(::geteuid(), &pw, buf.data(), buf.size(), &found) == 0 && found && found->pw_dir &&
+        found->pw_dir[0] == '/')
+        return found->pw_dir;
+    return {};
+}
+}  // namespace
+
 std::filesystem::path default_memory_directory() {
     if (const char* xdg = std::getenv("XDG_DATA_HOME"); xdg && *xdg == '/')
         return std::filesystem::path(xdg) / "engram" / "memory";
-    const char* home = std::getenv("HOME");
-    return std::filesystem::path(home && *home ? home : ".") / ".local" / "share" / "engram" / "memory";
+    // Never relative to the working directory: memory would seem to vanish when the program
+    // runs from somewhere else.
+    const std::string home = home_directory();
+    if (home.empty()) return {};
+    return std::filesystem::path(home) / ".local" / "share" / "engram" / "memory";
 }
 
 namespace {
@@ -384,6 +404,9 @@ store::~store() = default;
 result<std::shared_ptr<store>> store::open(store_options options) {
     auto p = std::make_unique<impl>();
     p->dir = options.directory.empty() ? default_memory_directory() : options.directory;
+    if (p->dir.empty())
+        return make_error(errc::io_error, "no memory directory: neither XDG_DATA_HOME nor a home directory is known; "
+                                          "set the memory directory explicitly");
     p->policy = options.policy;
     p->limits = options.limits;
     p->fs = options.fs ? options.fs : posix_filesystem();

@@ -4,6 +4,7 @@
 #include <cerrno>
 
 #include <fcntl.h>
+#include <pwd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -471,6 +472,23 @@ BOOST_AUTO_TEST_CASE(default_directory_follows_xdg) {
         ::setenv("XDG_DATA_HOME", saved.c_str(), 1);
     else
         ::unsetenv("XDG_DATA_HOME");
+}
+
+// A service started without a login environment has no HOME: the default must not become a
+// path under whatever the working directory is.
+BOOST_AUTO_TEST_CASE(without_home_the_default_directory_comes_from_the_password_database_never_the_cwd) {
+    const char* old_home = std::getenv("HOME");
+    const char* old_xdg = std::getenv("XDG_DATA_HOME");
+    const std::string saved_home = old_home ? old_home : "", saved_xdg = old_xdg ? old_xdg : "";
+    ::unsetenv("HOME");
+    ::unsetenv("XDG_DATA_HOME");
+    const auto dir = mem::default_memory_directory();
+    if (old_home) ::setenv("HOME", saved_home.c_str(), 1);
+    if (old_xdg) ::setenv("XDG_DATA_HOME", saved_xdg.c_str(), 1);
+    const passwd* pw = ::getpwuid(::geteuid());
+    BOOST_TEST_REQUIRE(pw != nullptr);  // the test user has an entry (root in CI)
+    BOOST_TEST(dir == fs::path(pw->pw_dir) / ".local/share/engram/memory");
+    BOOST_TEST(dir.is_absolute());
 }
 
 BOOST_AUTO_TEST_CASE(an_update_with_a_malformed_finished_at_is_refused_and_writes_nothing) {

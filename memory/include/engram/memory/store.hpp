@@ -21,6 +21,9 @@ namespace engram::memory {
 
 /// $XDG_DATA_HOME/engram/memory when XDG_DATA_HOME is set and absolute, else
 /// $HOME/.local/share/engram/memory.
+/// $XDG_DATA_HOME/engram/memory (when absolute), else ~/.local/share/engram/memory with the home
+/// from $HOME or, without it, the password database; empty when there is no absolute home (open()
+/// then fails rather than use a path relative to the working directory).
 std::filesystem::path default_memory_directory();
 
 struct store_options {
