@@ -17,12 +17,24 @@ namespace engram::cli {
 
 namespace {
 
-std::shared_ptr<mem::store> open_store(const options& o) {
+// The memory commands only read or tidy what is stored: they never create the directory (a
+// mistyped --memory-dir would become a new, empty one). Null when it does not exist.
+std::shared_ptr<mem::store> open_existing_store(const options& o) {
     mem::store_options so;
     so.directory = memory_directory(o);
+    so.create_directory = false;
     auto s = mem::store::open(so);
+    if (!s && s.error().code == mem::errc::not_found) return nullptr;
     if (!s) throw cli_error(exit_memory, "cannot open the memory directory: " + s.error().message);
     return *s;
+}
+
+std::shared_ptr<mem::store> open_store(const options& o) {
+    auto s = open_existing_store(o);
+    if (!s)
+        throw cli_error(exit_memory, "no memory directory at " + memory_directory(o) +
+                                         ": nothing is stored there (check --memory-dir / ENGRAM_MEMORY_DIR)");
+    return s;
 }
 
 // The id argument of `memory SUB ID`, validated like a session's --user.
@@ -90,7 +102,12 @@ int memory_command(const options& o) {
     const bool json_out = o.output == "json";
     if (sub == "list") {
         if (o.positionals.size() > 1) throw usage_error("engram memory list takes no user id");
-        auto store = open_store(o);
+        auto store = open_existing_store(o);
+        if (!store) {
+            if (json_out) std::cout << "[]\n";
+            else std::cerr << "engram: no memory stored: " << memory_directory(o) << " does not exist\n";
+            return exit_ok;
+        }
         const auto users = checked(store->list_users(), "cannot list users");
         if (json_out) {
             json::array out;

@@ -72,7 +72,8 @@ Common options (--memory-dir, --agent-file, --base-url, --ca-file, --quiet): eng
 
 constexpr std::string_view memory_help = R"(usage: engram memory SUBCOMMAND [ID] [--memory-dir DIR] [--output json]
 
-Works on the memory files directly; no network, no API key needed.
+Works on the memory files directly; no network, no API key needed. Never creates the memory
+directory: without one, list says so (exit 0) and the others exit 3.
   list          users with stored memory
   show ID       what is remembered about ID (--output json: the memory as JSON)
   history ID    what each past update changed, oldest first

@@ -443,6 +443,21 @@ BOOST_AUTO_TEST_CASE(without_home_or_a_memory_dir_exits_2_instead_of_using_the_w
     BOOST_TEST(!fs::exists(w.work / ".local"));
 }
 
+BOOST_AUTO_TEST_CASE(memory_commands_never_create_a_missing_memory_directory) {
+    cli_world w;
+    const fs::path typo = w.dir.path() / "typo" / "deeper";
+    child_options o;
+    o.cwd = w.work;
+    o.env = w.env;
+    const auto list = engram::test::run_child(ENGRAM_CLI_PATH, {"memory", "list", "--memory-dir", typo.string()}, o);
+    BOOST_TEST(list.exit_status == 0);
+    BOOST_TEST(contains(list.err, typo.string() + " does not exist"), list.err);
+    const auto show = engram::test::run_child(ENGRAM_CLI_PATH, {"memory", "show", "alice", "--memory-dir", typo.string()}, o);
+    BOOST_TEST(show.exit_status == 3);
+    BOOST_TEST(contains(error_line(show), "no memory directory at " + typo.string()));
+    BOOST_TEST(!fs::exists(w.dir.path() / "typo"));  // nothing was created
+}
+
 BOOST_AUTO_TEST_CASE(a_non_local_base_url_is_announced_by_host_and_plain_http_is_warned) {
     cli_world w;
     w.env["ANTHROPIC_API_KEY"] = test_key;
@@ -610,6 +625,7 @@ BOOST_AUTO_TEST_CASE(agents_lists_builtins_and_agent_files) {
 
 BOOST_AUTO_TEST_CASE(export_to_a_full_disk_exits_1) {
     cli_world w;
+    fs::create_directories(w.memory);  // an (empty) memory directory: the memory commands create none
     child_options o;
     o.stdout_to = engram::test::child_stdout::dev_full;
     auto r = w.run({"memory", "export"}, {}, o);

@@ -474,6 +474,19 @@ BOOST_AUTO_TEST_CASE(default_directory_follows_xdg) {
         ::unsetenv("XDG_DATA_HOME");
 }
 
+BOOST_AUTO_TEST_CASE(a_store_that_may_not_create_its_directory_reports_a_missing_one_and_creates_nothing) {
+    temp_dir tmp;
+    mem::store_options o;
+    o.directory = tmp.path() / "typo" / "memory";
+    o.create_directory = false;
+    auto s = mem::store::open(o);
+    BOOST_TEST_REQUIRE(!s.has_value());
+    BOOST_TEST((s.error().code == mem::errc::not_found));
+    BOOST_TEST(!fs::exists(tmp.path() / "typo"));
+    fs::create_directories(o.directory);
+    BOOST_TEST(mem::store::open(o).has_value());  // an existing one opens as usual
+}
+
 // A service started without a login environment has no HOME: the default must not become a
 // path under whatever the working directory is.
 BOOST_AUTO_TEST_CASE(without_home_the_default_directory_comes_from_the_password_database_never_the_cwd) {

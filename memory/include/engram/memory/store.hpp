@@ -31,6 +31,10 @@ struct store_options {
     merge_policy policy;
     record_limits limits;
     std::shared_ptr<memory::filesystem> fs;  ///< Null means posix_filesystem().
+    /// Create the directory when it is missing. False (tools that only read or tidy memory):
+    /// a missing directory is errc::not_found, and nothing is created (a mistyped path must not
+    /// become a new, empty memory directory).
+    bool create_directory = true;
 };
 
 /// A finished session whose extraction has not been merged yet (see the journal functions).
