@@ -42,7 +42,7 @@ echo
 if [ -n "${standin:-}" ]; then
   # The stand-in server stops with this script and the key was only exported here, so the
   # demo's own command line would fail (no key) once it is gone.
-  echo "Next: set ANTHROPIC_API_KEY and run: ${engram[0]} chat --user $user    (interactive; 'engram --help' for every command)"
+  echo "Next: set ANTHROPIC_API_KEY and run: ${engram[*]} chat --user $user    (interactive; 'engram --help' for every command)"
   echo "      or, without a key, start the stand-in yourself ($build/examples/engram_standin_server prints its URL) and run:"
   echo "      ANTHROPIC_BASE_URL=URL ANTHROPIC_API_KEY=stand-in-key ${engram[*]} chat --user $user"
 else

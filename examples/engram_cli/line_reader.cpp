@@ -4,6 +4,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
+
 #include <iostream>
 #include <iterator>
 
@@ -30,7 +32,27 @@ line_reader::line_reader(asio::any_io_executor executor) {
         // a terminal slower than the reply failed with EAGAIN and stopped std::cout for good.
         // Reopening stdin gives a description of our own (a pipe or terminal can be reopened
         // through /proc), so only it becomes non-blocking.
-        const int own = ::open("/proc/self/fd/0", O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        // O_NONBLOCK: opening a named FIFO whose writer has gone would otherwise wait for a new
+        // one (Asio makes the descriptor non-blocking anyway).
+        const auto reopen = [](const char* path) {
+            int fd;
+            do fd = ::open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+            while (fd < 0 && errno == EINTR);
+            return fd;
+        };
+        int own = reopen("/proc/self/fd/0");
+        // A terminal this user may not open by its name (su or sudo -u without a new one):
+        // /dev/tty is the controlling terminal whatever its mode, and still a description of our
+        // own; the shared one would bring the stopped-output bug back.
+        if (own < 0 && ::isatty(STDIN_FILENO)) {
+            own = reopen("/dev/tty");
+            struct stat tty {};
+            // Only if it is the very terminal stdin is (stdin may be another terminal's device).
+            if (own >= 0 && (::fstat(own, &tty) != 0 || tty.st_rdev != st.st_rdev)) {
+                ::close(own);
+                own = -1;
+            }
+        }
         if (own >= 0) {
             owned_ = true;
             stdin_.emplace(executor, own);

@@ -19,6 +19,12 @@ namespace {
 
 // The memory commands only read or tidy what is stored: they never create the directory (a
 // mistyped --memory-dir would become a new, empty one). Null when it does not exist.
+// The memory directory as the user should see it (the default one is named too).
+std::string shown_directory(const options& o) {
+    const std::string dir = memory_directory(o);
+    return dir.empty() ? mem::default_memory_directory().string() : dir;
+}
+
 std::shared_ptr<mem::store> open_existing_store(const options& o) {
     mem::store_options so;
     so.directory = memory_directory(o);
@@ -32,7 +38,7 @@ std::shared_ptr<mem::store> open_existing_store(const options& o) {
 std::shared_ptr<mem::store> open_store(const options& o) {
     auto s = open_existing_store(o);
     if (!s)
-        throw cli_error(exit_memory, "no memory directory at " + memory_directory(o) +
+        throw cli_error(exit_memory, "no memory directory at " + shown_directory(o) +
                                          ": nothing is stored there (check --memory-dir / ENGRAM_MEMORY_DIR)");
     return s;
 }
@@ -105,7 +111,7 @@ int memory_command(const options& o) {
         auto store = open_existing_store(o);
         if (!store) {
             if (json_out) std::cout << "[]\n";
-            else std::cerr << "engram: no memory stored: " << memory_directory(o) << " does not exist\n";
+            else std::cerr << "engram: no memory stored: " << shown_directory(o) << " is not a memory directory\n";
             return exit_ok;
         }
         const auto users = checked(store->list_users(), "cannot list users");

@@ -57,6 +57,27 @@ endpoint parse_endpoint(const std::string& url) {
     return e;
 }
 
+// The URL without a user:password@ part (which must never be printed).
+std::string without_userinfo(const std::string& url) {
+    const auto sep = url.find("://");
+    if (sep == std::string::npos) return url;
+    const auto end = url.find_first_of("/?#", sep + 3);
+    const auto at = url.rfind('@', end == std::string::npos ? std::string::npos : end);
+    if (at == std::string::npos || at < sep + 3) return url;
+    return url.substr(0, sep + 3) + url.substr(at + 1);
+}
+
+// The turn failed only because a signal's shutdown cancelled it.
+bool is_cancellation(std::exception_ptr e) {
+    try {
+        std::rethrow_exception(e);
+    } catch (const net::client_error& c) {
+        return c.code_value() == net::errc::cancelled;
+    } catch (...) {
+        return false;
+    }
+}
+
 // Only the host itself counts: "localhost.evil.example" or "127.0.0.1.example" are not local.
 bool is_loopback_host(const std::string& host) {
     if (host == "localhost" || host == "[::1]") return true;
@@ -137,8 +158,11 @@ public:
     const agents::agent_definition& agent() const noexcept { return *agent_; }
     rt::runtime& runtime() noexcept { return *runtime_; }
     bool interrupted() const noexcept { return interrupts_ > 0; }
-    /// The first signal was SIGTERM (a service manager or kill), not Ctrl-C.
-    bool terminated() const noexcept { return first_signal_ == SIGTERM; }
+    /// The first signal was SIGTERM (a service manager or kill) or SIGHUP (the terminal went
+    /// away), not Ctrl-C.
+    bool terminated() const noexcept { return first_signal_ == SIGTERM || first_signal_ == SIGHUP; }
+    /// The exit status a shell reports for the first signal: 128 + its number (130 for Ctrl-C).
+    int signal_exit() const noexcept { return 128 + first_signal_; }
     const std::string& user() const noexcept { return opts_.user; }
 
     /// Runs `body` (a coroutine using runtime()) to completion with the runtime started and shut
@@ -148,7 +172,9 @@ public:
         runtime_ = std::make_unique<rt::runtime>(ioc_.get_executor(), cfg_);  // may throw invalid_config
         runtime_->add_agent(*agent_);
         install_hooks();
-        asio::signal_set signals(ioc_, SIGINT, SIGTERM);
+        // SIGHUP too: a closed terminal (or ssh connection) must not kill the chat before its
+        // memory is saved.
+        asio::signal_set signals(ioc_, SIGINT, SIGTERM, SIGHUP);
         wait_for_signal(signals);
         std::exception_ptr failure;
         asio::co_spawn(ioc_, wrap(std::move(body), signals), [&](std::exception_ptr e) { failure = e; });
@@ -203,7 +229,7 @@ private:
         if (trimmed == net::client_config{}.base_url) return;
         const endpoint ep = parse_endpoint(url);
         if (is_loopback_host(ep.host)) {
-            status_.say("using the local server at " + one_line(url, ctx_.api_key));
+            status_.say("using the local server at " + one_line(without_userinfo(url), ctx_.api_key));
             return;
         }
         // The host only: a URL may carry user:password@.
@@ -261,12 +287,13 @@ private:
                              "time engram starts"
                           << std::endl;
                 line_reader::restore_stdin_flags();
-                std::_Exit(signo == SIGTERM ? exit_terminated : exit_interrupted);
+                std::_Exit(128 + signo);
             }
             first_signal_ = signo;
             // SIGTERM comes from kill or a service manager, not a keyboard: no Ctrl-C advice.
-            if (signo == SIGTERM)
-                std::cerr << "\nengram: terminated: ending the session and saving memory" << std::endl;
+            if (signo == SIGTERM || signo == SIGHUP)
+                std::cerr << "\nengram: " << (signo == SIGHUP ? "hang-up" : "terminated")
+                          << ": ending the session and saving memory" << std::endl;
             else
                 std::cerr << "\nengram: interrupted: ending the session and saving memory (Ctrl-C again to quit at once)"
                           << std::endl;
@@ -377,8 +404,9 @@ int run_command(const options& o) {
             }
         }
         const int saved = co_await h.end_and_save(s, reply.has_value());
-        if (failure) std::rethrow_exception(failure);
-        h.set_exit(h.terminated() ? exit_terminated : h.interrupted() ? exit_interrupted : saved);
+        // A turn cut short by the signal's shutdown is that signal's exit, not an error.
+        if (failure && !(h.interrupted() && is_cancellation(failure))) std::rethrow_exception(failure);
+        h.set_exit(h.interrupted() ? h.signal_exit() : saved);
     });
 }
 
@@ -443,7 +471,7 @@ int chat_command(const options& o) {
         if (fatal) std::rethrow_exception(fatal);
         // Ctrl-C is how a user ends a chat (exit 0 once saved); SIGTERM is not, and whoever sent
         // it learns from 143 that engram was terminated, as from any program.
-        h.set_exit(saved == exit_ok && h.terminated() ? exit_terminated : saved);
+        h.set_exit(saved == exit_ok && h.terminated() ? h.signal_exit() : saved);
     });
 }
 

@@ -411,9 +411,15 @@ result<std::shared_ptr<store>> store::open(store_options options) {
     p->limits = options.limits;
     p->fs = options.fs ? options.fs : posix_filesystem();
     std::error_code ec;
-    if (!options.create_directory && !std::filesystem::exists(p->dir, ec))
-        return make_error(ec ? errc::io_error : errc::not_found, "memory directory " + p->dir.string() + " does not exist" +
-                                                                     (ec ? " (" + ec.message() + ")" : std::string()));
+    if (!options.create_directory) {
+        if (!std::filesystem::exists(p->dir, ec))
+            return make_error(ec ? errc::io_error : errc::not_found, "memory directory " + p->dir.string() + " does not exist" +
+                                                                         (ec ? " (" + ec.message() + ")" : std::string()));
+        // Opening sets up .locks, .journal and .quarantine and makes the directory private: done
+        // only to a memory directory or an empty one, never to one such as $HOME given by mistake.
+        if (!std::filesystem::exists(p->dir / ".journal", ec) && !std::filesystem::is_empty(p->dir, ec))
+            return make_error(errc::not_found, p->dir.string() + " is not a memory directory (no .journal in it)");
+    }
     const bool created = std::filesystem::create_directories(p->dir, ec);
     if (ec) return error_from_errno(ec.value(), "create memory directory " + p->dir.string());
     const int fd = ::open(p->dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);

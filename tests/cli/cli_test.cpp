@@ -451,11 +451,21 @@ BOOST_AUTO_TEST_CASE(memory_commands_never_create_a_missing_memory_directory) {
     o.env = w.env;
     const auto list = engram::test::run_child(ENGRAM_CLI_PATH, {"memory", "list", "--memory-dir", typo.string()}, o);
     BOOST_TEST(list.exit_status == 0);
-    BOOST_TEST(contains(list.err, typo.string() + " does not exist"), list.err);
+    BOOST_TEST(contains(list.err, typo.string() + " is not a memory directory"), list.err);
     const auto show = engram::test::run_child(ENGRAM_CLI_PATH, {"memory", "show", "alice", "--memory-dir", typo.string()}, o);
     BOOST_TEST(show.exit_status == 3);
     BOOST_TEST(contains(error_line(show), "no memory directory at " + typo.string()));
     BOOST_TEST(!fs::exists(w.dir.path() / "typo"));  // nothing was created
+    // A directory that holds other things (a home given by mistake) is left exactly as it was.
+    const fs::path other = w.dir.path() / "other";
+    fs::create_directories(other);
+    std::ofstream(other / "a.txt") << "mine";
+    fs::permissions(other, fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
+                               fs::perms::others_read | fs::perms::others_exec);
+    const auto forget = engram::test::run_child(ENGRAM_CLI_PATH, {"memory", "forget", "alice", "--memory-dir", other.string()}, o);
+    BOOST_TEST(forget.exit_status == 3);
+    BOOST_TEST(!fs::exists(other / ".journal"));
+    BOOST_TEST(((fs::status(other).permissions() & fs::perms::others_read) != fs::perms::none));
 }
 
 BOOST_AUTO_TEST_CASE(a_non_local_base_url_is_announced_by_host_and_plain_http_is_warned) {

@@ -32,8 +32,9 @@ struct store_options {
     record_limits limits;
     std::shared_ptr<memory::filesystem> fs;  ///< Null means posix_filesystem().
     /// Create the directory when it is missing. False (tools that only read or tidy memory):
-    /// a missing directory is errc::not_found, and nothing is created (a mistyped path must not
-    /// become a new, empty memory directory).
+    /// a missing directory, or one that is neither empty nor a memory directory, is
+    /// errc::not_found, and nothing is created or changed (a mistyped path must not become a new
+    /// memory directory, nor $HOME given by mistake a private one).
     bool create_directory = true;
 };
 
