@@ -46,7 +46,8 @@ exit status: 0 ok, 1 API or network error, or stdout could not be written (outpu
   session is still saved), 2 usage or configuration error (missing key, unknown agent, invalid
   user id, stdout closed), 3 memory error (store unusable, memory not saved), 130 run ended by
   Ctrl-C (after saving), or a second Ctrl-C: quit at once (unsaved memory stays in the journal
-  and is saved at the next start), 143 ended by SIGTERM (after saving memory)
+  and is saved at the next start), 143 ended by SIGTERM, 129 by SIGHUP (a closed terminal; both
+  after saving memory)
 )";
 
 constexpr std::string_view run_help = R"(usage: engram run --user ID [--agent NAME] [--message TEXT] [--output text|json] [--model MODEL]
