@@ -177,7 +177,17 @@ std::string message_history::transcript(std::size_t budget) const {
     for (std::size_t i = json_.size(); i > 0; --i) {
         std::string line = transcript_line(i - 1);
         const auto chars = memory::code_points(line);
-        if (used + chars + start_share > budget) break;
+        if (used + chars + start_share > budget) {
+            // The newest message is always there (its start, when it alone is too long): the
+            // session's outcome is what the extraction needs most.
+            if (newest.empty() && budget > start_share) {
+                line.resize(memory::byte_offset_of(line, budget - start_share - 1));
+                line += '\n';
+                used += memory::code_points(line);
+                newest.push_back(std::move(line));
+            }
+            break;
+        }
         used += chars;
         newest.push_back(std::move(line));
     }

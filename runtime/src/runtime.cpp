@@ -8,6 +8,7 @@
 #include <set>
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/error.hpp>
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/detached.hpp>
@@ -20,6 +21,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
+#include <boost/system/system_error.hpp>
 
 #include <engram/agents/prompts.hpp>
 #include <engram/memory/render.hpp>
@@ -286,6 +288,7 @@ private:
     std::atomic<bool> shutting_down_{false};
     std::atomic<bool> abandon_extractions_{false};
     bool shutdown_started_ = false;        // (mutex_)
+    bool abandoned_ = false;               // (mutex_) the handle went without shutdown()
     std::exception_ptr shutdown_error_;    // (mutex_) what the shutdown coroutine threw
     zero_waiter shutdown_done_;
     enum class start_state { idle, starting, started };
@@ -333,6 +336,10 @@ public:
     /// which cancel_turn() emits.
     asio::awaitable<net::message> send(std::shared_ptr<session_impl> self, std::string text, delta_callback on_delta,
                                        bool on_strand = false) {
+        // The API refuses a blank text message (in this request and, kept in the history, in
+        // every later one): refused before anything else, without waiting for the turn lock.
+        if (text.find_first_not_of(" \t\r\n\v\f") == std::string::npos)
+            throw runtime_error(errc::empty_message, "the message has no text (empty or only whitespace); nothing was sent");
         // Already on the session's (single-threaded) executor: no hop, no extra coroutine frame.
         if (!on_strand && !(rt_->config().single_threaded_executor && (co_await asio::this_coro::executor) == strand_)) {
             // The caller's cancellation reaches the turn through a signal of our own, emitted on
@@ -489,10 +496,6 @@ private:
     /// Adds the user's message to the history and makes the request (synchronous: kept out of
     /// the coroutine frames).
     net::message_request begin_turn(const std::string& text) {
-        // The API refuses a blank text message (in this request and, kept in the history, in
-        // every later one): refused here, before anything is sent or kept.
-        if (text.find_first_not_of(" \t\r\n") == std::string::npos)
-            throw runtime_error(errc::empty_message, "the message has no text (empty or only whitespace); nothing was sent");
         if (const auto chars = memory::code_points(text); chars > rt_->config().max_history_chars)
             throw runtime_error(errc::message_too_large, "the message (" + std::to_string(chars) +
                                                              " characters) exceeds the history budget of " +
@@ -657,6 +660,13 @@ private:
 // ---- runtime_impl ----
 
 void runtime_impl::abandon() {
+    {
+        std::lock_guard lock(mutex_);
+        // A shutdown under way finishes on its own (its coroutine holds the runtime): stopping
+        // the actor under it would lose the transcripts of the sessions it is ending.
+        if (shutdown_started_) return;
+        abandoned_ = true;
+    }
     shutting_down_ = true;
     // What would keep the executor busy for minutes: idle timers (30 min by default) holding
     // their sessions, turns streaming, extractions waiting for the model.
@@ -697,7 +707,7 @@ asio::awaitable<void> runtime_impl::start() {
     {
         std::lock_guard lock(mutex_);
         actor_ = std::make_unique<memory::memory_actor>(executor_, threads_->io_executor(), store_);
-        if (shutting_down()) actor_->stop();  // abandoned meanwhile: it only drains (nothing)
+        if (abandoned_) actor_->stop();  // abandoned meanwhile: it only drains (nothing); a shutdown stops it itself
     }
     actor_running_.add();
     threads_->actor_started();
@@ -711,6 +721,7 @@ asio::awaitable<void> runtime_impl::start() {
 
     auto pending = co_await actor_->async_pending_jobs(asio::use_awaitable);
     if (!pending) {
+        const bool refused = pending.error().code == memory::errc::shutting_down;  // abandoned meanwhile
         actor_->stop();
         co_await actor_running_.wait(steady::time_point::max());
         {
@@ -718,6 +729,7 @@ asio::awaitable<void> runtime_impl::start() {
             actor_.reset();
         }
         store_.reset();
+        if (refused) throw runtime_error(errc::shutting_down, "the runtime is shutting down");
         throw runtime_error(errc::memory_error, "cannot read the pending-job journal: " + pending.error().what());
     }
     for (auto& job : *pending) {
@@ -939,7 +951,10 @@ asio::awaitable<void> runtime_impl::shutdown() {
             self->shutdown_done_.done();
         });
     }
-    co_await shutdown_done_.wait(steady::time_point::max());
+    // The wait ends early only when the caller is cancelled: that caller must not believe the
+    // shutdown done (it goes on without it).
+    if (!co_await shutdown_done_.wait(steady::time_point::max()))
+        throw boost::system::system_error(asio::error::operation_aborted, "stopped waiting for the shutdown");
     std::exception_ptr failed;
     {
         std::lock_guard lock(mutex_);

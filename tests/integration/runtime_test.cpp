@@ -1159,6 +1159,33 @@ BOOST_AUTO_TEST_CASE(a_shutdown_whose_caller_stopped_waiting_still_finishes_and_
     BOOST_TEST(ioc.stopped());
 }
 
+// `co_await (rt.shutdown() || timer)` and then leaving the runtime's scope: the shutdown under
+// way must still end the sessions and save them, not have the actor stopped under it.
+BOOST_AUTO_TEST_CASE(a_runtime_destroyed_while_its_shutdown_runs_still_saves_the_sessions_it_ends) {
+    using namespace asio::experimental::awaitable_operators;
+    engram::test::temp_dir dir;
+    fake_anthropic_server server;
+    echo_server(server, fact_update, 200ms);  // a turn streams for about a second
+    asio::io_context ioc;
+    {
+        runtime rt(ioc.get_executor(), config_for(server, dir));
+        engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> {
+            auto ex = co_await asio::this_coro::executor;
+            co_await rt.start();
+            auto s = co_await rt.open_session("assistant", "ula");
+            asio::co_spawn(ex, s.send("a slow turn"), asio::detached);
+            asio::steady_timer t(ex, 50ms);
+            co_await t.async_wait(asio::use_awaitable);
+            asio::steady_timer impatient(ex, 100ms);
+            co_await (rt.shutdown() || impatient.async_wait(asio::use_awaitable));
+        }, 30s);
+    }  // destroyed while the shutdown waits for the turn
+    ioc.restart();
+    ioc.run_for(20s);
+    BOOST_TEST(ioc.stopped());
+    BOOST_TEST(stored_memory(dir, "ula").session_count == 1);
+}
+
 BOOST_AUTO_TEST_CASE(start_after_shutdown_is_refused_and_leaves_nothing_running) {
     engram::test::temp_dir dir;
     fake_anthropic_server server;

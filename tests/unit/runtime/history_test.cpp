@@ -116,6 +116,14 @@ BOOST_AUTO_TEST_CASE(the_transcript_keeps_the_start_and_the_newest_messages_with
     BOOST_TEST(t.find("m150") == std::string::npos, t);  // from the middle
 }
 
+BOOST_AUTO_TEST_CASE(the_newest_message_is_in_the_transcript_even_when_it_alone_exceeds_the_budget) {
+    auto h = history_of({"hello", std::string(3000, 'r')});
+    const auto t = h.transcript(2000);
+    BOOST_TEST(t.find("(1 more messages of this conversation are left out here)") != std::string::npos, t);
+    BOOST_TEST(t.find("ASSISTANT: rrrr") != std::string::npos);  // its start, cut to fit
+    BOOST_TEST(engram::memory::code_points(t) <= 2000u + 80u);
+}
+
 BOOST_AUTO_TEST_CASE(the_budget_counts_characters_not_utf8_bytes) {
     // "é" is 2 bytes, "日" 3, "🙂" 4: one character each, as the budget's name says.
     auto h = history_of({"caf\u00e9 \u65e5\U0001F642", "ok"});
