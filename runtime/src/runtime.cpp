@@ -140,6 +140,8 @@ public:
             if (auto s = w.lock()) open.push_back(std::move(s));
         return open;
     }
+    bool owns_threads_and_not_on_them() const { return threads_->owns_executor() && !threads_->on_executor_pool(); }
+    std::shared_ptr<runtime_threads::joined_latch> threads_joined() const { return threads_->joined(); }
     void stop_actor() {
         std::lock_guard lock(mutex_);  // start() may be creating or dropping it on another thread
         if (actor_) actor_->stop();
@@ -1048,7 +1050,17 @@ runtime::runtime(std::size_t threads, runtime_config config) {
 }
 
 runtime::~runtime() {
-    if (impl_) impl_->abandon();
+    if (!impl_) return;
+    impl_->abandon();
+    // A runtime on threads of its own ends them before its handle is gone (a program may well
+    // return from main next), unless this is one of them. Others may still hold the runtime for
+    // a moment (a coroutine frame finishing, a session handle): they drop it on those threads,
+    // which are joined then. Bounded: a session held for longer keeps the threads.
+    std::shared_ptr<detail::runtime_threads::joined_latch> joined;
+    if (impl_->owns_threads_and_not_on_them()) joined = impl_->threads_joined();
+    const auto grace = impl_->config().shutdown_grace;
+    impl_.reset();
+    if (joined) joined->wait_for(grace);
 }
 
 void runtime::add_agent(agents::agent_definition agent) { impl_->add_agent(std::move(agent)); }

@@ -35,12 +35,27 @@ public:
     /// Blocks until actor_finished() or `limit` passed. Returns whether the actor finished.
     bool wait_for_actor(std::chrono::milliseconds limit);
 
+    /// Set once both pools are stopped and joined (by whoever destroyed this object, or by the
+    /// short-lived thread that did it for one of the pools' own threads).
+    class joined_latch {
+    public:
+        void set();
+        bool wait_for(std::chrono::milliseconds limit);
+
+    private:
+        std::mutex mutex_;
+        std::condition_variable cv_;
+        bool joined_ = false;
+    };
+    std::shared_ptr<joined_latch> joined() const noexcept { return joined_; }
+
 private:
     std::unique_ptr<boost::asio::thread_pool> executor_pool_;
     std::unique_ptr<boost::asio::thread_pool> io_;
     std::mutex mutex_;
     std::condition_variable actor_done_;
     bool actor_running_ = false;
+    std::shared_ptr<joined_latch> joined_ = std::make_shared<joined_latch>();
 };
 
 }  // namespace engram::runtime::detail
