@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include <boost/asio/post.hpp>
+#include <boost/asio/strand.hpp>
 
 namespace engram::net::detail {
 
@@ -41,7 +42,9 @@ host_resolver::ticket host_resolver::join(const asio::any_io_executor& caller, c
             start = true;
         }
         t.pending = current_;
-        t.timer = std::make_shared<asio::steady_timer>(caller, until);
+        // On a strand of its own: the lookup's end (any thread) and the wait's start (the
+        // caller's thread, which need not be a strand's) then never touch it at once.
+        t.timer = std::make_shared<asio::steady_timer>(asio::make_strand(caller), until);
         current_->waiters.push_back(t.timer);
     }
     if (start) {

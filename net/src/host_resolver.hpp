@@ -11,6 +11,8 @@
 #include <vector>
 
 #include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/dispatch.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 
@@ -45,8 +47,9 @@ public:
         results_type results;
     };
     struct lookup;
-    /// One request's wait: `ready` at once when the cache answered, else a timer (on the
-    /// caller's executor, expiring at `until`) that the lookup's end makes expire at once.
+    /// One request's wait: `ready` at once when the cache answered, else a timer (on a strand of
+    /// the caller's executor, expiring at `until`) that the lookup's end makes expire at once.
+    /// Start its wait on that strand (async_wait_on_strand).
     struct ticket {
         std::optional<results_type> ready;
         std::shared_ptr<lookup> pending;
@@ -75,5 +78,17 @@ private:
     clock::time_point fresh_until_{};
     std::uint64_t lookups_ = 0;
 };
+
+/// timer.async_wait, started on the timer's own executor (its strand): a wake-up posted there
+/// either comes first (the wait then ends at once) or ends the wait; never a race on the timer.
+template <class Token>
+auto async_wait_on_strand(const std::shared_ptr<boost::asio::steady_timer>& timer, Token&& token) {
+    return boost::asio::async_initiate<Token, void(boost::system::error_code)>(
+        [timer](auto handler) {
+            boost::asio::dispatch(timer->get_executor(),
+                                  [timer, h = std::move(handler)]() mutable { timer->async_wait(std::move(h)); });
+        },
+        token);
+}
 
 }  // namespace engram::net::detail

@@ -393,7 +393,7 @@ asio::awaitable<asio::ip::tcp::resolver::results_type> connection_pool::resolve(
     const auto own = co_await asio::this_coro::cancellation_state;
     std::optional<host_resolver::outcome> found;
     try {
-        [[maybe_unused]] auto [ec] = co_await t.timer->async_wait(d.token(own));
+        [[maybe_unused]] auto [ec] = co_await async_wait_on_strand(t.timer, d.token(own));
         found = resolver_->leave(t);
     } catch (...) {  // cancelled before the wait: the lookup goes on without this request
         resolver_->leave(t);

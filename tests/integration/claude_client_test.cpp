@@ -1382,6 +1382,34 @@ BOOST_AUTO_TEST_CASE(one_client_shared_by_sessions_on_a_thread_pool_is_race_free
     BOOST_TEST(client.stats().in_use == 0u);
 }
 
+BOOST_AUTO_TEST_CASE(streams_on_a_thread_pool_share_one_name_lookup_race_free) {
+    // Streams co_spawned straight on a 4-thread pool (no strands) wait for one lookup of
+    // `localhost`: its end wakes them from another thread. CI runs this under ThreadSanitizer.
+    fake_anthropic_server server;
+    server.set_handler([](const engram::test::recorded_request&) {
+        return scripted_response::sse(engram::test::make_text_stream("pooled", 3), {50});
+    });
+    asio::thread_pool pool(4);
+    auto cfg = config_for(server);
+    const std::string by_ip = cfg.base_url;
+    cfg.base_url = "http://localhost" + by_ip.substr(by_ip.rfind(':'));
+    claude_client client(pool.get_executor(), cfg);
+    constexpr int n = 100;
+    std::atomic<int> ok{0}, finished{0};
+    std::promise<void> all_done;
+    for (int i = 0; i < n; ++i)
+        asio::co_spawn(pool.get_executor(), [&]() -> asio::awaitable<void> {
+            auto s = co_await client.stream_message(hello_request());
+            if (co_await drain(s) == "pooled") ++ok;
+        }, [&](std::exception_ptr) {
+            if (++finished == n) all_done.set_value();
+        });
+    BOOST_REQUIRE(all_done.get_future().wait_for(60s) == std::future_status::ready);
+    pool.join();
+    BOOST_TEST(ok.load() == n);
+    BOOST_TEST(client.stats().name_lookups == 1u);
+}
+
 BOOST_AUTO_TEST_CASE(idle_timeouts_firing_on_a_thread_pool_hit_only_the_stalled_streams) {
     // The timeout timer closes a socket from its handler; on a thread pool that handler must run
     // on the strand of the coroutine using the connection. Half the streams stall after their

@@ -41,7 +41,7 @@ std::shared_ptr<host_resolver> resolver_for(asio::io_context& ioc, scripted_look
 // Runs the io_context until the ticket's timer wait ends (by the lookup's end, or by expiring).
 void wait(asio::io_context& ioc, const host_resolver::ticket& t) {
     bool done = false;
-    t.timer->async_wait([&](boost::system::error_code) { done = true; });
+    engram::net::detail::async_wait_on_strand(t.timer, [&](boost::system::error_code) { done = true; });
     ioc.restart();
     while (!done && ioc.run_one_for(15s) > 0) {
     }
