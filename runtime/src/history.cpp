@@ -198,6 +198,12 @@ std::string message_history::transcript(std::size_t budget) const {
         start = start.substr(0, memory::byte_offset_of(earlier_, budget - used));
         const auto last_line_end = start.rfind('\n');
         start = last_line_end == std::string_view::npos ? std::string_view{} : start.substr(0, last_line_end + 1);
+        // Whole messages only: back to the start of the message that was cut (its further lines
+        // are indented), so the "left out" count covers it.
+        while (!start.empty() && !starts_message(std::string_view(earlier_).substr(start.size()))) {
+            const auto previous = start.substr(0, start.size() - 1).rfind('\n');
+            start = previous == std::string_view::npos ? std::string_view{} : start.substr(0, previous + 1);
+        }
         for (std::string_view rest = std::string_view(earlier_).substr(start.size()); !rest.empty();) {
             const auto end = rest.find('\n');
             if (starts_message(rest.substr(0, end))) ++omitted;

@@ -124,6 +124,15 @@ BOOST_AUTO_TEST_CASE(the_newest_message_is_in_the_transcript_even_when_it_alone_
     BOOST_TEST(engram::memory::code_points(t) <= 2000u + 80u);
 }
 
+BOOST_AUTO_TEST_CASE(the_start_of_the_transcript_is_cut_between_messages_never_inside_one) {
+    auto h = history_of({"first", "line one\nline two\nline three", std::string(60, 'x'), std::string(60, 'y'), "ok"});
+    BOOST_TEST(h.trim(130) == 2u);  // the first turn, both messages whole, goes into the trimmed start
+    // 50 characters: "USER: ok" and 41 of the start, which end inside the three-line reply.
+    const auto t = h.transcript(50);
+    BOOST_TEST(t.find("line one") == std::string::npos, t);  // the cut message is left out whole, and counted
+    BOOST_TEST(t.starts_with("USER: first\n(3 more messages of this conversation are left out here)\nUSER: ok\n"), t);
+}
+
 BOOST_AUTO_TEST_CASE(the_budget_counts_characters_not_utf8_bytes) {
     // "é" is 2 bytes, "日" 3, "🙂" 4: one character each, as the budget's name says.
     auto h = history_of({"caf\u00e9 \u65e5\U0001F642", "ok"});
