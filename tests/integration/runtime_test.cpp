@@ -1367,6 +1367,7 @@ BOOST_AUTO_TEST_CASE(the_last_session_dropped_on_the_runtimes_own_thread_still_e
     {
         auto cfg = config_for(server, dir);
         cfg.idle_timeout = 0ms;  // no idle timer holding the session
+        cfg.shutdown_grace = 500ms;  // how long the handle waits for the session held below
         auto rt = std::make_unique<runtime>(2, cfg);
         auto opened = asio::co_spawn(rt->executor(), [&]() -> asio::awaitable<engram::runtime::session> {
             co_await rt->start();
@@ -1405,11 +1406,14 @@ BOOST_AUTO_TEST_CASE(destroying_a_runtime_on_threads_of_its_own_joins_them_when_
     }, asio::use_future);
     BOOST_REQUIRE(opened.wait_for(30s) == std::future_status::ready);
     auto s = opened.get();
-    const auto ex = s.executor();
-    asio::post(ex, [s = std::move(s)]() mutable {
-        std::this_thread::sleep_for(300ms);  // still holding the session when the handle goes
-        s = {};
-    });
+    {
+        // (No executor of the runtime's pool may outlive the pool: it is gone with the handle.)
+        const auto ex = s.executor();
+        asio::post(ex, [s = std::move(s)]() mutable {
+            std::this_thread::sleep_for(300ms);  // still holding the session when the handle goes
+            s = {};
+        });
+    }
     rt.reset();
     BOOST_TEST(thread_count() <= baseline + 1);  // at most the thread that joined them, returning
     BOOST_TEST(wait_for_threads(baseline, 10s) == baseline);

@@ -79,6 +79,8 @@ public:
     void end();
     bool ended() const noexcept;
 
+    /// The session's strand. In runtime(threads, cfg) it belongs to the runtime's own pool: a
+    /// copy must not outlive the runtime and its sessions (the pool goes with them).
     boost::asio::any_io_executor executor() const noexcept;
 
     /// Inside a delta callback: when the bytes carrying that delta were read from the
@@ -160,6 +162,8 @@ public:
     usage_totals user_usage(const std::string& user_id) const;
     memory::memory_actor& memory();
     net::claude_client& client();
+    /// In runtime(threads, cfg), the runtime's own pool: a copy must not outlive the runtime
+    /// and its sessions (the pool goes with them).
     boost::asio::any_io_executor executor() const noexcept;
 
 private:
