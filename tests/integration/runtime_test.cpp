@@ -110,6 +110,19 @@ std::size_t wait_for_threads(std::size_t baseline, std::chrono::milliseconds lim
     return thread_count();
 }
 
+// From a thread outside a runtime on threads of its own: starts it, opens a session of `user`
+// and has one turn in it.
+engram::runtime::session session_after_one_turn(runtime& rt, const std::string& user) {
+    auto opened = asio::co_spawn(rt.executor(), [&]() -> asio::awaitable<engram::runtime::session> {
+        co_await rt.start();
+        auto s = co_await rt.open_session("assistant", user);
+        co_await s.send("hello");
+        co_return s;
+    }, asio::use_future);
+    BOOST_REQUIRE(opened.wait_for(30s) == std::future_status::ready);
+    return opened.get();
+}
+
 // A memory update with one fact, for the actor directly.
 engram::memory::update_request one_fact_update(const std::string& session_id, const std::string& fact) {
     engram::memory::update_request req;
@@ -1369,14 +1382,7 @@ BOOST_AUTO_TEST_CASE(the_last_session_dropped_on_the_runtimes_own_thread_still_e
         cfg.idle_timeout = 0ms;  // no idle timer holding the session
         cfg.shutdown_grace = 500ms;  // how long the handle waits for the session held below
         auto rt = std::make_unique<runtime>(2, cfg);
-        auto opened = asio::co_spawn(rt->executor(), [&]() -> asio::awaitable<engram::runtime::session> {
-            co_await rt->start();
-            auto s = co_await rt->open_session("assistant", "uma");
-            co_await s.send("hello");
-            co_return s;
-        }, asio::use_future);
-        BOOST_REQUIRE(opened.wait_for(30s) == std::future_status::ready);
-        auto s = opened.get();
+        auto s = session_after_one_turn(*rt, "uma");
         const auto ex = s.executor();
         rt.reset();  // the session is the runtime's last owner now
         asio::post(ex, [s = std::move(s), &dropped]() mutable {
@@ -1398,14 +1404,7 @@ BOOST_AUTO_TEST_CASE(destroying_a_runtime_on_threads_of_its_own_joins_them_when_
     auto cfg = config_for(server, dir);
     cfg.idle_timeout = 0ms;
     auto rt = std::make_unique<runtime>(2, cfg);
-    auto opened = asio::co_spawn(rt->executor(), [&]() -> asio::awaitable<engram::runtime::session> {
-        co_await rt->start();
-        auto s = co_await rt->open_session("assistant", "val");
-        co_await s.send("hello");
-        co_return s;
-    }, asio::use_future);
-    BOOST_REQUIRE(opened.wait_for(30s) == std::future_status::ready);
-    auto s = opened.get();
+    auto s = session_after_one_turn(*rt, "val");
     {
         // (No executor of the runtime's pool may outlive the pool: it is gone with the handle.)
         const auto ex = s.executor();

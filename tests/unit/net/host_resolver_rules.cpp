@@ -48,6 +48,14 @@ void wait(asio::io_context& ioc, const host_resolver::ticket& t) {
     BOOST_REQUIRE(done);
 }
 
+// The first lookup, answered: its one waiter woken with the addresses.
+void resolve_first(asio::io_context& ioc, host_resolver& r, scripted_lookups& lookups) {
+    auto first = r.join(ioc.get_executor(), clock_type::now() + 10s);
+    lookups.answer(0);
+    wait(ioc, first);
+    BOOST_TEST(r.leave(first).has_value());
+}
+
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(host_resolution)
@@ -77,10 +85,7 @@ BOOST_AUTO_TEST_CASE(addresses_serve_new_connections_until_the_ttl_ends) {
     asio::io_context ioc;
     scripted_lookups lookups;
     auto r = resolver_for(ioc, lookups, 200ms);
-    auto first = r->join(ioc.get_executor(), clock_type::now() + 10s);
-    lookups.answer(0);
-    wait(ioc, first);
-    BOOST_TEST(r->leave(first).has_value());
+    resolve_first(ioc, *r, lookups);
     auto cached = r->join(ioc.get_executor(), clock_type::now() + 10s);
     BOOST_TEST(cached.ready.has_value());  // from the cache, no wait
     BOOST_TEST(r->lookups() == 1u);
@@ -94,10 +99,7 @@ BOOST_AUTO_TEST_CASE(with_a_ttl_of_zero_every_connection_looks_the_host_up) {
     asio::io_context ioc;
     scripted_lookups lookups;
     auto r = resolver_for(ioc, lookups, 0ms);
-    auto first = r->join(ioc.get_executor(), clock_type::now() + 10s);
-    lookups.answer(0);
-    wait(ioc, first);
-    BOOST_TEST(r->leave(first).has_value());
+    resolve_first(ioc, *r, lookups);
     auto second = r->join(ioc.get_executor(), clock_type::now() + 10s);
     BOOST_TEST(!second.ready.has_value());
     BOOST_TEST(r->lookups() == 2u);
