@@ -200,6 +200,12 @@ check read_memory(const json::value& v, std::string_view path, const record_limi
         if (f->get_array().size() > lim.max_items) return field_error(over, fpath, "too many entries");
         std::size_t i = 0;
         for (const auto& item : f->get_array()) {
+            // The tutorial stored whatever the model returned, "" included; kept, such a fact
+            // would make every later write of this record fail its own check.
+            if (legacy && item.is_string() && item.get_string().empty()) {
+                ++i;
+                continue;
+            }
             fact fa;
             if (auto e = read_fact(item, index_path(fpath, i), lim, legacy, fa)) return e;
             if (legacy && fa.first_seen.empty()) fa.first_seen = m.last_session;

@@ -60,9 +60,20 @@ namespace {
 bool is_space_or_control(unsigned char c) noexcept {
     return c <= 0x20 || c == 0x7F;
 }
-bool is_ascii_punct(unsigned char c) noexcept {
-    return (c >= 0x21 && c <= 0x2F) || (c >= 0x3A && c <= 0x40) || (c >= 0x5B && c <= 0x60) ||
-           (c >= 0x7B && c <= 0x7E);
+// Punctuation that only shapes a sentence (a final full stop, quotes, brackets): ignored when
+// comparing, except between two word characters, where it is part of a word ("3.5k", "e-mail").
+// Any other punctuation carries meaning ("C++" is not "C#", "$35k" is not "35k") and is kept.
+bool is_sentence_punct(unsigned char c) noexcept {
+    switch (c) {
+        case '.': case ',': case ';': case ':': case '!': case '?': case '"': case '\'':
+        case '`': case '(': case ')': case '[': case ']': case '{': case '}': case '-':
+            return true;
+        default:
+            return false;
+    }
+}
+bool is_word_byte(unsigned char c) noexcept {
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c >= 0x80;
 }
 }  // namespace
 
@@ -70,16 +81,20 @@ std::string normalize_for_compare(std::string_view s) {
     std::string out;
     out.reserve(s.size());
     bool pending_space = false;
-    for (char ch : s) {
-        const auto c = static_cast<unsigned char>(ch);
+    for (std::size_t i = 0; i < s.size(); ++i) {
+        const auto c = static_cast<unsigned char>(s[i]);
         if (is_space_or_control(c)) {
             pending_space = !out.empty();
             continue;
         }
-        if (is_ascii_punct(c)) continue;
+        if (is_sentence_punct(c)) {
+            const bool inside_word = i > 0 && i + 1 < s.size() && is_word_byte(static_cast<unsigned char>(s[i - 1])) &&
+                                     is_word_byte(static_cast<unsigned char>(s[i + 1]));
+            if (!inside_word) continue;
+        }
         if (pending_space) out.push_back(' ');
         pending_space = false;
-        out.push_back((c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : ch);
+        out.push_back((c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : static_cast<char>(c));
     }
     return out;
 }

@@ -186,10 +186,12 @@ void lease::release(bool reusable) noexcept {
     pool_.reset();
 }
 
-connection_pool::connection_pool(asio::any_io_executor ex, const client_config& cfg, base_url url)
+connection_pool::connection_pool(asio::any_io_executor ex, const client_config& cfg, base_url url,
+                                 host_resolver::lookup_function lookup)
     : executor_(std::move(ex)), cfg_(cfg), url_(std::move(url)) {
     if (!url_.host_is_ip_literal())
-        resolver_ = std::make_shared<host_resolver>(executor_, url_.host, std::to_string(url_.port), cfg_.dns_cache_ttl);
+        resolver_ = std::make_shared<host_resolver>(executor_, url_.host, std::to_string(url_.port), cfg_.dns_cache_ttl,
+                                                    std::move(lookup));
     // Only an https origin has a TLS context: making one costs OpenSSL some 10 million
     // instructions (about 3 ms), and loading the system's trust store a few thousand
     // allocations and about 1 MB.
@@ -227,6 +229,9 @@ asio::awaitable<lease> connection_pool::acquire(const deadline& d, bool fresh) {
                 ++in_use_;  // reserve the slot before connecting
                 break;
             }
+            // A request cancelled already would throw from d.token() below, after joining the
+            // line: its timer would stay there and take a wake-up meant for a live waiter.
+            d.throw_if_cancelled();
             waiter = std::make_shared<asio::steady_timer>(co_await asio::this_coro::executor);
             waiter->expires_at(d.total());
             // A request woken for a slot that another took meanwhile keeps its place in line.
@@ -428,7 +433,10 @@ void connection_pool::give_back(std::unique_ptr<connection> c, bool reusable) no
     {
         std::lock_guard lock(mutex_);
         --in_use_;
-        if (c && reusable && idle_.size() < cfg_.max_idle_connections_per_host) {
+        // Bytes read past the end of the response (a stray CRLF, a second response) would be
+        // taken by the next request on the connection as the start of its own: not reused.
+        const bool clean = c && c->leftover.empty() && c->buffer.size() == 0;
+        if (clean && reusable && idle_.size() < cfg_.max_idle_connections_per_host) {
             c->watchdog.idle();  // an idle connection has no step to bound
             idle_.push_back(std::move(c));
         }

@@ -196,7 +196,9 @@ private:
 /// and counters and is never held across a suspension.
 class connection_pool : public std::enable_shared_from_this<connection_pool> {
 public:
-    connection_pool(asio::any_io_executor ex, const client_config& cfg, base_url url);
+    /// `lookup` resolves host names (host_resolver's default when empty; tests pass their own).
+    connection_pool(asio::any_io_executor ex, const client_config& cfg, base_url url,
+                    host_resolver::lookup_function lookup = {});
 
     /// An idle connection (unless `fresh`), or a new one (resolve, connect, TLS handshake with
     /// SNI and verification). Waits while max_connections_per_host are in use.

@@ -218,6 +218,10 @@ public:
 
     // ---- lifecycle ----
     asio::awaitable<void> start();
+    enum class start_step { run, wait, done };
+    /// What a start() call does now: run the start (claimed for it), wait for the one under way,
+    /// or nothing (started). Throws after shutdown began.
+    start_step claim_start();
     asio::awaitable<session> open_session(std::string agent, std::string user_id);
     asio::awaitable<void> shutdown();
     asio::awaitable<void> run_shutdown();
@@ -294,7 +298,8 @@ private:
     std::exception_ptr shutdown_error_;    // (mutex_) what the shutdown coroutine threw
     zero_waiter shutdown_done_;
     enum class start_state { idle, starting, started };
-    start_state start_state_ = start_state::idle;
+    start_state start_state_ = start_state::idle;  // (mutex_)
+    zero_waiter start_running_;                    // 1 while a start() runs
 };
 
 /// One session: a strand, a history, a frozen system prompt, and the turn lock.
@@ -680,23 +685,38 @@ void runtime_impl::abandon() {
     stop_actor();
 }
 
+runtime_impl::start_step runtime_impl::claim_start() {
+    std::lock_guard lock(mutex_);
+    // After shutdown() (or the handle's destruction) nothing may start again: an actor
+    // started then would never be stopped, and io_context::run() would never return.
+    if (shutting_down()) throw runtime_error(errc::shutting_down, "the runtime is shutting down");
+    if (start_state_ == start_state::started) return start_step::done;
+    if (start_state_ == start_state::starting) return start_step::wait;
+    start_state_ = start_state::starting;
+    start_running_.add();
+    return start_step::run;
+}
+
 asio::awaitable<void> runtime_impl::start() {
-    {
-        std::lock_guard lock(mutex_);
-        // After shutdown() (or the handle's destruction) nothing may start again: an actor
-        // started then would never be stopped, and io_context::run() would never return.
-        if (shutting_down()) throw runtime_error(errc::shutting_down, "the runtime is shutting down");
-        if (start_state_ != start_state::idle) co_return;
-        start_state_ = start_state::starting;
-    }
+    // A call made while another runs waits for it (it suspends while the journal is read): it
+    // returning at once, before the runtime had started, made the caller's next open_session()
+    // fail as not_started. If that start fails, the next waiter tries in its turn.
+    start_step step;
+    while ((step = claim_start()) == start_step::wait)
+        if (!co_await start_running_.wait(steady::time_point::max()))
+            throw boost::system::system_error(asio::error::operation_aborted, "stopped waiting for start()");
+    if (step == start_step::done) co_return;
     // A failed start() leaves nothing running and may be tried again (once the directory is
     // usable or the limit raised); it must not turn later calls into silent no-ops.
     struct idle_unless_started {
         runtime_impl& rt;
         bool ok = false;
         ~idle_unless_started() {
-            std::lock_guard lock(rt.mutex_);
-            rt.start_state_ = ok ? start_state::started : start_state::idle;
+            {
+                std::lock_guard lock(rt.mutex_);
+                rt.start_state_ = ok ? start_state::started : start_state::idle;
+            }
+            rt.start_running_.done();
         }
     } state_guard{*this};
     if (cfg_.min_open_files > 0)
@@ -968,14 +988,7 @@ asio::awaitable<void> runtime_impl::shutdown() {
 asio::awaitable<void> runtime_impl::run_shutdown() {
     // A start() under way finishes first (it may be creating the actor); one that begins now
     // is refused (it sees shutting_down_).
-    for (;;) {
-        {
-            std::lock_guard lock(mutex_);
-            if (start_state_ != start_state::starting) break;
-        }
-        asio::steady_timer t(executor_, std::chrono::milliseconds(5));
-        co_await t.async_wait(asio::use_awaitable);
-    }
+    co_await start_running_.wait(steady::time_point::max());
     const auto deadline = steady::now() + cfg_.shutdown_grace;
     const auto open = open_sessions();
     // 1. In-flight turns may finish within the grace period; then they are cancelled.

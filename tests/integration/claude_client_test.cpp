@@ -278,6 +278,33 @@ BOOST_AUTO_TEST_CASE(a_request_larger_than_the_socket_buffers_is_sent_whole_on_a
     }
 }
 
+// Bytes past the end of a response (here a whole second response, as a confused proxy might
+// send) are no part of the next request's: the connection they came on is not reused.
+BOOST_AUTO_TEST_CASE(a_connection_with_bytes_past_the_end_of_its_response_is_not_reused) {
+    for (auto mode : {fake_anthropic_server::tls_mode::none, fake_anthropic_server::tls_mode::localhost_cert}) {
+        BOOST_TEST_CONTEXT("tls " << (mode != fake_anthropic_server::tls_mode::none)) {
+            fake_anthropic_server server(mode);
+            const std::string stale = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 89\r\n\r\n"
+                                      R"({"id":"x","type":"message","role":"assistant","content":[{"type":"text","text":"stale"}]})";
+            auto first = scripted_response::json(200, R"({"id":"m1","type":"message","role":"assistant","content":[{"type":"text","text":"one"}]})");
+            first.after_body = stale;
+            server.push(first);
+            server.push(scripted_response::json(200, R"({"id":"m2","type":"message","role":"assistant","content":[{"type":"text","text":"two"}]})"));
+            asio::io_context ioc;
+            claude_client client(ioc.get_executor(), config_for(server));
+            engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> {
+                auto m1 = co_await client.create_message(hello_request());
+                BOOST_TEST(m1.text() == "one");
+                auto m2 = co_await client.create_message(hello_request());
+                BOOST_TEST(m2.text() == "two");
+            });
+            const auto requests = server.requests();
+            BOOST_REQUIRE_EQUAL(requests.size(), 2u);
+            BOOST_TEST(requests[0].connection != requests[1].connection);
+        }
+    }
+}
+
 BOOST_AUTO_TEST_CASE(non_streaming_over_tls_returns_the_message_and_sends_betas) {
     fake_anthropic_server server(fake_anthropic_server::tls_mode::localhost_cert);
     server.push(scripted_response::json(200, R"({"id":"msg_1","type":"message","role":"assistant","model":"claude-test",)"

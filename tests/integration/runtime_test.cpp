@@ -17,6 +17,7 @@
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/use_future.hpp>
 #include <boost/json.hpp>
@@ -1218,6 +1219,97 @@ BOOST_AUTO_TEST_CASE(start_after_shutdown_is_refused_and_leaves_nothing_running)
     ioc.restart();
     ioc.run_for(10s);
     BOOST_TEST(ioc.stopped());
+}
+
+// start() suspends while the memory actor reads the journal: a second call made meanwhile (two
+// parts of a program each starting the runtime before they use it) waits for the first, so that
+// its caller's next open_session() finds the runtime started.
+BOOST_AUTO_TEST_CASE(a_start_called_while_another_runs_returns_once_the_runtime_has_started) {
+    engram::test::temp_dir dir;
+    fake_anthropic_server server;
+    echo_server(server, "{}");
+    asio::io_context ioc;
+    runtime rt(ioc.get_executor(), config_for(server, dir));
+    std::vector<std::string> failures;
+    int opened = 0;
+    auto start_then_open = [&](std::string user) -> asio::awaitable<void> {
+        try {
+            co_await rt.start();
+            auto s = co_await rt.open_session("assistant", user);
+            ++opened;
+            s.end();
+        } catch (const runtime_error& e) {
+            failures.push_back(user + ": " + e.what());
+        }
+    };
+    engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> {
+        using namespace asio::experimental::awaitable_operators;
+        co_await (start_then_open("ann") && start_then_open("ben"));
+        co_await rt.shutdown();
+    }, 30s);
+    BOOST_TEST(failures.empty(), (failures.empty() ? std::string() : failures.front()));
+    BOOST_TEST(opened == 2);
+}
+
+// start() and shutdown() called at the same moment on different threads of a runtime's own pool,
+// twenty times: both always return, a start that lost the race is refused as shutting_down, no
+// session opens afterwards, and nothing is left running (the next round opens the same memory
+// directory, and the threads are gone at the end).
+BOOST_AUTO_TEST_CASE(start_and_shutdown_racing_on_several_threads_both_return_and_leave_nothing_running) {
+    engram::test::temp_dir dir;
+    fake_anthropic_server server;
+    echo_server(server, "{}");
+    const auto baseline = thread_count();
+    int started = 0;
+    int refused = 0;
+    for (int round = 0; round < 20; ++round) {
+        runtime rt(4, config_for(server, dir));
+        std::promise<void> go;
+        std::shared_future<void> gate = go.get_future().share();
+        auto start = asio::co_spawn(asio::make_strand(rt.executor()),
+                                    [&rt, gate]() -> asio::awaitable<std::optional<engram::runtime::errc>> {
+                                        gate.wait();
+                                        std::optional<engram::runtime::errc> failed;
+                                        try {
+                                            co_await rt.start();
+                                        } catch (const runtime_error& e) {
+                                            failed = e.code_value();
+                                        }
+                                        co_return failed;
+                                    },
+                                    asio::use_future);
+        auto stop = asio::co_spawn(asio::make_strand(rt.executor()),
+                                   [&rt, gate]() -> asio::awaitable<void> {
+                                       gate.wait();
+                                       co_await rt.shutdown();
+                                   },
+                                   asio::use_future);
+        go.set_value();
+        BOOST_REQUIRE(start.wait_for(30s) == std::future_status::ready);
+        BOOST_REQUIRE(stop.wait_for(30s) == std::future_status::ready);
+        const auto start_failure = start.get();
+        stop.get();
+        if (!start_failure) {
+            ++started;
+        } else {
+            BOOST_TEST((*start_failure == engram::runtime::errc::shutting_down));
+            ++refused;
+        }
+        auto open = asio::co_spawn(rt.executor(), [&rt]() -> asio::awaitable<std::optional<engram::runtime::errc>> {
+            std::optional<engram::runtime::errc> failed;
+            try {
+                co_await rt.open_session("assistant", "wes");
+            } catch (const runtime_error& e) {
+                failed = e.code_value();
+            }
+            co_return failed;
+        }, asio::use_future);
+        BOOST_REQUIRE(open.wait_for(30s) == std::future_status::ready);
+        BOOST_TEST((open.get() == engram::runtime::errc::shutting_down));
+    }
+    BOOST_TEST_MESSAGE("start won " << started << " of 20 races, was refused in " << refused);
+    BOOST_TEST(started + refused == 20);
+    BOOST_TEST(wait_for_threads(baseline, 10s) == baseline);
 }
 
 // Sessions dropped without end() wait on their idle timers (30 minutes by default): the runtime's

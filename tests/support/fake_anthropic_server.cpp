@@ -169,6 +169,7 @@ struct fake_anthropic_server::impl {
                 out = size + r.chunk_extension + "\r\n" + r.body.substr(pos, len) + "\r\n";
             } else {
                 out = r.body.substr(pos, len);
+                if (pos + len == r.body.size()) out += r.after_body;
             }
             if (co_await send(s, r, out)) co_return false;
             pos += len;
@@ -193,7 +194,7 @@ struct fake_anthropic_server::impl {
                 timer.expires_after(r.delay_before_end);
                 co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
             }
-            if (co_await send(s, r, "0\r\n\r\n")) co_return false;
+            if (co_await send(s, r, "0\r\n\r\n" + r.after_body)) co_return false;
         }
         co_return true;
     }

@@ -47,6 +47,9 @@ struct scripted_response {
     /// Appended to every chunk-size line (";name=value..."): chunk extensions, which a client
     /// must skip.
     std::string chunk_extension;
+    /// Sent right after the body, in the same write: bytes beyond the response (a stray CRLF, a
+    /// second response), which a client must not take for the next request's.
+    std::string after_body;
 
     static scripted_response sse(std::string body, std::vector<std::size_t> pieces = {});
     static scripted_response json(int status, std::string body);

@@ -51,6 +51,25 @@ BOOST_AUTO_TEST_CASE(restated_fact_is_deduplicated_and_refreshes_confirmation) {
     BOOST_TEST(r.diff.count(mem::change::kind::fact_added) == 0u);
 }
 
+// Sentence punctuation does not make a fact new, but punctuation inside a term does: "C++" and
+// "C#" (or "3.5k" and "35k") were once both read as the same fact, and the second was lost.
+BOOST_AUTO_TEST_CASE(facts_that_differ_in_meaningful_punctuation_are_different_facts) {
+    BOOST_TEST(mem::normalize_for_compare("Likes (green) tea.") == mem::normalize_for_compare("likes green tea"));
+    BOOST_TEST(mem::normalize_for_compare("Uses C++") != mem::normalize_for_compare("Uses C#"));
+    BOOST_TEST(mem::normalize_for_compare("Budget is 3.5k") != mem::normalize_for_compare("Budget is 35k"));
+    BOOST_TEST(mem::normalize_for_compare("Budget is $35k") != mem::normalize_for_compare("Budget is 35k"));
+
+    auto m = mem::merge(mem::blank_memory("u", ""), facts({{"Uses C++", mem::confidence::high}}), session(1)).memory;
+    auto added = mem::merge(m, facts({{"Uses C#", mem::confidence::high}}), session(2));
+    BOOST_TEST(added.memory.key_facts.size() == 2u);
+
+    mem::memory_update correction;
+    correction.superseded_facts.push_back({"Uses C++", "Uses C#", std::nullopt, std::nullopt});
+    auto corrected = mem::merge(m, correction, session(3));
+    BOOST_TEST_REQUIRE(corrected.memory.key_facts.size() == 1u);
+    BOOST_TEST(corrected.memory.key_facts[0].text == "Uses C#");
+}
+
 BOOST_AUTO_TEST_CASE(restating_never_lowers_confidence) {
     auto m = mem::merge(mem::blank_memory("u", ""), facts({{"Has a dog", mem::confidence::high}}), session(1))
                  .memory;

@@ -181,6 +181,22 @@ BOOST_AUTO_TEST_CASE(tutorial_memory_folder_loads_and_is_upgraded_on_the_next_wr
     BOOST_TEST(again->memory.preferences.at("timezone") == "UTC+1");
 }
 
+// The tutorial kept whatever the model returned, an empty fact included. Such a file still
+// takes updates: the empty fact is dropped (kept, it failed the check of every later write).
+BOOST_AUTO_TEST_CASE(a_tutorial_file_with_an_empty_fact_still_takes_updates) {
+    temp_dir tmp;
+    mem::test::spit(tmp.path() / "ann.json", R"({"user_id":"ann","key_facts":["","Has a cat"]})");
+    auto s = open_store(tmp.path());
+    auto r = s->load("ann");
+    BOOST_TEST_REQUIRE(r.has_value(), (r ? "" : r.error().what()));
+    BOOST_TEST(r->memory.key_facts.size() == 1u);
+    auto applied = apply_one(*s, "ann", fact_update("s1", "Has a dog"));
+    BOOST_TEST_REQUIRE(applied.has_value(), (applied ? "" : applied.error().what()));
+    auto again = s->load("ann");
+    BOOST_TEST_REQUIRE(again.has_value());
+    BOOST_TEST(again->memory.key_facts.size() == 2u);
+}
+
 BOOST_AUTO_TEST_CASE(corrupt_file_is_quarantined_and_reported) {
     temp_dir tmp;
     const std::string garbage = "{\"user_id\": \"bob\", \"key_facts\": [tor";

@@ -16,8 +16,10 @@ std::size_t code_points(std::string_view s) noexcept;
 /// Byte offset just after the first `n` code points of `s` (or s.size()).
 std::size_t byte_offset_of(std::string_view s, std::size_t n) noexcept;
 
-/// ASCII-lowercased, punctuation removed, whitespace runs collapsed to one space and trimmed.
-/// Non-ASCII bytes are kept unchanged. Used for case/spacing/punctuation-insensitive equality.
+/// ASCII-lowercased, whitespace runs collapsed to one space and trimmed, sentence punctuation
+/// (. , ; : ! ? quotes brackets -) removed unless it stands between two word characters; other
+/// punctuation (+ # $ % / ...) kept, as it changes the meaning ("C++" is not "C#"). Non-ASCII
+/// bytes are kept unchanged. Used for case/spacing/punctuation-insensitive equality.
 std::string normalize_for_compare(std::string_view s);
 
 /// Replaces every run of whitespace / control characters by one space and trims the ends.

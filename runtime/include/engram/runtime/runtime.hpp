@@ -123,12 +123,14 @@ public:
     void set_hooks(runtime_hooks hooks);
 
     /// Opens the memory store, starts the memory actor and queues the journal's pending jobs.
-    /// Once it succeeded, later calls do nothing; after a failure nothing is left running and
+    /// Once it succeeded, later calls do nothing; a call made while another runs waits for that
+    /// one (and tries itself if that one failed); after a failure nothing is left running and
     /// start() may be called again. Register agents first: a journaled session of an agent not
     /// registered by then waits in the journal.
     /// @throws runtime_error(memory_error) if the memory directory cannot be used,
     /// runtime_error(resource_limit) (see runtime_config::min_open_files),
-    /// runtime_error(shutting_down) after shutdown() began.
+    /// runtime_error(shutting_down) after shutdown() began; boost::system::system_error
+    /// (operation_aborted) if the caller was cancelled while waiting for another call's start.
     boost::asio::awaitable<void> start();
 
     /// Opens a session for (agent, user): loads and renders the user's memory (from the actor's
