@@ -1,4 +1,5 @@
 #include <engram/memory/schema.hpp>
+#include <engram/memory/utf8.hpp>
 
 #include <ctime>
 
@@ -182,7 +183,7 @@ check read_memory(const json::value& v, std::string_view path, const record_limi
         if (p->get_object().size() > lim.max_items) return field_error(over, ppath, "too many entries");
         for (const auto& kv : p->get_object()) {
             const std::string_view key = kv.key();
-            const auto kpath = ppath + "." + std::string(key.substr(0, 64));
+            const auto kpath = ppath + "." + std::string(key.substr(0, byte_offset_of(key, 64)));
             if (key.empty() || !is_valid_utf8(key))
                 return field_error(bad, kpath, "key must be non-empty UTF-8");
             if (key.size() > lim.max_key)

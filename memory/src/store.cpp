@@ -347,7 +347,7 @@ struct store::impl {
         if (!rec)
             problem = rec.error().message;
         else if (rec->memory.user_id != user_id)
-            problem = "user_id: the file names another user (\"" + rec->memory.user_id.substr(0, 64) + "\")";
+            problem = "user_id: the file names another user (\"" + rec->memory.user_id.substr(0, byte_offset_of(rec->memory.user_id, 64)) + "\")";
         if (problem.empty()) return std::optional<user_record>(std::move(*rec));
         auto moved = quarantine(dir_fd.get(), name, enc, record_suffix);
         if (!moved)

@@ -1,4 +1,5 @@
 #include <engram/memory/update.hpp>
+#include <engram/memory/utf8.hpp>
 
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
@@ -108,7 +109,7 @@ result<memory_update> update_from_json(const json::value& v, const update_limits
             return field_error(bad, "updated_preferences", "too many entries");
         for (const auto& kv : p->get_object()) {
             const std::string_view key = kv.key();
-            const auto path = "updated_preferences." + std::string(key.substr(0, 64));
+            const auto path = "updated_preferences." + std::string(key.substr(0, byte_offset_of(key, 64)));
             if (single_line(key).empty() || key.size() > lim.max_key || !is_valid_utf8(key))
                 return field_error(bad, path,
                                    "key must be 1-" + std::to_string(lim.max_key) + " bytes of UTF-8");

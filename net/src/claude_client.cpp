@@ -169,7 +169,7 @@ public:
                 o.parser = std::make_unique<response_parser>();
                 o.parser->body_limit(boost::none);  // bounded by our own limits as we read
                 try {
-                    co_await write_and_read_header(*o.conn, p, *o.parser, d);
+                    co_await write_and_read_header(*o.conn, p, o.parser, d);
                 } catch (const client_error& e) {
                     // A kept-alive connection the server closed meanwhile fails before any
                     // response byte: that is not an attempt, just a stale socket. Once per
@@ -271,7 +271,7 @@ public:
         if (ec) throw client_error(errc::cancelled, "request cancelled during the backoff before a retry");
     }
 
-    asio::awaitable<void> write_and_read_header(connection& c, const prepared& p, response_parser& parser,
+    asio::awaitable<void> write_and_read_header(connection& c, const prepared& p, std::unique_ptr<response_parser>& parser,
                                                 const deadline& d) {
         // One step from sending to the end of the header, however many reads it takes.
         const auto step_end = deadline::step_end(cfg_.response_header_timeout);
@@ -283,8 +283,17 @@ public:
         auto [wec, wn] = written;
         wec = c.watchdog.finish(wec);
         if (wec) throw_transport_error(wec, code, "sending request", pool_->url());
-        while (!parser.is_header_done())
-            co_await read_some(c, parser, d, step_end, errc::response_header_timeout, "reading response header");
+        for (;;) {
+            while (!parser->is_header_done())
+                co_await read_some(c, *parser, d, step_end, errc::response_header_timeout, "reading response header");
+            // An interim response (100 Continue, 103 Early Hints) comes before the real one, which
+            // a client must read on (RFC 9110 §15.2). Taken for the answer, it failed the request
+            // and left the real response on the connection for the next request to read.
+            const int status = parser->status();
+            if (status / 100 != 1 || status == 101) break;
+            parser = std::make_unique<response_parser>();  // what follows it is kept unparsed
+            parser->body_limit(boost::none);
+        }
     }
 
     /// Reads up to `limit` body bytes into `out`. Returns whether the body ended. With

@@ -305,6 +305,25 @@ BOOST_AUTO_TEST_CASE(a_connection_with_bytes_past_the_end_of_its_response_is_not
     }
 }
 
+// Interim responses before the real one (100 Continue, 103 Early Hints, as a proxy or CDN may
+// send) are read past: the stream is the 200 that follows, and the connection stays in step.
+BOOST_AUTO_TEST_CASE(interim_responses_before_the_real_one_are_read_past) {
+    fake_anthropic_server server;
+    auto first = scripted_response::sse(engram::test::make_text_stream("after the hints"));
+    first.before_header = "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n";
+    server.push(first);
+    server.push(scripted_response::sse(engram::test::make_text_stream("second")));
+    asio::io_context ioc;
+    claude_client client(ioc.get_executor(), config_for(server));
+    engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> {
+        auto s1 = co_await client.stream_message(hello_request());
+        BOOST_TEST(co_await drain(s1) == "after the hints");
+        auto s2 = co_await client.stream_message(hello_request());
+        BOOST_TEST(co_await drain(s2) == "second");
+    });
+    BOOST_TEST(server.requests().size() == 2u);
+}
+
 BOOST_AUTO_TEST_CASE(non_streaming_over_tls_returns_the_message_and_sends_betas) {
     fake_anthropic_server server(fake_anthropic_server::tls_mode::localhost_cert);
     server.push(scripted_response::json(200, R"({"id":"msg_1","type":"message","role":"assistant","model":"claude-test",)"

@@ -143,7 +143,7 @@ struct fake_anthropic_server::impl {
             asio::steady_timer wait(co_await asio::this_coro::executor, r.delay_before_header);
             co_await wait.async_wait(asio::as_tuple(asio::use_awaitable));
         }
-        std::string head = "HTTP/1.1 " + std::to_string(r.status) + " " + reason(r.status) + "\r\n";
+        std::string head = r.before_header + "HTTP/1.1 " + std::to_string(r.status) + " " + reason(r.status) + "\r\n";
         head += "Content-Type: " + r.content_type + "\r\n";
         bool has_request_id = false;
         for (const auto& [k, v] : r.headers) {

@@ -50,6 +50,8 @@ struct scripted_response {
     /// Sent right after the body, in the same write: bytes beyond the response (a stray CRLF, a
     /// second response), which a client must not take for the next request's.
     std::string after_body;
+    /// Sent before the status line: interim responses ("HTTP/1.1 100 Continue\r\n\r\n").
+    std::string before_header;
 
     static scripted_response sse(std::string body, std::vector<std::size_t> pieces = {});
     static scripted_response json(int status, std::string body);

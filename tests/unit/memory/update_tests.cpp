@@ -1,4 +1,5 @@
 #include <engram/memory/update.hpp>
+#include <engram/memory/utf8.hpp>  // memory/src: private UTF-8 helpers
 
 #include <boost/json/serialize.hpp>
 #include <boost/test/unit_test.hpp>
@@ -39,6 +40,16 @@ BOOST_AUTO_TEST_CASE(full_update_parses_every_field) {
     auto again = mem::update_from_json(boost::json::value(mem::to_json(*u)));
     BOOST_TEST_REQUIRE(again.has_value());
     BOOST_TEST((*again == *u));
+}
+
+// The field path in an error message is cut to 64 characters, never inside one: the message goes
+// back to the model in the repair request, whose JSON body must be valid UTF-8.
+BOOST_AUTO_TEST_CASE(an_error_naming_a_long_non_ascii_key_cuts_it_between_characters) {
+    std::string key;
+    for (int i = 0; i < 30; ++i) key += "\xE5\xAD\x97";  // 30 CJK characters, 90 bytes
+    auto r = mem::parse_update(R"({"updated_preferences":{")" + key + R"(":5}})");
+    BOOST_TEST_REQUIRE(!r.has_value());
+    BOOST_TEST(mem::is_valid_utf8(r.error().message), r.error().message);
 }
 
 BOOST_AUTO_TEST_CASE(unknown_fields_are_ignored) {
