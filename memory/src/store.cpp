@@ -178,9 +178,19 @@ struct store::impl {
         unique_fd fd;
     };
 
-    result<void> open_subdir(const char* name, unique_fd& out) {
-        if (fs->mkdir_at(dir_fd.get(), name, 0700) != 0 && errno != EEXIST)
-            return error_from_errno(errno, "create " + (dir / name).string());
+    result<void> sync_directory(const std::filesystem::path& d) const {
+        const auto path = d.empty() ? std::filesystem::path(".") : d;
+        const int fd = fs->open_at(AT_FDCWD, path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+        if (fd < 0) return error_from_errno(errno, "open " + path.string() + " to sync it");
+        unique_fd guard(fd);
+        if (fs->fsync(fd) != 0) return error_from_errno(errno, "fsync " + path.string() + " after creating the memory directory");
+        return {};
+    }
+
+    /// Opens (creating it if need be) a subdirectory; `created` is set when it was made here.
+    result<void> open_subdir(const char* name, unique_fd& out, bool& created) {
+        if (fs->mkdir_at(dir_fd.get(), name, 0700) == 0) created = true;
+        else if (errno != EEXIST) return error_from_errno(errno, "create " + (dir / name).string());
         const int fd = fs->open_at(dir_fd.get(), name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, 0);
         if (fd < 0) return error_from_errno(errno, "open " + (dir / name).string());
         out = unique_fd(fd);
@@ -420,8 +430,15 @@ result<std::shared_ptr<store>> store::open(store_options options) {
         if (!std::filesystem::exists(p->dir / ".journal", ec) && !std::filesystem::is_empty(p->dir, ec))
             return make_error(errc::not_found, p->dir.string() + " is not a memory directory (no .journal in it)");
     }
+    // A new directory's entry is durable once its parent is synced: without that a crash could
+    // lose the directory with the journal and records later written into it.
+    std::filesystem::path existing = p->dir;  // the deepest ancestor already there
+    while (existing.has_relative_path() && !std::filesystem::exists(existing, ec)) existing = existing.parent_path();
     const bool created = std::filesystem::create_directories(p->dir, ec);
     if (ec) return error_from_errno(ec.value(), "create memory directory " + p->dir.string());
+    if (created)
+        for (auto d = p->dir; d != existing && d.has_relative_path(); d = d.parent_path())
+            if (auto r = p->sync_directory(d.parent_path()); !r) return r.error();
     const int fd = ::open(p->dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0) return error_from_errno(errno, "open memory directory " + p->dir.string());
     p->dir_fd = unique_fd(fd);
@@ -431,9 +448,12 @@ result<std::shared_ptr<store>> store::open(store_options options) {
         return make_error(errc::permission_denied, "memory directory " + p->dir.string() +
                                                        " belongs to another user; refusing to use it");
     if (created || (st.st_mode & 077) != 0) ::fchmod(fd, 0700);  // private to its owner
+    bool made_subdir = false;
     for (auto [name, slot] : {std::pair{".locks", &p->locks_fd}, std::pair{".journal", &p->journal_fd},
                               std::pair{".quarantine", &p->quarantine_fd}})
-        if (auto r = p->open_subdir(name, *slot); !r) return r.error();
+        if (auto r = p->open_subdir(name, *slot, made_subdir); !r) return r.error();
+    if (made_subdir && p->fs->fsync(p->dir_fd.get()) != 0)
+        return error_from_errno(errno, "fsync memory directory " + p->dir.string() + " after creating its subdirectories");
     p->remove_stale_temp_files(p->dir_fd.get());
     p->remove_stale_temp_files(p->journal_fd.get());
     return std::shared_ptr<store>(new store(std::move(p)));

@@ -150,6 +150,8 @@ public:
         response_info info;
         /// A reused connection was found closed: this request's later attempts connect anew.
         bool stale_found = false;
+        /// The server answered before taking all of the request (write_and_read_header).
+        bool request_sent = true;
     };
 
     /// Sends the request until a 200 header arrives or retrying is over, into `o` (the caller's:
@@ -169,7 +171,7 @@ public:
                 o.parser = std::make_unique<response_parser>();
                 o.parser->body_limit(boost::none);  // bounded by our own limits as we read
                 try {
-                    co_await write_and_read_header(*o.conn, p, o.parser, d);
+                    o.request_sent = co_await write_and_read_header(*o.conn, p, o.parser, d);
                 } catch (const client_error& e) {
                     // A kept-alive connection the server closed meanwhile fails before any
                     // response byte: that is not an attempt, just a stale socket. Once per
@@ -249,7 +251,7 @@ public:
             // (a 401 is not a connection error) and when to retry; a cancellation is the caller's.
             if (e.code_value() == errc::cancelled) throw;
         }
-        o.conn.release(complete && o.parser->keep_alive());
+        o.conn.release(complete && o.request_sent && o.parser->keep_alive());
         api_error_details details = parse_error_body(o.info, body);
         const errc code = errc_from_api(details.error_type, o.info.http_status);
         const bool retryable = should_retry_status(o.info.http_status, header_of(*o.parser, "x-should-retry"));
@@ -271,7 +273,9 @@ public:
         if (ec) throw client_error(errc::cancelled, "request cancelled during the backoff before a retry");
     }
 
-    asio::awaitable<void> write_and_read_header(connection& c, const prepared& p, std::unique_ptr<response_parser>& parser,
+    /// Sends the request and reads the final response's header. Returns false when the server
+    /// answered before taking the whole request (the connection cannot carry another one).
+    asio::awaitable<bool> write_and_read_header(connection& c, const prepared& p, std::unique_ptr<response_parser>& parser,
                                                 const deadline& d) {
         // One step from sending to the end of the header, however many reads it takes.
         const auto step_end = deadline::step_end(cfg_.response_header_timeout);
@@ -282,7 +286,23 @@ public:
         else written = co_await asio::async_write(std::get<tls_stream>(c.stream), p.tls_buffers(), d.token(own));
         auto [wec, wn] = written;
         wec = c.watchdog.finish(wec);
-        if (wec) throw_transport_error(wec, code, "sending request", pool_->url());
+        if (wec) {
+            // A server may answer before it has read the whole request, refusing it (a 413 for a
+            // body too large), and close: the send then fails (EPIPE, ECONNRESET) with that answer
+            // already in the receive buffer. The answer says what went wrong and whether to retry;
+            // the send's error would have been retried as a dropped connection, body and all.
+            bool answered = false;
+            if (wec == asio::error::broken_pipe || wec == asio::error::connection_reset)
+                answered = co_await read_early_answer(c, parser, d, step_end);
+            if (answered) co_return false;
+            throw_transport_error(wec, code, "sending request", pool_->url());
+        }
+        co_await read_final_header(c, parser, d, step_end);
+        co_return true;
+    }
+
+    asio::awaitable<void> read_final_header(connection& c, std::unique_ptr<response_parser>& parser, const deadline& d,
+                                            clock::time_point step_end) {
         for (;;) {
             while (!parser->is_header_done())
                 co_await read_some(c, *parser, d, step_end, errc::response_header_timeout, "reading response header");
@@ -294,6 +314,20 @@ public:
             parser = std::make_unique<response_parser>();  // what follows it is kept unparsed
             parser->body_limit(boost::none);
         }
+    }
+
+    /// After a send the server cut short: whether it left a final answer other than success
+    /// (which, the request being incomplete, could not be one).
+    asio::awaitable<bool> read_early_answer(connection& c, std::unique_ptr<response_parser>& parser, const deadline& d,
+                                            clock::time_point step_end) {
+        bool answered = false;
+        try {
+            co_await read_final_header(c, parser, d, step_end);
+            answered = parser->status() / 100 != 2;
+        } catch (const client_error& e) {
+            if (e.code_value() == errc::cancelled) throw;  // the caller's, not the server's
+        }
+        co_return answered;
     }
 
     /// Reads up to `limit` body bytes into `out`. Returns whether the body ended. With
@@ -736,9 +770,12 @@ private:
             out.received_at = received_at_;
             // The hot paths: a plain text delta, and the events that are nothing but their type,
             // are read without building a JSON tree.
+            // `event: message` names SSE's default type, as no `event:` line does: the data's
+            // "type" then says what the event is.
+            const std::string_view type = ev.type == "message" ? std::string_view() : ev.type;
             std::string_view text;
             thread_local std::string decoded;  // a text with escapes, decoded; lend() copies it at once
-            if ((ev.type == "content_block_delta" || ev.type.empty()) &&
+            if ((type == "content_block_delta" || type.empty()) &&
                 acc_.try_apply_text_delta(ev.data, out.index, text, decoded)) {
                 out.kind = stream_event_kind::content_block_delta;
                 out.text_delta_ = true;
@@ -746,7 +783,7 @@ private:
                 lend(out, text);
                 return;
             }
-            if (acc_.try_apply_bare_event(ev.type, ev.data, out.kind, out.index)) {
+            if (acc_.try_apply_bare_event(type, ev.data, out.kind, out.index)) {
                 out.form_ = stream_event::form::raw;
                 lend(out, ev.data);
                 return;
@@ -755,7 +792,7 @@ private:
             // reads a thinking delta's text from it); the few other events of a reply are parsed
             // into a scratch arena, the message copies what it keeps, and the event keeps its
             // JSON text for data().
-            const bool keep_tree = ev.type.empty() || ev.type == "content_block_delta";
+            const bool keep_tree = type.empty() || type == "content_block_delta";
             unsigned char arena_block[2048];
             json::monotonic_resource arena(arena_block, sizeof arena_block);
             const json::storage_ptr storage = keep_tree ? json::storage_ptr() : json::storage_ptr(&arena);
@@ -763,7 +800,7 @@ private:
             json::value& tree = keep_tree ? out.data_.emplace() : scratch;
             // A message_start's tree is not needed here: the accumulator then builds the reply
             // from it in place.
-            auto aec = acc_.apply(ev.type, ev.data, &out.kind, ev.type == "message_start" ? nullptr : &tree, storage);
+            auto aec = acc_.apply(type, ev.data, &out.kind, type == "message_start" ? nullptr : &tree, storage);
             if (!keep_tree && !aec) {
                 out.form_ = stream_event::form::raw;
                 lend(out, ev.data);

@@ -66,6 +66,7 @@ std::error_code message_accumulator::fail(errc e, std::string detail) {
 
 std::error_code message_accumulator::apply(std::string_view event_name, std::string_view data,
                                            stream_event_kind* kind, json::value* parsed, json::storage_ptr storage) {
+    if (event_name == "message") event_name = {};  // SSE's default type: the data's "type" names the event
     std::error_code ec;
     // A message_start whose tree the caller does not want is parsed with the default allocator
     // and its message moved out of the tree instead of copied.
@@ -114,6 +115,7 @@ bool message_accumulator::try_apply_text_delta(std::string_view data, std::size_
 bool message_accumulator::try_apply_bare_event(std::string_view name, std::string_view data, stream_event_kind& kind,
                                                std::size_t& index) {
     // Exactly as the API writes them (a ping as the docs show it, too); anything else is parsed.
+    if (name == "message") name = {};
     std::size_t i = 0;
     if ((name.empty() || name == "content_block_stop") && detail::scan_block_stop(data, i)) {
         // A tool input is parsed at its block's stop, and may fail: apply() does that.

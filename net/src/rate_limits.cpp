@@ -1,5 +1,6 @@
 #include <engram/net/rate_limits.hpp>
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <ctime>
@@ -48,16 +49,28 @@ rate_limit_window window(const std::function<std::string_view(std::string_view)>
 std::optional<std::chrono::milliseconds> parse_retry_after(std::string_view ms, std::string_view s,
                                                            std::chrono::system_clock::time_point now) {
     using std::chrono::milliseconds;
-    if (auto v = to_double(ms)) return milliseconds(static_cast<milliseconds::rep>(*v));
-    if (auto v = to_double(s)) return milliseconds(static_cast<milliseconds::rep>(*v * 1000.0));
+    // A double outside the integer's range has no defined conversion (a server's "1e300" came
+    // out as a large negative wait): such a wait is held at the longest one there is, which the
+    // retry policy then refuses as too long, as it does any wait beyond max_retry_after.
+    const auto to_ms = [](double v) {
+        constexpr double top = 9.0e18;  // below INT64_MAX, exactly representable as a double
+        return milliseconds(v >= top ? milliseconds::max().count()
+                            : v <= -top ? milliseconds::min().count()
+                                        : static_cast<milliseconds::rep>(v));
+    };
+    if (auto v = to_double(ms)) return to_ms(*v);
+    if (auto v = to_double(s)) return to_ms(*v * 1000.0);
     if (!s.empty()) {
         // IMF-fixdate, e.g. "Wed, 21 Oct 2015 07:28:00 GMT".
         std::tm tm{};
         const std::string text(s);
         const char* end = strptime(text.c_str(), "%a, %d %b %Y %H:%M:%S GMT", &tm);
         if (end && *end == '\0') {
-            const auto at = std::chrono::system_clock::from_time_t(timegm(&tm));
-            return std::chrono::duration_cast<milliseconds>(at - now);
+            // In seconds first: a system_clock time point (nanoseconds) ends in 2262, and a date
+            // past that ("31 Dec 9999") overflowed it.
+            constexpr std::int64_t limit = 9'000'000'000'000'000;  // seconds; ×1000 still fits
+            const std::int64_t at = std::clamp<std::int64_t>(timegm(&tm), -limit, limit);
+            return std::chrono::seconds(at) - std::chrono::duration_cast<milliseconds>(now.time_since_epoch());
         }
     }
     return std::nullopt;

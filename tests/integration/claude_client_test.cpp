@@ -324,6 +324,66 @@ BOOST_AUTO_TEST_CASE(interim_responses_before_the_real_one_are_read_past) {
     BOOST_TEST(server.requests().size() == 2u);
 }
 
+BOOST_AUTO_TEST_CASE(a_stream_whose_events_are_all_named_message_is_read_by_their_data) {
+    // `event: message` is SSE's default type written out, as a proxy may do on every event.
+    std::string body = engram::test::make_text_stream("named the default way", 3);
+    std::size_t renamed = 0;
+    for (std::size_t at = body.find("event: "); at != std::string::npos; at = body.find("event: ", at + 1)) {
+        body.replace(at, body.find('\n', at) - at, "event: message");
+        ++renamed;
+    }
+    BOOST_REQUIRE_GE(renamed, 8u);
+    fake_anthropic_server server;
+    server.push(scripted_response::sse(body));
+    asio::io_context ioc;
+    claude_client client(ioc.get_executor(), config_for(server));
+    engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> {
+        auto s = co_await client.stream_message(hello_request());
+        std::vector<engram::net::stream_event_kind> kinds;
+        std::string text;
+        while (auto ev = co_await s.next()) {
+            kinds.push_back(ev->kind);
+            text += ev->text();
+        }
+        BOOST_TEST(text == "named the default way");
+        BOOST_REQUIRE(!kinds.empty());
+        BOOST_TEST((kinds.front() == engram::net::stream_event_kind::message_start));
+        BOOST_TEST((kinds.back() == engram::net::stream_event_kind::message_stop));
+        BOOST_TEST(s.current().stop_reason() == "end_turn");
+    });
+}
+
+BOOST_AUTO_TEST_CASE(a_refusal_sent_before_the_body_was_read_is_reported_not_the_broken_send) {
+    // The server answers 413 once it has the header and closes with the body unread: the send
+    // fails (reset) with the answer waiting. Reported as the send's failure, it was retried as
+    // a dropped connection, the whole body each time.
+    const auto fixture_body = engram::test::read_json(engram::test::fixtures_dir() / "errors" / "413_request_too_large.json");
+    for (auto mode : {fake_anthropic_server::tls_mode::none, fake_anthropic_server::tls_mode::localhost_cert}) {
+        fake_anthropic_server server(mode);
+        auto refusal = scripted_response::json(413, std::string(fixture_body.at("body_raw").as_string()));
+        refusal.answer_before_body = true;
+        refusal.keep_alive = false;
+        server.push(refusal);
+        server.push(scripted_response::sse(engram::test::make_text_stream("after the refusal")));
+        asio::io_context ioc;
+        claude_client client(ioc.get_executor(), config_for(server));
+        auto big = hello_request(std::string(16 * 1024 * 1024, 'x'));  // far past what socket buffers hold
+        const auto e = expect_client_error([&] {
+            engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> { co_await client.create_message(big); });
+        });
+        BOOST_TEST((e.code_value() == errc::request_too_large), e.what());
+        BOOST_TEST(std::string(e.what()).find("Request exceeds the maximum size") != std::string::npos,
+                   e.what() << (mode == fake_anthropic_server::tls_mode::none ? " (plain)" : " (TLS)"));
+        BOOST_TEST(server.requests().size() == 1u);  // not retried
+        // The next request takes a new connection and succeeds.
+        engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> {
+            auto s = co_await client.stream_message(hello_request());
+            BOOST_TEST(co_await drain(s) == "after the refusal");
+        });
+        BOOST_TEST(server.connections_accepted() == 2u);
+    }
+}
+
 BOOST_AUTO_TEST_CASE(non_streaming_over_tls_returns_the_message_and_sends_betas) {
     fake_anthropic_server server(fake_anthropic_server::tls_mode::localhost_cert);
     server.push(scripted_response::json(200, R"({"id":"msg_1","type":"message","role":"assistant","model":"claude-test",)"

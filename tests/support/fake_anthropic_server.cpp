@@ -62,6 +62,11 @@ struct fake_anthropic_server::impl {
     std::size_t accepted = 0;
     std::atomic<std::size_t> open{0};
 
+    bool next_answers_before_body() {
+        std::lock_guard lock(mutex);
+        return !queue.empty() && queue.front().answer_before_body;
+    }
+
     scripted_response next_script(const recorded_request& req) {
         std::function<scripted_response(const recorded_request&)> h;
         {
@@ -84,6 +89,7 @@ struct fake_anthropic_server::impl {
             case 400: return "Bad Request";
             case 401: return "Unauthorized";
             case 408: return "Request Timeout";
+            case 413: return "Payload Too Large";
             case 429: return "Too Many Requests";
             case 500: return "Internal Server Error";
             case 529: return "Site Overloaded";
@@ -97,6 +103,23 @@ struct fake_anthropic_server::impl {
         for (;;) {
             http::request_parser<http::string_body> parser;
             parser.body_limit(64 * 1024 * 1024);  // Beast's default (1 MiB) is below what tests send
+            auto [hec, hn] = co_await http::async_read_header(s, buffer, parser, asio::as_tuple(asio::use_awaitable));
+            if (hec) co_return;
+            if (next_answers_before_body()) {
+                recorded_request rec;
+                rec.method = std::string(parser.get().method_string());
+                rec.target = std::string(parser.get().target());
+                rec.connection = conn_id;
+                auto script = next_script(rec);
+                boost::system::error_code ignored;
+                s.lowest_layer().set_option(tcp::no_delay(true), ignored);  // the answer leaves at once
+                co_await respond(s, script);
+                // A moment for the answer to reach the client, then the close, which (the body
+                // unread) resets the connection under the client's send.
+                asio::steady_timer linger(co_await asio::this_coro::executor, std::chrono::milliseconds(50));
+                co_await linger.async_wait(asio::as_tuple(asio::use_awaitable));
+                co_return;
+            }
             auto [ec, n] = co_await http::async_read(s, buffer, parser, asio::as_tuple(asio::use_awaitable));
             if (ec) co_return;
             auto req = parser.release();

@@ -52,6 +52,10 @@ struct scripted_response {
     std::string after_body;
     /// Sent before the status line: interim responses ("HTTP/1.1 100 Continue\r\n\r\n").
     std::string before_header;
+    /// Answer as soon as the request's header is in, read none of its body, then close: a
+    /// server refusing a body too large. The recorded request has an empty body. Taken only
+    /// from the queue (push), not from a handler.
+    bool answer_before_body = false;
 
     static scripted_response sse(std::string body, std::vector<std::size_t> pieces = {});
     static scripted_response json(int status, std::string body);

@@ -1,5 +1,6 @@
 #include <engram/memory/store.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 
@@ -124,6 +125,55 @@ BOOST_AUTO_TEST_CASE(directory_is_private_and_files_are_0600) {
     BOOST_TEST(mem::test::mode_of(dir / "alice.json") == 0600u);
     BOOST_TEST(mem::test::mode_of(dir / ".locks" / "alice.lock") == 0600u);
     BOOST_TEST(!has_temp_files(dir));
+}
+
+BOOST_AUTO_TEST_CASE(every_directory_the_store_creates_is_synced_into_its_parent) {
+    // A new directory's entry survives a crash only once its parent is synced; until then the
+    // journal and records written into it could vanish with it.
+    struct recording_fs : mem::filesystem {
+        std::vector<std::pair<char, ino_t>> events;  // 'm': mkdir in the directory; 's': fsync of it
+        static ino_t inode(int fd) {
+            struct stat st {};
+            return ::fstat(fd, &st) == 0 ? st.st_ino : 0;
+        }
+        int mkdir_at(int dir_fd, const char* name, mode_t mode) override {
+            const int rc = filesystem::mkdir_at(dir_fd, name, mode);
+            if (rc == 0) events.emplace_back('m', inode(dir_fd));
+            return rc;
+        }
+        int fsync(int fd) override {
+            events.emplace_back('s', inode(fd));
+            return filesystem::fsync(fd);
+        }
+    };
+    const auto synced_after_last_change = [](const recording_fs& f, ino_t dir) {
+        bool synced = false;
+        for (const auto& [what, ino] : f.events)
+            if (ino == dir) synced = what == 's';
+        return synced;
+    };
+    temp_dir tmp;
+    const auto dir = tmp.path() / "a" / "b" / "memory";
+    auto f = std::make_shared<recording_fs>();
+    open_store(dir, f);
+    const auto inode_of = [](const fs::path& p) {
+        struct stat st {};
+        BOOST_REQUIRE(::stat(p.c_str(), &st) == 0);
+        return st.st_ino;
+    };
+    // The three levels made for the memory directory, each in its parent.
+    for (const auto& parent : {tmp.path(), tmp.path() / "a", tmp.path() / "a" / "b"}) {
+        const ino_t ino = inode_of(parent);
+        BOOST_TEST(std::count(f->events.begin(), f->events.end(), std::pair{'s', ino}) == 1, parent);
+    }
+    // .locks, .journal and .quarantine in the memory directory, synced after the last of them.
+    const ino_t memory_ino = inode_of(dir);
+    BOOST_TEST(std::count(f->events.begin(), f->events.end(), std::pair{'m', memory_ino}) == 3);
+    BOOST_TEST(synced_after_last_change(*f, memory_ino));
+    // Opened again, nothing is created and nothing needs a sync.
+    auto again = std::make_shared<recording_fs>();
+    open_store(dir, again);
+    BOOST_TEST(again->events.empty());
 }
 
 BOOST_AUTO_TEST_CASE(loose_directory_permissions_are_tightened) {

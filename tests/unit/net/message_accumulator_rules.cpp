@@ -140,6 +140,26 @@ BOOST_AUTO_TEST_CASE(ping_and_unknown_events_are_ignored_anywhere) {
     BOOST_TEST(!acc.started());
 }
 
+BOOST_AUTO_TEST_CASE(an_event_named_message_is_read_by_its_data_type_like_an_unnamed_one) {
+    // `event: message` is SSE's default type spelled out; a proxy may write it on every event.
+    message_accumulator acc;
+    stream_event_kind kind{};
+    BOOST_REQUIRE(!acc.apply("message", start, &kind));
+    BOOST_TEST((kind == stream_event_kind::message_start));
+    BOOST_REQUIRE(!acc.apply("message", R"({"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}})"));
+    std::size_t index = 9;
+    BOOST_REQUIRE(!acc.apply("message", R"({"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Hi"}})", &kind));
+    BOOST_TEST((kind == stream_event_kind::content_block_delta));
+    BOOST_TEST(acc.try_apply_bare_event("message", R"({"type":"content_block_stop","index":0})", kind, index));
+    BOOST_TEST((kind == stream_event_kind::content_block_stop));
+    BOOST_TEST(index == 0u);
+    BOOST_REQUIRE(!acc.apply("message", R"({"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":2}})"));
+    BOOST_TEST(acc.try_apply_bare_event("message", R"({"type":"message_stop"})", kind, index));
+    BOOST_TEST(!acc.finish());
+    BOOST_TEST(acc.current().text() == "Hi");
+    BOOST_TEST(acc.current().stop_reason() == "end_turn");
+}
+
 BOOST_AUTO_TEST_CASE(non_json_data_is_an_invalid_json_error) {
     message_accumulator acc;
     BOOST_TEST(acc.apply("message_start", "{not json") == errc::invalid_json);

@@ -51,6 +51,23 @@ BOOST_AUTO_TEST_CASE(retry_after_ms_then_seconds_then_http_date) {
     BOOST_TEST(!engram::net::parse_retry_after("x", "", now).has_value());
 }
 
+BOOST_AUTO_TEST_CASE(a_retry_after_beyond_any_wait_is_held_at_the_longest_and_the_backoff_applies) {
+    using std::chrono::milliseconds;
+    const auto now = std::chrono::system_clock::from_time_t(1445412480);  // Wed, 21 Oct 2015 07:28:00 GMT
+    // Outside the integer range a double has no defined conversion: these came out negative.
+    BOOST_TEST(engram::net::parse_retry_after("1e300", "", now)->count() == milliseconds::max().count());
+    BOOST_TEST(engram::net::parse_retry_after("", "1e300", now)->count() == milliseconds::max().count());
+    BOOST_TEST(engram::net::parse_retry_after("", "-1e300", now)->count() == milliseconds::min().count());
+    BOOST_TEST(engram::net::parse_retry_after("", "9300000000000000", now)->count() == milliseconds::max().count());
+    // A date past 2262 overflowed system_clock's nanoseconds.
+    BOOST_TEST(engram::net::parse_retry_after("", "Fri, 31 Dec 9999 23:59:59 GMT", now)->count() ==
+               (253402300799LL - 1445412480LL) * 1000);
+    // The policy refuses such a wait and backs off instead.
+    retry_policy p;  // backoff starts at 500 ms
+    for (const char* huge : {"1e300", "-1e300"})
+        BOOST_TEST(engram::net::retry_delay(p, 0, engram::net::parse_retry_after(huge, "", now), 0.0).count() == 500);
+}
+
 BOOST_AUTO_TEST_CASE(rate_limit_headers_from_a_recorded_response_are_parsed) {
     auto doc = engram::test::read_json(engram::test::fixtures_dir() / "anthropic" / "rec_sdkgo_tool_use_ping_midblock.headers.json");
     std::map<std::string, std::string> headers;

@@ -46,7 +46,8 @@ enum class stream_event_kind {
 class message_accumulator {
 public:
     /// Applies one SSE event (its `event:` name and `data:`). The name decides the kind when
-    /// present (as the SDKs do); otherwise the JSON's `type` field does.
+    /// present (as the SDKs do); otherwise, or when it is `message` (SSE's default type, what
+    /// no `event:` line means), the JSON's `type` field does.
     /// @param parsed if non-null, receives the parsed JSON of the event.
     /// @param storage where the event is parsed (for instance a scratch arena); the message
     ///        copies what it keeps into its own storage.
