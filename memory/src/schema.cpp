@@ -1,6 +1,7 @@
 #include <engram/memory/schema.hpp>
 #include <engram/memory/utf8.hpp>
 
+#include <algorithm>
 #include <ctime>
 
 #include <boost/json/parse.hpp>
@@ -135,6 +136,21 @@ check read_decision(const json::value& v, std::string_view path, const record_li
     return std::nullopt;
 }
 
+/// A tutorial preference that is not a string, as text: a list of strings joined by ", ",
+/// anything else as its JSON.
+std::string legacy_preference_text(const json::value& v) {
+    if (const auto* a = v.if_array();
+        a && !a->empty() && std::all_of(a->begin(), a->end(), [](const json::value& x) { return x.is_string(); })) {
+        std::string out;
+        for (const auto& x : *a) {
+            if (!out.empty()) out += ", ";
+            out += x.get_string();
+        }
+        return out;
+    }
+    return json::serialize(v);
+}
+
 check read_memory(const json::value& v, std::string_view path, const record_limits& lim, user_memory& m) {
     if (!v.is_object())
         return field_error(bad, path.empty() ? "record" : path,
@@ -191,7 +207,16 @@ check read_memory(const json::value& v, std::string_view path, const record_limi
                                    "key too long (" + std::to_string(key.size()) + " bytes, limit " +
                                        std::to_string(lim.max_key) + ")");
             std::string value;
-            if (auto e = read_string(kv.value(), kpath, lim.max_text, bad, over, value)) return e;
+            const json::value& pv = kv.value();
+            if (legacy && !pv.is_string()) {
+                // The tutorial stored whatever the model returned: a flag, a number, a list. Kept
+                // as text (quarantined, the record would have cost the user all of their memory).
+                if (pv.is_null()) continue;
+                if (auto e = read_string(json::value(legacy_preference_text(pv)), kpath, lim.max_text, bad, over, value))
+                    return e;
+            } else if (auto e = read_string(pv, kpath, lim.max_text, bad, over, value)) {
+                return e;
+            }
             m.preferences.emplace(std::string(key), std::move(value));
         }
     }

@@ -32,6 +32,35 @@ BOOST_AUTO_TEST_CASE(tutorial_blank_template_with_null_last_session_loads) {
     BOOST_TEST(r->memory.last_session.empty());
 }
 
+BOOST_AUTO_TEST_CASE(tutorial_preferences_that_are_not_strings_are_kept_as_text) {
+    // The tutorial stored whatever the model returned; quarantined, such a file cost the user
+    // all of their memory.
+    auto r = mem::parse_record(R"({"user_id":"cy","preferences":{"style":"direct","weekly_checkins":true,
+        "team_size":2,"languages":["Python","Go"],"limits":{"max_words":200},"unset":null,"mixed":[1,"a"]}})");
+    BOOST_TEST_REQUIRE(r.has_value(), (r ? "" : r.error().message));
+    const auto& p = r->memory.preferences;
+    BOOST_TEST(p.at("style") == "direct");
+    BOOST_TEST(p.at("weekly_checkins") == "true");
+    BOOST_TEST(p.at("team_size") == "2");
+    BOOST_TEST(p.at("languages") == "Python, Go");
+    BOOST_TEST(p.at("limits") == R"({"max_words":200})");
+    BOOST_TEST(p.at("mixed") == R"([1,"a"])");
+    BOOST_TEST(p.count("unset") == 0u);
+    // Written back, they are strings, and read again in the current schema.
+    auto again = mem::parse_record(mem::serialize(*r));
+    BOOST_TEST_REQUIRE(again.has_value(), (again ? "" : again.error().message));
+    BOOST_TEST((again->memory.preferences == p));
+    // engram's own schema stays strict.
+    auto strict = mem::parse_record(R"({"schema_version":1,"user_id":"cy","preferences":{"team_size":2}})");
+    BOOST_TEST_REQUIRE(!strict.has_value());
+    BOOST_TEST(strict.error().message.find("preferences.team_size") != std::string::npos, strict.error().message);
+    // Limits hold for the text too.
+    const std::string long_list = R"([1,")" + std::string(2500, 'x') + R"("])";
+    auto too_long = mem::parse_record(R"({"user_id":"cy","preferences":{"n":)" + long_list + "}}");
+    BOOST_TEST_REQUIRE(!too_long.has_value());
+    BOOST_TEST(too_long.error().message.find("preferences.n") != std::string::npos, too_long.error().message);
+}
+
 BOOST_AUTO_TEST_CASE(serialized_record_round_trips_in_the_current_schema) {
     auto r = mem::parse_record(mem::test::tutorial_alice);
     BOOST_TEST_REQUIRE(r.has_value());
@@ -61,7 +90,7 @@ BOOST_AUTO_TEST_CASE(wrong_types_and_oversized_fields_are_rejected_naming_the_fi
         {R"({"key_facts":[]})", "user_id"},
         {R"({"user_id":"a","session_count":"7"})", "session_count"},
         {R"({"user_id":"a","session_count":-1})", "session_count"},
-        {R"({"user_id":"a","preferences":{"tz":3}})", "preferences.tz"},
+        {R"({"user_id":"a","schema_version":1,"preferences":{"tz":3}})", "preferences.tz"},
         {R"({"user_id":"a","preferences":[]})", "preferences"},
         {R"({"user_id":"a","schema_version":1,"key_facts":[{"text":"t","confidence":"sure"}]})",
          "key_facts[0].confidence"},
