@@ -210,4 +210,21 @@ BOOST_AUTO_TEST_CASE(written_events_parse_back_to_the_same_type_and_multiline_da
     BOOST_TEST(got == (std::vector<std::string>{"delta", "line one\nline two", "", "plain"}));
 }
 
+BOOST_AUTO_TEST_CASE(written_data_with_carriage_returns_stays_one_event_and_injects_nothing) {
+    // A reader ends lines at CR too: written raw, "\r\r" ended the event and what followed
+    // became fields of an event of its own.
+    std::string wire;
+    engram::net::append_sse_event(wire, "delta", "x\r\revent: evil\rdata: pwned\r\nlast\r");
+    sse_parser p;
+    std::vector<std::pair<std::string, std::string>> got;
+    BOOST_REQUIRE(!p.feed(wire, [&](const sse_event& e) { got.emplace_back(e.type, e.data); }));
+    BOOST_REQUIRE_EQUAL(got.size(), 1u);
+    BOOST_TEST(got[0].first == "delta");
+    BOOST_TEST(got[0].second == "x\n\nevent: evil\ndata: pwned\nlast\n");
+    std::string unchanged = wire;
+    BOOST_CHECK_THROW(engram::net::append_sse_event(wire, "delta\ndata: pwned", "x"), std::invalid_argument);
+    BOOST_CHECK_THROW(engram::net::append_sse_event(wire, "delta\r", "x"), std::invalid_argument);
+    BOOST_TEST(wire == unchanged);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
