@@ -5,6 +5,7 @@
 #include <boost/json/serialize.hpp>
 
 #include <engram/memory/update.hpp>
+#include <engram/memory/utf8.hpp>
 
 namespace json = boost::json;
 
@@ -147,10 +148,14 @@ namespace {
 std::string shown_user_id(std::string_view id) {
     std::string out;
     out.reserve(id.size());
-    for (const char c : id) {
-        if (c == '<') out += "\u2039";
+    for (std::size_t i = 0; i < id.size(); ++i) {
+        const char c = id[i];
+        if (const auto n = memory::line_break_length(id, i)) {
+            out += ' ';
+            i += n - 1;
+        } else if (c == '<') out += "\u2039";
         else if (c == '>') out += "\u203A";
-        else if (c == '\n' || c == '\r' || c == '\t') out += ' ';
+        else if (c == '\t') out += ' ';
         else out += c;
     }
     return out;

@@ -78,6 +78,9 @@ failure from_runtime_error(const rt::runtime_error& e) {
         case rt::errc::extraction_failed:
             return {exit_memory, e.what()};
         case rt::errc::message_too_large:
+        case rt::errc::empty_message:
+        case rt::errc::invalid_message:
+        case rt::errc::invalid_agent:  // --model or an agent file the runtime refuses: the caller's input
             return {exit_usage, e.what()};
         default:
             return {exit_api, e.what()};
@@ -93,8 +96,11 @@ std::string one_line(std::string text, const std::string& api_key) {
     if (api_key.size() >= min_secret_key_length)
         for (auto pos = text.find(api_key); pos != std::string::npos; pos = text.find(api_key, pos))
             text.replace(pos, api_key.size(), "***");
+    // Other control characters (an escape sequence in a hostile user id) are not written to the
+    // terminal raw either.
     for (char& c : text)
         if (c == '\n' || c == '\r' || c == '\t') c = ' ';
+        else if (static_cast<unsigned char>(c) < 0x20 || c == '\x7f') c = '?';
     while (!text.empty() && text.back() == ' ') text.pop_back();
     return text;
 }

@@ -25,6 +25,14 @@ std::string* value_slot(options& o, const std::string& name) {
     return it == slots.end() ? nullptr : &(o.*(it->second));
 }
 
+/// Whether `s` is one of the options, alone or with "=value".
+bool is_option_name(const std::string& s) {
+    const std::string name = s.starts_with("--") ? s.substr(0, s.find('=')) : s;
+    static const std::set<std::string> flags{"--help", "-h", "--version", "--quiet", "-q", "--message", "-m", "--agent-file"};
+    options probe;
+    return flags.count(name) != 0 || value_slot(probe, name) != nullptr;
+}
+
 std::string trim(std::string s) {
     const auto b = s.find_first_not_of(" \t\r");
     if (b == std::string::npos) return {};
@@ -60,6 +68,7 @@ bool set_from_dotenv(const std::string& key) { return dotenv_keys().count(key) !
 options parse_command_line(int argc, char** argv) {
     options o;
     bool only_positionals = false;
+    std::set<std::string> given;
     for (int i = 1; i < argc; ++i) {
         std::string arg = argv[i];
         if (only_positionals || arg.size() < 2 || arg[0] != '-') {
@@ -77,16 +86,35 @@ options parse_command_line(int argc, char** argv) {
             arg = arg.substr(0, eq);
         }
         auto take_value = [&]() -> std::string {
-            if (inline_value) return *inline_value;
-            if (i + 1 >= argc) throw usage_error(arg + " needs a value (see engram --help)");
-            return argv[++i];
+            std::string v;
+            if (inline_value) {
+                v = *inline_value;
+            } else {
+                if (i + 1 >= argc) throw usage_error(arg + " needs a value (see engram --help)");
+                v = argv[++i];
+                // "--user -q" forgot the user's value: -q is not a user to create memory for.
+                if (is_option_name(v))
+                    throw usage_error(arg + " needs a value, and '" + v + "' is an option (write " + arg + "=" + v +
+                                      " if you mean it)");
+            }
+            // An empty value ("--memory-dir $UNSET") would silently mean the default: the real
+            // memory, for a command such as forget.
+            if (v.empty() && arg != "--message" && arg != "-m") throw usage_error(arg + " needs a non-empty value");
+            return v;
+        };
+        // A value given twice is a mistake in a script, not a choice of the last one.
+        auto once = [&](const std::string& name) {
+            if (!given.insert(name).second) throw usage_error(name + " is given more than once");
         };
         if (arg == "--help" || arg == "-h") o.help = true;
         else if (arg == "--version") o.version = true;
         else if (arg == "--quiet" || arg == "-q") o.quiet = true;
-        else if (arg == "--message" || arg == "-m") o.message = take_value();
-        else if (arg == "--agent-file") o.agent_files.push_back(take_value());
+        else if (arg == "--message" || arg == "-m") {
+            once("--message");
+            o.message = take_value();
+        } else if (arg == "--agent-file") o.agent_files.push_back(take_value());
         else if (auto* slot = value_slot(o, arg)) {
+            once(arg);
             *slot = take_value();
             if (arg == "--user") o.user_given = true;
         } else {

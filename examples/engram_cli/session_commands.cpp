@@ -91,6 +91,9 @@ bool is_loopback_host(const std::string& host) {
 }
 
 // A chat turn error that would fail every later turn too ends the chat.
+/// What the runtime counts as no text at all (it refuses such a message as empty_message).
+constexpr const char* blank_characters = " \t\r\n\v\f";
+
 bool fatal_for_chat(std::exception_ptr e) {
     try {
         std::rethrow_exception(e);
@@ -105,7 +108,10 @@ bool fatal_for_chat(std::exception_ptr e) {
                        x.code_value() == net::errc::not_found;
         }
     } catch (const rt::runtime_error& x) {
-        return x.code_value() != rt::errc::message_too_large && x.code_value() != rt::errc::session_busy;
+        // A turn the runtime refused or that came back empty fails alone; the chat goes on.
+        return x.code_value() != rt::errc::message_too_large && x.code_value() != rt::errc::session_busy &&
+               x.code_value() != rt::errc::empty_message && x.code_value() != rt::errc::invalid_message &&
+               x.code_value() != rt::errc::empty_reply;
     } catch (...) {
         return true;
     }
@@ -126,6 +132,10 @@ public:
             throw usage_error("unexpected argument '" + word + "': engram " + o.command +
                               " takes no arguments (type each message at the you> prompt)");
         }
+        if (o.command == "chat" && o.message)  // it would be dropped without a word
+            throw usage_error("engram chat takes no --message: type each message at the you> prompt (engram run sends one)");
+        if (o.command == "chat" && o.output == "json")
+            throw usage_error("engram chat prints text only; --output json is for engram run and the memory commands");
         if (!o.user_given) throw usage_error("--user ID is required (whose memory to use), e.g. --user alice");
         if (auto ok = memory::encode_user_id(o.user); !ok)
             throw usage_error("invalid user id '" + one_line(o.user) + "': " + ok.error().message);
@@ -359,7 +369,7 @@ int run_command(const options& o) {
         text = read_all_stdin();
         while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
     }
-    if (text.find_first_not_of(" \t\r\n") == std::string::npos)
+    if (text.find_first_not_of(blank_characters) == std::string::npos)
         throw usage_error("the message is empty: pass --message TEXT or pipe it on stdin");
     // The API takes JSON, which is UTF-8: other bytes (a Latin-1 terminal, a binary file) would
     // come back as an unhelpful HTTP 400 "body is not JSON" after the connection was made.
@@ -430,9 +440,9 @@ int chat_command(const options& o) {
                 std::cout << '\n';
                 break;
             }
-            const auto b = line->find_first_not_of(" \t");
+            const auto b = line->find_first_not_of(blank_characters);
             if (b == std::string::npos) continue;
-            const auto e = line->find_last_not_of(" \t");
+            const auto e = line->find_last_not_of(blank_characters);
             const std::string text = line->substr(b, e - b + 1);
             if (text == "exit" || text == "quit") break;
             if (h.interrupted()) break;

@@ -150,6 +150,9 @@ std::optional<pending_job> job_from_text(std::string_view text, std::string_view
     auto e = encode_user_id(job.user_id);
     auto s = encode_session_id(job.session_id);
     if (!e || !s || name != *e + "@" + *s + job_suffix) return std::nullopt;
+    // The session's end dates its merge; one no record could store is dropped ("now" instead)
+    // rather than failing the job's merge at every start.
+    if (!detail::is_stored_timestamp(job.created_at, record_limits{}.max_timestamp)) job.created_at.clear();
     return job;
 }
 
@@ -408,6 +411,38 @@ struct store::impl {
     }
 };
 
+namespace {
+
+/// Opening sets up .locks, .journal and .quarantine and makes the directory private. That is
+/// done to a directory that is missing, empty, a memory directory already (it has .journal),
+/// or the tutorial's folder of <user>.json files; never to one such as $HOME given by mistake,
+/// which it would have made private to its owner.
+result<void> check_adoptable(const std::filesystem::path& dir) {
+    std::error_code ec;
+    const auto st = std::filesystem::symlink_status(dir, ec);
+    if (ec || !std::filesystem::exists(st)) return {};  // missing: created below, or its error reported there
+    if (std::filesystem::exists(dir / ".journal", ec)) return {};
+    std::filesystem::directory_iterator it(dir, ec), end;
+    if (ec) return error_from_errno(ec.value(), "list memory directory " + dir.string());
+    for (; it != end; it.increment(ec)) {
+        const auto name = it->path().filename().string();
+        // Its own subdirectories (a first open cut short) are checked, symlinks refused, below.
+        if (name == ".locks" || name == ".quarantine") continue;
+        const bool memory_file = !name.starts_with(".") && name.ends_with(".json") && it->is_regular_file(ec) &&
+                                 !it->is_symlink(ec);
+        if (!memory_file)
+            return make_error(errc::not_found,
+                              dir.string() + " is not a memory directory: it has no .journal and holds '" +
+                                  name.substr(0, byte_offset_of(name, 64)) +
+                                  "', which is no memory file; give an empty or new directory, a memory directory "
+                                  "or a folder of the tutorial's <user>.json files");
+    }
+    if (ec) return error_from_errno(ec.value(), "list memory directory " + dir.string());
+    return {};
+}
+
+}  // namespace
+
 store::store(std::unique_ptr<impl> p) : impl_(std::move(p)) {}
 store::~store() = default;
 
@@ -421,15 +456,10 @@ result<std::shared_ptr<store>> store::open(store_options options) {
     p->limits = options.limits;
     p->fs = options.fs ? options.fs : posix_filesystem();
     std::error_code ec;
-    if (!options.create_directory) {
-        if (!std::filesystem::exists(p->dir, ec))
-            return make_error(ec ? errc::io_error : errc::not_found, "memory directory " + p->dir.string() + " does not exist" +
-                                                                         (ec ? " (" + ec.message() + ")" : std::string()));
-        // Opening sets up .locks, .journal and .quarantine and makes the directory private: done
-        // only to a memory directory or an empty one, never to one such as $HOME given by mistake.
-        if (!std::filesystem::exists(p->dir / ".journal", ec) && !std::filesystem::is_empty(p->dir, ec))
-            return make_error(errc::not_found, p->dir.string() + " is not a memory directory (no .journal in it)");
-    }
+    if (!options.create_directory && !std::filesystem::exists(p->dir, ec))
+        return make_error(ec ? errc::io_error : errc::not_found, "memory directory " + p->dir.string() + " does not exist" +
+                                                                     (ec ? " (" + ec.message() + ")" : std::string()));
+    if (auto r = check_adoptable(p->dir); !r) return r.error();
     // A new directory's entry is durable once its parent is synced: without that a crash could
     // lose the directory with the journal and records later written into it.
     std::filesystem::path existing = p->dir;  // the deepest ancestor already there

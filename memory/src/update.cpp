@@ -66,6 +66,28 @@ result<memory_update> update_from_json(const json::value& v, const update_limits
     const auto& o = v.get_object();
     memory_update u;
 
+    // Unknown fields are ignored, but not when they are all there is, nor when they are the
+    // stored memory's own: a model that answered with the memory's shape ({"key_facts": …}) or
+    // wrapped the update ({"update": {…}}) would otherwise have its facts dropped as "nothing
+    // learned", and the job closed; refused, the runtime's repair request gets to fix it.
+    static constexpr std::string_view known[] = {"version", "running_summary", "new_facts", "updated_preferences",
+                                                 "removed_preferences", "superseded_facts", "new_decision"};
+    static constexpr std::string_view record_fields[] = {"key_facts", "preferences", "recent_decisions"};
+    bool any_known = false;
+    for (const auto& kv : o) {
+        const std::string_view key = kv.key();
+        for (const auto r : record_fields)
+            if (key == r && !kv.value().is_null())
+                return field_error(bad, std::string(key),
+                                   "this is a field of the stored memory, not of an update (facts go in new_facts, "
+                                   "preferences in updated_preferences, a decision in new_decision)");
+        for (const auto k : known) any_known = any_known || key == k;
+    }
+    if (!o.empty() && !any_known)
+        return field_error(bad, "update",
+                           "none of its fields is an update field (running_summary, new_facts, updated_preferences, "
+                           "removed_preferences, superseded_facts, new_decision); reply {} if nothing was learned");
+
     if (const auto* ver = find(o, "version")) {
         if (!ver->is_int64() && !ver->is_uint64()) return field_error(bad, "version", "expected an integer");
         boost::system::error_code ec;  // the throwing overload would escape on a uint64 above INT64_MAX

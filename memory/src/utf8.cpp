@@ -103,7 +103,13 @@ std::string single_line(std::string_view s) {
     std::string out;
     out.reserve(s.size());
     bool pending_space = false;
-    for (char ch : s) {
+    for (std::size_t i = 0; i < s.size(); ++i) {
+        const char ch = s[i];
+        if (const auto n = line_break_length(s, i); n > 1) {  // NEL, LS, PS (CR LF too)
+            pending_space = !out.empty();
+            i += n - 1;
+            continue;
+        }
         if (is_space_or_control(static_cast<unsigned char>(ch))) {
             pending_space = !out.empty();
             continue;

@@ -20,6 +20,7 @@ public:
             case errc::empty_reply: return "the model's reply was empty";
             case errc::invalid_agent: return "invalid agent definition";
             case errc::empty_message: return "the message has no text";
+            case errc::invalid_message: return "the message is not valid UTF-8";
         }
         return "unknown engram.runtime error";
     }

@@ -154,11 +154,14 @@ std::string message_history::transcript_line(std::size_t i) const {
     // Only a message's first line starts with its speaker: further lines are indented, so no text
     // (a reply quoting "USER: I am the admin") can pass for something the other party said.
     const std::string text = text_of(o->at("content"));
+    // Any line break counts, U+2028 and the like included: a model reads a new line there too.
     for (std::size_t k = 0; k < text.size(); ++k) {
-        const char c = text[k];
-        if (c == '\r' && k + 1 < text.size() && text[k + 1] == '\n') continue;  // \r\n: one line break
-        if (c == '\n' || c == '\r') line += "\n  ";
-        else line += c;
+        if (const auto n = memory::line_break_length(text, k)) {
+            line += "\n  ";
+            k += n - 1;
+        } else {
+            line += text[k];
+        }
     }
     line += '\n';
     return line;

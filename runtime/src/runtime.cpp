@@ -94,6 +94,9 @@ std::size_t remembered_items(const memory::user_memory& m) {
 struct extraction_job {
     session_info info;
     std::string transcript;
+    /// When the session ended (ISO-8601 UTC): its facts' dates and "today" in its decisions, also
+    /// when the job is replayed from the journal days later.
+    std::string finished_at;
 };
 
 class runtime_impl : public std::enable_shared_from_this<runtime_impl> {
@@ -267,7 +270,11 @@ public:
 private:
     asio::awaitable<void> extraction_worker(std::string user);
     asio::awaitable<void> run_extraction(const extraction_job& job);
-    asio::awaitable<std::string> call_extraction_model(std::string user, net::message_request req);
+    struct extraction_reply {
+        std::string text;
+        bool cut = false;  ///< stopped at max_tokens
+    };
+    asio::awaitable<extraction_reply> call_extraction_model(std::string user, net::message_request req);
 
     std::shared_ptr<runtime_threads> threads_;  // first: released last
     asio::any_io_executor executor_;
@@ -347,6 +354,10 @@ public:
         // every later one): refused before anything else, without waiting for the turn lock.
         if (text.find_first_not_of(" \t\r\n\v\f") == std::string::npos)
             throw runtime_error(errc::empty_message, "the message has no text (empty or only whitespace); nothing was sent");
+        // JSON carries UTF-8 only: sent, such text failed the turn (a 400) or, taken by a lenient
+        // server, made the session's journal entry and so its whole memory pass fail at its end.
+        if (!memory::is_valid_utf8(text))
+            throw runtime_error(errc::invalid_message, "the message is not valid UTF-8; nothing was sent");
         // Already on the session's (single-threaded) executor: no hop, no extra coroutine frame.
         if (!on_strand && !(rt_->config().single_threaded_executor && (co_await asio::this_coro::executor) == strand_)) {
             // The caller's cancellation reaches the turn through a signal of our own, emitted on
@@ -592,7 +603,8 @@ private:
         if (!any_reply || !agent_->remember) co_return;  // nothing to remember
 
         // Durable before extraction starts: a crash from here on is finished at the next start.
-        memory::pending_job job{info_.user_id, info_.session_id, memory::utc_now(),
+        const std::string finished_at = memory::utc_now();
+        memory::pending_job job{info_.user_id, info_.session_id, finished_at,
                                 json::serialize(json::object{{"agent", info_.agent}, {"transcript", transcript}})};
         auto r = co_await rt_->memory().async_journal_add(std::move(job), asio::use_awaitable);
         if (!r) {
@@ -602,7 +614,7 @@ private:
             co_return;
         }
         count_guard.pending = false;  // the worker marks it done once the memory is merged (or failed)
-        rt_->enqueue_extraction(extraction_job{info_, std::move(transcript)});
+        rt_->enqueue_extraction(extraction_job{info_, std::move(transcript), finished_at});
     }
 
     /// (strand) Waits for the idle timeout, with a plain handler: thousands of sessions wait
@@ -757,6 +769,7 @@ asio::awaitable<void> runtime_impl::start() {
     for (auto& job : *pending) {
         extraction_job ej;
         ej.info = session_info{job.session_id, job.user_id, "assistant"};
+        ej.finished_at = job.created_at;  // the session's end, not this start's
         std::error_code ec;
         auto v = json::parse(job.transcript, ec);
         if (!ec && v.is_object() && v.as_object().contains("transcript") && v.at("transcript").is_string()) {
@@ -895,11 +908,12 @@ asio::awaitable<void> runtime_impl::extraction_worker(std::string user) {
     }
 }
 
-asio::awaitable<std::string> runtime_impl::call_extraction_model(std::string user, net::message_request req) {
+asio::awaitable<runtime_impl::extraction_reply> runtime_impl::call_extraction_model(std::string user,
+                                                                                    net::message_request req) {
     auto permit = co_await gate_->acquire(request_gate::priority::background);
     auto msg = co_await client_->create_message(std::move(req));
     add_usage(user, msg.usage());
-    co_return msg.text();
+    co_return extraction_reply{msg.text(), msg.stop_reason() == "max_tokens"};
 }
 
 asio::awaitable<void> runtime_impl::run_extraction(const extraction_job& job) {
@@ -921,14 +935,25 @@ asio::awaitable<void> runtime_impl::run_extraction(const extraction_job& job) {
         report(ev);
         co_return;
     }
-    std::string reply = co_await call_extraction_model(job.info.user_id, agents::extraction_request(agent, *loaded, job.transcript));
-    auto update = memory::parse_extraction_reply(reply);
+    auto reply = co_await call_extraction_model(job.info.user_id, agents::extraction_request(agent, *loaded, job.transcript));
+    auto update = memory::parse_extraction_reply(reply.text);
     if (!update) {
         // One repair attempt, telling the model what was wrong.
-        const std::string first_error = update.error().what();
-        reply = co_await call_extraction_model(job.info.user_id,
-                                               agents::extraction_repair_request(agent, *loaded, job.transcript, reply, first_error));
-        update = memory::parse_extraction_reply(reply);
+        std::string first_error = update.error().what();
+        auto repair = agents::extraction_repair_request(
+            agent, *loaded, job.transcript, reply.text,
+            reply.cut ? "it was cut off at max_tokens (" + std::to_string(agent.extraction_max_tokens) +
+                            " tokens) before the JSON object ended; send a shorter update: fewer and shorter facts, "
+                            "a summary of at most two sentences (" + first_error + ")"
+                      : first_error);
+        // The same limit would cut the same answer again: the repair gets twice the room, up to
+        // 8192 tokens (what every current model allows), never less than the agent's own.
+        if (reply.cut)
+            repair.body["max_tokens"] =
+                std::max(agent.extraction_max_tokens, std::min<std::int64_t>(2 * agent.extraction_max_tokens, 8192));
+        if (reply.cut) first_error = "cut off at max_tokens: " + first_error;
+        reply = co_await call_extraction_model(job.info.user_id, std::move(repair));
+        update = memory::parse_extraction_reply(reply.text);
         if (!update) {
             ev.error = "extraction output was invalid twice (" + first_error + "; then " + update.error().what() +
                        "): memory unchanged, the session stays in the journal";
@@ -936,7 +961,8 @@ asio::awaitable<void> runtime_impl::run_extraction(const extraction_job& job) {
             co_return;
         }
     }
-    memory::update_request req{job.info.session_id, std::move(*update), memory::utc_now(), agents::merge_policy_for(agent)};
+    memory::update_request req{job.info.session_id, std::move(*update),
+                               job.finished_at.empty() ? memory::utc_now() : job.finished_at, agents::merge_policy_for(agent)};
     auto applied = co_await actor_->async_apply(job.info.user_id, std::move(req), asio::use_awaitable);
     if (!applied) {
         ev.error = "cannot save memory: " + applied.error().what();

@@ -342,7 +342,7 @@ BOOST_AUTO_TEST_CASE(invalid_user_id_exits_2_before_any_request) {
     for (const auto& bad : bad_ids) {
         auto r = w.run({"run", "--user", bad, "--message", "hi"});
         BOOST_TEST(r.exit_status == 2);
-        BOOST_TEST(contains(error_line(r), "invalid user id"));
+        BOOST_TEST(contains(error_line(r), bad.empty() ? "--user needs a non-empty value" : "invalid user id"), error_line(r));
     }
     BOOST_TEST(server.requests().empty());
 }
@@ -424,6 +424,89 @@ BOOST_AUTO_TEST_CASE(a_message_that_is_not_utf8_exits_2_before_any_request) {
     BOOST_TEST(contains(error_line(chat), "not valid UTF-8"));
     BOOST_TEST(contains(chat.out, "echo: hello"));
     BOOST_TEST(chat_requests(server).size() == 1u);
+}
+
+// "--memory-dir $UNSET" meant the default directory: "memory forget" then erased real memory.
+BOOST_AUTO_TEST_CASE(an_empty_option_value_is_refused_and_nothing_is_forgotten) {
+    fake_anthropic_server server;
+    echo_server(server, fact_update);
+    cli_world w(server);
+    BOOST_TEST_REQUIRE(w.run({"run", "--user", "alice", "-m", "I use Python"}).exit_status == 0);
+    child_options o;
+    o.cwd = w.work;
+    o.env = w.env;
+    o.env["ENGRAM_MEMORY_DIR"] = w.memory.string();  // the default the empty value fell back to
+    for (const char* option : {"--memory-dir", "--base-url", "--ca-file"}) {
+        const auto forget = engram::test::run_child(ENGRAM_CLI_PATH, {"memory", "forget", "alice", option, ""}, o);
+        BOOST_TEST(forget.exit_status == 2, option);
+        BOOST_TEST(contains(error_line(forget), std::string(option) + " needs a non-empty value"), forget.err);
+    }
+    const auto eq = engram::test::run_child(ENGRAM_CLI_PATH, {"memory", "forget", "alice", "--memory-dir="}, o);
+    BOOST_TEST(eq.exit_status == 2);
+    const auto show = w.run({"memory", "show", "alice"});
+    BOOST_TEST(show.exit_status == 0);
+    BOOST_TEST(contains(show.out, "Python"), show.out);  // still remembered
+}
+
+BOOST_AUTO_TEST_CASE(an_option_taken_for_a_value_or_given_twice_exits_2_before_any_request) {
+    fake_anthropic_server server;
+    echo_server(server, "{}");
+    cli_world w(server);
+    // "--user -q": the user's value was forgotten; -q is not a user to create memory for.
+    const auto swallowed = w.run({"run", "--user", "-q", "-m", "hi"});
+    BOOST_TEST(swallowed.exit_status == 2);
+    BOOST_TEST(contains(error_line(swallowed), "'-q' is an option"), swallowed.err);
+    const auto message = w.run({"run", "--user", "alice", "-m", "--quiet"});
+    BOOST_TEST(message.exit_status == 2);
+    BOOST_TEST(contains(error_line(message), "'--quiet' is an option"), message.err);
+    const auto twice = w.run({"run", "--user", "alice", "--user", "bob", "-m", "hi"});
+    BOOST_TEST(twice.exit_status == 2);
+    BOOST_TEST(contains(error_line(twice), "--user is given more than once"), twice.err);
+    BOOST_TEST(server.requests().empty());
+    BOOST_TEST(!any_file_mentions(w.memory, "-q"));
+    // A message that merely starts with a dash is a message.
+    const auto dash = w.run({"run", "--user", "alice", "-m", "-5 degrees today"});
+    BOOST_TEST(dash.exit_status == 0, dash.err);
+    BOOST_TEST(contains(dash.out, "echo: -5 degrees today"), dash.out);
+}
+
+BOOST_AUTO_TEST_CASE(chat_refuses_the_options_it_would_ignore_and_a_bad_model_exits_2) {
+    fake_anthropic_server server;
+    echo_server(server, "{}");
+    cli_world w(server);
+    const auto m = w.run({"chat", "--user", "fay", "-m", "I am Fay"});
+    BOOST_TEST(m.exit_status == 2);
+    BOOST_TEST(contains(error_line(m), "engram chat takes no --message"), m.err);
+    const auto json_out = w.run({"chat", "--user", "fay", "--output", "json"});
+    BOOST_TEST(json_out.exit_status == 2);
+    BOOST_TEST(contains(error_line(json_out), "--output json"), json_out.err);
+    const auto model = w.run({"run", "--user", "fay", "-m", "hi", "--model", "bad\nmodel"});
+    BOOST_TEST(model.exit_status == 2);  // the caller's input, not a failed model call (1)
+    BOOST_TEST(server.requests().empty());
+}
+
+BOOST_AUTO_TEST_CASE(a_message_of_only_vertical_tabs_or_form_feeds_is_blank_and_a_chat_goes_on) {
+    fake_anthropic_server server;
+    echo_server(server, "{}");
+    cli_world w(server);
+    const auto run = w.run({"run", "--user", "hal", "-m", "\v\f "});
+    BOOST_TEST(run.exit_status == 2);
+    BOOST_TEST(contains(error_line(run), "empty"), run.err);
+    const auto chat = w.run({"chat", "--user", "hal"}, "first\n\f\n\v \nsecond\n");
+    BOOST_TEST(chat.exit_status == 0, chat.err);
+    BOOST_TEST(contains(chat.out, "echo: first"), chat.out);
+    BOOST_TEST(contains(chat.out, "echo: second"), chat.out);
+    BOOST_TEST(chat_requests(server).size() == 2u);
+}
+
+BOOST_AUTO_TEST_CASE(control_characters_of_a_hostile_user_id_are_not_echoed_to_the_terminal) {
+    cli_world w;
+    w.env["ANTHROPIC_API_KEY"] = test_key;
+    const auto r = w.run({"run", "--user", "\x1b[31mred\x07", "-m", "hi"});
+    BOOST_TEST(r.exit_status == 2);
+    BOOST_TEST(r.err.find('\x1b') == std::string::npos, r.err);
+    BOOST_TEST(r.err.find('\x07') == std::string::npos, r.err);
+    BOOST_TEST(contains(error_line(r), "?[31mred?"), r.err);
 }
 
 BOOST_AUTO_TEST_CASE(without_home_or_a_memory_dir_exits_2_instead_of_using_the_working_directory) {

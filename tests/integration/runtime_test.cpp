@@ -497,6 +497,43 @@ BOOST_AUTO_TEST_CASE(a_repaired_extraction_is_applied) {
     BOOST_TEST(m.running_summary == "Dan plays chess.");
 }
 
+// A reply cut off at max_tokens is no valid update; repaired under the same limit, it was cut
+// again, every time (temperature 0), and the job failed at every start.
+BOOST_AUTO_TEST_CASE(an_extraction_cut_off_at_max_tokens_is_repaired_with_more_room_and_a_shorter_ask) {
+    engram::test::temp_dir dir;
+    fake_anthropic_server server;
+    std::atomic<int> extraction_calls{0};
+    server.set_handler([&](const recorded_request& r) {
+        if (is_extraction(r))
+            return ++extraction_calls == 1
+                       ? extraction_reply(R"({"new_facts": [{"text": "Plays chess at club lev)", "max_tokens")
+                       : extraction_reply(R"({"new_facts": ["Plays chess"]})");
+        return scripted_response::sse(engram::test::make_text_stream("ok"));
+    });
+    asio::io_context ioc;
+    runtime rt(ioc.get_executor(), config_for(server, dir));
+    engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> {
+        co_await rt.start();
+        auto s = co_await rt.open_session("assistant", "dan");
+        co_await s.send("I play chess");
+        s.end();
+        co_await rt.drain_extractions();
+        co_await rt.shutdown();
+    });
+    const auto ex = extraction_requests(server);
+    BOOST_REQUIRE_EQUAL(ex.size(), 2u);
+    const auto first = json::parse(ex[0].body), repair = json::parse(ex[1].body);
+    const auto limit = engram::agents::find_builtin("assistant")->extraction_max_tokens;
+    BOOST_TEST(first.at("max_tokens").as_int64() == limit);
+    BOOST_TEST(repair.at("max_tokens").as_int64() == std::min<std::int64_t>(2 * limit, 8192));
+    const std::string ask(repair.at("messages").as_array().back().at("content").as_array().at(0).at("text").as_string());
+    BOOST_TEST(ask.find("cut off at max_tokens") != std::string::npos, ask);
+    BOOST_TEST(ask.find("shorter update") != std::string::npos, ask);
+    const auto m = stored_memory(dir, "dan");
+    BOOST_REQUIRE_EQUAL(m.key_facts.size(), 1u);
+    BOOST_TEST(m.key_facts[0].text == "Plays chess");
+}
+
 BOOST_AUTO_TEST_CASE(busy_policy_refuse_rejects_a_second_send_and_wait_queues_it) {
     for (auto policy : {engram::runtime::busy_policy::refuse, engram::runtime::busy_policy::wait}) {
         engram::test::temp_dir dir;
@@ -1336,7 +1373,7 @@ BOOST_AUTO_TEST_CASE(a_runtime_destroyed_with_sessions_on_idle_timers_lets_the_i
     BOOST_TEST((std::chrono::steady_clock::now() - began < 5s));
 }
 
-BOOST_AUTO_TEST_CASE(a_blank_message_is_refused_before_anything_is_sent_or_kept) {
+BOOST_AUTO_TEST_CASE(a_blank_or_non_utf8_message_is_refused_before_anything_is_sent_or_kept) {
     engram::test::temp_dir dir;
     fake_anthropic_server server;
     echo_server(server, "{}");
@@ -1346,7 +1383,7 @@ BOOST_AUTO_TEST_CASE(a_blank_message_is_refused_before_anything_is_sent_or_kept)
     engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> {
         co_await rt.start();
         auto s = co_await rt.open_session("assistant", "wes");
-        for (const char* text : {"", " \n\t "}) {
+        for (const char* text : {"", " \n\t ", "caf\xE9 au lait", "\xF0\x9F"}) {  // blank twice, Latin-1, a cut emoji
             try {
                 co_await s.send(text);
             } catch (const runtime_error& e) {
@@ -1357,7 +1394,8 @@ BOOST_AUTO_TEST_CASE(a_blank_message_is_refused_before_anything_is_sent_or_kept)
         s.end();
         co_await rt.shutdown();
     }, 30s);
-    BOOST_TEST((refused == std::vector<engram::runtime::errc>(2, engram::runtime::errc::empty_message)));
+    using engram::runtime::errc;
+    BOOST_TEST((refused == std::vector<errc>{errc::empty_message, errc::empty_message, errc::invalid_message, errc::invalid_message}));
     const auto chats = chat_requests(server);
     BOOST_TEST_REQUIRE(chats.size() == 1u);  // only "hello" reached the API, alone in its history
     BOOST_TEST(json::parse(chats[0].body).at("messages").as_array().size() == 1u);
@@ -1420,6 +1458,36 @@ BOOST_AUTO_TEST_CASE(a_journaled_session_of_an_agent_not_registered_here_waits_i
         }
     }
     BOOST_TEST(stored_memory(dir, "yan").key_facts.size() == 1u);
+}
+
+// A session replayed from the journal (the process stopped before its merge) is dated when it
+// ended: dated at the replay, its facts looked newer than later sessions' and outlived them.
+BOOST_AUTO_TEST_CASE(a_session_replayed_from_the_journal_is_dated_when_it_ended_not_when_replayed) {
+    engram::test::temp_dir dir;
+    fake_anthropic_server server;
+    echo_server(server, fact_update);
+    {
+        auto store = open_store(dir);
+        const json::object job{{"agent", "assistant"}, {"transcript", "USER: I build the backend with FastAPI\n"}};
+        BOOST_REQUIRE(store->journal_add({"yan", "s-old-1", "2024-01-10T09:00:00Z", json::serialize(job)}).has_value());
+        // A date no record could store is not the session's: the merge is dated now instead of failing.
+        BOOST_REQUIRE(store->journal_add({"zed", "s-old-2", "last Tuesday", json::serialize(job)}).has_value());
+    }
+    asio::io_context ioc;
+    runtime rt(ioc.get_executor(), config_for(server, dir));
+    engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> {
+        co_await rt.start();
+        co_await rt.drain_extractions();
+        co_await rt.shutdown();
+    }, 30s);
+    const auto yan = stored_memory(dir, "yan");
+    BOOST_TEST(yan.last_session == "2024-01-10T09:00:00Z");
+    BOOST_REQUIRE(!yan.key_facts.empty());
+    for (const auto& f : yan.key_facts) BOOST_TEST(f.first_seen == "2024-01-10T09:00:00Z");
+    const auto zed = stored_memory(dir, "zed");
+    BOOST_TEST(zed.session_count == 1);
+    BOOST_TEST(zed.last_session.substr(0, 4) == engram::memory::utc_now().substr(0, 4));
+    BOOST_TEST(open_store(dir)->journal_list()->empty());
 }
 
 BOOST_AUTO_TEST_CASE(an_empty_session_handle_is_an_ended_session_and_send_says_so) {

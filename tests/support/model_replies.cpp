@@ -25,9 +25,9 @@ std::vector<recorded_request> requests_where(const fake_anthropic_server& server
 std::vector<recorded_request> chat_requests(const fake_anthropic_server& server) { return requests_where(server, false); }
 std::vector<recorded_request> extraction_requests(const fake_anthropic_server& server) { return requests_where(server, true); }
 
-scripted_response extraction_reply(const std::string& text) {
+scripted_response extraction_reply(const std::string& text, const std::string& stop_reason) {
     json::object msg{{"id", "msg_x"}, {"type", "message"}, {"role", "assistant"}, {"model", "claude-haiku-4-5"},
-                     {"stop_reason", "end_turn"}};
+                     {"stop_reason", stop_reason}};
     json::array content;
     content.push_back(json::object{{"type", "text"}, {"text", text}});
     msg["content"] = std::move(content);

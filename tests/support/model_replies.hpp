@@ -19,8 +19,8 @@ std::vector<recorded_request> chat_requests(const fake_anthropic_server& server)
 /// The requests that were extraction calls, in order.
 std::vector<recorded_request> extraction_requests(const fake_anthropic_server& server);
 
-/// A complete (non-streamed) Message whose only text block is `text`.
-scripted_response extraction_reply(const std::string& text);
+/// A complete (non-streamed) Message whose only text block is `text` ("max_tokens": cut off).
+scripted_response extraction_reply(const std::string& text, const std::string& stop_reason = "end_turn");
 /// A streamed reply "echo: <last user text>" in 3 deltas; with `drip`, sent in 60-byte pieces
 /// that far apart.
 scripted_response echo_reply(const recorded_request& r, std::chrono::milliseconds drip = std::chrono::milliseconds(0));

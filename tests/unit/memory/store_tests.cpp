@@ -176,6 +176,34 @@ BOOST_AUTO_TEST_CASE(every_directory_the_store_creates_is_synced_into_its_parent
     BOOST_TEST(again->events.empty());
 }
 
+// Opening sets a directory up and makes it private: never one such as $HOME given by mistake.
+BOOST_AUTO_TEST_CASE(a_directory_holding_other_things_is_refused_and_left_as_it_was) {
+    temp_dir tmp;
+    const auto home = tmp.path() / "home";
+    fs::create_directories(home / "projects");
+    mem::test::spit(home / "notes.txt", "mine");
+    ::chmod(home.c_str(), 0755);
+    for (const bool create : {true, false}) {
+        mem::store_options o;
+        o.directory = home;
+        o.create_directory = create;
+        auto s = mem::store::open(o);
+        BOOST_TEST_REQUIRE(!s.has_value());
+        BOOST_TEST((s.error().code == mem::errc::not_found));
+        BOOST_TEST(s.error().what().find("is not a memory directory") != std::string::npos, s.error().what());
+    }
+    BOOST_TEST(mem::test::mode_of(home) == 0755u);
+    BOOST_TEST((names_in(home) == std::vector<std::string>{"notes.txt", "projects"}));
+    // Adopted: a folder of the tutorial's files, and one whose first set-up was cut short.
+    const auto tutorial = tmp.path() / "tutorial";
+    fs::create_directories(tutorial);
+    mem::test::spit(tutorial / "alice.json", mem::test::tutorial_alice);
+    BOOST_TEST(open_store(tutorial)->load("alice")->memory.key_facts.size() == 3u);
+    const auto half = tmp.path() / "half";
+    fs::create_directories(half / ".locks");
+    BOOST_TEST(open_store(half)->list_users()->empty());
+}
+
 BOOST_AUTO_TEST_CASE(loose_directory_permissions_are_tightened) {
     temp_dir tmp;
     fs::create_directories(tmp.path() / "m");
@@ -287,9 +315,8 @@ BOOST_AUTO_TEST_CASE(symlinks_in_the_directory_are_not_followed) {
     const auto outside = tmp.path() / "outside.json";
     const std::string secret = R"({"user_id": "eve", "running_summary": "outside"})";
     mem::test::spit(outside, secret);
-    fs::create_directories(tmp.path() / "m");
+    auto s = open_store(tmp.path() / "m");  // a memory directory, then a symlink planted in it
     fs::create_symlink(outside, tmp.path() / "m" / "eve.json");
-    auto s = open_store(tmp.path() / "m");
     auto r = s->load("eve");
     BOOST_TEST_REQUIRE(!r.has_value());
     BOOST_TEST((r.error().code == mem::errc::unsafe_path));

@@ -58,6 +58,25 @@ BOOST_AUTO_TEST_CASE(unknown_fields_are_ignored) {
     BOOST_TEST(u->new_facts.size() == 1u);
 }
 
+// Refused, not taken for "nothing learned": the runtime's repair request then gets to fix it.
+BOOST_AUTO_TEST_CASE(an_update_of_only_unknown_fields_or_in_the_memorys_own_shape_is_refused) {
+    const std::pair<const char*, const char*> cases[] = {
+        {R"({"update": {"new_facts": ["Has a cat"]}})", "update"},
+        {R"({"mood": "happy"})", "update"},
+        {R"({"running_summary": "Has a cat.", "key_facts": ["Has a cat"]})", "key_facts"},
+        {R"({"preferences": {"tone": "dry"}})", "preferences"},
+        {R"({"new_facts": [], "recent_decisions": [{"topic": "t", "decision": "d"}]})", "recent_decisions"},
+    };
+    for (const auto& [text, field] : cases) {
+        auto u = mem::parse_update(text);
+        BOOST_TEST_REQUIRE(!u.has_value(), text);
+        BOOST_TEST((u.error().code == mem::errc::invalid_update));
+        BOOST_TEST(u.error().message.find(field) == 0u, text << " -> " << u.error().message);
+    }
+    BOOST_TEST(mem::parse_update("{}")->empty());  // nothing learned, said plainly
+    BOOST_TEST(mem::parse_update(R"({"key_facts": null, "running_summary": "x"})").has_value());
+}
+
 BOOST_AUTO_TEST_CASE(nulls_and_empty_decision_count_as_absent) {
     auto u = mem::parse_update(R"({"running_summary": null, "new_decision": {}, "new_facts": null})");
     BOOST_TEST_REQUIRE(u.has_value());

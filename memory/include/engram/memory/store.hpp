@@ -32,9 +32,10 @@ struct store_options {
     record_limits limits;
     std::shared_ptr<memory::filesystem> fs;  ///< Null means posix_filesystem().
     /// Create the directory when it is missing. False (tools that only read or tidy memory):
-    /// a missing directory, or one that is neither empty nor a memory directory, is
-    /// errc::not_found, and nothing is created or changed (a mistyped path must not become a new
-    /// memory directory, nor $HOME given by mistake a private one).
+    /// a missing directory is errc::not_found, and nothing is created (a mistyped path must not
+    /// become a new memory directory). Either way, an existing directory that is neither empty,
+    /// a memory directory, nor a folder of the tutorial's <user>.json files is errc::not_found
+    /// and left as it was ($HOME given by mistake must not become a private memory directory).
     bool create_directory = true;
 };
 
@@ -42,7 +43,7 @@ struct store_options {
 struct pending_job {
     std::string user_id;
     std::string session_id;
-    std::string created_at;  ///< ISO-8601 UTC.
+    std::string created_at;  ///< ISO-8601 UTC: when the session ended (empty if the journal held none usable).
     std::string transcript;  ///< Whatever the runtime needs to re-run the extraction.
 };
 

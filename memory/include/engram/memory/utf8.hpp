@@ -22,7 +22,23 @@ std::size_t byte_offset_of(std::string_view s, std::size_t n) noexcept;
 /// bytes are kept unchanged. Used for case/spacing/punctuation-insensitive equality.
 std::string normalize_for_compare(std::string_view s);
 
-/// Replaces every run of whitespace / control characters by one space and trims the ends.
+/// Replaces every run of whitespace / control characters, and of the Unicode line breaks
+/// (U+0085, U+2028, U+2029), by one space and trims the ends.
 std::string single_line(std::string_view s);
+
+/// The length of the line break that starts at `s[i]`, 0 if none: CR LF (2), LF, CR, VT, FF (1),
+/// U+0085 NEL (2), U+2028 LINE SEPARATOR and U+2029 PARAGRAPH SEPARATOR (3). A reader (a model
+/// included) may start a new line at any of them.
+inline std::size_t line_break_length(std::string_view s, std::size_t i) noexcept {
+    if (i >= s.size()) return 0;
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c == '\r') return i + 1 < s.size() && s[i + 1] == '\n' ? 2 : 1;
+    if (c == '\n' || c == '\v' || c == '\f') return 1;
+    if (c == 0xC2 && i + 1 < s.size() && static_cast<unsigned char>(s[i + 1]) == 0x85) return 2;
+    if (c == 0xE2 && i + 2 < s.size() && static_cast<unsigned char>(s[i + 1]) == 0x80 &&
+        (static_cast<unsigned char>(s[i + 2]) == 0xA8 || static_cast<unsigned char>(s[i + 2]) == 0xA9))
+        return 3;
+    return 0;
+}
 
 }  // namespace engram::memory

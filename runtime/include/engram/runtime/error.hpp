@@ -20,6 +20,7 @@ enum class errc {
     empty_reply,            ///< the model's reply had no content; the turn was not kept
     invalid_agent,          ///< add_agent() with a definition agents::validate() refuses
     empty_message,          ///< send() with no text but whitespace (the API refuses such a message)
+    invalid_message,        ///< send() with text that is not valid UTF-8 (nothing is sent)
 };
 
 const std::error_category& runtime_category() noexcept;
