@@ -426,6 +426,7 @@ int main(int argc, char** argv) {
     rc.memory_directory = memdir.path();
     rc.max_in_flight_requests = cfg.sessions + 64;  // the gate never holds a turn back
     rc.memory_io_threads = 1;
+    rc.extraction_retry_delays.clear();  // a failed pass is counted, not waited on for minutes
     rc.shutdown_grace = std::chrono::minutes(10);
     rc.single_threaded_executor = cfg.threads == 1;  // ioc is run by cfg.threads threads
     rc.min_open_files = cfg.sessions + 64;            // one socket per session, plus files

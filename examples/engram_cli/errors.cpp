@@ -63,9 +63,14 @@ failure from_client_error(const net::client_error& e, const error_context& ctx) 
             return {exit_api, "the reply from " + where + " was unusable (" + e.what() + ")"};
         case net::error_kind::cancelled:
             return {exit_interrupted, "the request was cancelled"};
-        case net::error_kind::config:
-            return {exit_usage, std::string("invalid configuration: ") + e.what() +
-                                    "; check ANTHROPIC_BASE_URL / --base-url and --ca-file"};
+        case net::error_kind::config: {
+            // Point at the setting the message is about: a key with a line break is no URL problem.
+            const std::string what = e.what();
+            const bool key = what.find("api_key") != std::string::npos;
+            return {exit_usage, "invalid configuration: " + what +
+                                    (key ? "; check ANTHROPIC_API_KEY (in the environment or .env)"
+                                         : "; check ANTHROPIC_BASE_URL / --base-url and --ca-file")};
+        }
     }
     return {exit_api, e.what()};
 }

@@ -158,6 +158,12 @@ int memory_command(const options& o) {
         const auto rec = checked(store->load(id), "cannot load the memory of " + id);
         if (json_out) std::cout << mem::pretty_json(mem::to_json(rec.memory));
         else print_memory(std::cout, rec.memory);
+        // A damaged record was moved aside (by this or an earlier read): the user then looks new,
+        // which must not read as "nothing was ever remembered".
+        if (auto q = store->quarantined(id); q && !q->empty() && rec.memory.session_count == 0)
+            std::cerr << "engram: " << q->size() << (q->size() == 1 ? " damaged copy" : " damaged copies") << " of " << one_line(id)
+                      << "'s memory kept in " << (store->directory() / ".quarantine").string() << " (latest: " << q->back()
+                      << "); engram no longer reads it\n";
     } else if (sub == "history") {
         const auto rec = checked(store->load(id), "cannot load the memory of " + id);
         if (json_out) {

@@ -213,6 +213,9 @@ runtime::runtime_config make_runtime_config(const options& o) {
     cfg.memory_directory = memory_directory(o);
     // A command-line process has one user at a time; sessions end when the command ends.
     cfg.idle_timeout = std::chrono::milliseconds(0);
+    // The command waits for its save: a failure is reported at once, and the session stays in
+    // the journal for the next start, rather than holding the command for minutes of retries.
+    cfg.extraction_retry_delays.clear();
     return cfg;
 }
 

@@ -74,8 +74,10 @@ std::ptrdiff_t find_fact(const std::vector<fact>& facts, const std::string& norm
 void confirm(fact& f, std::optional<confidence> c, std::optional<fact_source> src, const session_info& s,
              memory_diff& diff) {
     std::string note;
-    f.last_confirmed = s.finished_at;
-    f.session = s.id;
+    if (s.finished_at.substr(0, 19) >= f.last_confirmed.substr(0, 19)) {  // a late session's date is older
+        f.last_confirmed = s.finished_at;
+        f.session = s.id;
+    }
     if (c && *c > f.confidence) {
         note = ", confidence " + std::string(to_string(f.confidence)) + " -> " + std::string(to_string(*c));
         f.confidence = *c;
@@ -105,6 +107,11 @@ merge_result merge(const user_memory& old, const memory_update& u, const session
     merge_result out{old, {}};
     user_memory& m = out.memory;
     memory_diff& diff = out.diff;
+    // A session that ended before the last one merged (its pass was retried, or replayed from
+    // the journal at a later start) adds what it learned, but does not overwrite what a newer
+    // session said: the summary, a preference's value, a decision on the same topic.
+    const bool late = !old.last_session.empty() && !s.finished_at.empty() &&
+                      s.finished_at.substr(0, 19) < old.last_session.substr(0, 19);
     std::set<std::string> superseded_norms;
 
     for (const auto& sup : u.superseded_facts) {
@@ -159,11 +166,23 @@ merge_result merge(const user_memory& old, const memory_update& u, const session
     }
 
     for (const auto& key : u.removed_preferences) {
+        if (late && m.preferences.count(key)) {
+            diff.changes.push_back({change::kind::preference_kept,
+                                    "! preference " + quote(key) + " kept: a later session has been merged already"});
+            continue;
+        }
         if (m.preferences.erase(key) > 0)
             diff.changes.push_back({change::kind::preference_removed, "- preference " + quote(key)});
     }
     for (const auto& [key, value] : u.updated_preferences) {
         auto it = m.preferences.find(key);
+        if (late && it != m.preferences.end()) {
+            if (it->second != value)
+                diff.changes.push_back({change::kind::preference_kept,
+                                        "! preference " + quote(key) + " kept as " + quote(it->second) +
+                                            ": a later session has been merged already"});
+            continue;
+        }
         if (it == m.preferences.end()) {
             if (m.preferences.size() >= policy.max_preferences) {
                 diff.changes.push_back(
@@ -182,7 +201,10 @@ merge_result merge(const user_memory& old, const memory_update& u, const session
         }
     }
 
-    if (u.running_summary) {
+    if (u.running_summary && late && !m.running_summary.empty()) {
+        diff.changes.push_back({change::kind::summary_kept,
+                                "! summary kept: a later session has been merged already"});
+    } else if (u.running_summary) {
         auto cut = cut_summary(*u.running_summary, policy.max_summary_chars);
         if (cut != m.running_summary) {
             const bool was_cut = cut.size() != u.running_summary->size();
@@ -199,7 +221,13 @@ merge_result merge(const user_memory& old, const memory_update& u, const session
         const auto topic = normalize_for_compare(d.topic);
         auto same = std::find_if(m.recent_decisions.begin(), m.recent_decisions.end(),
                                  [&](const decision& x) { return normalize_for_compare(x.topic) == topic; });
-        if (same != m.recent_decisions.end()) {
+        bool add = true;
+        if (same != m.recent_decisions.end() && late) {
+            diff.changes.push_back({change::kind::decision_kept, "! decision on " + quote(same->topic) + " kept as " +
+                                                                     quote(same->decision) +
+                                                                     ": a later session has been merged already"});
+            add = false;
+        } else if (same != m.recent_decisions.end()) {
             diff.changes.push_back({change::kind::decision_replaced, "~ decision on " + quote(d.topic) +
                                                                          ": " + quote(same->decision) +
                                                                          " -> " + quote(d.decision)});
@@ -209,7 +237,7 @@ merge_result merge(const user_memory& old, const memory_update& u, const session
                 {change::kind::decision_added,
                  "+ decision: " + quote(d.topic) + " -> " + quote(d.decision) + " (" + d.date + ")"});
         }
-        m.recent_decisions.push_back(std::move(d));
+        if (add) m.recent_decisions.push_back(std::move(d));
     }
     while (m.recent_decisions.size() > policy.max_decisions) {
         diff.changes.push_back({change::kind::decision_evicted,
@@ -233,7 +261,7 @@ merge_result merge(const user_memory& old, const memory_update& u, const session
 
     // Saturates: a record at INT64_MAX (valid, the reader accepts it) must not overflow (UB).
     if (m.session_count < std::numeric_limits<std::int64_t>::max()) ++m.session_count;
-    m.last_session = s.finished_at;
+    if (!late) m.last_session = s.finished_at;  // never back in time
     if (m.created_at.empty()) m.created_at = s.finished_at;
     diff.changes.push_back(
         {change::kind::session_counted, "= session " + std::to_string(m.session_count) + " counted" +

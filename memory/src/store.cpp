@@ -414,9 +414,10 @@ struct store::impl {
 namespace {
 
 /// Opening sets up .locks, .journal and .quarantine and makes the directory private. That is
-/// done to a directory that is missing, empty, a memory directory already (it has .journal),
-/// or the tutorial's folder of <user>.json files; never to one such as $HOME given by mistake,
-/// which it would have made private to its owner.
+/// done to a directory that is missing, a memory directory already (it has .journal), or the
+/// tutorial's folder of <user>.json files, with what a repository or a volume keeps beside them
+/// (hidden files such as .gitkeep, a README, lost+found); never to one such as $HOME or a project
+/// given by mistake, which it would have made private to its owner.
 result<void> check_adoptable(const std::filesystem::path& dir) {
     std::error_code ec;
     const auto st = std::filesystem::symlink_status(dir, ec);
@@ -427,15 +428,14 @@ result<void> check_adoptable(const std::filesystem::path& dir) {
     for (; it != end; it.increment(ec)) {
         const auto name = it->path().filename().string();
         // Its own subdirectories (a first open cut short) are checked, symlinks refused, below.
-        if (name == ".locks" || name == ".quarantine") continue;
-        const bool memory_file = !name.starts_with(".") && name.ends_with(".json") && it->is_regular_file(ec) &&
-                                 !it->is_symlink(ec);
-        if (!memory_file)
-            return make_error(errc::not_found,
-                              dir.string() + " is not a memory directory: it has no .journal and holds '" +
-                                  name.substr(0, byte_offset_of(name, 64)) +
-                                  "', which is no memory file; give an empty or new directory, a memory directory "
-                                  "or a folder of the tutorial's <user>.json files");
+        if (name == ".locks" || name == ".quarantine" || name == "lost+found") continue;
+        const bool file = it->symlink_status(ec).type() == std::filesystem::file_type::regular;
+        if (file && (name.ends_with(".json") || name.starts_with(".") || name.starts_with("README"))) continue;
+        return make_error(errc::not_found,
+                          dir.string() + " is not a memory directory: it has no .journal and holds '" +
+                              name.substr(0, byte_offset_of(name, 64)) +
+                              "'; give an empty or new directory, a memory directory or a folder of the "
+                              "tutorial's <user>.json files");
     }
     if (ec) return error_from_errno(ec.value(), "list memory directory " + dir.string());
     return {};

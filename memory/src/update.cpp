@@ -1,6 +1,8 @@
 #include <engram/memory/update.hpp>
 #include <engram/memory/utf8.hpp>
 
+#include <algorithm>
+
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
@@ -70,7 +72,8 @@ result<memory_update> update_from_json(const json::value& v, const update_limits
     // stored memory's own: a model that answered with the memory's shape ({"key_facts": …}) or
     // wrapped the update ({"update": {…}}) would otherwise have its facts dropped as "nothing
     // learned", and the job closed; refused, the runtime's repair request gets to fix it.
-    static constexpr std::string_view known[] = {"version", "running_summary", "new_facts", "updated_preferences",
+    // ("version" alone says nothing learned: {"version": 1, "update": {…}} is refused too.)
+    static constexpr std::string_view known[] = {"running_summary", "new_facts", "updated_preferences",
                                                  "removed_preferences", "superseded_facts", "new_decision"};
     static constexpr std::string_view record_fields[] = {"key_facts", "preferences", "recent_decisions"};
     bool any_known = false;
@@ -83,7 +86,7 @@ result<memory_update> update_from_json(const json::value& v, const update_limits
                                    "preferences in updated_preferences, a decision in new_decision)");
         for (const auto k : known) any_known = any_known || key == k;
     }
-    if (!o.empty() && !any_known)
+    if (!any_known && std::any_of(o.begin(), o.end(), [](const auto& kv) { return kv.key() != "version"; }))
         return field_error(bad, "update",
                            "none of its fields is an update field (running_summary, new_facts, updated_preferences, "
                            "removed_preferences, superseded_facts, new_decision); reply {} if nothing was learned");

@@ -84,6 +84,24 @@ bool is_blank_text(const json::value& block) {
     return std::all_of(t.begin(), t.end(), [](char c) { return c == ' ' || c == '\n' || c == '\t' || c == '\r'; });
 }
 
+// A failed model call that may succeed later: the service overloaded, rate limited or out of
+// reach (after the client's own retries). Not a refused request, key or configuration.
+bool passes(const net::client_error& e) {
+    switch (e.kind()) {
+        case net::error_kind::connection:
+        case net::error_kind::timeout: return true;
+        case net::error_kind::api:
+            return e.code_value() == net::errc::rate_limited || e.code_value() == net::errc::api_internal ||
+                   e.code_value() == net::errc::overloaded;
+        default: return false;
+    }
+}
+
+// A memory failure that may pass: a full disk, an I/O error.
+bool passes(const boost::system::error_code& e) {
+    return e == memory::errc::disk_full || e == memory::errc::io_error;
+}
+
 std::size_t remembered_items(const memory::user_memory& m) {
     return m.key_facts.size() + m.preferences.size() + m.recent_decisions.size() + (m.running_summary.empty() ? 0 : 1);
 }
@@ -247,10 +265,15 @@ public:
     asio::awaitable<bool> wait_for_pending_memory(const std::string& user) {
         const auto deadline = steady::now() + cfg_.memory_wait_on_open;
         for (;;) {
+            bool merged = false, retrying = false;
             {
                 std::lock_guard lock(mutex_);
-                if (!memory_pending_.contains(user)) co_return true;
+                merged = !memory_pending_.contains(user);
+                // A pass waiting to be retried (minutes) is not worth the wait.
+                retrying = retry_timers_.contains(user);
             }
+            if (merged) co_return true;
+            if (retrying) co_return false;
             if (shutting_down()) throw runtime_error(errc::shutting_down, "the runtime is shutting down");
             if (steady::now() >= deadline) co_return false;
             // Polling keeps the extraction workers free of waiter bookkeeping; it only happens
@@ -269,7 +292,13 @@ public:
 
 private:
     asio::awaitable<void> extraction_worker(std::string user);
-    asio::awaitable<void> run_extraction(const extraction_job& job);
+    /// Runs one job's memory pass and reports its outcome, except a failure that may pass (a
+    /// full disk, an I/O error), which it returns for the worker to retry.
+    asio::awaitable<std::optional<std::string>> run_extraction(const extraction_job& job);
+    /// Waits `delay` before retrying `user`'s job; false when a shutdown cut it short.
+    asio::awaitable<bool> wait_to_retry(const std::string& user, std::chrono::milliseconds delay);
+    /// Ends every retry wait at once (shutdown): those jobs stay in the journal.
+    void cut_retry_waits();
     struct extraction_reply {
         std::string text;
         bool cut = false;  ///< stopped at max_tokens
@@ -294,6 +323,7 @@ private:
     std::size_t opens_since_sweep_ = 0;
     std::map<std::string, usage_totals> user_usage_;
     std::map<std::string, std::deque<extraction_job>> queues_;
+    std::map<std::string, std::shared_ptr<asio::steady_timer>> retry_timers_;  // workers waiting to retry
     std::set<std::string> active_users_;
     std::map<std::string, std::size_t> memory_pending_;  // user -> ended sessions not merged yet
     std::map<std::string, std::shared_ptr<asio::cancellation_signal>> worker_cancel_;
@@ -694,6 +724,7 @@ void runtime_impl::abandon() {
         s->cancel_turn();
     }
     cancel_extractions();
+    cut_retry_waits();
     stop_actor();
 }
 
@@ -892,20 +923,70 @@ asio::awaitable<void> runtime_impl::extraction_worker(std::string user) {
             }
         } done{*this, user};
         if (abandon_extractions_) continue;
-        std::optional<std::string> failure;
-        try {
-            co_await run_extraction(job);
-        } catch (const std::exception& e) {
-            failure = e.what();
-        } catch (...) {
-            failure = "unknown exception";
-        }
-        if (failure) {
+        // A failure that may pass is tried again here, before this user's later sessions (their
+        // queue waits), rather than at the next start, after them: merged then, an old session's
+        // preferences and summary would have overwritten newer ones.
+        std::size_t retries = 0;
+        for (;;) {
+            std::optional<std::string> failure;
+            bool may_pass = false;
+            try {
+                failure = co_await run_extraction(job);
+                may_pass = failure.has_value();
+            } catch (const net::client_error& e) {
+                failure = e.what();
+                may_pass = passes(e);
+            } catch (const std::exception& e) {
+                failure = e.what();
+            } catch (...) {
+                failure = "unknown exception";
+            }
+            if (!failure) break;
+            bool retry = false;
+            if (may_pass && retries < cfg_.extraction_retry_delays.size() && !abandon_extractions_)
+                retry = co_await wait_to_retry(user, cfg_.extraction_retry_delays[retries]);
+            if (retry) {
+                ++retries;
+                continue;
+            }
             memory_event ev = event_for(job.info);
             ev.error = "extraction failed, the session stays in the journal: " + *failure;
+            if (retries > 0) ev.error += " (tried " + std::to_string(retries + 1) + " times)";
             report(ev);
+            break;
         }
     }
+}
+
+asio::awaitable<bool> runtime_impl::wait_to_retry(const std::string& user, std::chrono::milliseconds delay) {
+    auto timer = std::make_shared<asio::steady_timer>(co_await asio::this_coro::executor, delay);
+    bool registered = false;
+    {
+        // Registered under the lock that shutdown's cut_retry_waits() takes after setting the
+        // flag: either this sees the shutdown, or the shutdown sees this timer.
+        std::lock_guard lock(mutex_);
+        if (!shutting_down()) {
+            retry_timers_[user] = timer;
+            registered = true;
+        }
+    }
+    if (!registered) co_return false;
+    auto [ec] = co_await timer->async_wait(asio::as_tuple(asio::use_awaitable));
+    {
+        std::lock_guard lock(mutex_);
+        retry_timers_.erase(user);
+    }
+    co_return !ec && !shutting_down();
+}
+
+void runtime_impl::cut_retry_waits() {
+    std::vector<std::pair<std::shared_ptr<asio::steady_timer>, asio::strand<asio::any_io_executor>>> waits;
+    {
+        std::lock_guard lock(mutex_);
+        for (auto& [user, timer] : retry_timers_) waits.emplace_back(timer, worker_strands_.at(user));
+    }
+    // A timer is its worker's: cancelled on the worker's strand.
+    for (auto& [timer, strand] : waits) asio::dispatch(strand, [timer] { timer->cancel(); });
 }
 
 asio::awaitable<runtime_impl::extraction_reply> runtime_impl::call_extraction_model(std::string user,
@@ -916,7 +997,7 @@ asio::awaitable<runtime_impl::extraction_reply> runtime_impl::call_extraction_mo
     co_return extraction_reply{msg.text(), msg.stop_reason() == "max_tokens"};
 }
 
-asio::awaitable<void> runtime_impl::run_extraction(const extraction_job& job) {
+asio::awaitable<std::optional<std::string>> runtime_impl::run_extraction(const extraction_job& job) {
     auto found = find_agent(job.info.agent);
     memory_event ev = event_for(job.info);
     if (!found) {
@@ -926,14 +1007,15 @@ asio::awaitable<void> runtime_impl::run_extraction(const extraction_job& job) {
         ev.error = "agent '" + job.info.agent + "' is not registered here: the session stays in the journal until a "
                    "runtime with that agent starts";
         report(ev);
-        co_return;
+        co_return std::nullopt;
     }
     const agents::agent_definition agent = *found;
     auto loaded = co_await actor_->async_load(job.info.user_id, asio::use_awaitable);
     if (!loaded) {
+        if (passes(loaded.error().code)) co_return "cannot load memory: " + loaded.error().what();
         ev.error = "cannot load memory: " + loaded.error().what();
         report(ev);
-        co_return;
+        co_return std::nullopt;
     }
     auto reply = co_await call_extraction_model(job.info.user_id, agents::extraction_request(agent, *loaded, job.transcript));
     auto update = memory::parse_extraction_reply(reply.text);
@@ -958,22 +1040,24 @@ asio::awaitable<void> runtime_impl::run_extraction(const extraction_job& job) {
             ev.error = "extraction output was invalid twice (" + first_error + "; then " + update.error().what() +
                        "): memory unchanged, the session stays in the journal";
             report(ev);
-            co_return;
+            co_return std::nullopt;
         }
     }
     memory::update_request req{job.info.session_id, std::move(*update),
                                job.finished_at.empty() ? memory::utc_now() : job.finished_at, agents::merge_policy_for(agent)};
     auto applied = co_await actor_->async_apply(job.info.user_id, std::move(req), asio::use_awaitable);
     if (!applied) {
+        if (passes(applied.error().code)) co_return "cannot save memory: " + applied.error().what();
         ev.error = "cannot save memory: " + applied.error().what();
         report(ev);
-        co_return;
+        co_return std::nullopt;
     }
     ev.ok = true;
     ev.duplicate = applied->status == memory::apply_status::duplicate;
     for (const auto& c : applied->diff.changes) ev.changes.push_back(c.description);
     ev.session_count = applied->memory.session_count;
     report(ev);
+    co_return std::nullopt;
 }
 
 asio::awaitable<void> runtime_impl::shutdown() {
@@ -1038,6 +1122,8 @@ asio::awaitable<void> runtime_impl::run_shutdown() {
         co_await t.async_wait(asio::use_awaitable);
     }
     // 3. Extractions drain within what is left of the grace period; the rest stays journaled.
+    // One waiting to retry is not tried again now: it would hold the shutdown for its wait.
+    cut_retry_waits();
     if (!co_await extractions_.wait(deadline)) {
         cancel_extractions();
         co_await extractions_.wait(steady::time_point::max());

@@ -499,6 +499,20 @@ BOOST_AUTO_TEST_CASE(a_message_of_only_vertical_tabs_or_form_feeds_is_blank_and_
     BOOST_TEST(chat_requests(server).size() == 2u);
 }
 
+BOOST_AUTO_TEST_CASE(a_key_with_a_line_break_points_at_the_key_not_the_url) {
+    fake_anthropic_server server;
+    echo_server(server, "{}");
+    cli_world w(server);
+    w.env["ANTHROPIC_API_KEY"] = "sk-ant-pasted-twice\nsk-ant-pasted-twice";
+    const auto r = w.run({"run", "--user", "kit", "-m", "hi"});
+    BOOST_TEST(r.exit_status == 2);
+    const auto line = error_line(r);
+    BOOST_TEST(contains(line, "check ANTHROPIC_API_KEY"), line);
+    BOOST_TEST(!contains(line, "--base-url"), line);
+    BOOST_TEST(!contains(r.err, "pasted-twice"), r.err);
+    BOOST_TEST(server.requests().empty());
+}
+
 BOOST_AUTO_TEST_CASE(control_characters_of_a_hostile_user_id_are_not_echoed_to_the_terminal) {
     cli_world w;
     w.env["ANTHROPIC_API_KEY"] = test_key;
@@ -739,6 +753,22 @@ BOOST_AUTO_TEST_CASE(export_of_every_user_exits_3_naming_a_corrupt_record_and_st
     const auto users = json::parse(all.out).at("users").as_array();
     BOOST_TEST(users.size() == 2u);
     BOOST_TEST(users[0].at("user_id") == "alice");
+}
+
+// A damaged record is moved aside by the first read; later ones must not look like a user with
+// nothing ever remembered.
+BOOST_AUTO_TEST_CASE(show_after_a_damaged_record_was_moved_aside_says_where_it_is) {
+    fake_anthropic_server server;
+    echo_server(server, fact_update);
+    cli_world w(server);
+    BOOST_REQUIRE_EQUAL(w.run({"run", "--user", "bob", "-m", "I use Python"}).exit_status, 0);
+    { std::ofstream(w.memory / "bob.json", std::ios::trunc) << "{not json"; }
+    const auto first = w.run({"memory", "show", "bob"});
+    BOOST_TEST(first.exit_status == 3);
+    BOOST_TEST(contains(error_line(first), ".quarantine"), first.err);
+    const auto again = w.run({"memory", "show", "bob"});
+    BOOST_TEST(again.exit_status == 0);
+    BOOST_TEST(contains(again.err, "1 damaged copy of bob's memory kept in " + (w.memory / ".quarantine").string()), again.err);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -534,6 +534,96 @@ BOOST_AUTO_TEST_CASE(an_extraction_cut_off_at_max_tokens_is_repaired_with_more_r
     BOOST_TEST(m.key_facts[0].text == "Plays chess");
 }
 
+// An overloaded model at the end of a session: tried again in this process, before the user's
+// later session, which is merged after it. Left for the next start, the old session was merged
+// after the newer one and its summary and preferences overwrote the newer ones.
+BOOST_AUTO_TEST_CASE(a_memory_pass_that_meets_an_overloaded_model_is_retried_before_the_users_later_sessions) {
+    engram::test::temp_dir dir;
+    fake_anthropic_server server;
+    std::atomic<int> extraction_calls{0};
+    server.set_handler([&](const recorded_request& r) {
+        if (!is_extraction(r)) return echo_reply(r);
+        if (++extraction_calls == 1)
+            return scripted_response::json(529, R"({"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}})");
+        const bool second = r.body.find("second session") != std::string::npos;
+        return extraction_reply(second ? R"({"running_summary":"Said it in the second session.","updated_preferences":{"tone":"dry"}})"
+                                       : R"({"running_summary":"Said it in the first session.","updated_preferences":{"tone":"warm"},
+                                            "new_facts":["Plays the cello"]})");
+    });
+    asio::io_context ioc;
+    auto cfg = config_for(server, dir);
+    cfg.client.retry.max_retries = 0;  // the client's own retries are not what is tested
+    cfg.extraction_retry_delays = {50ms, 50ms};
+    cfg.memory_wait_on_open = 0ms;  // the second session does not wait for the first's memory
+    runtime rt(ioc.get_executor(), cfg);
+    std::vector<engram::runtime::memory_event> events;
+    record_memory_events(rt, events);
+    engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> {
+        co_await rt.start();
+        auto first = co_await rt.open_session("assistant", "ida");
+        co_await first.send("first session: I play the cello");
+        first.end();
+        auto second = co_await rt.open_session("assistant", "ida");
+        co_await second.send("second session: keep it dry");
+        second.end();
+        co_await rt.drain_extractions();
+        co_await rt.shutdown();
+    }, 30s);
+    BOOST_TEST(extraction_calls.load() == 3);  // overloaded, the retry, the second session
+    BOOST_REQUIRE_EQUAL(events.size(), 2u);
+    BOOST_TEST(events[0].ok);
+    BOOST_TEST(events[1].ok);
+    const auto m = stored_memory(dir, "ida");
+    BOOST_TEST(m.session_count == 2);
+    BOOST_TEST(m.running_summary == "Said it in the second session.");  // merged last
+    BOOST_TEST(m.preferences.at("tone") == "dry");
+    BOOST_REQUIRE_EQUAL(m.key_facts.size(), 1u);
+    BOOST_TEST(m.key_facts[0].text == "Plays the cello");
+    BOOST_TEST(open_store(dir)->journal_list()->empty());
+}
+
+// A retry waiting when the runtime shuts down is not waited for: the job stays in the journal.
+BOOST_AUTO_TEST_CASE(shutdown_cuts_a_retry_wait_short_and_leaves_the_job_in_the_journal) {
+    engram::test::temp_dir dir;
+    fake_anthropic_server server;
+    std::atomic<int> extraction_calls{0};
+    server.set_handler([&](const recorded_request& r) {
+        if (!is_extraction(r)) return echo_reply(r);
+        ++extraction_calls;
+        return scripted_response::json(529, R"({"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}})");
+    });
+    asio::io_context ioc;
+    auto cfg = config_for(server, dir);
+    cfg.client.retry.max_retries = 0;
+    cfg.extraction_retry_delays = {std::chrono::minutes(10)};
+    cfg.shutdown_grace = 30s;  // longer than the test may take: the cut, not the grace, ends it
+    runtime rt(ioc.get_executor(), cfg);
+    std::vector<engram::runtime::memory_event> events;
+    record_memory_events(rt, events);
+    std::chrono::steady_clock::duration shutdown_took{};
+    engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> {
+        co_await rt.start();
+        auto s = co_await rt.open_session("assistant", "jo");
+        co_await s.send("I like tea");
+        s.end();
+        while (extraction_calls.load() == 0) {  // until the first call failed and the wait began
+            asio::steady_timer t(co_await asio::this_coro::executor, 10ms);
+            co_await t.async_wait(asio::use_awaitable);
+        }
+        asio::steady_timer settle(co_await asio::this_coro::executor, 100ms);
+        co_await settle.async_wait(asio::use_awaitable);
+        const auto began = std::chrono::steady_clock::now();
+        co_await rt.shutdown();
+        shutdown_took = std::chrono::steady_clock::now() - began;
+    }, 60s);
+    BOOST_TEST(extraction_calls.load() == 1);
+    BOOST_TEST((shutdown_took < 10s));
+    BOOST_REQUIRE_EQUAL(events.size(), 1u);
+    BOOST_TEST(!events[0].ok);
+    BOOST_TEST(events[0].error.find("Overloaded") != std::string::npos, events[0].error);
+    BOOST_TEST(open_store(dir)->journal_list()->size() == 1u);
+}
+
 BOOST_AUTO_TEST_CASE(busy_policy_refuse_rejects_a_second_send_and_wait_queues_it) {
     for (auto policy : {engram::runtime::busy_policy::refuse, engram::runtime::busy_policy::wait}) {
         engram::test::temp_dir dir;

@@ -36,6 +36,46 @@ BOOST_AUTO_TEST_CASE(empty_update_counts_the_session_exactly_once) {
     BOOST_TEST(r.diff.changes.size() == 1u);
 }
 
+// A session merged after a later one (retried, or replayed at a later start) adds what it
+// learned but overwrites nothing the later session said, and moves no date back.
+BOOST_AUTO_TEST_CASE(a_session_merged_after_a_later_one_adds_but_overwrites_nothing_newer) {
+    mem::memory_update newer;
+    newer.running_summary = "Newer summary.";
+    newer.updated_preferences = {{"tone", "dry"}, {"units", "metric"}};
+    newer.new_decision = mem::decision{"database", "Postgres", ""};
+    newer.new_facts.push_back({"Plays chess", mem::confidence::high, std::nullopt});
+    auto m = mem::merge(mem::blank_memory("u", ""), newer, session(9)).memory;
+
+    mem::memory_update older;
+    older.running_summary = "Older summary.";
+    older.updated_preferences = {{"tone", "warm"}, {"language", "fr"}};
+    older.removed_preferences = {"units"};
+    older.new_decision = mem::decision{"Database", "MySQL", ""};
+    older.new_facts.push_back({"Plays the cello", mem::confidence::high, std::nullopt});
+    older.new_facts.push_back({"Plays chess", mem::confidence::high, std::nullopt});
+    const auto r = mem::merge(m, older, session(2));
+    BOOST_TEST(r.memory.running_summary == "Newer summary.");
+    BOOST_TEST(r.memory.preferences.at("tone") == "dry");
+    BOOST_TEST(r.memory.preferences.at("units") == "metric");
+    BOOST_TEST(r.memory.preferences.at("language") == "fr");  // new keys are added
+    BOOST_REQUIRE_EQUAL(r.memory.recent_decisions.size(), 1u);
+    BOOST_TEST(r.memory.recent_decisions[0].decision == "Postgres");
+    BOOST_REQUIRE_EQUAL(r.memory.key_facts.size(), 2u);
+    BOOST_TEST(r.memory.key_facts[1].text == "Plays the cello");
+    BOOST_TEST(r.memory.key_facts[1].first_seen == session(2).finished_at);
+    BOOST_TEST(r.memory.key_facts[0].last_confirmed == session(9).finished_at);  // not moved back
+    BOOST_TEST(r.memory.last_session == session(9).finished_at);
+    BOOST_TEST(r.memory.session_count == 2);
+    BOOST_TEST(r.diff.count(mem::change::kind::summary_kept) == 1u);
+    BOOST_TEST(r.diff.count(mem::change::kind::preference_kept) == 2u);
+    BOOST_TEST(r.diff.count(mem::change::kind::decision_kept) == 1u);
+    // In order, the same update overwrites as always.
+    const auto in_order = mem::merge(m, older, session(12));
+    BOOST_TEST(in_order.memory.running_summary == "Older summary.");
+    BOOST_TEST(in_order.memory.preferences.at("tone") == "warm");
+    BOOST_TEST(in_order.memory.last_session == session(12).finished_at);
+}
+
 BOOST_AUTO_TEST_CASE(restated_fact_is_deduplicated_and_refreshes_confirmation) {
     auto m = mem::merge(mem::blank_memory("u", ""),
                         facts({{"Uses Python and FastAPI", mem::confidence::medium}}), session(1))

@@ -194,10 +194,13 @@ BOOST_AUTO_TEST_CASE(a_directory_holding_other_things_is_refused_and_left_as_it_
     }
     BOOST_TEST(mem::test::mode_of(home) == 0755u);
     BOOST_TEST((names_in(home) == std::vector<std::string>{"notes.txt", "projects"}));
-    // Adopted: a folder of the tutorial's files, and one whose first set-up was cut short.
+    // Adopted: a folder of the tutorial's files (with what a repository or a volume keeps beside
+    // them), and one whose first set-up was cut short.
     const auto tutorial = tmp.path() / "tutorial";
-    fs::create_directories(tutorial);
+    fs::create_directories(tutorial / "lost+found");
     mem::test::spit(tutorial / "alice.json", mem::test::tutorial_alice);
+    mem::test::spit(tutorial / "README.md", "memory files");
+    mem::test::spit(tutorial / ".gitkeep", "");
     BOOST_TEST(open_store(tutorial)->load("alice")->memory.key_facts.size() == 3u);
     const auto half = tmp.path() / "half";
     fs::create_directories(half / ".locks");

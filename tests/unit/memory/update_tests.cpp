@@ -62,6 +62,7 @@ BOOST_AUTO_TEST_CASE(unknown_fields_are_ignored) {
 BOOST_AUTO_TEST_CASE(an_update_of_only_unknown_fields_or_in_the_memorys_own_shape_is_refused) {
     const std::pair<const char*, const char*> cases[] = {
         {R"({"update": {"new_facts": ["Has a cat"]}})", "update"},
+        {R"({"version": 1, "update": {"new_facts": ["Has a cat"]}})", "update"},
         {R"({"mood": "happy"})", "update"},
         {R"({"running_summary": "Has a cat.", "key_facts": ["Has a cat"]})", "key_facts"},
         {R"({"preferences": {"tone": "dry"}})", "preferences"},
@@ -74,6 +75,7 @@ BOOST_AUTO_TEST_CASE(an_update_of_only_unknown_fields_or_in_the_memorys_own_shap
         BOOST_TEST(u.error().message.find(field) == 0u, text << " -> " << u.error().message);
     }
     BOOST_TEST(mem::parse_update("{}")->empty());  // nothing learned, said plainly
+    BOOST_TEST(mem::parse_update(R"({"version": 1})")->empty());
     BOOST_TEST(mem::parse_update(R"({"key_facts": null, "running_summary": "x"})").has_value());
 }
 

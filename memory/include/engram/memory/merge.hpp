@@ -42,6 +42,11 @@ struct change {
         decision_replaced,
         decision_evicted,
         session_counted,
+        // A session merged after a later one (its pass was retried, or replayed at a later
+        // start) leaves what the later one said as it was:
+        summary_kept,
+        preference_kept,
+        decision_kept,
     };
     change::kind what;
     std::string description;  ///< Human-readable, one line.

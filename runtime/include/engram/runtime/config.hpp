@@ -2,6 +2,7 @@
 #pragma once
 
 #include <chrono>
+#include <vector>
 #include <cstddef>
 #include <filesystem>
 
@@ -38,6 +39,15 @@ struct runtime_config {
     /// that memory, so the new session starts with it; past the bound it opens without it and
     /// says so through on_notice. Zero: never wait.
     std::chrono::milliseconds memory_wait_on_open{std::chrono::seconds(5)};
+    /// A session's memory pass that fails for a reason that passes (the model overloaded, rate
+    /// limited or unreachable after the client's own retries; a full disk, an I/O error) is tried
+    /// again after
+    /// each of these waits in turn, in the same process and before that user's later sessions,
+    /// so they are merged in order. Past the last, or at shutdown, it is reported through
+    /// on_memory_update and stays in the journal for the next start. Empty: no retry (a
+    /// command-line tool that waits for its save).
+    std::vector<std::chrono::milliseconds> extraction_retry_delays{std::chrono::seconds(30), std::chrono::minutes(2),
+                                                                   std::chrono::minutes(10)};
     /// Threads for blocking memory I/O (fsync), separate from the session threads.
     std::size_t memory_io_threads = 2;
     /// When the rate-limit headers say a window is (nearly) exhausted, hold new requests until it

@@ -145,7 +145,8 @@ public:
                                      std::forward<CompletionToken>(token));
     }
 
-    /// Waits until every queued extraction finished (successfully or not).
+    /// Waits until every queued extraction finished (successfully or not), its retries
+    /// (runtime_config::extraction_retry_delays) included.
     boost::asio::awaitable<void> drain_extractions();
 
     /// Graceful shutdown: stop opening sessions, let in-flight turns finish within
