@@ -141,6 +141,49 @@ bool message_accumulator::try_apply_bare_event(std::string_view name, std::strin
         kind = stream_event_kind::ping;
         return true;
     }
+    if ((name.empty() || name == "content_block_start") && detail::scan_text_block_start(data, i)) {
+        if (!started_ || stopped_) return false;
+        auto& content = content_of(message_);
+        if (i != content.size()) return false;  // apply() says what is wrong
+        flush_text();
+        text_.target = nullptr;
+        // What a full parse of the event would add: {"type":"text","text":""}.
+        json::object block(content.storage());
+        block.reserve(2);
+        block.emplace("type", "text");
+        block.emplace("text", "");
+        content.emplace_back(std::move(block));
+        blocks_.push_back(block_state{true, false, {}, {}});
+        kind = stream_event_kind::content_block_start;
+        index = i;
+        return true;
+    }
+    if (name.empty() || name == "message_delta") {
+        detail::flat_object delta, usage;
+        if (!detail::scan_message_delta(data, delta, usage)) return false;
+        if (!started_ || stopped_) return false;
+        flush_text();
+        text_.target = nullptr;
+        // As on_message_delta() applies the parsed event: every delta member is set (null too),
+        // usage members that are not null replace the message's.
+        const auto value_of = [](const detail::flat_member& m) -> json::value {
+            switch (m.type) {
+                case detail::flat_member::kind::string: return json::string(m.text);
+                case detail::flat_member::kind::integer: return m.number;
+                case detail::flat_member::kind::null: break;
+            }
+            return nullptr;
+        };
+        auto& msg = message_.json();
+        for (std::size_t k = 0; k < delta.size; ++k) member(msg, delta.members[k].key) = value_of(delta.members[k]);
+        auto& u = member(msg, "usage");
+        if (!u.is_object()) u = json::object();
+        for (std::size_t k = 0; k < usage.size; ++k)
+            if (usage.members[k].type != detail::flat_member::kind::null)
+                member(u.get_object(), usage.members[k].key) = value_of(usage.members[k]);
+        kind = stream_event_kind::message_delta;
+        return true;
+    }
     return false;
 }
 

@@ -114,6 +114,30 @@ public:
         out = static_cast<std::size_t>(v);
         return true;
     }
+    // A non-negative integer as a JSON parser reads it into int64 (no sign, no leading zeros,
+    // no fraction or exponent); at most 18 digits, so it cannot overflow.
+    bool integer(std::int64_t& out) {
+        skip_ws();
+        if (p_ == end_ || *p_ < '0' || *p_ > '9') return false;
+        if (*p_ == '0' && end_ - p_ > 1 && p_[1] >= '0' && p_[1] <= '9') return false;
+        std::int64_t v = 0;
+        int digits = 0;
+        while (p_ != end_ && *p_ >= '0' && *p_ <= '9') {
+            if (++digits > 18) return false;
+            v = v * 10 + (*p_++ - '0');
+        }
+        if (p_ != end_ && (*p_ == '.' || *p_ == 'e' || *p_ == 'E')) return false;
+        out = v;
+        return true;
+    }
+    bool null() {
+        skip_ws();
+        return literal("null");
+    }
+    char peek() {
+        skip_ws();
+        return p_ == end_ ? '\0' : *p_;
+    }
 
 private:
     // Advances over string content up to a quote, a backslash or the end. False on a control
@@ -183,7 +207,51 @@ bool scan_delta_object(cursor& c, std::string_view& text, std::string& scratch) 
     return ok && have_type && have_text;
 }
 
+// A flat object (see flat_object) into `out`.
+bool scan_flat_object(cursor& c, flat_object& out) {
+    out.size = 0;
+    if (!c.take('{')) return false;
+    if (c.take('}')) return true;
+    for (;;) {
+        if (out.size == out.members.size()) return false;
+        flat_member& m = out.members[out.size];
+        if (!c.plain_string(m.key) || !c.take(':')) return false;
+        for (std::size_t i = 0; i < out.size; ++i)
+            if (out.members[i].key == m.key) return false;  // a duplicate is left to the full parser
+        const char first = c.peek();
+        if (first == '"') {
+            m.type = flat_member::kind::string;
+            if (!c.plain_string(m.text)) return false;
+        } else if (first == 'n') {
+            m.type = flat_member::kind::null;
+            if (!c.null()) return false;
+        } else {
+            m.type = flat_member::kind::integer;
+            if (!c.integer(m.number)) return false;
+        }
+        ++out.size;
+        if (c.take('}')) return true;
+        if (!c.take(',')) return false;
+    }
+}
+
 }  // namespace
+
+bool scan_text_block_start(std::string_view json, std::size_t& index) {
+    cursor c(json);
+    std::size_t idx = 0;
+    if (!(c.literal(R"({"type":"content_block_start","index":)") && c.index(idx) &&
+          c.literal(R"(,"content_block":{"type":"text","text":""}})") && c.at_end()))
+        return false;
+    index = idx;
+    return true;
+}
+
+bool scan_message_delta(std::string_view json, flat_object& delta, flat_object& usage) {
+    cursor c(json);
+    return c.literal(R"({"type":"message_delta","delta":)") && scan_flat_object(c, delta) &&
+           c.literal(R"(,"usage":)") && scan_flat_object(c, usage) && c.take('}') && c.at_end();
+}
 
 bool scan_block_stop(std::string_view json, std::size_t& index) {
     cursor c(json);

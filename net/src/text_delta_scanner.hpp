@@ -1,7 +1,9 @@
-// Recognizes the most frequent stream event without building a JSON tree (private to net/).
+// Recognizes the frequent stream events without building a JSON tree (private to net/).
 #pragma once
 
+#include <array>
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -24,5 +26,33 @@ bool scan_text_delta(std::string_view json, std::size_t& index, std::string_view
 /// If `json` is exactly `{"type":"content_block_stop","index":N}` (the compact form the API
 /// sends; trailing whitespace allowed), stores N and returns true; anything else is false.
 bool scan_block_stop(std::string_view json, std::size_t& index);
+
+/// If `json` is exactly `{"type":"content_block_start","index":N,"content_block":{"type":"text","text":""}}`
+/// (the compact form the API sends for a text block; trailing whitespace allowed), stores N and
+/// returns true; anything else (another block type, citations, whitespace inside) is false.
+bool scan_text_block_start(std::string_view json, std::size_t& index);
+
+/// One member of a flat object: a string without escapes (ASCII), a non-negative integer of at
+/// most 18 digits, or null: what a full parse would hold as json::string, std::int64_t or null.
+struct flat_member {
+    enum class kind : unsigned char { string, integer, null };
+    std::string_view key;
+    kind type = kind::null;
+    std::string_view text;   ///< kind::string: its characters (a view of the input)
+    std::int64_t number = 0; ///< kind::integer
+};
+
+/// A flat object of at most 8 members (the API sends 2 to 5), each key once.
+struct flat_object {
+    std::array<flat_member, 8> members;
+    std::size_t size = 0;
+};
+
+/// If `json` is a message_delta in the compact form the API sends,
+/// `{"type":"message_delta","delta":{...},"usage":{...}}` with both objects flat (only strings
+/// without escapes, integers and null; no key twice), stores both objects and returns true;
+/// anything else (a nested value, a fraction, an escape, more members) is false, and the event
+/// is parsed in full.
+bool scan_message_delta(std::string_view json, flat_object& delta, flat_object& usage);
 
 }  // namespace engram::net::detail

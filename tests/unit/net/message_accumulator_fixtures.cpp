@@ -108,7 +108,7 @@ BOOST_AUTO_TEST_CASE(every_anthropic_stream_accumulates_to_its_expected_message_
 }
 
 BOOST_AUTO_TEST_CASE(the_fast_paths_give_every_stream_the_same_message_and_texts) {
-    std::size_t fast = 0, bare = 0;
+    std::size_t fast = 0, bare = 0, block_starts = 0, message_deltas = 0;
     for (const auto& sse_path : engram::test::fixture_files("anthropic", ".sse")) {
         const auto stem = sse_path.stem().string();
         BOOST_TEST_CONTEXT("fixture " << stem) {
@@ -131,12 +131,17 @@ BOOST_AUTO_TEST_CASE(the_fast_paths_give_every_stream_the_same_message_and_texts
                 if (acc.try_apply_bare_event(ev.type, ev.data, kind, index)) {
                     ++bare;
                     const auto full = json::parse(ev.data);
+                    using engram::net::stream_event_kind;
                     BOOST_TEST(std::string_view(full.at("type").as_string()) ==
-                               (kind == engram::net::stream_event_kind::ping           ? "ping"
-                                : kind == engram::net::stream_event_kind::message_stop ? "message_stop"
-                                                                                       : "content_block_stop"));
-                    if (kind == engram::net::stream_event_kind::content_block_stop)
+                               (kind == stream_event_kind::ping                  ? "ping"
+                                : kind == stream_event_kind::message_stop        ? "message_stop"
+                                : kind == stream_event_kind::content_block_start ? "content_block_start"
+                                : kind == stream_event_kind::message_delta       ? "message_delta"
+                                                                                 : "content_block_stop"));
+                    if (kind == stream_event_kind::content_block_stop || kind == stream_event_kind::content_block_start)
                         BOOST_TEST(index == full.at("index").to_number<std::size_t>());
+                    if (kind == stream_event_kind::content_block_start) ++block_starts;
+                    if (kind == stream_event_kind::message_delta) ++message_deltas;
                     return;
                 }
                 auto aec = acc.apply(ev.type, ev.data);
@@ -148,6 +153,8 @@ BOOST_AUTO_TEST_CASE(the_fast_paths_give_every_stream_the_same_message_and_texts
     }
     BOOST_TEST(fast > 50u);  // the fixtures' text deltas do take the fast path
     BOOST_TEST(bare > 10u);  // and so do their stops and pings
+    BOOST_TEST(block_starts > 3u);    // text block starts
+    BOOST_TEST(message_deltas > 3u);  // and message_deltas of flat members
 }
 
 BOOST_AUTO_TEST_CASE(event_objects_without_sse_framing_accumulate_to_the_expected_message) {

@@ -234,4 +234,94 @@ BOOST_AUTO_TEST_CASE(deltas_after_a_copy_a_new_block_or_a_stop_land_where_a_full
     BOOST_TEST(!acc.try_apply_text_delta(delta(0, "late"), index, text, scratch));
 }
 
+// A block start and a message_delta taken without a tree leave the accumulator exactly where
+// json::parse + apply() leaves it: the same message, the same answer to the next event.
+BOOST_AUTO_TEST_CASE(block_starts_and_message_deltas_in_the_compact_form_give_the_message_a_full_parse_gives) {
+    using engram::net::stream_event_kind;
+    const char* texts_before[] = {
+        R"({"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Hi"}})",
+    };
+    struct step {
+        const char* name;
+        const char* data;
+        bool fast;  // taken without a parse
+    };
+    const step steps[] = {
+        // A text block after the two open ones (index 2), as the API writes it.
+        {"content_block_start", R"({"type":"content_block_start","index":2,"content_block":{"type":"text","text":""}})", true},
+        // message_delta: strings, null, integers, an empty usage, a usage null (kept as it was).
+        {"message_delta", R"({"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":null},"usage":{"output_tokens":15}})", true},
+        {"", R"({"type":"message_delta","delta":{"stop_reason":"stop_sequence","stop_sequence":"END","container":null},"usage":{"input_tokens":0,"output_tokens":123456789012345678,"cache_read_input_tokens":null}})", true},
+        {"message", R"({"type":"message_delta","delta":{},"usage":{}})", true},
+        // Shapes left to the full parser, which must still give the same message.
+        {"message_delta", R"({"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":15,"server_tool_use":{"web_search_requests":1}}})", false},
+        {"message_delta", R"({"type":"message_delta","delta":{"stop_reason":"caf\u00e9"},"usage":{"output_tokens":1}})", false},
+        {"message_delta", R"({"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":1.5}})", false},
+        {"message_delta", R"({"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":-1}})", false},
+        {"message_delta", R"({"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":1234567890123456789}})", false},
+        {"message_delta", R"({"type":"message_delta","delta":{"stop_reason":"a","stop_reason":"b"},"usage":{}})", false},
+        {"message_delta", R"({"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 2}})", false},
+        {"message_delta", R"({"type":"message_delta","delta":{"stop_reason":true},"usage":{}})", false},
+        {"message_delta", R"({"type":"message_delta","delta":{"stop_reason":"end_turn"}})", false},
+        {"message_delta", R"({"type":"message_delta","delta":{"a":1,"b":2,"c":3,"d":4,"e":5,"f":6,"g":7,"h":8,"i":9},"usage":{}})", false},
+        {"content_block_start", R"({"type":"content_block_start","index":3,"content_block":{"type":"text","text":"","citations":[]}})", false},
+        {"content_block_start", R"({"type":"content_block_start","index":4,"content_block":{"type":"thinking","thinking":""}})", false},
+        {"content_block_start", R"({"type":"content_block_start","index":5, "content_block":{"type":"text","text":""}})", false},
+        {"content_block_start", R"({"type":"content_block_start","index":6,"content_block":{"type":"text","text":""}}  )", true},
+    };
+    auto fast_acc = started();
+    auto full_acc = started();
+    std::size_t index = 0;
+    std::string_view text;
+    std::string scratch;
+    for (const char* t : texts_before) {
+        BOOST_REQUIRE(fast_acc.try_apply_text_delta(t, index, text, scratch));
+        BOOST_REQUIRE(!full_acc.apply("", t));
+    }
+    for (const auto& st : steps) {
+        BOOST_TEST_CONTEXT(st.data) {
+            stream_event_kind kind{};
+            index = 99;
+            const bool taken = fast_acc.try_apply_bare_event(st.name, st.data, kind, index);
+            BOOST_TEST(taken == st.fast);
+            if (!taken) BOOST_REQUIRE(!fast_acc.apply(st.name, st.data));
+            stream_event_kind full_kind{};
+            BOOST_REQUIRE(!full_acc.apply(st.name, st.data, &full_kind));
+            if (taken) {
+                BOOST_TEST((kind == full_kind));
+                if (kind == stream_event_kind::content_block_start)
+                    BOOST_TEST(index == boost::json::parse(st.data).at("index").to_number<std::size_t>());
+            }
+            BOOST_TEST(boost::json::serialize(fast_acc.current().json()) == boost::json::serialize(full_acc.current().json()));
+        }
+    }
+    // Deltas still reach the block the fast path started.
+    BOOST_REQUIRE(fast_acc.try_apply_text_delta(R"({"type":"content_block_delta","index":2,"delta":{"type":"text_delta","text":"more"}})", index, text, scratch));
+    BOOST_TEST(fast_acc.current().content().at(2).at("text") == "more");
+}
+
+BOOST_AUTO_TEST_CASE(a_block_start_or_message_delta_out_of_order_is_declined_and_apply_reports_it) {
+    using engram::net::stream_event_kind;
+    const char* start0 = R"({"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}})";
+    const char* delta = R"({"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":1}})";
+    stream_event_kind kind{};
+    std::size_t index = 7;
+    message_accumulator fresh;  // before message_start
+    BOOST_TEST(!fresh.try_apply_bare_event("", start0, kind, index));
+    BOOST_TEST(!fresh.try_apply_bare_event("", delta, kind, index));
+    BOOST_TEST(fresh.apply("", delta) == engram::net::errc::unexpected_event);
+
+    auto acc = started();  // blocks 0 and 1 exist: a start for index 0 (or 5) is out of order
+    BOOST_TEST(!acc.try_apply_bare_event("content_block_start", start0, kind, index));
+    BOOST_TEST(acc.apply("content_block_start", start0) == engram::net::errc::unexpected_event);
+    // A name that says otherwise is apply()'s to judge.
+    BOOST_TEST(!acc.try_apply_bare_event("message_stop", delta, kind, index));
+    BOOST_TEST(!acc.try_apply_bare_event("ping", R"({"type":"content_block_start","index":2,"content_block":{"type":"text","text":""}})", kind, index));
+    BOOST_TEST(index == 7u);
+
+    BOOST_REQUIRE(acc.try_apply_bare_event("", R"({"type":"message_stop"})", kind, index));
+    BOOST_TEST(!acc.try_apply_bare_event("message_delta", delta, kind, index));  // after message_stop
+    BOOST_TEST(acc.apply("message_delta", delta) == engram::net::errc::unexpected_event);
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -61,9 +61,11 @@ public:
     /// returns false: call apply(), which handles (or reports) every other case with the same
     /// result a full parse gives.
     bool try_apply_text_delta(std::string_view data, std::size_t& index, std::string_view& text, std::string& scratch);
-    /// The same for the events that carry nothing but their type (and a block index): `ping`,
-    /// `content_block_stop` and `message_stop`, in the compact form the API sends. Applied
-    /// without parsing when they are in order (else false, and apply() reports what is wrong).
+    /// The same for the other frequent events of a text reply: `ping`, `content_block_stop`,
+    /// `message_stop`, a text block's `content_block_start` and a `message_delta` of flat
+    /// members, in the compact form the API sends. Applied without building a JSON tree when
+    /// they are in order (else false, and apply() reports what is wrong); the message is then
+    /// exactly what apply() would have made of them.
     bool try_apply_bare_event(std::string_view event_name, std::string_view data, stream_event_kind& kind,
                               std::size_t& index);
     /// Applies an already-parsed event object (its `type` field names it).
