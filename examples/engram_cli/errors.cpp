@@ -4,6 +4,7 @@
 #include <new>
 
 #include <engram/memory/error.hpp>
+#include <engram/memory/utf8.hpp>
 #include <engram/net/error.hpp>
 #include <engram/runtime/error.hpp>
 
@@ -102,12 +103,28 @@ std::string one_line(std::string text, const std::string& api_key) {
         for (auto pos = text.find(api_key); pos != std::string::npos; pos = text.find(api_key, pos))
             text.replace(pos, api_key.size(), "***");
     // Other control characters (an escape sequence in a hostile user id) are not written to the
-    // terminal raw either.
-    for (char& c : text)
-        if (c == '\n' || c == '\r' || c == '\t') c = ' ';
-        else if (static_cast<unsigned char>(c) < 0x20 || c == '\x7f') c = '?';
-    while (!text.empty() && text.back() == ' ') text.pop_back();
-    return text;
+    // terminal raw either: C0 and DEL, the C1 controls (U+0080..U+009F: U+009B starts a sequence
+    // as ESC [ does) and bytes that are not UTF-8 (a lone 0x9B is CSI to an 8-bit terminal).
+    std::string out;
+    out.reserve(text.size());
+    for (std::size_t i = 0; i < text.size();) {
+        const auto c = static_cast<unsigned char>(text[i]);
+        if (c < 0x80) {
+            out += c == '\n' || c == '\r' || c == '\t' ? ' ' : (c < 0x20 || c == 0x7f) ? '?' : static_cast<char>(c);
+            ++i;
+            continue;
+        }
+        const std::size_t n = memory::utf8_sequence_length(text, i);
+        if (n == 0 || (c == 0xC2 && static_cast<unsigned char>(text[i + 1]) < 0xA0)) {
+            out += '?';
+            i += n == 0 ? 1 : n;
+            continue;
+        }
+        out.append(text, i, n);
+        i += n;
+    }
+    while (!out.empty() && out.back() == ' ') out.pop_back();
+    return out;
 }
 
 failure describe(std::exception_ptr e, const error_context& ctx) {

@@ -416,7 +416,8 @@ int run_command(const options& o) {
         const int saved = co_await h.end_and_save(s, reply.has_value());
         // A turn cut short by the signal's shutdown is that signal's exit, not an error.
         if (failure && !(h.interrupted() && is_cancellation(failure))) std::rethrow_exception(failure);
-        h.set_exit(h.interrupted() ? h.signal_exit() : saved);
+        // A memory that could not be saved outranks the signal: 130 would say all is well.
+        h.set_exit(saved != exit_ok ? saved : h.interrupted() ? h.signal_exit() : exit_ok);
     });
 }
 
@@ -430,6 +431,7 @@ int chat_command(const options& o) {
         line_reader reader(h.runtime().executor());
         h.on_interrupt([&reader] { reader.cancel(); });
         bool had_reply = false;
+        int last_failure = exit_ok;  // the status of the last message that failed (the chat went on)
         std::exception_ptr fatal;
         // Once stdout fails nobody sees the replies: the chat ends (and saves) like at end of input.
         while (!h.interrupted() && stdout_ok()) {
@@ -447,8 +449,9 @@ int chat_command(const options& o) {
             if (text == "exit" || text == "quit") break;
             if (h.interrupted()) break;
             if (!memory::is_valid_utf8(text)) {  // as in run; the chat goes on
-                report({exit_usage, "the message is not valid UTF-8 (is the terminal in another encoding?); not sent"},
-                       h.context());
+                last_failure = report(
+                    {exit_usage, "the message is not valid UTF-8 (is the terminal in another encoding?); not sent"},
+                    h.context());
                 continue;
             }
             std::cout << "agent> " << std::flush;
@@ -474,14 +477,19 @@ int chat_command(const options& o) {
                 fatal = failure;
                 break;
             }
-            report(describe(failure, h.context()), h.context());
+            last_failure = report(describe(failure, h.context()), h.context());
         }
         h.on_interrupt({});
         const int saved = co_await h.end_and_save(s, had_reply);
         if (fatal) std::rethrow_exception(fatal);
         // Ctrl-C is how a user ends a chat (exit 0 once saved); SIGTERM is not, and whoever sent
-        // it learns from 143 that engram was terminated, as from any program.
-        h.set_exit(saved == exit_ok && h.terminated() ? h.signal_exit() : saved);
+        // it learns from 143 that engram was terminated, as from any program. A chat in which no
+        // message got a reply and one failed exits with that failure's status: a script piping
+        // messages in must not read success from a chat that only met errors.
+        int status = saved;
+        if (status == exit_ok && h.terminated()) status = h.signal_exit();
+        else if (status == exit_ok && !had_reply && !h.interrupted()) status = last_failure;
+        h.set_exit(status);
     });
 }
 

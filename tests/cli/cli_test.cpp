@@ -485,6 +485,40 @@ BOOST_AUTO_TEST_CASE(chat_refuses_the_options_it_would_ignore_and_a_bad_model_ex
     BOOST_TEST(server.requests().empty());
 }
 
+// A script that pipes messages into a chat reads its exit status: a chat that only met errors
+// exited 0 as if every message had been answered.
+BOOST_AUTO_TEST_CASE(a_chat_in_which_no_message_got_a_reply_exits_with_the_last_failure) {
+    fake_anthropic_server server;
+    const auto overloaded =
+        scripted_response::json(529, R"({"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}})");
+    server.push(overloaded);
+    server.push(overloaded);
+    server.push(overloaded);
+    echo_server(server, "{}");
+    cli_world w(server);
+    w.env["ENGRAM_MAX_RETRIES"] = "0";
+    const auto failed = w.run({"chat", "--user", "olga"}, "first\nsecond\n");
+    BOOST_TEST(failed.exit_status == 1, failed.err);
+    BOOST_TEST(contains(failed.err, "overloaded_error"), failed.err);
+    BOOST_TEST(chat_requests(server).size() == 2u);
+
+    // One answered message is a chat that worked: the failure before it was reported.
+    const auto partly = w.run({"chat", "--user", "olga"}, "third\nfourth\n");
+    BOOST_TEST(partly.exit_status == 0, partly.err);
+    BOOST_TEST(contains(partly.err, "overloaded_error"), partly.err);
+    BOOST_TEST(contains(partly.out, "echo: fourth"), partly.out);
+
+    // Only a message that is not UTF-8: a usage error, nothing sent.
+    const auto before = chat_requests(server).size();
+    const auto bad = w.run({"chat", "--user", "olga"}, "caf\xe9\n");
+    BOOST_TEST(bad.exit_status == 2, bad.err);
+    BOOST_TEST(chat_requests(server).size() == before);
+
+    // No message at all is not a failure.
+    const auto none = w.run({"chat", "--user", "olga"}, "");
+    BOOST_TEST(none.exit_status == 0, none.err);
+}
+
 BOOST_AUTO_TEST_CASE(a_message_of_only_vertical_tabs_or_form_feeds_is_blank_and_a_chat_goes_on) {
     fake_anthropic_server server;
     echo_server(server, "{}");
@@ -521,6 +555,13 @@ BOOST_AUTO_TEST_CASE(control_characters_of_a_hostile_user_id_are_not_echoed_to_t
     BOOST_TEST(r.err.find('\x1b') == std::string::npos, r.err);
     BOOST_TEST(r.err.find('\x07') == std::string::npos, r.err);
     BOOST_TEST(contains(error_line(r), "?[31mred?"), r.err);
+
+    // The C1 form of the same (U+009B is CSI), and a lone 0x9B byte, which an 8-bit terminal
+    // takes for CSI.
+    const auto c1 = w.run({"run", "--user", "\xc2\x9b" "31mred\x9b" "0m", "-m", "hi"});
+    BOOST_TEST(c1.exit_status == 2);
+    BOOST_TEST(c1.err.find('\x9b') == std::string::npos, c1.err);
+    BOOST_TEST(contains(error_line(c1), "?31mred?0m"), c1.err);
 }
 
 BOOST_AUTO_TEST_CASE(without_home_or_a_memory_dir_exits_2_instead_of_using_the_working_directory) {

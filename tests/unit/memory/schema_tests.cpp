@@ -1,4 +1,5 @@
 #include <engram/memory/schema.hpp>
+#include <engram/memory/utf8.hpp>
 
 #include <boost/json/parse.hpp>
 #include <boost/test/unit_test.hpp>
@@ -198,6 +199,38 @@ BOOST_AUTO_TEST_CASE(a_newer_schema_version_or_a_record_beyond_the_limits_is_uns
         R"({"user_id":"a","key_facts":[{"text":""}],"running_summary":"longer than ten"})", small);
     BOOST_TEST_REQUIRE(!bad.has_value());
     BOOST_TEST((bad.error().code == mem::errc::invalid_record), bad.error().what());
+}
+
+BOOST_AUTO_TEST_CASE(utf8_sequence_lengths_follow_rfc_3629_and_validation_agrees) {
+    struct sample {
+        std::string bytes;
+        std::size_t length;
+    };
+    const sample samples[] = {
+        {"a", 1},
+        {"\xc2\x80", 2},          // U+0080, the first C1 control: well-formed
+        {"\xc3\xa9", 2},          // é
+        {"\xe2\x82\xac", 3},      // €
+        {"\xf0\x9f\x98\x80", 4},  // 😀
+        {"\xf4\x8f\xbf\xbf", 4},  // U+10FFFF
+        {"\x80", 0},              // a stray continuation byte
+        {"\xc0\xaf", 0},          // overlong '/'
+        {"\xe0\x80\xaf", 0},      // overlong, three bytes
+        {"\xed\xa0\x80", 0},      // a surrogate
+        {"\xf4\x90\x80\x80", 0},  // past U+10FFFF
+        {"\xf5\x80\x80\x80", 0},
+        {"\xe2\x82", 0},          // cut short
+        {"\xff", 0},
+    };
+    for (const auto& s : samples) {
+        BOOST_TEST_CONTEXT("bytes of length " << s.bytes.size() << ", expected " << s.length) {
+            BOOST_TEST(mem::utf8_sequence_length(s.bytes, 0) == s.length);
+            BOOST_TEST(mem::is_valid_utf8(s.bytes) == (s.length == s.bytes.size()));
+            // At an offset, and past the end.
+            BOOST_TEST(mem::utf8_sequence_length("x" + s.bytes, 1) == s.length);
+            BOOST_TEST(mem::utf8_sequence_length(s.bytes, s.bytes.size()) == 0u);
+        }
+    }
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -10,6 +10,11 @@ namespace engram::memory {
 /// True when `s` is well-formed UTF-8 (no overlongs, no surrogates, nothing above U+10FFFF).
 bool is_valid_utf8(std::string_view s) noexcept;
 
+/// The length (1 to 4) of the well-formed UTF-8 sequence that starts at `s[i]`, or 0 when none
+/// does there (a stray continuation byte, an overlong form, a surrogate, a cut sequence) or `i`
+/// is past the end.
+std::size_t utf8_sequence_length(std::string_view s, std::size_t i) noexcept;
+
 /// Number of code points in valid UTF-8 (continuation bytes are not counted).
 std::size_t code_points(std::string_view s) noexcept;
 
