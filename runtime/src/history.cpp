@@ -214,7 +214,11 @@ std::string message_history::transcript(std::size_t budget) const {
         }
     }
     std::string out(start);
-    if (omitted > 0) out += "(" + std::to_string(omitted) + " more messages of this conversation are left out here)\n";
+    if (omitted > 0) {  // appended piece by piece: GCC 12 at -O3 warns (-Wrestrict) on "(" + std::string
+        out += '(';
+        out += std::to_string(omitted);
+        out += " more messages of this conversation are left out here)\n";
+    }
     for (auto it = newest.rbegin(); it != newest.rend(); ++it) out += *it;
     return out;
 }
