@@ -68,6 +68,7 @@ asio::awaitable<request_gate::permit> request_gate::acquire(priority p, std::fun
         // Woken without a grant: we were cancelled. Leave the queue.
         auto& q = p == priority::interactive ? interactive_ : background_;
         q.erase(std::remove(q.begin(), q.end(), w), q.end());
+        if (background_.empty()) passed_over_ = 0;
         throw net::client_error(net::errc::cancelled, "cancelled while waiting for a request slot");
     }
 }
@@ -76,11 +77,14 @@ void request_gate::release() {
     std::shared_ptr<waiter> next;
     {
         std::lock_guard lock(mutex_);
-        auto& q = !interactive_.empty() ? interactive_ : background_;
-        if (q.empty()) {
+        if (interactive_.empty() && background_.empty()) {
             ++available_;
             return;
         }
+        const bool background_now = !background_.empty() && (interactive_.empty() || passed_over_ + 1 >= background_turn);
+        auto& q = background_now ? background_ : interactive_;
+        if (background_now) passed_over_ = 0;
+        else if (!background_.empty()) ++passed_over_;
         next = std::move(q.front());
         q.pop_front();
         next->granted = true;  // hand the slot over directly: no barging past waiters

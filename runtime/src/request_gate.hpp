@@ -18,7 +18,9 @@
 namespace engram::runtime::detail {
 
 /// A counting semaphore with two priorities: a freed slot goes to the oldest interactive waiter
-/// before any background (extraction) waiter. It also pauses new requests while the server's
+/// before any background (extraction) waiter, except that while background requests wait, every
+/// background_turn-th freed slot goes to the oldest of them: under sustained interactive load
+/// memory would otherwise never be saved. It also pauses new requests while the server's
 /// rate-limit headers say a window is exhausted, so the process slows down before a 429.
 /// Thread-safe; its mutex is never held across a suspension.
 class request_gate : public std::enable_shared_from_this<request_gate> {
@@ -39,6 +41,9 @@ public:
     private:
         std::shared_ptr<request_gate> gate_;
     };
+
+    /// While background requests wait, one freed slot in this many goes to them.
+    static constexpr unsigned background_turn = 8;
 
     explicit request_gate(std::size_t limit) : available_(limit == 0 ? 1 : limit) {}
 
@@ -67,6 +72,7 @@ private:
     mutable std::mutex mutex_;
     std::size_t available_;
     std::deque<std::shared_ptr<waiter>> interactive_, background_;
+    unsigned passed_over_ = 0;  ///< slots given to interactive waiters while background ones waited
     std::chrono::steady_clock::time_point paused_until_{};
 };
 

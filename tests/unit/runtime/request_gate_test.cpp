@@ -50,6 +50,38 @@ BOOST_AUTO_TEST_CASE(freed_slots_go_to_interactive_waiters_before_background_one
     BOOST_TEST(order == (std::vector<std::string>{"interactive", "background"}));
 }
 
+// Under sustained interactive load a waiting extraction must still run: its session's memory is
+// what the user's next session loads.
+BOOST_AUTO_TEST_CASE(a_waiting_background_request_gets_one_freed_slot_in_eight_under_interactive_load) {
+    asio::io_context ioc;
+    auto gate = std::make_shared<request_gate>(1);
+    std::vector<std::string> order;
+    std::optional<request_gate::permit> held;
+    asio::co_spawn(ioc, [&]() -> asio::awaitable<void> { held.emplace(co_await gate->acquire(request_gate::priority::interactive)); }, asio::detached);
+    ioc.run();
+    BOOST_REQUIRE(held.has_value());
+    auto ask = [&](std::string who, request_gate::priority p) {
+        asio::co_spawn(ioc, [&, who, p]() -> asio::awaitable<void> {
+            auto permit = co_await gate->acquire(p);
+            order.push_back(who);  // the slot goes back as the permit goes
+        }, asio::detached);
+    };
+    ask("B1", request_gate::priority::background);
+    ask("B2", request_gate::priority::background);
+    for (int i = 1; i <= 20; ++i) ask("I" + std::to_string(i), request_gate::priority::interactive);
+    ioc.restart();
+    ioc.poll();
+    BOOST_TEST(order.empty());
+    held.reset();
+    ioc.restart();
+    ioc.run();
+    static_assert(request_gate::background_turn == 8);
+    const std::vector<std::string> expected{"I1",  "I2",  "I3",  "I4",  "I5",  "I6",  "I7",  "B1",
+                                            "I8",  "I9",  "I10", "I11", "I12", "I13", "I14", "B2",
+                                            "I15", "I16", "I17", "I18", "I19", "I20"};
+    BOOST_TEST(order == expected, boost::test_tools::per_element());
+}
+
 BOOST_AUTO_TEST_CASE(an_exhausted_rate_limit_window_pauses_new_requests_until_reset) {
     auto gate = std::make_shared<request_gate>(4);
     engram::net::rate_limits limits;
