@@ -164,8 +164,8 @@ bool message_accumulator::try_apply_bare_event(std::string_view name, std::strin
         if (!started_ || stopped_) return false;
         flush_text();
         text_.target = nullptr;
-        // As on_message_delta() applies the parsed event: every delta member is set (null too),
-        // usage members that are not null replace the message's.
+        // As on_message_delta() applies the parsed event: every delta member but "content" is set
+        // (null too), usage members that are not null replace the message's.
         const auto value_of = [](const detail::flat_member& m) -> json::value {
             switch (m.type) {
                 case detail::flat_member::kind::string: return json::string(m.text);
@@ -175,7 +175,8 @@ bool message_accumulator::try_apply_bare_event(std::string_view name, std::strin
             return nullptr;
         };
         auto& msg = message_.json();
-        for (std::size_t k = 0; k < delta.size; ++k) member(msg, delta.members[k].key) = value_of(delta.members[k]);
+        for (std::size_t k = 0; k < delta.size; ++k)
+            if (delta.members[k].key != "content") member(msg, delta.members[k].key) = value_of(delta.members[k]);
         auto& u = member(msg, "usage");
         if (!u.is_object()) u = json::object();
         for (std::size_t k = 0; k < usage.size; ++k)
@@ -327,7 +328,11 @@ void message_accumulator::on_message_stop() {
 std::error_code message_accumulator::on_message_delta(const json::object& ev) {
     auto& msg = message_.json();
     if (auto* d = ev.if_contains("delta"); d && d->is_object()) {
-        for (const auto& kv : d->get_object()) member(msg, kv.key()) = kv.value();
+        // The message's top-level fields (stop_reason, stop_sequence, and whatever the API adds)
+        // take the delta's values; its content is built from the block events only: a delta
+        // that replaced it would leave the next block event without a content array.
+        for (const auto& kv : d->get_object())
+            if (kv.key() != "content") member(msg, kv.key()) = kv.value();
     }
     if (auto* u = ev.if_contains("usage"); u && u->is_object()) {
         auto& usage = member(msg, "usage");

@@ -29,7 +29,8 @@ bool scan_block_stop(std::string_view json, std::size_t& index);
 
 /// If `json` is exactly `{"type":"content_block_start","index":N,"content_block":{"type":"text","text":""}}`
 /// (the compact form the API sends for a text block; trailing whitespace allowed), stores N and
-/// returns true; anything else (another block type, citations, whitespace inside) is false.
+/// returns true; anything else (another block type, citations, whitespace other than before N
+/// and at the end) is false.
 bool scan_text_block_start(std::string_view json, std::size_t& index);
 
 /// One member of a flat object: a string without escapes (ASCII), a non-negative integer of at

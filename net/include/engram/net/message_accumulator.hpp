@@ -35,8 +35,8 @@ enum class stream_event_kind {
 ///  - text_delta / thinking_delta append; signature_delta replaces; citations_delta appends to
 ///    `citations`; input_json_delta fragments are concatenated and parsed at content_block_stop
 ///    (an empty string keeps the start event's input, normally `{}`);
-///  - message_delta's `delta` keys overwrite message keys; its `usage` keys replace (usage is
-///    cumulative, never added);
+///  - message_delta's `delta` keys overwrite message keys (but `content`, which only block
+///    events build); its `usage` keys replace (usage is cumulative, never added);
 ///  - ping and unknown events are ignored; content blocks of unknown type are kept as raw JSON.
 /// Out-of-order events are a protocol error (errc::unexpected_event); an `error` event records
 /// the API's error and ends the stream.
