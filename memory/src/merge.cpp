@@ -89,6 +89,55 @@ void confirm(fact& f, std::optional<confidence> c, std::optional<fact_source> sr
     diff.changes.push_back({change::kind::fact_confirmed, "~ fact confirmed: " + quote(f.text) + note});
 }
 
+// The first 19 characters (to the second) of two UTC timestamps compare as times do.
+bool before(std::string_view a, std::string_view b) { return a.substr(0, 19) < b.substr(0, 19); }
+bool utc(std::string_view t) { return t.size() >= 20 && t.back() == 'Z'; }
+
+// What sessions that finished after a late one changed, read from the record's history (each
+// entry holds the memory before it; the next entry's, or the current memory, is after it).
+struct changed_later {
+    bool all = true;  // the history does not reach back far enough to tell
+    std::set<std::string> preferences;
+    bool summary = false;
+    std::set<std::string> decision_topics;  // normalized
+    std::set<std::string> facts;            // normalized texts they confirmed, replaced or removed
+
+    bool preference(const std::string& key) const { return all || preferences.count(key) > 0; }
+    bool summary_changed() const { return all || summary; }
+    bool decision(const std::string& topic) const { return all || decision_topics.count(topic) > 0; }
+    bool fact(const std::string& norm) const { return all || facts.count(norm) > 0; }
+};
+
+changed_later changes_after(const user_memory& current, const std::vector<history_entry>* history,
+                            std::string_view since) {
+    changed_later out;
+    // Sessions merged before the oldest entry kept are unknown: their last one must not be later.
+    if (!history || history->empty() || before(since, history->front().before.last_session)) return out;
+    out.all = false;
+    for (std::size_t i = 0; i < history->size(); ++i) {
+        const auto& entry = (*history)[i];
+        if (!before(since, entry.at)) continue;
+        const user_memory& was = entry.before;
+        const user_memory& now = i + 1 < history->size() ? (*history)[i + 1].before : current;
+        for (const auto& [key, value] : was.preferences)
+            if (auto it = now.preferences.find(key); it == now.preferences.end() || it->second != value)
+                out.preferences.insert(key);
+        for (const auto& [key, value] : now.preferences)
+            if (!was.preferences.count(key)) out.preferences.insert(key);
+        if (was.running_summary != now.running_summary) out.summary = true;
+        for (const auto& d : now.recent_decisions)
+            if (std::find(was.recent_decisions.begin(), was.recent_decisions.end(), d) == was.recent_decisions.end())
+                out.decision_topics.insert(normalize_for_compare(d.topic));
+        for (const auto& f : was.key_facts) {
+            auto it = std::find_if(now.key_facts.begin(), now.key_facts.end(),
+                                   [&](const fact& g) { return g.text == f.text; });
+            if (it == now.key_facts.end() || it->last_confirmed != f.last_confirmed)
+                out.facts.insert(normalize_for_compare(f.text));
+        }
+    }
+    return out;
+}
+
 fact make_fact(std::string text, confidence c, fact_source src, const session_info& s) {
     fact f;
     f.text = std::move(text);
@@ -103,15 +152,15 @@ fact make_fact(std::string text, confidence c, fact_source src, const session_in
 }  // namespace
 
 merge_result merge(const user_memory& old, const memory_update& u, const session_info& s,
-                   const merge_policy& policy) {
+                   const merge_policy& policy, const std::vector<history_entry>* history) {
     merge_result out{old, {}};
     user_memory& m = out.memory;
     memory_diff& diff = out.diff;
     // A session that ended before the last one merged (its pass was retried, or replayed from
     // the journal at a later start) adds what it learned, but does not overwrite what a newer
-    // session said: the summary, a preference's value, a decision on the same topic.
-    const bool late = !old.last_session.empty() && !s.finished_at.empty() &&
-                      s.finished_at.substr(0, 19) < old.last_session.substr(0, 19);
+    // session said: the summary, a preference's value, a decision on the same topic, a fact.
+    const bool late = utc(old.last_session) && utc(s.finished_at) && before(s.finished_at, old.last_session);
+    const changed_later later = late ? changes_after(old, history, s.finished_at) : changed_later{};
     std::set<std::string> superseded_norms;
 
     for (const auto& sup : u.superseded_facts) {
@@ -122,6 +171,14 @@ merge_result merge(const user_memory& old, const memory_update& u, const session
         const auto dup = find_fact(m.key_facts, new_norm, idx);
         if (idx >= 0 && old_norm == new_norm) {  // "superseded" by itself: a confirmation
             confirm(m.key_facts[static_cast<std::size_t>(idx)], sup.confidence, sup.source, s, diff);
+            continue;
+        }
+        // A later session confirmed the old fact, or replaced or removed it (then it is not
+        // found): what it said stands.
+        if (late && later.fact(old_norm) && dup < 0) {
+            diff.changes.push_back({change::kind::fact_kept, "! fact " + quote(sup.old_text) + " not replaced by " +
+                                                                 quote(sup.new_text) +
+                                                                 ": a later session has been merged already"});
             continue;
         }
         if (idx >= 0) {
@@ -166,7 +223,7 @@ merge_result merge(const user_memory& old, const memory_update& u, const session
     }
 
     for (const auto& key : u.removed_preferences) {
-        if (late && m.preferences.count(key)) {
+        if (late && later.preference(key) && m.preferences.count(key)) {
             diff.changes.push_back({change::kind::preference_kept,
                                     "! preference " + quote(key) + " kept: a later session has been merged already"});
             continue;
@@ -176,7 +233,7 @@ merge_result merge(const user_memory& old, const memory_update& u, const session
     }
     for (const auto& [key, value] : u.updated_preferences) {
         auto it = m.preferences.find(key);
-        if (late && it != m.preferences.end()) {
+        if (late && later.preference(key) && it != m.preferences.end()) {
             if (it->second != value)
                 diff.changes.push_back({change::kind::preference_kept,
                                         "! preference " + quote(key) + " kept as " + quote(it->second) +
@@ -201,7 +258,7 @@ merge_result merge(const user_memory& old, const memory_update& u, const session
         }
     }
 
-    if (u.running_summary && late && !m.running_summary.empty()) {
+    if (u.running_summary && late && later.summary_changed() && !m.running_summary.empty()) {
         diff.changes.push_back({change::kind::summary_kept,
                                 "! summary kept: a later session has been merged already"});
     } else if (u.running_summary) {
@@ -222,7 +279,7 @@ merge_result merge(const user_memory& old, const memory_update& u, const session
         auto same = std::find_if(m.recent_decisions.begin(), m.recent_decisions.end(),
                                  [&](const decision& x) { return normalize_for_compare(x.topic) == topic; });
         bool add = true;
-        if (same != m.recent_decisions.end() && late) {
+        if (same != m.recent_decisions.end() && late && later.decision(topic)) {
             diff.changes.push_back({change::kind::decision_kept, "! decision on " + quote(same->topic) + " kept as " +
                                                                      quote(same->decision) +
                                                                      ": a later session has been merged already"});
@@ -237,7 +294,15 @@ merge_result merge(const user_memory& old, const memory_update& u, const session
                 {change::kind::decision_added,
                  "+ decision: " + quote(d.topic) + " -> " + quote(d.decision) + " (" + d.date + ")"});
         }
-        if (add) m.recent_decisions.push_back(std::move(d));
+        if (add) {
+            // Oldest first: a late session's decision goes before the later ones' (by date), so
+            // that the cap drops the oldest, not a newer one.
+            auto at = m.recent_decisions.end();
+            if (late)
+                at = std::find_if(m.recent_decisions.begin(), m.recent_decisions.end(),
+                                  [&](const decision& x) { return d.date < x.date; });
+            m.recent_decisions.insert(at, std::move(d));
+        }
     }
     while (m.recent_decisions.size() > policy.max_decisions) {
         diff.changes.push_back({change::kind::decision_evicted,
@@ -274,7 +339,7 @@ record_apply_result apply_to_record(user_record& r, const memory_update& u, cons
     if (!s.id.empty() &&
         std::find(r.applied_sessions.begin(), r.applied_sessions.end(), s.id) != r.applied_sessions.end())
         return {apply_status::duplicate, {}};
-    auto merged = merge(r.memory, u, s, policy);
+    auto merged = merge(r.memory, u, s, policy, &r.history);
     history_entry h;
     h.at = s.finished_at;
     h.session = s.id;

@@ -322,6 +322,7 @@ private:
     std::map<std::string, std::weak_ptr<session_impl>> sessions_;
     std::size_t opens_since_sweep_ = 0;
     std::map<std::string, usage_totals> user_usage_;
+    std::set<std::string> held_back_users_;  ///< during shutdown: users whose jobs wait for the next start
     std::map<std::string, std::deque<extraction_job>> queues_;
     std::map<std::string, std::shared_ptr<asio::steady_timer>> retry_timers_;  // workers waiting to retry
     std::set<std::string> active_users_;
@@ -923,6 +924,18 @@ asio::awaitable<void> runtime_impl::extraction_worker(std::string user) {
             }
         } done{*this, user};
         if (abandon_extractions_) continue;
+        bool held_back = false;
+        {
+            std::lock_guard lock(mutex_);
+            held_back = held_back_users_.count(user) > 0;
+        }
+        if (held_back) {
+            memory_event ev = event_for(job.info);
+            ev.error = "not merged yet: an earlier session of this user waits to be retried; the session stays in the "
+                       "journal and is merged after it at the next start";
+            report(ev);
+            continue;
+        }
         // A failure that may pass is tried again here, before this user's later sessions (their
         // queue waits), rather than at the next start, after them: merged then, an old session's
         // preferences and summary would have overwritten newer ones.
@@ -948,6 +961,14 @@ asio::awaitable<void> runtime_impl::extraction_worker(std::string user) {
             if (retry) {
                 ++retries;
                 continue;
+            }
+            if (may_pass && shutting_down()) {
+                // Shutdown cut the wait: this job stays journaled, and so do the user's later
+                // ones (the sessions the shutdown ends queue up even after this worker is
+                // gone), so that the next start merges them after it. Merged now, they would
+                // make it a late session, whose changes of the same things are kept out.
+                std::lock_guard lock(mutex_);
+                held_back_users_.insert(user);
             }
             memory_event ev = event_for(job.info);
             ev.error = "extraction failed, the session stays in the journal: " + *failure;

@@ -624,6 +624,47 @@ BOOST_AUTO_TEST_CASE(shutdown_cuts_a_retry_wait_short_and_leaves_the_job_in_the_
     BOOST_TEST(open_store(dir)->journal_list()->size() == 1u);
 }
 
+// The user's next session, ended by the same shutdown, must not be merged before the session
+// whose pass waits: at the next start that one would then be late, and its changes of the same
+// preferences or summary kept out.
+BOOST_AUTO_TEST_CASE(a_later_session_is_not_merged_before_one_whose_retry_the_shutdown_cut) {
+    engram::test::temp_dir dir;
+    fake_anthropic_server server;
+    std::atomic<int> extraction_calls{0};
+    server.set_handler([&](const recorded_request& r) {
+        if (!is_extraction(r)) return echo_reply(r);
+        ++extraction_calls;
+        return scripted_response::json(529, R"({"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}})");
+    });
+    asio::io_context ioc;
+    auto cfg = config_for(server, dir);
+    cfg.client.retry.max_retries = 0;
+    cfg.extraction_retry_delays = {std::chrono::minutes(10)};
+    cfg.shutdown_grace = 30s;
+    runtime rt(ioc.get_executor(), cfg);
+    std::vector<engram::runtime::memory_event> events;
+    record_memory_events(rt, events);
+    engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> {
+        co_await rt.start();
+        auto first = co_await rt.open_session("assistant", "jo");
+        co_await first.send("I like tea");
+        first.end();
+        while (extraction_calls.load() == 0) {
+            asio::steady_timer t(co_await asio::this_coro::executor, 10ms);
+            co_await t.async_wait(asio::use_awaitable);
+        }
+        auto second = co_await rt.open_session("assistant", "jo");
+        co_await second.send("I like coffee now");
+        co_await rt.shutdown();  // ends `second`; its job queues behind the waiting one
+    }, 60s);
+    BOOST_TEST(extraction_calls.load() == 1);  // the second session's pass did not run
+    BOOST_REQUIRE_EQUAL(events.size(), 2u);
+    BOOST_TEST(!events[0].ok);
+    BOOST_TEST(!events[1].ok);
+    BOOST_TEST(events[1].error.find("earlier session") != std::string::npos, events[1].error);
+    BOOST_TEST(open_store(dir)->journal_list()->size() == 2u);  // both replayed, in order, at the next start
+}
+
 BOOST_AUTO_TEST_CASE(busy_policy_refuse_rejects_a_second_send_and_wait_queues_it) {
     for (auto policy : {engram::runtime::busy_policy::refuse, engram::runtime::busy_policy::wait}) {
         engram::test::temp_dir dir;

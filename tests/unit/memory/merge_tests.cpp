@@ -2,6 +2,8 @@
 
 #include <cstdint>
 #include <limits>
+#include <string>
+#include <vector>
 
 #include <boost/test/unit_test.hpp>
 
@@ -74,6 +76,103 @@ BOOST_AUTO_TEST_CASE(a_session_merged_after_a_later_one_adds_but_overwrites_noth
     BOOST_TEST(in_order.memory.running_summary == "Older summary.");
     BOOST_TEST(in_order.memory.preferences.at("tone") == "warm");
     BOOST_TEST(in_order.memory.last_session == session(12).finished_at);
+}
+
+// With the record's history the merge knows what the later sessions changed, and a late session's
+// changes to anything else apply: its "tone dry, forget my timezone" was lost because an unrelated
+// chat had been merged first.
+BOOST_AUTO_TEST_CASE(a_late_session_changes_what_no_later_session_touched_and_keeps_what_one_did) {
+    mem::user_record r;
+    r.memory = mem::blank_memory("u", "");
+    mem::memory_update first;
+    first.running_summary = "First.";
+    first.updated_preferences = {{"tone", "warm"}, {"timezone", "CET"}, {"units", "metric"}};
+    first.new_decision = mem::decision{"database", "MySQL", ""};
+    first.new_facts.push_back({"Lives in Paris", mem::confidence::high, std::nullopt});
+    first.new_facts.push_back({"Plays chess", mem::confidence::medium, std::nullopt});
+    BOOST_REQUIRE((mem::apply_to_record(r, first, session(1)).status == mem::apply_status::applied));
+
+    // Session 9 ends after session 2 but is merged first: it changes the units, moves the user to
+    // Munich, confirms chess, decides on an editor, and says nothing of the summary.
+    mem::memory_update later;
+    later.updated_preferences = {{"units", "imperial"}};
+    later.superseded_facts.push_back({"Lives in Paris", "Lives in Munich", std::nullopt, std::nullopt});
+    later.new_facts.push_back({"Plays chess", mem::confidence::high, std::nullopt});
+    later.new_decision = mem::decision{"editor", "vim", ""};
+    BOOST_REQUIRE((mem::apply_to_record(r, later, session(9)).status == mem::apply_status::applied));
+
+    mem::memory_update late;
+    late.running_summary = "Second.";
+    late.updated_preferences = {{"tone", "dry"}, {"units", "metric"}};
+    late.removed_preferences = {"timezone"};
+    late.new_decision = mem::decision{"Database", "Postgres", ""};
+    late.superseded_facts.push_back({"Lives in Paris", "Lives in Berlin", std::nullopt, std::nullopt});
+    late.superseded_facts.push_back({"Plays chess", "Plays go", std::nullopt, std::nullopt});
+    const auto result = mem::apply_to_record(r, late, session(2));
+    BOOST_REQUIRE((result.status == mem::apply_status::applied));
+    const auto& m = r.memory;
+    BOOST_TEST(m.preferences.at("tone") == "dry");     // untouched since: the late value
+    BOOST_TEST(!m.preferences.count("timezone"));       // and the late "forget"
+    BOOST_TEST(m.preferences.at("units") == "imperial");  // session 9's stands
+    BOOST_TEST(m.running_summary == "Second.");         // session 9 left the summary alone
+    BOOST_REQUIRE_EQUAL(m.recent_decisions.size(), 2u);
+    BOOST_TEST(m.recent_decisions[0].decision == "Postgres");  // by date: session 2's before session 9's
+    BOOST_TEST(m.recent_decisions[1].decision == "vim");
+    std::vector<std::string> texts;
+    for (const auto& f : m.key_facts) texts.push_back(f.text);
+    // Munich stands (no "Lives in Berlin" beside it), and chess, which session 9 confirmed.
+    BOOST_TEST(texts == (std::vector<std::string>{"Lives in Munich", "Plays chess"}), boost::test_tools::per_element());
+    BOOST_TEST(result.diff.count(mem::change::kind::fact_kept) == 2u);
+    BOOST_TEST(result.diff.count(mem::change::kind::preference_kept) == 1u);
+    BOOST_TEST(result.diff.count(mem::change::kind::summary_kept) == 0u);
+    BOOST_TEST(result.diff.count(mem::change::kind::decision_kept) == 0u);
+    BOOST_TEST(m.last_session == session(9).finished_at);
+
+    // When the history no longer reaches back to the late session, everything counts as changed.
+    mem::user_record short_history = r;
+    short_history.history.erase(short_history.history.begin(), short_history.history.end() - 1);  // only the last
+    mem::memory_update later_still;
+    later_still.running_summary = "Eleventh.";
+    BOOST_REQUIRE((mem::apply_to_record(short_history, later_still, session(11)).status == mem::apply_status::applied));
+    short_history.history.erase(short_history.history.begin());  // session 11's merge: its "before" is past session 3
+    mem::memory_update late2;
+    late2.updated_preferences = {{"tone", "formal"}};
+    const auto kept = mem::apply_to_record(short_history, late2, session(3));
+    BOOST_TEST(short_history.memory.preferences.at("tone") == "dry");
+    BOOST_TEST(kept.diff.count(mem::change::kind::preference_kept) == 1u);
+}
+
+// A late decision on a new topic is the oldest: at the cap it is the one dropped, not a newer one.
+BOOST_AUTO_TEST_CASE(a_late_decision_is_placed_by_date_so_the_cap_drops_the_oldest) {
+    mem::user_record r;
+    r.memory = mem::blank_memory("u", "");
+    for (int day = 5; day <= 9; ++day) {
+        mem::memory_update u;
+        u.new_decision = mem::decision{"topic " + std::to_string(day), "yes", ""};
+        BOOST_REQUIRE((mem::apply_to_record(r, u, session(day)).status == mem::apply_status::applied));
+    }
+    mem::memory_update late;
+    late.new_decision = mem::decision{"old topic", "no", ""};
+    const auto result = mem::apply_to_record(r, late, session(2));
+    BOOST_REQUIRE_EQUAL(r.memory.recent_decisions.size(), 5u);
+    BOOST_TEST(r.memory.recent_decisions.front().topic == "topic 5");
+    BOOST_TEST(r.memory.recent_decisions.back().topic == "topic 9");
+    BOOST_TEST(result.diff.count(mem::change::kind::decision_evicted) == 1u);
+}
+
+// A tutorial file's last_session is local time without a zone: it cannot say a session is late.
+BOOST_AUTO_TEST_CASE(a_last_session_without_a_zone_makes_no_session_late) {
+    auto m = mem::blank_memory("u", "");
+    m.last_session = "2024-03-09T18:00:00.123456";
+    m.preferences = {{"tone", "warm"}};
+    m.running_summary = "Old.";
+    mem::memory_update u;
+    u.updated_preferences = {{"tone", "dry"}};
+    u.running_summary = "New.";
+    const auto r = mem::merge(m, u, session(2));
+    BOOST_TEST(r.memory.preferences.at("tone") == "dry");
+    BOOST_TEST(r.memory.running_summary == "New.");
+    BOOST_TEST(r.memory.last_session == session(2).finished_at);
 }
 
 BOOST_AUTO_TEST_CASE(restated_fact_is_deduplicated_and_refreshes_confirmation) {

@@ -47,6 +47,7 @@ struct change {
         summary_kept,
         preference_kept,
         decision_kept,
+        fact_kept,  ///< a late supersession of a fact a later session confirmed or replaced
     };
     change::kind what;
     std::string description;  ///< Human-readable, one line.
@@ -71,9 +72,17 @@ struct merge_result {
 /// insensitively; a restated fact refreshes last_confirmed and may raise confidence), removed then
 /// updated preferences, the summary (cut with cut_summary), the decision (one per topic), the
 /// caps, and finally counts the session (session_count + 1, saturating at INT64_MAX;
-/// last_session = s.finished_at).
+/// last_session = s.finished_at unless the session is late).
+///
+/// A late session (its finished_at before old.last_session: its pass was retried, or replayed
+/// from the journal at a later start) adds what it learned but leaves alone what a later session
+/// said: the preferences, summary and decision topics that sessions finished after it changed,
+/// and facts they confirmed or replaced, as `history` shows them (the record's history; when it
+/// is not given or no longer reaches back to the late session, every preference, the summary and
+/// every existing decision topic count as changed). last_session never moves back. Timestamps
+/// without a zone (a tutorial file's local time) make no session late.
 merge_result merge(const user_memory& old, const memory_update& u, const session_info& s,
-                   const merge_policy& policy = {});
+                   const merge_policy& policy = {}, const std::vector<history_entry>* history = nullptr);
 
 /// At most `max_code_points` code points of `text`, never splitting a UTF-8 sequence; prefers to end
 /// at a sentence end (". ", "! ", "? ") or else a word boundary when that keeps at least half.
