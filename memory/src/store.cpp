@@ -430,7 +430,12 @@ result<void> check_adoptable(const std::filesystem::path& dir) {
         // Its own subdirectories (a first open cut short) are checked, symlinks refused, below.
         if (name == ".locks" || name == ".quarantine" || name == "lost+found") continue;
         const bool file = it->symlink_status(ec).type() == std::filesystem::file_type::regular;
-        if (file && (name.ends_with(".json") || name.starts_with(".") || name.starts_with("README"))) continue;
+        // Beside the tutorial's files only what a repository, a volume or a desktop keeps there:
+        // a home directory also holds only hidden files (.bashrc, .profile), and is not adopted.
+        const bool kept_beside = name == ".gitkeep" || name == ".keep" || name == ".gitignore" ||
+                                 name == ".gitattributes" || name == ".DS_Store" || !temp_target(name).empty() ||
+                                 name == "README" || name == "README.md" || name == "README.txt";
+        if (file && (name.ends_with(".json") || kept_beside)) continue;
         return make_error(errc::not_found,
                           dir.string() + " is not a memory directory: it has no .journal and holds '" +
                               name.substr(0, byte_offset_of(name, 64)) +

@@ -194,6 +194,18 @@ BOOST_AUTO_TEST_CASE(a_directory_holding_other_things_is_refused_and_left_as_it_
     }
     BOOST_TEST(mem::test::mode_of(home) == 0755u);
     BOOST_TEST((names_in(home) == std::vector<std::string>{"notes.txt", "projects"}));
+    // A fresh home holds only hidden files (what /etc/skel gives): it is no tutorial folder.
+    const auto fresh_home = tmp.path() / "fresh";
+    fs::create_directories(fresh_home);
+    for (const char* dotfile : {".bashrc", ".profile", ".bash_logout"}) mem::test::spit(fresh_home / dotfile, "#");
+    ::chmod(fresh_home.c_str(), 0755);
+    mem::store_options fresh_options;
+    fresh_options.directory = fresh_home;
+    const auto refused = mem::store::open(fresh_options);
+    BOOST_TEST_REQUIRE(!refused.has_value());
+    BOOST_TEST(refused.error().what().find("is not a memory directory") != std::string::npos, refused.error().what());
+    BOOST_TEST(mem::test::mode_of(fresh_home) == 0755u);
+    BOOST_TEST(names_in(fresh_home).size() == 3u);
     // Adopted: a folder of the tutorial's files (with what a repository or a volume keeps beside
     // them), and one whose first set-up was cut short.
     const auto tutorial = tmp.path() / "tutorial";

@@ -34,9 +34,10 @@ struct store_options {
     /// Create the directory when it is missing. False (tools that only read or tidy memory):
     /// a missing directory is errc::not_found, and nothing is created (a mistyped path must not
     /// become a new memory directory). Either way, an existing directory that is not empty, not
-    /// a memory directory and not the tutorial's folder of <user>.json files (hidden files, a
-    /// README and lost+found may sit beside them) is errc::not_found and left as it was ($HOME
-    /// given by mistake must not become a private memory directory).
+    /// a memory directory and not the tutorial's folder of <user>.json files (.gitkeep,
+    /// .gitignore, .DS_Store, a README and lost+found may sit beside them; memory/README lists
+    /// them) is errc::not_found and left as it was ($HOME given by mistake must not become a
+    /// private memory directory).
     bool create_directory = true;
 };
 
