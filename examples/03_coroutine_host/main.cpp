@@ -67,6 +67,10 @@ asio::awaitable<void> run(rt::runtime& runtime, std::string agent, std::string u
 int main(int argc, char** argv) {
     std::string user = "alice", agent = "assistant", first = "Hi! I'm building a SaaS for contract review, and my backend is Python with FastAPI.";
     rt::runtime_config cfg;  // client settings from the environment
+    // This demo waits for the memory pass (drain_extractions) before its second session: a pass
+    // that fails should say so now, not be retried for minutes first. A long-running host keeps
+    // the default retries (runtime/README.md).
+    cfg.extraction_retry_delays.clear();
     for (int i = 1; i < argc; ++i) {
         const std::string arg = argv[i];
         if (arg == "--help" || arg == "-h") {
