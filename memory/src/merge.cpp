@@ -116,7 +116,7 @@ changed_later changes_after(const user_memory& current, const std::vector<histor
     out.all = false;
     for (std::size_t i = 0; i < history->size(); ++i) {
         const auto& entry = (*history)[i];
-        if (!before(since, entry.at)) continue;
+        if (utc(entry.at) && !before(since, entry.at)) continue;  // without a zone it may be later
         const user_memory& was = entry.before;
         const user_memory& now = i + 1 < history->size() ? (*history)[i + 1].before : current;
         for (const auto& [key, value] : was.preferences)
@@ -128,12 +128,17 @@ changed_later changes_after(const user_memory& current, const std::vector<histor
         for (const auto& d : now.recent_decisions)
             if (std::find(was.recent_decisions.begin(), was.recent_decisions.end(), d) == was.recent_decisions.end())
                 out.decision_topics.insert(normalize_for_compare(d.topic));
-        for (const auto& f : was.key_facts) {
-            auto it = std::find_if(now.key_facts.begin(), now.key_facts.end(),
-                                   [&](const fact& g) { return g.text == f.text; });
-            if (it == now.key_facts.end() || it->last_confirmed != f.last_confirmed)
-                out.facts.insert(normalize_for_compare(f.text));
-        }
+        // Facts confirmed, replaced or removed, and those added (a replacement included).
+        const auto changed = [&](const user_memory& from, const user_memory& to) {
+            for (const auto& f : from.key_facts) {
+                auto it = std::find_if(to.key_facts.begin(), to.key_facts.end(),
+                                       [&](const fact& g) { return g.text == f.text; });
+                if (it == to.key_facts.end() || it->last_confirmed != f.last_confirmed)
+                    out.facts.insert(normalize_for_compare(f.text));
+            }
+        };
+        changed(was, now);
+        changed(now, was);
     }
     return out;
 }
@@ -175,7 +180,7 @@ merge_result merge(const user_memory& old, const memory_update& u, const session
         }
         // A later session confirmed the old fact, or replaced or removed it (then it is not
         // found): what it said stands.
-        if (late && later.fact(old_norm) && dup < 0) {
+        if (late && later.fact(old_norm) && (idx >= 0 || dup < 0)) {
             diff.changes.push_back({change::kind::fact_kept, "! fact " + quote(sup.old_text) + " not replaced by " +
                                                                  quote(sup.new_text) +
                                                                  ": a later session has been merged already"});
@@ -217,6 +222,12 @@ merge_result merge(const user_memory& old, const memory_update& u, const session
             confirm(m.key_facts[static_cast<std::size_t>(idx)], nf.confidence, nf.source, s, diff);
             continue;
         }
+        if (late && !later.all && later.facts.count(norm)) {  // a later session replaced or removed it
+            diff.changes.push_back({change::kind::fact_kept, "! fact " + quote(nf.text) +
+                                                                 " not added again: a later session replaced or "
+                                                                 "removed it"});
+            continue;
+        }
         m.key_facts.push_back(make_fact(nf.text, nf.confidence.value_or(confidence::medium),
                                         nf.source.value_or(fact_source::inferred), s));
         diff.changes.push_back({change::kind::fact_added, "+ fact: " + describe(m.key_facts.back())});
@@ -233,6 +244,11 @@ merge_result merge(const user_memory& old, const memory_update& u, const session
     }
     for (const auto& [key, value] : u.updated_preferences) {
         auto it = m.preferences.find(key);
+        if (late && !later.all && it == m.preferences.end() && later.preferences.count(key)) {
+            diff.changes.push_back({change::kind::preference_kept, "! preference " + quote(key) +
+                                                                       " not set again: a later session removed it"});
+            continue;
+        }
         if (late && later.preference(key) && it != m.preferences.end()) {
             if (it->second != value)
                 diff.changes.push_back({change::kind::preference_kept,

@@ -142,6 +142,38 @@ BOOST_AUTO_TEST_CASE(a_late_session_changes_what_no_later_session_touched_and_ke
     BOOST_TEST(kept.diff.count(mem::change::kind::preference_kept) == 1u);
 }
 
+// What a later session added or removed is not undone by a late one either: its replacement of
+// the fact the later one put in, a "forget" the later one made, a fact the later one replaced.
+BOOST_AUTO_TEST_CASE(a_late_session_does_not_undo_what_a_later_one_added_or_removed) {
+    mem::user_record r;
+    r.memory = mem::blank_memory("u", "");
+    mem::memory_update first;
+    first.updated_preferences = {{"timezone", "CET"}};
+    first.new_facts.push_back({"Lives in Paris", mem::confidence::high, std::nullopt});
+    first.new_facts.push_back({"Works at Acme", mem::confidence::high, std::nullopt});
+    first.new_facts.push_back({"Works at Globex", mem::confidence::medium, std::nullopt});
+    BOOST_REQUIRE((mem::apply_to_record(r, first, session(1)).status == mem::apply_status::applied));
+    mem::memory_update later;
+    later.removed_preferences = {"timezone"};
+    later.superseded_facts.push_back({"Lives in Paris", "Lives in Munich", std::nullopt, std::nullopt});
+    later.new_facts.push_back({"Works at Acme", mem::confidence::high, std::nullopt});  // confirmed
+    BOOST_REQUIRE((mem::apply_to_record(r, later, session(9)).status == mem::apply_status::applied));
+
+    mem::memory_update late;
+    late.updated_preferences = {{"timezone", "PST"}};
+    late.superseded_facts.push_back({"Lives in Munich", "Lives in Berlin", std::nullopt, std::nullopt});
+    late.superseded_facts.push_back({"Works at Acme", "Works at Globex", std::nullopt, std::nullopt});
+    late.new_facts.push_back({"Lives in Paris", mem::confidence::high, std::nullopt});
+    const auto result = mem::apply_to_record(r, late, session(2));
+    BOOST_TEST(!r.memory.preferences.count("timezone"));
+    std::vector<std::string> texts;
+    for (const auto& f : r.memory.key_facts) texts.push_back(f.text);
+    BOOST_TEST(texts == (std::vector<std::string>{"Lives in Munich", "Works at Acme", "Works at Globex"}),
+               boost::test_tools::per_element());
+    BOOST_TEST(result.diff.count(mem::change::kind::fact_kept) == 3u);
+    BOOST_TEST(result.diff.count(mem::change::kind::preference_kept) == 1u);
+}
+
 // A late decision on a new topic is the oldest: at the cap it is the one dropped, not a newer one.
 BOOST_AUTO_TEST_CASE(a_late_decision_is_placed_by_date_so_the_cap_drops_the_oldest) {
     mem::user_record r;
