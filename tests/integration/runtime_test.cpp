@@ -61,6 +61,33 @@ runtime_config config_for(const fake_anthropic_server& server, const engram::tes
     return c;
 }
 
+// Chat turns are echoed; every memory pass meets an overloaded model (529), and is counted.
+void overloaded_for_memory(fake_anthropic_server& server, std::atomic<int>& extraction_calls) {
+    server.set_handler([&extraction_calls](const recorded_request& r) {
+        if (!is_extraction(r)) return echo_reply(r);
+        ++extraction_calls;
+        return scripted_response::json(529, R"({"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}})");
+    });
+}
+
+// A failed memory pass waits 10 minutes for its one retry (the client itself retries nothing),
+// and the shutdown's grace is longer than a test may take: only a cut ends such a wait in time.
+runtime_config waiting_long_to_retry(const fake_anthropic_server& server, const engram::test::temp_dir& dir) {
+    auto cfg = config_for(server, dir);
+    cfg.client.retry.max_retries = 0;
+    cfg.extraction_retry_delays = {std::chrono::minutes(10)};
+    cfg.shutdown_grace = 30s;
+    return cfg;
+}
+
+// Until the first memory pass has been tried (and failed).
+asio::awaitable<void> until_tried(const std::atomic<int>& extraction_calls) {
+    while (extraction_calls.load() == 0) {
+        asio::steady_timer t(co_await asio::this_coro::executor, 10ms);
+        co_await t.async_wait(asio::use_awaitable);
+    }
+}
+
 std::shared_ptr<engram::memory::store> open_store(const engram::test::temp_dir& dir) {
     engram::memory::store_options options;
     options.directory = dir.path() / "memory";
@@ -587,17 +614,9 @@ BOOST_AUTO_TEST_CASE(shutdown_cuts_a_retry_wait_short_and_leaves_the_job_in_the_
     engram::test::temp_dir dir;
     fake_anthropic_server server;
     std::atomic<int> extraction_calls{0};
-    server.set_handler([&](const recorded_request& r) {
-        if (!is_extraction(r)) return echo_reply(r);
-        ++extraction_calls;
-        return scripted_response::json(529, R"({"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}})");
-    });
+    overloaded_for_memory(server, extraction_calls);
     asio::io_context ioc;
-    auto cfg = config_for(server, dir);
-    cfg.client.retry.max_retries = 0;
-    cfg.extraction_retry_delays = {std::chrono::minutes(10)};
-    cfg.shutdown_grace = 30s;  // longer than the test may take: the cut, not the grace, ends it
-    runtime rt(ioc.get_executor(), cfg);
+    runtime rt(ioc.get_executor(), waiting_long_to_retry(server, dir));
     std::vector<engram::runtime::memory_event> events;
     record_memory_events(rt, events);
     std::chrono::steady_clock::duration shutdown_took{};
@@ -606,10 +625,7 @@ BOOST_AUTO_TEST_CASE(shutdown_cuts_a_retry_wait_short_and_leaves_the_job_in_the_
         auto s = co_await rt.open_session("assistant", "jo");
         co_await s.send("I like tea");
         s.end();
-        while (extraction_calls.load() == 0) {  // until the first call failed and the wait began
-            asio::steady_timer t(co_await asio::this_coro::executor, 10ms);
-            co_await t.async_wait(asio::use_awaitable);
-        }
+        co_await until_tried(extraction_calls);
         asio::steady_timer settle(co_await asio::this_coro::executor, 100ms);
         co_await settle.async_wait(asio::use_awaitable);
         const auto began = std::chrono::steady_clock::now();
@@ -631,17 +647,9 @@ BOOST_AUTO_TEST_CASE(a_later_session_is_not_merged_before_one_whose_retry_the_sh
     engram::test::temp_dir dir;
     fake_anthropic_server server;
     std::atomic<int> extraction_calls{0};
-    server.set_handler([&](const recorded_request& r) {
-        if (!is_extraction(r)) return echo_reply(r);
-        ++extraction_calls;
-        return scripted_response::json(529, R"({"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}})");
-    });
+    overloaded_for_memory(server, extraction_calls);
     asio::io_context ioc;
-    auto cfg = config_for(server, dir);
-    cfg.client.retry.max_retries = 0;
-    cfg.extraction_retry_delays = {std::chrono::minutes(10)};
-    cfg.shutdown_grace = 30s;
-    runtime rt(ioc.get_executor(), cfg);
+    runtime rt(ioc.get_executor(), waiting_long_to_retry(server, dir));
     std::vector<engram::runtime::memory_event> events;
     record_memory_events(rt, events);
     engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> {
@@ -649,10 +657,7 @@ BOOST_AUTO_TEST_CASE(a_later_session_is_not_merged_before_one_whose_retry_the_sh
         auto first = co_await rt.open_session("assistant", "jo");
         co_await first.send("I like tea");
         first.end();
-        while (extraction_calls.load() == 0) {
-            asio::steady_timer t(co_await asio::this_coro::executor, 10ms);
-            co_await t.async_wait(asio::use_awaitable);
-        }
+        co_await until_tried(extraction_calls);
         auto second = co_await rt.open_session("assistant", "jo");
         co_await second.send("I like coffee now");
         co_await rt.shutdown();  // ends `second`; its job queues behind the waiting one

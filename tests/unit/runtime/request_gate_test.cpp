@@ -21,16 +21,26 @@
 namespace asio = boost::asio;
 using engram::runtime::detail::request_gate;
 
+namespace {
+
+// Takes the slot of a gate of one, so that whoever asks next waits; reset() frees it.
+std::optional<request_gate::permit> take_the_only_slot(asio::io_context& ioc, const std::shared_ptr<request_gate>& gate) {
+    std::optional<request_gate::permit> held;
+    asio::co_spawn(ioc, [&]() -> asio::awaitable<void> { held.emplace(co_await gate->acquire(request_gate::priority::interactive)); }, asio::detached);
+    ioc.run();
+    BOOST_REQUIRE(held.has_value());
+    return held;
+}
+
+}  // namespace
+
 BOOST_AUTO_TEST_SUITE(runtime_request_gate)
 
 BOOST_AUTO_TEST_CASE(freed_slots_go_to_interactive_waiters_before_background_ones) {
     asio::io_context ioc;
     auto gate = std::make_shared<request_gate>(1);
     std::vector<std::string> order;
-    std::optional<request_gate::permit> held;
-    asio::co_spawn(ioc, [&]() -> asio::awaitable<void> { held.emplace(co_await gate->acquire(request_gate::priority::interactive)); }, asio::detached);
-    ioc.run();
-    BOOST_REQUIRE(held.has_value());
+    auto held = take_the_only_slot(ioc, gate);
     // Background asks first, interactive second; with the slot taken both wait.
     for (auto [name, prio] : {std::pair{"background", request_gate::priority::background},
                               std::pair{"interactive", request_gate::priority::interactive}}) {
@@ -56,10 +66,7 @@ BOOST_AUTO_TEST_CASE(a_waiting_background_request_gets_one_freed_slot_in_eight_u
     asio::io_context ioc;
     auto gate = std::make_shared<request_gate>(1);
     std::vector<std::string> order;
-    std::optional<request_gate::permit> held;
-    asio::co_spawn(ioc, [&]() -> asio::awaitable<void> { held.emplace(co_await gate->acquire(request_gate::priority::interactive)); }, asio::detached);
-    ioc.run();
-    BOOST_REQUIRE(held.has_value());
+    auto held = take_the_only_slot(ioc, gate);
     auto ask = [&](std::string who, request_gate::priority p) {
         asio::co_spawn(ioc, [&, who, p]() -> asio::awaitable<void> {
             auto permit = co_await gate->acquire(p);
