@@ -115,6 +115,10 @@ struct extraction_job {
     /// When the session ended (ISO-8601 UTC): its facts' dates and "today" in its decisions, also
     /// when the job is replayed from the journal days later.
     std::string finished_at;
+    /// What the model distilled, once it has: a retry after a failed save writes this again
+    /// instead of paying for the model calls a second time (the failed write changed nothing,
+    /// so the update still fits the stored memory it was made from).
+    std::optional<memory::memory_update> distilled;
 };
 
 class runtime_impl : public std::enable_shared_from_this<runtime_impl> {
@@ -294,7 +298,16 @@ private:
     asio::awaitable<void> extraction_worker(std::string user);
     /// Runs one job's memory pass and reports its outcome, except a failure that may pass (a
     /// full disk, an I/O error), which it returns for the worker to retry.
-    asio::awaitable<std::optional<std::string>> run_extraction(const extraction_job& job);
+    asio::awaitable<std::optional<std::string>> run_extraction(extraction_job& job);
+    /// What the model made of a session: the update, or a failure that may pass (tried again),
+    /// or neither (a failure reported for good through `ev`).
+    struct distillation {
+        std::optional<memory::memory_update> update;
+        std::optional<std::string> passing_failure;
+    };
+    /// Loads the user's memory and asks the model for the session's update (with one repair).
+    asio::awaitable<distillation> distill(const extraction_job& job, const agents::agent_definition& agent,
+                                          memory_event& ev);
     /// Waits `delay` before retrying `user`'s job; false when a shutdown cut it short.
     asio::awaitable<bool> wait_to_retry(const std::string& user, std::chrono::milliseconds delay);
     /// Ends every retry wait at once (shutdown): those jobs stay in the journal.
@@ -645,7 +658,7 @@ private:
             co_return;
         }
         count_guard.pending = false;  // the worker marks it done once the memory is merged (or failed)
-        rt_->enqueue_extraction(extraction_job{info_, std::move(transcript), finished_at});
+        rt_->enqueue_extraction(extraction_job{info_, std::move(transcript), finished_at, {}});
     }
 
     /// (strand) Waits for the idle timeout, with a plain handler: thousands of sessions wait
@@ -767,6 +780,7 @@ asio::awaitable<void> runtime_impl::start() {
         if (auto why = ensure_open_files(cfg_.min_open_files); !why.empty()) throw runtime_error(errc::resource_limit, why);
     memory::store_options so;
     so.directory = cfg_.memory_directory;
+    so.fs = cfg_.memory_filesystem;
     auto opened = memory::store::open(so);
     if (!opened) throw runtime_error(errc::memory_error, "cannot open the memory directory: " + opened.error().what());
     store_ = *opened;
@@ -1018,25 +1032,19 @@ asio::awaitable<runtime_impl::extraction_reply> runtime_impl::call_extraction_mo
     co_return extraction_reply{msg.text(), msg.stop_reason() == "max_tokens"};
 }
 
-asio::awaitable<std::optional<std::string>> runtime_impl::run_extraction(const extraction_job& job) {
-    auto found = find_agent(job.info.agent);
-    memory_event ev = event_for(job.info);
-    if (!found) {
-        // A journaled session of an agent this process does not know (an agent file another run
-        // used): merged under another agent's caps and prompt it could lose facts for good, so
-        // it waits in the journal for a runtime that has its agent.
-        ev.error = "agent '" + job.info.agent + "' is not registered here: the session stays in the journal until a "
-                   "runtime with that agent starts";
-        report(ev);
-        co_return std::nullopt;
-    }
-    const agents::agent_definition agent = *found;
+asio::awaitable<runtime_impl::distillation> runtime_impl::distill(const extraction_job& job,
+                                                                 const agents::agent_definition& agent,
+                                                                 memory_event& ev) {
+    distillation out;
     auto loaded = co_await actor_->async_load(job.info.user_id, asio::use_awaitable);
     if (!loaded) {
-        if (passes(loaded.error().code)) co_return "cannot load memory: " + loaded.error().what();
+        if (passes(loaded.error().code)) {
+            out.passing_failure = "cannot load memory: " + loaded.error().what();
+            co_return out;
+        }
         ev.error = "cannot load memory: " + loaded.error().what();
         report(ev);
-        co_return std::nullopt;
+        co_return out;
     }
     auto reply = co_await call_extraction_model(job.info.user_id, agents::extraction_request(agent, *loaded, job.transcript));
     auto update = memory::parse_extraction_reply(reply.text);
@@ -1061,10 +1069,33 @@ asio::awaitable<std::optional<std::string>> runtime_impl::run_extraction(const e
             ev.error = "extraction output was invalid twice (" + first_error + "; then " + update.error().what() +
                        "): memory unchanged, the session stays in the journal";
             report(ev);
-            co_return std::nullopt;
+            co_return out;
         }
     }
-    memory::update_request req{job.info.session_id, std::move(*update),
+    out.update = std::move(*update);
+    co_return out;
+}
+
+asio::awaitable<std::optional<std::string>> runtime_impl::run_extraction(extraction_job& job) {
+    auto found = find_agent(job.info.agent);
+    memory_event ev = event_for(job.info);
+    if (!found) {
+        // A journaled session of an agent this process does not know (an agent file another run
+        // used): merged under another agent's caps and prompt it could lose facts for good, so
+        // it waits in the journal for a runtime that has its agent.
+        ev.error = "agent '" + job.info.agent + "' is not registered here: the session stays in the journal until a "
+                   "runtime with that agent starts";
+        report(ev);
+        co_return std::nullopt;
+    }
+    const agents::agent_definition agent = *found;
+    if (!job.distilled) {
+        auto distilled = co_await distill(job, agent, ev);
+        if (distilled.passing_failure) co_return distilled.passing_failure;
+        if (!distilled.update) co_return std::nullopt;  // reported
+        job.distilled = std::move(distilled.update);
+    }
+    memory::update_request req{job.info.session_id, *job.distilled,
                                job.finished_at.empty() ? memory::utc_now() : job.finished_at, agents::merge_policy_for(agent)};
     auto applied = co_await actor_->async_apply(job.info.user_id, std::move(req), asio::use_awaitable);
     if (!applied) {

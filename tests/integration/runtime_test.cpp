@@ -609,6 +609,56 @@ BOOST_AUTO_TEST_CASE(a_memory_pass_that_meets_an_overloaded_model_is_retried_bef
     BOOST_TEST(open_store(dir)->journal_list()->empty());
 }
 
+// A full disk passes: the memory pass is tried again, and writes what the model distilled the
+// first time rather than asking the model again (the failed write left the memory as it was).
+BOOST_AUTO_TEST_CASE(a_save_retried_after_a_full_disk_does_not_call_the_model_again) {
+    // The first two writes of ida's memory record meet a full disk (the journal's writes pass).
+    struct disk_full_for_record : engram::memory::filesystem {
+        std::atomic<int> failures_left{2};
+        int rename_at(int from_dir, const char* from, int to_dir, const char* to) override {
+            if (std::string_view(to) == "ida.json" && failures_left.load() > 0) {
+                --failures_left;
+                errno = ENOSPC;
+                return -1;
+            }
+            return filesystem::rename_at(from_dir, from, to_dir, to);
+        }
+    };
+    engram::test::temp_dir dir;
+    fake_anthropic_server server;
+    std::atomic<int> extraction_calls{0};
+    server.set_handler([&](const recorded_request& r) {
+        if (!is_extraction(r)) return echo_reply(r);
+        ++extraction_calls;
+        return extraction_reply(R"({"running_summary":"Plays the cello.","new_facts":["Plays the cello"]})");
+    });
+    auto fs = std::make_shared<disk_full_for_record>();
+    asio::io_context ioc;
+    auto cfg = config_for(server, dir);
+    cfg.memory_filesystem = fs;
+    cfg.extraction_retry_delays = {20ms, 20ms, 20ms};
+    runtime rt(ioc.get_executor(), cfg);
+    std::vector<engram::runtime::memory_event> events;
+    record_memory_events(rt, events);
+    engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> {
+        co_await rt.start();
+        auto s = co_await rt.open_session("assistant", "ida");
+        co_await s.send("I play the cello");
+        s.end();
+        co_await rt.drain_extractions();
+        co_await rt.shutdown();
+    }, 30s);
+    BOOST_TEST(fs->failures_left.load() == 0);  // both failed saves happened
+    BOOST_TEST(extraction_calls.load() == 1);
+    BOOST_REQUIRE_EQUAL(events.size(), 1u);
+    BOOST_TEST(events[0].ok);
+    const auto m = stored_memory(dir, "ida");
+    BOOST_TEST(m.session_count == 1);
+    BOOST_REQUIRE_EQUAL(m.key_facts.size(), 1u);
+    BOOST_TEST(m.key_facts[0].text == "Plays the cello");
+    BOOST_TEST(open_store(dir)->journal_list()->empty());
+}
+
 // A retry waiting when the runtime shuts down is not waited for: the job stays in the journal.
 BOOST_AUTO_TEST_CASE(shutdown_cuts_a_retry_wait_short_and_leaves_the_job_in_the_journal) {
     engram::test::temp_dir dir;

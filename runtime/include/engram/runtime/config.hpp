@@ -5,7 +5,9 @@
 #include <vector>
 #include <cstddef>
 #include <filesystem>
+#include <memory>
 
+#include <engram/memory/filesystem.hpp>
 #include <engram/net/client_config.hpp>
 
 namespace engram::runtime {
@@ -50,6 +52,9 @@ struct runtime_config {
                                                                    std::chrono::minutes(10)};
     /// Threads for blocking memory I/O (fsync), separate from the session threads.
     std::size_t memory_io_threads = 2;
+    /// The file system calls the memory store makes; null means the real ones. A host may pass
+    /// its own to count or trace memory I/O, a test to make a write fail.
+    std::shared_ptr<memory::filesystem> memory_filesystem;
     /// When the rate-limit headers say a window is (nearly) exhausted, hold new requests until it
     /// resets instead of running into 429s.
     bool respect_rate_limits = true;
