@@ -12,6 +12,8 @@
 #include <boost/json/parse.hpp>
 #include <boost/test/unit_test.hpp>
 
+#include <engram/memory/utf8.hpp>
+
 #include "memory_test_support.hpp"
 
 namespace mem = engram::memory;
@@ -673,6 +675,38 @@ BOOST_AUTO_TEST_CASE(an_update_that_would_write_a_record_the_reader_rejects_is_r
     BOOST_TEST_REQUIRE(loaded.has_value(), (loaded ? "" : loaded.error().what()));
     BOOST_TEST(loaded->memory.session_count == 3);
     BOOST_TEST(s->quarantined("ned")->empty());
+}
+
+// The longest summary an agent may keep (2,000 code points), in four-byte characters, is 8,000
+// bytes: the history line that reports it must still fit a stored change line (8,000 bytes),
+// or the reader would reject the record and the update be refused for good.
+BOOST_AUTO_TEST_CASE(a_summary_at_the_largest_cap_in_four_byte_characters_is_saved_with_its_history_line) {
+    temp_dir tmp;
+    mem::store_options o;
+    o.directory = tmp.path();
+    o.policy.max_summary_chars = 2000;
+    auto s = open_store(o);
+    std::string summary;
+    for (int i = 0; i < 2000; ++i) summary += "\xF0\x9F\x8E\xBB";  // U+1F3BB VIOLIN
+    auto r = fact_update("s1", "Plays the violin");
+    r.update.running_summary = summary;
+    auto a = apply_one(*s, "vi", r);
+    BOOST_TEST_REQUIRE(a.has_value(), (a ? "" : a.error().what()));
+    auto loaded = s->load("vi");
+    BOOST_TEST_REQUIRE(loaded.has_value(), (loaded ? "" : loaded.error().what()));
+    BOOST_TEST(loaded->memory.running_summary == summary);  // the memory keeps all of it
+    BOOST_REQUIRE_EQUAL(loaded->history.size(), 1u);
+    bool reported = false;
+    for (const auto& line : loaded->history[0].changes) {
+        BOOST_TEST(line.size() <= 4 * o.limits.max_text);
+        BOOST_TEST(mem::is_valid_utf8(line));
+        if (line.starts_with("~ summary replaced")) {
+            reported = true;
+            BOOST_TEST(line.size() < summary.size());  // a cut preview, marked as such
+            BOOST_TEST(line.ends_with("\xE2\x80\xA6\""), line.substr(line.size() - 10));
+        }
+    }
+    BOOST_TEST(reported);
 }
 
 BOOST_AUTO_TEST_CASE(a_record_with_a_session_count_above_int64_is_quarantined_not_thrown) {
