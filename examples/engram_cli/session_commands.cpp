@@ -213,7 +213,7 @@ public:
     /// Ends the session and waits until its memory is saved; returns exit_memory if it was not.
     asio::awaitable<int> end_and_save(rt::session& s, bool had_reply) {
         s.end();
-        if (!had_reply) co_return exit_ok;  // nothing to remember
+        if (!had_reply || !agent_->remember) co_return exit_ok;  // nothing to remember
         status_.say("saving memory...");
         co_await runtime_->drain_extractions();
         const auto id = s.info().session_id;
@@ -300,13 +300,13 @@ private:
                 std::_Exit(128 + signo);
             }
             first_signal_ = signo;
+            // An agent that remembers nothing has no memory to save: it is not promised.
+            const char* ending = agent_ && agent_->remember ? "ending the session and saving memory" : "ending the session";
             // SIGTERM comes from kill or a service manager, not a keyboard: no Ctrl-C advice.
             if (signo == SIGTERM || signo == SIGHUP)
-                std::cerr << "\nengram: " << (signo == SIGHUP ? "hang-up" : "terminated")
-                          << ": ending the session and saving memory" << std::endl;
+                std::cerr << "\nengram: " << (signo == SIGHUP ? "hang-up" : "terminated") << ": " << ending << std::endl;
             else
-                std::cerr << "\nengram: interrupted: ending the session and saving memory (Ctrl-C again to quit at once)"
-                          << std::endl;
+                std::cerr << "\nengram: interrupted: " << ending << " (Ctrl-C again to quit at once)" << std::endl;
             if (interrupt_) interrupt_();
             // Lets a running turn finish within the shutdown grace period, then ends every session
             // and saves its memory.
@@ -351,6 +351,10 @@ private:
 };
 
 void announce_memory(const session_host& host, const rt::session& s) {
+    if (!host.agent().remember) {
+        host.status().say("agent " + host.agent().name + " remembers nothing: this session is not saved");
+        return;
+    }
     const auto n = s.remembered_items();
     host.status().say(n == 0 ? "no memory yet for " + s.info().user_id + " (a new user)"
                              : "memory loaded for " + s.info().user_id + ": " + std::to_string(n) +

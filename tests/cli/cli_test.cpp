@@ -851,6 +851,28 @@ BOOST_AUTO_TEST_CASE(ctrl_c_ends_the_chat_and_saves_memory) {
     BOOST_TEST(fs::exists(w.memory / "alice.json"));
 }
 
+BOOST_AUTO_TEST_CASE(ctrl_c_in_a_chat_with_an_agent_that_remembers_nothing_promises_no_saving) {
+    fake_anthropic_server server;
+    echo_server(server, fact_update);
+    cli_world w(server);
+    {
+        std::ofstream f(w.work / "quiz.json");
+        f << R"({"name": "quiz", "description": "Asks questions.", "system_prompt": "Quiz {{user_id}}.", "remember": false})";
+    }
+    child_options o;
+    o.close_stdin = false;
+    o.signals = {SIGINT};
+    o.signal_when_out_contains = "echo: I use Python\n";
+    auto r = w.run({"chat", "--user", "alice", "--agent-file", "quiz.json", "--agent", "quiz"}, "I use Python\n", o);
+    BOOST_TEST(r.exit_status == 0, r.err);
+    BOOST_TEST(contains(r.err, "interrupted: ending the session"), r.err);
+    BOOST_TEST(!contains(r.err, "saving memory"), r.err);
+    BOOST_TEST(!contains(r.err, "memory not saved"), r.err);  // nothing was to be saved
+    BOOST_TEST(!contains(r.err, "no memory yet"), r.err);     // nor loaded
+    BOOST_TEST(contains(r.err, "remembers nothing"), r.err);
+    BOOST_TEST(!fs::exists(w.memory / "alice.json"));
+}
+
 BOOST_AUTO_TEST_CASE(sigterm_ends_the_chat_saves_memory_and_exits_143) {
     fake_anthropic_server server;
     echo_server(server, fact_update);
