@@ -6,6 +6,7 @@
 #include <mutex>
 #include <optional>
 #include <set>
+#include <utility>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/error.hpp>
@@ -239,6 +240,10 @@ public:
         std::lock_guard lock(mutex_);
         auto it = user_usage_.find(user);
         return it == user_usage_.end() ? usage_totals{} : it->second;
+    }
+    std::map<std::string, usage_totals> take_user_usage() {
+        std::lock_guard lock(mutex_);
+        return std::exchange(user_usage_, {});
     }
 
     // ---- lifecycle ----
@@ -1260,6 +1265,7 @@ boost::asio::awaitable<void> runtime::shutdown() {
     co_await impl->shutdown();
 }
 usage_totals runtime::user_usage(const std::string& user_id) const { return impl_->user_usage(user_id); }
+std::map<std::string, usage_totals> runtime::take_user_usage() { return impl_->take_user_usage(); }
 memory::memory_actor& runtime::memory() { return impl_->memory(); }
 net::claude_client& runtime::client() { return impl_->client(); }
 boost::asio::any_io_executor runtime::executor() const noexcept { return impl_->executor(); }

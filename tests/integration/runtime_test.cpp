@@ -1046,6 +1046,36 @@ BOOST_AUTO_TEST_CASE(usage_is_accounted_per_session_and_per_user) {
     });
 }
 
+BOOST_AUTO_TEST_CASE(taking_user_usage_returns_each_users_tokens_since_the_last_take_and_forgets_them) {
+    engram::test::temp_dir dir;
+    fake_anthropic_server server;
+    echo_server(server, "{}");
+    asio::io_context ioc;
+    auto cfg = config_for(server, dir);
+    runtime rt(ioc.get_executor(), cfg);
+    engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> {
+        co_await rt.start();
+        auto jo = co_await rt.open_session("assistant", "jo");
+        auto al = co_await rt.open_session("assistant", "al");
+        co_await jo.send("one");
+        co_await al.send("one");
+        co_await al.send("two");
+        auto taken = rt.take_user_usage();
+        BOOST_REQUIRE_EQUAL(taken.size(), 2u);
+        BOOST_TEST(taken.at("jo").requests == 1);
+        BOOST_TEST(taken.at("al").requests == 2);
+        BOOST_TEST(taken.at("al").input_tokens == 20);  // the fake reports 10 input tokens per turn
+        BOOST_TEST(rt.user_usage("jo").requests == 0);  // forgotten
+        BOOST_TEST(rt.take_user_usage().empty());       // nothing since
+        co_await jo.send("two");
+        taken = rt.take_user_usage();
+        BOOST_REQUIRE_EQUAL(taken.size(), 1u);
+        BOOST_TEST(taken.at("jo").requests == 1);
+        BOOST_TEST(jo.usage().requests == 2);  // the session's own count goes on
+        co_await rt.shutdown();
+    });
+}
+
 namespace {
 
 // Polls (every 20 ms, up to `limit`) until `done` holds: a regression then fails the test

@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -161,8 +162,14 @@ public:
         return boost::asio::co_spawn(executor(), shutdown(), std::forward<CompletionToken>(token));
     }
 
-    /// Tokens used by all sessions and extractions of this user in this process.
+    /// Tokens used by all sessions and extractions of this user in this process (since the last
+    /// take_user_usage()). The runtime keeps one entry per user it has served: a process that
+    /// serves millions of users over its life should take them now and then.
     usage_totals user_usage(const std::string& user_id) const;
+    /// Every user's tokens since the last call (or the start), and forgets them: for a host that
+    /// exports usage periodically (billing, quotas), which also keeps the per-user accounting
+    /// bounded by the users active in between. A session's own usage() is not affected.
+    std::map<std::string, usage_totals> take_user_usage();
     memory::memory_actor& memory();
     net::claude_client& client();
     /// In runtime(threads, cfg), the runtime's own pool: a copy must not outlive the runtime
