@@ -96,12 +96,7 @@ failure from_runtime_error(const rt::runtime_error& e) {
 }  // namespace
 
 std::string one_line(std::string text, const std::string& api_key) {
-    // Only a key long enough to be a secret is scrubbed: a local server accepts any key, and a
-    // short one such as "e" would otherwise turn every message into "m***mory ..." while
-    // protecting nothing (real keys are ~100 characters).
-    if (api_key.size() >= min_secret_key_length)
-        for (auto pos = text.find(api_key); pos != std::string::npos; pos = text.find(api_key, pos))
-            text.replace(pos, api_key.size(), "***");
+    text = net::redact_key(std::move(text), api_key);
     // Other control characters (an escape sequence in a hostile user id) are not written to the
     // terminal raw either: C0 and DEL, the C1 controls (U+0080..U+009F: U+009B starts a sequence
     // as ESC [ does) and bytes that are not UTF-8 (a lone 0x9B is CSI to an 8-bit terminal).

@@ -48,11 +48,8 @@ failure describe(std::exception_ptr e, const error_context& ctx);
 /// Prints "engram: error: MESSAGE" (one line, key scrubbed) to stderr and returns the code.
 int report(const failure& f, const error_context& ctx);
 
-/// Keys shorter than this are not scrubbed (see one_line).
-inline constexpr std::size_t min_secret_key_length = 8;
-
-/// Collapses `text` to one line and replaces any occurrence of the key with "***" when the key
-/// has at least min_secret_key_length characters.
+/// Collapses `text` to one line and replaces any occurrence of the key with "***"
+/// (net::redact_key: a key shorter than net::min_redacted_key_length is left alone).
 std::string one_line(std::string text, const std::string& api_key = {});
 
 }  // namespace engram::cli

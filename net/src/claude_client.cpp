@@ -225,9 +225,9 @@ public:
     }
 
     /// What the caller needs from a response header, taken into o.info.
-    static void take_header(opened& o) {
+    void take_header(opened& o) const {
         o.info.http_status = o.parser->status();
-        o.info.request_id = std::string(header_of(*o.parser, "request-id"));
+        o.info.request_id = from_server(header_of(*o.parser, "request-id"));
         o.info.limits = parse_rate_limits([&](std::string_view n) { return header_of(*o.parser, n); });
         // The fields would stay allocated for the whole stream (the parser keeps its own
         // framing state); an error response still needs them below.
@@ -252,7 +252,7 @@ public:
             if (e.code_value() == errc::cancelled) throw;
         }
         o.conn.release(complete && o.request_sent && o.parser->keep_alive());
-        api_error_details details = parse_error_body(o.info, body);
+        api_error_details details = from_server(parse_error_body(o.info, body));
         const errc code = errc_from_api(details.error_type, o.info.http_status);
         const bool retryable = should_retry_status(o.info.http_status, header_of(*o.parser, "x-should-retry"));
         co_return error_response{client_error(code, describe_api_error(details), details), retryable, o.info.limits.retry_after};
@@ -506,6 +506,22 @@ public:
                 if (auto* r = v.get_object().if_contains("request_id"); r && r->is_string()) d.request_id = r->get_string();
         }
         if (d.message.empty()) d.message = body.empty() ? "(empty body)" : "(body is not an API error object)";
+        return d;
+    }
+
+    /// Text a server sent, made fit for an error: one line (a request id or message with line
+    /// breaks would break log lines) and without the API key (a gateway may quote the key it
+    /// refused, and callers print errors as they are).
+    std::string from_server(std::string_view text) const {
+        std::string out(text);
+        for (auto& c : out)
+            if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = ' ';
+        return redact_key(std::move(out), cfg_.api_key);
+    }
+    api_error_details from_server(api_error_details d) const {
+        d.error_type = from_server(d.error_type);
+        d.message = from_server(d.message);
+        d.request_id = from_server(d.request_id);
         return d;
     }
 
@@ -809,13 +825,13 @@ private:
                 queue_.pop_back();
                 pending_error_ = std::make_exception_ptr(client_error(
                     static_cast<errc>(aec.value()), std::string(make_error_code(static_cast<errc>(aec.value())).message()) +
-                                                       ": " + acc_.last_error_detail() + request_id_suffix(),
+                                                       ": " + client_->from_server(acc_.last_error_detail()) + request_id_suffix(),
                     std::nullopt, std::make_shared<message>(acc_.current())));
                 return;
             }
             if (out.kind == stream_event_kind::error) {
                 queue_.pop_back();
-                auto details = *acc_.stream_error();
+                auto details = client_->from_server(*acc_.stream_error());
                 if (details.request_id.empty()) details.request_id = o_.info.request_id;
                 const errc code = errc_from_api(details.error_type, 0);
                 pending_error_ = std::make_exception_ptr(client_error(code, client_impl::describe_api_error(details), details,

@@ -113,4 +113,11 @@ client_error::client_error(errc code, std::string what, std::optional<api_error_
       api_(std::move(api)),
       partial_(std::move(partial)) {}
 
+std::string redact_key(std::string text, std::string_view api_key) {
+    if (api_key.size() < min_redacted_key_length) return text;
+    for (auto pos = text.find(api_key); pos != std::string::npos; pos = text.find(api_key, pos + 3))
+        text.replace(pos, api_key.size(), "***");
+    return text;
+}
+
 }  // namespace engram::net

@@ -979,6 +979,49 @@ BOOST_AUTO_TEST_CASE(a_tls_server_that_never_answers_the_handshake_hits_the_hand
     server_thread.join();
 }
 
+// A gateway may quote the key it refused, in its message, its type or a request id, and in
+// several lines: errors carry none of it (callers print them as they are), each on one line.
+BOOST_AUTO_TEST_CASE(a_key_the_server_quotes_back_is_redacted_from_errors_and_their_details) {
+    const std::string key = test_key;
+    const auto check = [&](const client_error& e) {
+        const std::string what = e.what();
+        BOOST_TEST(what.find(key) == std::string::npos, what);
+        BOOST_TEST(what.find('\n') == std::string::npos, what);
+        BOOST_TEST(what.find("***") != std::string::npos, what);
+        BOOST_REQUIRE(e.api().has_value());
+        for (const auto& field : {e.api()->message, e.api()->error_type, e.api()->request_id}) {
+            BOOST_TEST(field.find(key) == std::string::npos, field);
+            BOOST_TEST(field.find('\n') == std::string::npos, field);
+        }
+    };
+    {
+        fake_anthropic_server server;
+        const std::string body = R"x({"type":"error","error":{"type":"authentication_error )x" + key +
+                                 R"x(","message":"invalid x-api-key: )x" + key +
+                                 R"x(\nsee the docs"},"request_id":"req\n)x" + key + R"x("})x";
+        auto refused = scripted_response::json(401, body);
+        server.push(refused);
+        auto e = create_failure(config_for(server));
+        BOOST_TEST((e.code_value() == errc::authentication));
+        check(e);
+        BOOST_TEST(e.api()->message == "invalid x-api-key: *** see the docs");
+    }
+    {
+        fake_anthropic_server server;
+        auto stream = scripted_response::sse(
+            "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"m\",\"type\":\"message\","
+            "\"role\":\"assistant\",\"model\":\"x\",\"content\":[],\"stop_reason\":null,\"usage\":{\"input_tokens\":1,"
+            "\"output_tokens\":0}}}\n\n"
+            "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"key " + key +
+            " is overloaded\"}}\n\n");
+        stream.headers.push_back({"request-id", "req_" + key});
+        server.push(stream);
+        auto cfg = config_for(server);
+        cfg.retry.max_retries = 0;
+        check(stream_failure(cfg));
+    }
+}
+
 BOOST_AUTO_TEST_CASE(cancelling_the_reader_closes_the_stream_and_frees_its_connection) {
     using namespace asio::experimental::awaitable_operators;
     fake_anthropic_server server;

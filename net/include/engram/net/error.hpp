@@ -5,6 +5,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <system_error>
 
 namespace engram::net {
@@ -66,6 +67,16 @@ struct api_error_details {
 };
 
 class message;
+
+/// Keys shorter than this are not redacted: a local server accepts any key, and replacing a short
+/// one such as "e" would garble every message while protecting nothing (real keys are about 100
+/// characters).
+inline constexpr std::size_t min_redacted_key_length = 8;
+
+/// `text` with every occurrence of `api_key` replaced by "***" (a key shorter than
+/// min_redacted_key_length is left alone). The client applies it to all text a server sends
+/// back (an error's message, type and request id): a gateway may quote the key it refused.
+std::string redact_key(std::string text, std::string_view api_key);
 
 /// The exception thrown by every awaitable net/ operation (and passed as the exception_ptr of
 /// callback-style completions). `what()` is a one-line, key-free description.
