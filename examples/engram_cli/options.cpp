@@ -1,11 +1,20 @@
 #include "options.hpp"
 
+#include <cerrno>
 #include <charconv>
 #include <cstdlib>
-#include <fstream>
+#include <cstring>
 #include <iostream>
 #include <map>
+#include <optional>
 #include <set>
+#include <sstream>
+#include <string_view>
+#include <vector>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "errors.hpp"
 
@@ -126,9 +135,76 @@ options parse_command_line(int argc, char** argv) {
     return o;
 }
 
+namespace {
+
+// The settings a .env may make: engram's own and the API's. Anything else (OPENSSL_CONF,
+// SSL_CERT_FILE, LD_*, HOME, ...) could load code into the process, change which certificates
+// are trusted or where memory lives, unannounced, from a file in whatever directory engram is
+// run in.
+bool dotenv_may_set(std::string_view key) {
+    return key.starts_with("ANTHROPIC_") || key.starts_with("ENGRAM_");
+}
+
+// The file's text when it is the user's own and nobody else may write it (else nullopt, with the
+// reason in `why_not`): anyone who can write a .env can send the key elsewhere. A missing file
+// is no .env (empty `why_not`).
+std::optional<std::string> read_own_file(const std::string& path, std::string& why_not) {
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0) {
+        if (errno != ENOENT) why_not = std::strerror(errno);
+        return std::nullopt;
+    }
+    struct closer {
+        int fd;
+        ~closer() { ::close(fd); }
+    } guard{fd};
+    struct stat st {};
+    if (::fstat(fd, &st) != 0) {
+        why_not = std::strerror(errno);
+        return std::nullopt;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        why_not = "it is not a regular file";
+        return std::nullopt;
+    }
+    if (st.st_uid != ::geteuid()) {
+        why_not = "it belongs to another user";
+        return std::nullopt;
+    }
+    if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+        why_not = "others may write to it (chmod go-w " + path + ")";
+        return std::nullopt;
+    }
+    std::string text;
+    char buf[4096];
+    for (;;) {
+        const ssize_t n = ::read(fd, buf, sizeof buf);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) {
+            why_not = std::strerror(errno);
+            return std::nullopt;
+        }
+        if (n == 0) break;
+        text.append(buf, static_cast<std::size_t>(n));
+        if (text.size() > 1024 * 1024) {
+            why_not = "it is larger than 1 MiB";
+            return std::nullopt;
+        }
+    }
+    return text;
+}
+
+}  // namespace
+
 int load_dotenv(const std::string& path) {
-    std::ifstream in(path);
-    if (!in) return 0;
+    std::string why_not;
+    const auto text = read_own_file(path, why_not);
+    if (!text) {
+        if (!why_not.empty()) std::cerr << "engram: warning: " << path << " ignored: " << why_not << "\n";
+        return 0;
+    }
+    std::istringstream in(*text);
+    std::vector<std::string> refused;
     int set = 0, line_no = 0;
     std::string line;
     while (std::getline(in, line)) {
@@ -176,10 +252,19 @@ int load_dotenv(const std::string& path) {
         } else if (auto hash = value.find(" #"); hash != std::string::npos) {
             value = trim(value.substr(0, hash));
         }
+        if (!dotenv_may_set(key)) {
+            refused.push_back(key);
+            continue;
+        }
         if (env(key.c_str())) continue;  // the real environment wins
         ::setenv(key.c_str(), value.c_str(), 1);
         dotenv_keys().insert(key);
         ++set;
+    }
+    if (!refused.empty()) {
+        std::cerr << "engram: warning: " << path << ": ignored";
+        for (std::size_t i = 0; i < refused.size(); ++i) std::cerr << (i ? ", " : " ") << refused[i];
+        std::cerr << " (a .env sets only ANTHROPIC_* and ENGRAM_* settings; set others in the environment)\n";
     }
     return set;
 }

@@ -161,6 +161,10 @@ public:
                 "ANTHROPIC_API_KEY is not set: export ANTHROPIC_API_KEY=... or put ANTHROPIC_API_KEY=... in ./.env "
                 "(for a local server such as engram_standin_server set ANTHROPIC_BASE_URL to it and any non-empty key)");
         announce_endpoint();
+        // Which certificates are trusted is as much the key's safety as where it goes.
+        if (o.ca_file.empty() && set_from_dotenv("ENGRAM_CA_FILE"))
+            std::cerr << "engram: trusting the certificate authorities in "
+                      << one_line(cfg_.client.ca_file, ctx_.api_key) << " (set by ENGRAM_CA_FILE in ./.env)\n";
     }
 
     const error_context& context() const noexcept { return ctx_; }

@@ -682,6 +682,50 @@ BOOST_AUTO_TEST_CASE(dotenv_in_the_working_directory_fills_what_the_environment_
     BOOST_TEST(chats[1].headers.at("x-api-key") == "sk-from-the-environment");
 }
 
+// A .env sets engram's settings only: SSL_CERT_FILE from it would make engram trust whatever CA
+// the file's author chose (OPENSSL_CONF would load their code), unannounced.
+BOOST_AUTO_TEST_CASE(a_dotenv_cannot_set_what_is_not_an_engram_setting) {
+    fake_anthropic_server server(fake_anthropic_server::tls_mode::localhost_cert);
+    echo_server(server, "{}");
+    cli_world w(server);
+    {
+        std::ofstream env(w.work / ".env");
+        env << "SSL_CERT_FILE=" << engram::test::pki().ca_file << "\n"
+            << "OPENSSL_CONF=/nonexistent/openssl.cnf\n";
+    }
+    auto r = w.run({"run", "--user", "alice", "--message", "hi"});
+    BOOST_TEST(r.exit_status == 1, r.err);  // the test CA is still not trusted
+    BOOST_TEST(contains(r.err, "ignored SSL_CERT_FILE, OPENSSL_CONF"), r.err);
+    BOOST_TEST(chat_requests(server).empty());
+
+    // The CA file engram's own setting names is trusted, and that is said.
+    { std::ofstream(w.work / ".env") << "ENGRAM_CA_FILE=" << engram::test::pki().ca_file << "\n"; }
+    auto trusted = w.run({"run", "--user", "alice", "--message", "hi", "--quiet"});
+    BOOST_TEST(trusted.exit_status == 0, trusted.err);
+    BOOST_TEST(contains(trusted.err, "trusting the certificate authorities in " + engram::test::pki().ca_file +
+                                         " (set by ENGRAM_CA_FILE in ./.env)"),
+               trusted.err);
+}
+
+// Whoever can write the .env can send the key anywhere: one that others may write is not read.
+BOOST_AUTO_TEST_CASE(a_dotenv_that_others_may_write_is_ignored) {
+    fake_anthropic_server server;
+    echo_server(server, "{}");
+    cli_world w(server);
+    w.env.erase("ANTHROPIC_API_KEY");
+    { std::ofstream(w.work / ".env") << "ANTHROPIC_API_KEY=" << test_key << "\n"; }
+    fs::permissions(w.work / ".env", fs::perms::group_write, fs::perm_options::add);
+    auto r = w.run({"run", "--user", "alice", "--message", "hi"});
+    BOOST_TEST(r.exit_status == 2, r.err);  // no key
+    BOOST_TEST(contains(r.err, ".env ignored: others may write to it"), r.err);
+    BOOST_TEST(chat_requests(server).empty());
+
+    fs::permissions(w.work / ".env", fs::perms::group_write, fs::perm_options::remove);
+    auto own = w.run({"run", "--user", "alice", "--message", "hi"});
+    BOOST_TEST(own.exit_status == 0, own.err);
+    BOOST_TEST(!contains(own.err, "ignored"), own.err);
+}
+
 BOOST_AUTO_TEST_CASE(a_dotenv_value_keeps_an_escaped_double_quote) {
     fake_anthropic_server server;
     echo_server(server, "{}");
