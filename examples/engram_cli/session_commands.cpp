@@ -284,6 +284,10 @@ private:
                 status_.say("memory already saved for session " + e.session_id);
                 return;
             }
+            if (e.withdrawn) {
+                status_.say("memory of " + e.user_id + " was erased after this session ended: it is not remembered");
+                return;
+            }
             status_.say("memory saved for " + e.user_id + " (session " + std::to_string(e.session_count) + ", " +
                         std::to_string(e.changes.size()) + (e.changes.size() == 1 ? " change)" : " changes)"));
             for (const auto& c : e.changes) status_.say("  " + c);  // say() scrubs the key
@@ -297,8 +301,9 @@ private:
         signals.async_wait([this, &signals](boost::system::error_code ec, int signo) {
             if (ec) return;  // cancelled at the end
             if (++interrupts_ >= 2) {
-                std::cerr << "\nengram: quitting at once; unsaved memory stays in the journal and is saved the next "
-                             "time engram starts"
+                std::cerr << (agent_ && agent_->remember ? "\nengram: quitting at once; unsaved memory stays in the journal "
+                                                           "and is saved the next time engram starts"
+                                                         : "\nengram: quitting at once")
                           << std::endl;
                 line_reader::restore_stdin_flags();
                 std::_Exit(128 + signo);
@@ -434,7 +439,8 @@ int chat_command(const options& o) {
     return host.run([](session_host& h) -> asio::awaitable<void> {
         auto s = co_await h.runtime().open_session(h.agent().name, h.user());
         std::cout << "engram chat: agent " << h.agent().name << " (" << h.agent().model << "), user "
-                  << s.info().user_id << ". Type exit or quit (or Ctrl-D) to end; memory is saved then.\n";
+                  << s.info().user_id << ". Type exit or quit (or Ctrl-D) to end"
+                  << (h.agent().remember ? "; memory is saved then.\n" : ".\n");
         announce_memory(h, s);
         line_reader reader(h.runtime().executor());
         h.on_interrupt([&reader] { reader.cancel(); });

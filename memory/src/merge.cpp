@@ -57,21 +57,9 @@ namespace {
 constexpr std::size_t max_quoted_bytes = 2000;
 
 std::string quote(std::string_view s) {
-    std::string line = single_line(s);
-    if (line.size() > max_quoted_bytes) {
-        // Cut at a character's start, leaving room for the ellipsis (3 bytes).
-        std::size_t end = 0;
-        while (end < line.size()) {
-            const std::size_t n = std::max<std::size_t>(1, utf8_sequence_length(line, end));
-            if (end + n > max_quoted_bytes - 3) break;
-            end += n;
-        }
-        line.resize(end);
-        line += "\xE2\x80\xA6";  // U+2026 HORIZONTAL ELLIPSIS
-    }
     // Built with append, not `"\"" + str + "\""`: g++ 12 emits a false -Wrestrict for the latter.
     std::string out(1, '"');
-    out += line;
+    out += cut_with_ellipsis(single_line(s), max_quoted_bytes);
     out += '"';
     return out;
 }

@@ -391,6 +391,13 @@ struct store::impl {
         return write_atomic(dir_fd.get(), name, text, name);
     }
 
+    /// Whether the journal holds `name` (an error other than "missing" counts as holding it: a
+    /// session is withdrawn only when its entry is known to be gone).
+    bool journal_holds(const std::string& name) const {
+        struct stat st {};
+        return ::fstatat(journal_fd.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 || errno != ENOENT;
+    }
+
     bool unlink_if_exists(int dfd, const std::string& name) const {
         return fs->unlink_at(dfd, name.c_str(), 0) == 0;
     }
@@ -533,11 +540,15 @@ result<user_record> store::load(std::string_view user_id) const {
 result<apply_result> store::apply(std::string_view user_id, std::span<const update_request> requests) {
     auto enc = encode_user_id(user_id);
     if (!enc) return enc.error();
-    std::vector<std::string> job_names;
+    std::vector<std::string> job_names;    // the requests' journal entries, to remove once merged
+    std::vector<std::string> job_names_for;  // per request (empty: no session id)
     for (const auto& r : requests) {
         if (auto c = check_request(r, impl_->limits); !c) return c.error();
-        if (!r.session_id.empty())
-            job_names.push_back(*enc + "@" + *encode_session_id(r.session_id) + job_suffix);
+        job_names_for.emplace_back();
+        if (!r.session_id.empty()) {
+            job_names_for.back() = *enc + "@" + *encode_session_id(r.session_id) + job_suffix;
+            job_names.push_back(job_names_for.back());
+        }
     }
     auto lock = impl_->lock_user(*enc);
     if (!lock) return lock.error();
@@ -550,14 +561,27 @@ result<apply_result> store::apply(std::string_view user_id, std::span<const upda
         out.record.memory = blank_memory(std::string(user_id), "");
     }
     bool changed = false;
-    for (const auto& r : requests) {
+    for (std::size_t i = 0; i < requests.size(); ++i) {
+        const auto& r = requests[i];
+        const auto& applied = out.record.applied_sessions;
+        if (r.journaled && !r.session_id.empty() &&
+            std::find(applied.begin(), applied.end(), r.session_id) == applied.end() &&
+            !impl_->journal_holds(job_names_for[i])) {
+            out.outcomes.push_back({apply_status::withdrawn, {}});
+            continue;
+        }
         session_info s{r.session_id, r.finished_at.empty() ? utc_now() : r.finished_at};
         auto res = apply_to_record(out.record, r.update, s, r.policy ? *r.policy : impl_->policy);
         changed = changed || res.status == apply_status::applied;
         out.outcomes.push_back({res.status, std::move(res.diff)});
     }
-    if (changed)
+    if (changed) {
+        // A history line quotes what changed; under limits tighter than the merge's own quoting
+        // assumes, it is cut rather than the record refused for good (the memory keeps all).
+        for (auto& h : out.record.history)
+            for (auto& line : h.changes) line = cut_with_ellipsis(line, 4 * impl_->limits.max_text);
         if (auto w = impl_->write_record(*enc, out.record); !w) return w.error();
+    }
     // The merge is durable: the jobs may go. A failure here is harmless (a replay is refused as a
     // duplicate session), so it does not turn a durable update into an error.
     bool removed = false;

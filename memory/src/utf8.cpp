@@ -1,5 +1,7 @@
 #include <engram/memory/utf8.hpp>
 
+#include <algorithm>
+
 namespace engram::memory {
 
 std::size_t utf8_sequence_length(std::string_view s, std::size_t i) noexcept {
@@ -48,6 +50,21 @@ std::size_t byte_offset_of(std::string_view s, std::size_t n) noexcept {
         }
     }
     return s.size();
+}
+
+std::string cut_with_ellipsis(std::string_view s, std::size_t max_bytes) {
+    if (s.size() <= max_bytes) return std::string(s);
+    constexpr std::string_view ellipsis = "\xE2\x80\xA6";
+    const std::size_t room = max_bytes < ellipsis.size() ? 0 : max_bytes - ellipsis.size();
+    std::size_t end = 0;
+    while (end < s.size()) {
+        const std::size_t n = std::max<std::size_t>(1, utf8_sequence_length(s, end));  // a stray byte counts as one
+        if (end + n > room) break;
+        end += n;
+    }
+    std::string out(s.substr(0, end));
+    out += ellipsis;
+    return out;
 }
 
 namespace {

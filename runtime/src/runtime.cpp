@@ -116,10 +116,12 @@ struct extraction_job {
     /// When the session ended (ISO-8601 UTC): its facts' dates and "today" in its decisions, also
     /// when the job is replayed from the journal days later.
     std::string finished_at;
-    /// What the model distilled, once it has: a retry after a failed save writes this again
-    /// instead of paying for the model calls a second time (the failed write changed nothing,
-    /// so the update still fits the stored memory it was made from).
+    /// What the model distilled, once it has, and the memory it was distilled from: a retry
+    /// after a failed save writes it again instead of paying for the model calls a second time,
+    /// as long as the stored memory is still the one it was made from (an undo or an edit
+    /// meanwhile means asking the model again).
     std::optional<memory::memory_update> distilled;
+    memory::user_memory distilled_from;
 };
 
 class runtime_impl : public std::enable_shared_from_this<runtime_impl> {
@@ -308,6 +310,7 @@ private:
     /// or neither (a failure reported for good through `ev`).
     struct distillation {
         std::optional<memory::memory_update> update;
+        memory::user_memory from;  ///< the memory the update was made from
         std::optional<std::string> passing_failure;
     };
     /// Loads the user's memory and asks the model for the session's update (with one repair).
@@ -663,7 +666,7 @@ private:
             co_return;
         }
         count_guard.pending = false;  // the worker marks it done once the memory is merged (or failed)
-        rt_->enqueue_extraction(extraction_job{info_, std::move(transcript), finished_at, {}});
+        rt_->enqueue_extraction(extraction_job{info_, std::move(transcript), finished_at, {}, {}});
     }
 
     /// (strand) Waits for the idle timeout, with a plain handler: thousands of sessions wait
@@ -1078,6 +1081,7 @@ asio::awaitable<runtime_impl::distillation> runtime_impl::distill(const extracti
         }
     }
     out.update = std::move(*update);
+    out.from = std::move(*loaded);
     co_return out;
 }
 
@@ -1094,14 +1098,29 @@ asio::awaitable<std::optional<std::string>> runtime_impl::run_extraction(extract
         co_return std::nullopt;
     }
     const agents::agent_definition agent = *found;
+    if (job.distilled) {
+        // A retry: the update is reused only if the memory it was made from is still what is
+        // stored (a failed save changed nothing; an undo, an edit or the final directory sync
+        // of that failed save may have).
+        auto loaded = co_await actor_->async_load(job.info.user_id, asio::use_awaitable);
+        if (!loaded) {
+            if (passes(loaded.error().code)) co_return "cannot load memory: " + loaded.error().what();
+            ev.error = "cannot load memory: " + loaded.error().what();
+            report(ev);
+            co_return std::nullopt;
+        }
+        if (*loaded != job.distilled_from) job.distilled.reset();
+    }
     if (!job.distilled) {
         auto distilled = co_await distill(job, agent, ev);
         if (distilled.passing_failure) co_return distilled.passing_failure;
         if (!distilled.update) co_return std::nullopt;  // reported
         job.distilled = std::move(distilled.update);
+        job.distilled_from = std::move(distilled.from);
     }
     memory::update_request req{job.info.session_id, *job.distilled,
-                               job.finished_at.empty() ? memory::utc_now() : job.finished_at, agents::merge_policy_for(agent)};
+                               job.finished_at.empty() ? memory::utc_now() : job.finished_at, agents::merge_policy_for(agent),
+                               /*journaled=*/true};
     auto applied = co_await actor_->async_apply(job.info.user_id, std::move(req), asio::use_awaitable);
     if (!applied) {
         if (passes(applied.error().code)) co_return "cannot save memory: " + applied.error().what();
@@ -1111,6 +1130,7 @@ asio::awaitable<std::optional<std::string>> runtime_impl::run_extraction(extract
     }
     ev.ok = true;
     ev.duplicate = applied->status == memory::apply_status::duplicate;
+    ev.withdrawn = applied->status == memory::apply_status::withdrawn;
     for (const auto& c : applied->diff.changes) ev.changes.push_back(c.description);
     ev.session_count = applied->memory.session_count;
     report(ev);

@@ -914,6 +914,7 @@ BOOST_AUTO_TEST_CASE(ctrl_c_in_a_chat_with_an_agent_that_remembers_nothing_promi
     BOOST_TEST(!contains(r.err, "memory not saved"), r.err);  // nothing was to be saved
     BOOST_TEST(!contains(r.err, "no memory yet"), r.err);     // nor loaded
     BOOST_TEST(contains(r.err, "remembers nothing"), r.err);
+    BOOST_TEST(!contains(r.out, "memory is saved"), r.out);  // the banner promises nothing either
     BOOST_TEST(!fs::exists(w.memory / "alice.json"));
 }
 

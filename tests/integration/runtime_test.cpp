@@ -88,6 +88,32 @@ asio::awaitable<void> until_tried(const std::atomic<int>& extraction_calls) {
     }
 }
 
+// Polls (every 20 ms, up to `limit`) until `done` holds: a regression then fails the test
+// instead of hanging it.
+asio::awaitable<bool> eventually(const std::function<bool()>& done, std::chrono::milliseconds limit = 5s) {
+    asio::steady_timer t(co_await asio::this_coro::executor);
+    for (auto until = std::chrono::steady_clock::now() + limit; !done();) {
+        if (std::chrono::steady_clock::now() >= until) co_return false;
+        t.expires_after(20ms);
+        co_await t.async_wait(asio::use_awaitable);
+    }
+    co_return true;
+}
+
+// The next `failures_left` writes of ida's memory record meet a full disk (the journal's
+// writes pass).
+struct disk_full_for_record : engram::memory::filesystem {
+    std::atomic<int> failures_left{0};
+    int rename_at(int from_dir, const char* from, int to_dir, const char* to) override {
+        if (std::string_view(to) == "ida.json" && failures_left.load() > 0) {
+            --failures_left;
+            errno = ENOSPC;
+            return -1;
+        }
+        return filesystem::rename_at(from_dir, from, to_dir, to);
+    }
+};
+
 std::shared_ptr<engram::memory::store> open_store(const engram::test::temp_dir& dir) {
     engram::memory::store_options options;
     options.directory = dir.path() / "memory";
@@ -612,18 +638,6 @@ BOOST_AUTO_TEST_CASE(a_memory_pass_that_meets_an_overloaded_model_is_retried_bef
 // A full disk passes: the memory pass is tried again, and writes what the model distilled the
 // first time rather than asking the model again (the failed write left the memory as it was).
 BOOST_AUTO_TEST_CASE(a_save_retried_after_a_full_disk_does_not_call_the_model_again) {
-    // The first two writes of ida's memory record meet a full disk (the journal's writes pass).
-    struct disk_full_for_record : engram::memory::filesystem {
-        std::atomic<int> failures_left{2};
-        int rename_at(int from_dir, const char* from, int to_dir, const char* to) override {
-            if (std::string_view(to) == "ida.json" && failures_left.load() > 0) {
-                --failures_left;
-                errno = ENOSPC;
-                return -1;
-            }
-            return filesystem::rename_at(from_dir, from, to_dir, to);
-        }
-    };
     engram::test::temp_dir dir;
     fake_anthropic_server server;
     std::atomic<int> extraction_calls{0};
@@ -633,6 +647,7 @@ BOOST_AUTO_TEST_CASE(a_save_retried_after_a_full_disk_does_not_call_the_model_ag
         return extraction_reply(R"({"running_summary":"Plays the cello.","new_facts":["Plays the cello"]})");
     });
     auto fs = std::make_shared<disk_full_for_record>();
+    fs->failures_left = 2;  // the first two writes of ida's record
     asio::io_context ioc;
     auto cfg = config_for(server, dir);
     cfg.memory_filesystem = fs;
@@ -657,6 +672,84 @@ BOOST_AUTO_TEST_CASE(a_save_retried_after_a_full_disk_does_not_call_the_model_ag
     BOOST_REQUIRE_EQUAL(m.key_facts.size(), 1u);
     BOOST_TEST(m.key_facts[0].text == "Plays the cello");
     BOOST_TEST(open_store(dir)->journal_list()->empty());
+}
+
+// Erased while its save waits to be retried, a user's session does not come back.
+BOOST_AUTO_TEST_CASE(a_user_erased_while_a_save_waits_for_its_retry_is_not_brought_back) {
+    engram::test::temp_dir dir;
+    fake_anthropic_server server;
+    std::atomic<int> extraction_calls{0};
+    server.set_handler([&](const recorded_request& r) {
+        if (!is_extraction(r)) return echo_reply(r);
+        ++extraction_calls;
+        return extraction_reply(R"({"running_summary":"Plays the cello.","new_facts":["Plays the cello"]})");
+    });
+    auto fs = std::make_shared<disk_full_for_record>();
+    fs->failures_left = 1;
+    asio::io_context ioc;
+    auto cfg = config_for(server, dir);
+    cfg.memory_filesystem = fs;
+    cfg.extraction_retry_delays = {300ms};
+    runtime rt(ioc.get_executor(), cfg);
+    std::vector<engram::runtime::memory_event> events;
+    record_memory_events(rt, events);
+    engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> {
+        co_await rt.start();
+        auto s = co_await rt.open_session("assistant", "ida");
+        co_await s.send("I play the cello");
+        s.end();
+        BOOST_TEST_REQUIRE(co_await eventually([&] { return fs->failures_left.load() == 0; }));  // the save failed
+        auto erased = co_await rt.memory().async_erase("ida", asio::use_awaitable);
+        BOOST_TEST(erased.has_value());
+        co_await rt.drain_extractions();
+        co_await rt.shutdown();
+    }, 30s);
+    BOOST_REQUIRE_EQUAL(events.size(), 1u);
+    BOOST_TEST(events[0].ok);
+    BOOST_TEST(events[0].withdrawn);
+    BOOST_TEST(!std::filesystem::exists(dir.path() / "memory" / "ida.json"));
+    BOOST_TEST(open_store(dir)->journal_list()->empty());
+}
+
+// An undo while a save waits to be retried changes the memory the update was made from: the
+// model is asked again rather than the old update bringing back what was undone.
+BOOST_AUTO_TEST_CASE(a_memory_undone_while_a_save_waits_for_its_retry_is_distilled_again) {
+    engram::test::temp_dir dir;
+    fake_anthropic_server server;
+    std::atomic<int> extraction_calls{0};
+    server.set_handler([&](const recorded_request& r) {
+        if (!is_extraction(r)) return echo_reply(r);
+        ++extraction_calls;
+        const bool second = r.body.find("second session") != std::string::npos;
+        return extraction_reply(second ? R"({"running_summary":"Second.","new_facts":["Rides a bike"]})"
+                                       : R"({"running_summary":"First.","new_facts":["Plays the cello"]})");
+    });
+    auto fs = std::make_shared<disk_full_for_record>();
+    asio::io_context ioc;
+    auto cfg = config_for(server, dir);
+    cfg.memory_filesystem = fs;
+    cfg.extraction_retry_delays = {300ms};
+    runtime rt(ioc.get_executor(), cfg);
+    engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> {
+        co_await rt.start();
+        auto first = co_await rt.open_session("assistant", "ida");
+        co_await first.send("first session: I play the cello");
+        first.end();
+        co_await rt.drain_extractions();
+        fs->failures_left = 1;
+        auto second = co_await rt.open_session("assistant", "ida");
+        co_await second.send("second session: I ride a bike");
+        second.end();
+        BOOST_TEST_REQUIRE(co_await eventually([&] { return fs->failures_left.load() == 0; }));
+        auto undone = co_await rt.memory().async_undo_last("ida", asio::use_awaitable);
+        BOOST_TEST(undone.has_value());
+        co_await rt.drain_extractions();
+        co_await rt.shutdown();
+    }, 30s);
+    BOOST_TEST(extraction_calls.load() == 3);  // first; second; second again after the undo
+    const auto m = stored_memory(dir, "ida");
+    BOOST_REQUIRE_EQUAL(m.key_facts.size(), 1u);
+    BOOST_TEST(m.key_facts[0].text == "Rides a bike");  // the undone session's fact did not come back
 }
 
 // A retry waiting when the runtime shuts down is not waited for: the job stays in the journal.
@@ -1077,18 +1170,6 @@ BOOST_AUTO_TEST_CASE(taking_user_usage_returns_each_users_tokens_since_the_last_
 }
 
 namespace {
-
-// Polls (every 20 ms, up to `limit`) until `done` holds: a regression then fails the test
-// instead of hanging it.
-asio::awaitable<bool> eventually(const std::function<bool()>& done, std::chrono::milliseconds limit = 5s) {
-    asio::steady_timer t(co_await asio::this_coro::executor);
-    for (auto until = std::chrono::steady_clock::now() + limit; !done();) {
-        if (std::chrono::steady_clock::now() >= until) co_return false;
-        t.expires_after(20ms);
-        co_await t.async_wait(asio::use_awaitable);
-    }
-    co_return true;
-}
 
 // Awaits `op` for at most `limit`; false if it had to be given up.
 asio::awaitable<bool> within(asio::awaitable<void> op, std::chrono::milliseconds limit = 5s) {

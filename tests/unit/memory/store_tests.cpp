@@ -497,6 +497,60 @@ BOOST_AUTO_TEST_CASE(journal_jobs_survive_until_their_merge_is_durable) {
     BOOST_TEST(s->journal_list()->empty());
 }
 
+// A journaled session whose journal entry an erase removed is not merged: the session the user
+// asked to forget does not come back from an extraction that was under way.
+BOOST_AUTO_TEST_CASE(a_journaled_update_whose_job_an_erase_removed_is_withdrawn) {
+    temp_dir tmp;
+    auto s = open_store(tmp.path());
+    BOOST_TEST_REQUIRE(s->journal_add({"ivy", "sess-1", "", "USER: I moved to Paris"}).has_value());
+    BOOST_TEST_REQUIRE(s->erase("ivy").has_value());
+    auto r = fact_update("sess-1", "Lives in Paris");
+    r.journaled = true;
+    auto gone = apply_one(*s, "ivy", r);
+    BOOST_TEST_REQUIRE(gone.has_value(), (gone ? "" : gone.error().what()));
+    BOOST_TEST((gone->outcomes.at(0).status == mem::apply_status::withdrawn));
+    BOOST_TEST(!fs::exists(tmp.path() / "ivy.json"));  // nothing written
+
+    // Still journaled: merged, and the entry goes.
+    BOOST_TEST_REQUIRE(s->journal_add({"ivy", "sess-2", "", "USER: I moved to Rome"}).has_value());
+    r = fact_update("sess-2", "Lives in Rome");
+    r.journaled = true;
+    auto merged = apply_one(*s, "ivy", r);
+    BOOST_TEST_REQUIRE(merged.has_value());
+    BOOST_TEST((merged->outcomes.at(0).status == mem::apply_status::applied));
+    BOOST_TEST(s->journal_list()->empty());
+    // Applied before and no longer journaled: a duplicate, not withdrawn.
+    auto again = apply_one(*s, "ivy", r);
+    BOOST_TEST_REQUIRE(again.has_value());
+    BOOST_TEST((again->outcomes.at(0).status == mem::apply_status::duplicate));
+    // Not marked journaled: merged whatever the journal holds (ad-hoc merges have no job).
+    auto adhoc = apply_one(*s, "ivy", fact_update("sess-3", "Likes tea"));
+    BOOST_TEST_REQUIRE(adhoc.has_value());
+    BOOST_TEST((adhoc->outcomes.at(0).status == mem::apply_status::applied));
+}
+
+// Under tighter record limits than the merge's quoting assumes, a long history line is cut to
+// fit rather than the update being refused for good.
+BOOST_AUTO_TEST_CASE(history_lines_are_cut_to_the_stores_own_limits) {
+    temp_dir tmp;
+    mem::store_options o;
+    o.directory = tmp.path();
+    o.limits.max_text = 400;  // change lines of at most 1,600 bytes
+    o.policy.max_summary_chars = 2000;
+    auto s = open_store(o);
+    auto r = fact_update("s1", "Plays the violin");
+    r.update.running_summary = std::string(1990, 'v') + ".";
+    auto a = apply_one(*s, "vi", r);
+    BOOST_TEST_REQUIRE(a.has_value(), (a ? "" : a.error().what()));
+    auto loaded = s->load("vi");
+    BOOST_TEST_REQUIRE(loaded.has_value(), (loaded ? "" : loaded.error().what()));
+    BOOST_TEST(loaded->memory.running_summary.size() == 1991u);  // the memory keeps all of it
+    for (const auto& line : loaded->history.at(0).changes) {
+        BOOST_TEST(line.size() <= 1600u);
+        BOOST_TEST(mem::is_valid_utf8(line));
+    }
+}
+
 BOOST_AUTO_TEST_CASE(corrupt_journal_job_is_quarantined_and_skipped) {
     temp_dir tmp;
     auto s = open_store(tmp.path());

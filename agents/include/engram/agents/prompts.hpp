@@ -23,8 +23,8 @@ namespace engram::agents {
 ///
 /// `rendered_memory` is memory::render_for_prompt's output, used as it is. Any other text (one
 /// that does not open `<user_memory>`, close it at its very end and nowhere before, in any letter
-/// case) is framed as data remembered from earlier sessions, with closing tags inside it
-/// defused. Empty text reads as "no prior context". Never produces an empty block.
+/// case) is framed as data remembered from earlier sessions, with `</user_memory>` tags inside
+/// it defused. Empty text reads as "no prior context". Never produces an empty block.
 boost::json::array system_blocks(const agent_definition& agent, std::string_view user_id,
                                  std::string_view rendered_memory);
 

@@ -92,6 +92,10 @@ std::string cut_summary(std::string_view text, std::size_t max_code_points);
 enum class apply_status {
     applied,    ///< The update was merged and counted.
     duplicate,  ///< The session id was applied before; nothing changed.
+    /// The request said its session was journaled (update_request::journaled) and the journal no
+    /// longer holds it, though it was never applied: the user's memory was erased after the
+    /// session ended. Nothing changed (store::apply only).
+    withdrawn,
 };
 
 struct record_apply_result {

@@ -58,6 +58,11 @@ struct update_request {
     /// runtime passes the caps of the agent whose session it was. Caps apply to the user's whole
     /// record, so an update under smaller caps trims what one under larger caps kept.
     std::optional<merge_policy> policy;
+    /// The session was journaled (journal_add) and is merged only while the journal still holds
+    /// it: an erase removes a user's pending jobs, and the session it erased must not come back
+    /// from an extraction that was under way (apply_status::withdrawn). The check is made under
+    /// the user's lock, which erase takes too. Unset: merged whatever the journal holds.
+    bool journaled = false;
 };
 
 /// What store::apply refuses before it reads anything: a malformed session id

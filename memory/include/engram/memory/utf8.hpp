@@ -21,6 +21,11 @@ std::size_t code_points(std::string_view s) noexcept;
 /// Byte offset just after the first `n` code points of `s` (or s.size()).
 std::size_t byte_offset_of(std::string_view s, std::size_t n) noexcept;
 
+/// `s` when it has at most `max_bytes` bytes; else its longest prefix of whole characters that
+/// leaves room for a "…" (U+2026, 3 bytes), followed by it. Never more than `max_bytes` bytes
+/// (for max_bytes >= 3).
+std::string cut_with_ellipsis(std::string_view s, std::size_t max_bytes);
+
 /// ASCII-lowercased, whitespace runs collapsed to one space and trimmed, sentence punctuation
 /// (. , ; : ! ? quotes brackets -) removed unless it stands between two word characters; other
 /// punctuation (+ # $ % / ...) kept, as it changes the meaning ("C++" is not "C#"). Non-ASCII

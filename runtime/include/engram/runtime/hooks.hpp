@@ -22,6 +22,9 @@ struct memory_event {
     std::string session_id;
     bool ok = false;
     bool duplicate = false;            ///< the session had already been applied (nothing changed)
+    /// The user's memory was erased after the session ended: the session is not merged, and
+    /// nothing of it stays journaled (nothing changed).
+    bool withdrawn = false;
     std::string error;                 ///< when !ok: why (the job stays in the journal)
     std::vector<std::string> changes;  ///< when ok: human-readable diff lines
     std::int64_t session_count = 0;    ///< when ok: the user's session count afterwards
