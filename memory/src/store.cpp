@@ -191,13 +191,25 @@ struct store::impl {
     }
 
     /// Opens (creating it if need be) a subdirectory; `created` is set when it was made here.
+    /// One that belongs to someone else is refused: its owner could read every transcript
+    /// journaled into it, or plant jobs that would be merged into a user's memory.
     result<void> open_subdir(const char* name, unique_fd& out, bool& created) {
         if (fs->mkdir_at(dir_fd.get(), name, 0700) == 0) created = true;
         else if (errno != EEXIST) return error_from_errno(errno, "create " + (dir / name).string());
         const int fd = fs->open_at(dir_fd.get(), name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, 0);
         if (fd < 0) return error_from_errno(errno, "open " + (dir / name).string());
         out = unique_fd(fd);
-        ::fchmod(fd, 0700);
+        return make_private(fd, (dir / name).string());
+    }
+
+    /// Refuses a directory owned by another user, and makes an own one 0700.
+    static result<void> make_private(int fd, const std::string& label) {
+        struct stat st {};
+        if (::fstat(fd, &st) != 0) return error_from_errno(errno, "stat " + label);
+        if (st.st_uid != ::geteuid())
+            return make_error(errc::permission_denied, label + " belongs to another user; refusing to use it");
+        if ((st.st_mode & 07777) != 0700 && ::fchmod(fd, 0700) != 0)
+            return error_from_errno(errno, "make " + label + " private (chmod 0700)");
         return {};
     }
 
@@ -476,20 +488,20 @@ result<std::shared_ptr<store>> store::open(store_options options) {
     // lose the directory with the journal and records later written into it.
     std::filesystem::path existing = p->dir;  // the deepest ancestor already there
     while (existing.has_relative_path() && !std::filesystem::exists(existing, ec)) existing = existing.parent_path();
-    const bool created = std::filesystem::create_directories(p->dir, ec);
+    // The parents as `mkdir -p` would make them; the memory directory itself private from the
+    // start (made 0777 minus the umask and tightened later, it would be open in between).
+    const auto own = p->dir.has_filename() ? p->dir : p->dir.parent_path();  // "mem/" is "mem"
+    if (own.has_parent_path()) std::filesystem::create_directories(own.parent_path(), ec);
     if (ec) return error_from_errno(ec.value(), "create memory directory " + p->dir.string());
+    bool created = ::mkdir(own.c_str(), 0700) == 0;
+    if (!created && errno != EEXIST) return error_from_errno(errno, "create memory directory " + p->dir.string());
     if (created)
         for (auto d = p->dir; d != existing && d.has_relative_path(); d = d.parent_path())
             if (auto r = p->sync_directory(d.parent_path()); !r) return r.error();
     const int fd = ::open(p->dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0) return error_from_errno(errno, "open memory directory " + p->dir.string());
     p->dir_fd = unique_fd(fd);
-    struct stat st {};
-    if (::fstat(fd, &st) != 0) return error_from_errno(errno, "stat " + p->dir.string());
-    if (st.st_uid != ::geteuid())
-        return make_error(errc::permission_denied, "memory directory " + p->dir.string() +
-                                                       " belongs to another user; refusing to use it");
-    if (created || (st.st_mode & 077) != 0) ::fchmod(fd, 0700);  // private to its owner
+    if (auto r = impl::make_private(fd, "memory directory " + p->dir.string()); !r) return r.error();
     bool made_subdir = false;
     for (auto [name, slot] : {std::pair{".locks", &p->locks_fd}, std::pair{".journal", &p->journal_fd},
                               std::pair{".quarantine", &p->quarantine_fd}})

@@ -833,6 +833,32 @@ BOOST_AUTO_TEST_CASE(the_lock_file_stays_usable_under_a_restrictive_umask) {
     BOOST_TEST(mem::test::mode_of(tmp.path() / ".locks" / "rae.lock") == 0600u);
 }
 
+// A subdirectory another user owns (made while the directory was open to others) could let
+// that user read the journaled transcripts or plant jobs: the store refuses it.
+BOOST_AUTO_TEST_CASE(a_subdirectory_another_user_owns_is_refused_and_own_ones_are_made_private) {
+    temp_dir tmp;
+    const auto dir = tmp.path() / "memory";
+    const mode_t saved = ::umask(0);  // the most open umask: nothing may be created open anyway
+    { auto s = open_store(dir); }
+    ::umask(saved);
+    BOOST_TEST(mem::test::mode_of(dir) == 0700u);
+    for (const char* sub : {".locks", ".journal", ".quarantine"}) BOOST_TEST(mem::test::mode_of(dir / sub) == 0700u, sub);
+
+    ::chmod((dir / ".journal").c_str(), 0777);
+    { auto s = open_store(dir); }  // an own one is made private again
+    BOOST_TEST(mem::test::mode_of(dir / ".journal") == 0700u);
+
+    if (::geteuid() != 0) return;  // only root can give a directory away
+    BOOST_TEST_REQUIRE(::chown((dir / ".journal").c_str(), 65534, 65534) == 0);
+    mem::store_options o;
+    o.directory = dir;
+    auto refused = mem::store::open(o);
+    BOOST_TEST_REQUIRE(!refused.has_value());
+    BOOST_TEST((refused.error().code == mem::errc::permission_denied));
+    BOOST_TEST(refused.error().message.find(".journal belongs to another user") != std::string::npos,
+               refused.error().message);
+}
+
 BOOST_AUTO_TEST_CASE(a_job_the_journal_reader_would_reject_is_refused_and_writes_nothing) {
     temp_dir tmp;
     auto s = open_store(tmp.path());
