@@ -648,7 +648,11 @@ private:
             std::lock_guard lock(mutex_);
             any_reply = history_.has_reply();
             // Bounded as a request is (the extraction model's context is no larger than the chat's).
-            if (any_reply && agent_->remember) transcript = history_.transcript(rt_->config().max_history_chars);
+            // A key the user pasted into the chat is not written to the journal, nor from there
+            // into lasting memory and every later prompt.
+            if (any_reply && agent_->remember)
+                transcript = net::redact_key(history_.transcript(rt_->config().max_history_chars),
+                                             rt_->config().client.api_key);
         }
         rt_->call_hook(&runtime_hooks::on_session_end, info_);
         rt_->session_closed(info_.session_id);

@@ -752,6 +752,35 @@ BOOST_AUTO_TEST_CASE(a_memory_undone_while_a_save_waits_for_its_retry_is_distill
     BOOST_TEST(m.key_facts[0].text == "Rides a bike");  // the undone session's fact did not come back
 }
 
+// A key the user pasted into the chat reaches neither the journal nor the memory pass (and so
+// neither lasting memory nor later prompts).
+BOOST_AUTO_TEST_CASE(an_api_key_pasted_into_a_chat_is_redacted_from_the_sessions_transcript) {
+    engram::test::temp_dir dir;
+    fake_anthropic_server server;
+    echo_server(server, "{}");
+    asio::io_context ioc;
+    auto cfg = config_for(server, dir);
+    const std::string key = "sk-ant-test-pasted-0123456789";
+    cfg.client.api_key = key;
+    runtime rt(ioc.get_executor(), cfg);
+    engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> {
+        co_await rt.start();
+        auto s = co_await rt.open_session("assistant", "ida");
+        co_await s.send("my key is " + key + ", keep it safe");
+        s.end();
+        co_await rt.drain_extractions();
+        co_await rt.shutdown();
+    }, 30s);
+    bool seen = false;
+    for (const auto& r : server.requests()) {
+        if (!is_extraction(r)) continue;
+        seen = true;
+        BOOST_TEST(r.body.find(key) == std::string::npos);
+        BOOST_TEST(r.body.find("my key is ***, keep it safe") != std::string::npos);
+    }
+    BOOST_TEST(seen);
+}
+
 // A retry waiting when the runtime shuts down is not waited for: the job stays in the journal.
 BOOST_AUTO_TEST_CASE(shutdown_cuts_a_retry_wait_short_and_leaves_the_job_in_the_journal) {
     engram::test::temp_dir dir;
