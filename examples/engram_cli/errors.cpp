@@ -110,7 +110,13 @@ std::string one_line(std::string text, const std::string& api_key) {
             continue;
         }
         const std::size_t n = memory::utf8_sequence_length(text, i);
-        if (n == 0 || (c == 0xC2 && static_cast<unsigned char>(text[i + 1]) < 0xA0)) {
+        // Bidirectional overrides and isolates (U+202A..U+202E, U+2066..U+2069) reorder what
+        // follows on screen: a user id or a remembered fact could show as something else.
+        const auto next = [&](std::size_t k) { return static_cast<unsigned char>(text[i + k]); };
+        const bool bidi = n == 3 && c == 0xE2 &&
+                          ((next(1) == 0x80 && next(2) >= 0xAA && next(2) <= 0xAE) ||
+                           (next(1) == 0x81 && next(2) >= 0xA6 && next(2) <= 0xA9));
+        if (n == 0 || bidi || (c == 0xC2 && next(1) < 0xA0)) {
             out += '?';
             i += n == 0 ? 1 : n;
             continue;

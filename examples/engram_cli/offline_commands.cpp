@@ -120,7 +120,7 @@ int memory_command(const options& o) {
             for (const auto& u : users) out.push_back(json::value(u));
             std::cout << json::serialize(out) << '\n';
         } else {
-            for (const auto& u : users) std::cout << u << '\n';
+            for (const auto& u : users) std::cout << one_line(u) << '\n';  // ids may hold any character
             if (users.empty()) std::cerr << "engram: no memory stored in " << store->directory().string() << '\n';
         }
         return exit_ok;
@@ -186,11 +186,11 @@ int memory_command(const options& o) {
         if (!undone && undone.error().code == mem::errc::not_found)
             throw cli_error(exit_memory, "nothing to undo for " + id + " (no update in its history)");
         const auto rec = checked(std::move(undone), "cannot undo the last update of " + id);
-        std::cout << "undid the last update of " << id << "; memory now:\n";
+        std::cout << "undid the last update of " << one_line(id) << "; memory now:\n";
         print_memory(std::cout, rec.memory);
     } else {  // forget
         const bool existed = checked(store->erase(id), "cannot erase the memory of " + id);
-        std::cout << (existed ? "forgot everything stored about " + id : "nothing was stored about " + id) << '\n';
+        std::cout << (existed ? "forgot everything stored about " : "nothing was stored about ") << one_line(id) << '\n';
     }
     return exit_ok;
 }

@@ -122,42 +122,45 @@ json::object message_json(const net::message& m) {
     return out;
 }
 
+// What memory holds came from a model and, before it, from a chat: on a terminal it is shown
+// with control characters and bidirectional overrides replaced (one_line), like error lines.
 void print_memory(std::ostream& out, const memory::user_memory& m) {
-    out << "user: " << m.user_id << "\n";
+    out << "user: " << one_line(m.user_id) << "\n";
     out << "sessions: " << m.session_count;
-    if (!m.last_session.empty()) out << " (last " << m.last_session << ")";
+    if (!m.last_session.empty()) out << " (last " << one_line(m.last_session) << ")";
     out << "\n";
     if (m.session_count == 0 && m.key_facts.empty() && m.preferences.empty() && m.running_summary.empty()) {
         out << "nothing remembered yet\n";
         return;
     }
-    if (!m.running_summary.empty()) out << "summary: " << m.running_summary << "\n";
+    if (!m.running_summary.empty()) out << "summary: " << one_line(m.running_summary) << "\n";
     if (!m.key_facts.empty()) {
         out << "facts:\n";
         for (const auto& f : m.key_facts)
-            out << "  - " << f.text << "  [" << memory::to_string(f.confidence) << ", " << memory::to_string(f.source)
-                << "]\n";
+            out << "  - " << one_line(f.text) << "  [" << memory::to_string(f.confidence) << ", "
+                << memory::to_string(f.source) << "]\n";
     }
     if (!m.preferences.empty()) {
         out << "preferences:\n";
-        for (const auto& [k, v] : m.preferences) out << "  " << k << ": " << v << "\n";
+        for (const auto& [k, v] : m.preferences) out << "  " << one_line(k) << ": " << one_line(v) << "\n";
     }
     if (!m.recent_decisions.empty()) {
         out << "decisions:\n";
         for (const auto& d : m.recent_decisions)
-            out << "  " << d.topic << ": " << d.decision << (d.date.empty() ? "" : " (" + d.date + ")") << "\n";
+            out << "  " << one_line(d.topic) << ": " << one_line(d.decision)
+                << (d.date.empty() ? "" : " (" + one_line(d.date) + ")") << "\n";
     }
 }
 
 void print_history(std::ostream& out, const memory::user_record& r) {
     if (r.history.empty()) {
-        out << "no updates recorded for " << r.memory.user_id << "\n";
+        out << "no updates recorded for " << one_line(r.memory.user_id) << "\n";
         return;
     }
     for (const auto& h : r.history) {
-        out << h.at << "  session " << h.session << "\n";
+        out << one_line(h.at) << "  session " << one_line(h.session) << "\n";
         if (h.changes.empty()) out << "    (nothing changed)\n";
-        for (const auto& c : h.changes) out << "    " << c << "\n";
+        for (const auto& c : h.changes) out << "    " << one_line(c) << "\n";
     }
 }
 

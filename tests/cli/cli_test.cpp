@@ -755,6 +755,35 @@ BOOST_AUTO_TEST_SUITE_END()
 
 BOOST_AUTO_TEST_SUITE(cli_memory)
 
+// A user id, like what memory holds, may contain any character: a C1 control (U+009B is CSI)
+// or a bidirectional override would act on the terminal rather than show.
+BOOST_AUTO_TEST_CASE(memory_commands_show_controls_and_bidi_overrides_in_ids_and_memory_as_question_marks) {
+    cli_world w;
+    const std::string id = "eve\xC2\x9B" "31m\xE2\x80\xAE" "lin";
+    {
+        engram::memory::store_options so;
+        so.directory = w.memory;
+        auto store = engram::memory::store::open(so);
+        BOOST_REQUIRE(store);
+        engram::memory::update_request r;
+        r.session_id = "s1";
+        r.update.new_facts.push_back({"Likes \xE2\x81\xA6tea", engram::memory::confidence::high, engram::memory::fact_source::stated});
+        BOOST_REQUIRE((*store)->apply(id, std::span<const engram::memory::update_request>(&r, 1)));
+    }
+    auto list = w.run({"memory", "list"});
+    BOOST_TEST(list.exit_status == 0);
+    BOOST_TEST(list.out == "eve?31m?lin\n", list.out);
+    auto show = w.run({"memory", "show", id});
+    BOOST_TEST(show.exit_status == 0, show.err);
+    BOOST_TEST(contains(show.out, "user: eve?31m?lin\n"), show.out);
+    BOOST_TEST(contains(show.out, "Likes ?tea"), show.out);
+    for (const auto& out : {list.out, show.out}) {
+        BOOST_TEST(!contains(out, "\xC2\x9B"));
+        BOOST_TEST(!contains(out, "\xE2\x80\xAE"));
+        BOOST_TEST(!contains(out, "\xE2\x81\xA6"));
+    }
+}
+
 BOOST_AUTO_TEST_CASE(memory_commands_show_history_undo_export_and_forget_leaves_no_file) {
     fake_anthropic_server server;
     echo_server(server, fact_update);
