@@ -27,7 +27,7 @@ namespace asio = boost::asio;
 namespace engram::memory {
 namespace {
 
-enum class job_kind { load, apply, undo, erase, journal_add, pending, stop };
+enum class job_kind { load, apply, undo, erase, journal_add, journal_read, pending, stop };
 
 /// A mailbox entry. Exactly one of the paths below completes it: the actor after the work, the
 /// send handler if the mailbox is closed, or the destructor (errc::shutting_down) if it is
@@ -36,7 +36,8 @@ struct job {
     job_kind kind = job_kind::stop;
     std::string user_id;
     update_request request;
-    pending_job journal;
+    pending_job journal;  ///< journal_add: the job; journal_read: its user and session ids
+    journal_detail detail = journal_detail::whole;  ///< pending
     bool solo = false;  ///< An apply that must not be coalesced (see the retry in pump()).
     virtual ~job() = default;
     virtual void fail(error_info e) = 0;
@@ -181,7 +182,7 @@ struct memory_actor::impl : std::enable_shared_from_this<impl> {
 
     void accept(job_ptr j) {
         if (j->kind == job_kind::pending) {
-            run_blocking([s = st] { return s->journal_list(); },
+            run_blocking([s = st, detail = j->detail] { return s->journal_list(detail); },
                          [j](result<std::vector<pending_job>> r) {
                              as<std::vector<pending_job>>(*j).complete(std::move(r));
                          });
@@ -283,6 +284,15 @@ struct memory_actor::impl : std::enable_shared_from_this<impl> {
                 run_blocking([s = st, job = batch.front()->journal] { return s->journal_add(job); },
                              [self, id, j = batch.front()](result<void> r) {
                                  as<void>(*j).complete(std::move(r));
+                                 self->finished(id);
+                             });
+                return;
+            case job_kind::journal_read:
+                // In the user's queue: after an erase or a merge queued before it, whose effect
+                // on the journal it then sees.
+                run_blocking([s = st, id, session = batch.front()->journal.session_id] { return s->journal_read(id, session); },
+                             [self, id, j = batch.front()](result<pending_job> r) {
+                                 as<pending_job>(*j).complete(std::move(r));
                                  self->finished(id);
                              });
                 return;
@@ -411,9 +421,22 @@ void memory_actor::submit_journal_add(pending_job job, asio::any_completion_hand
     impl_->submit(std::move(j));
 }
 
-void memory_actor::submit_pending(asio::any_completion_handler<void(result<std::vector<pending_job>>)> h) {
+void memory_actor::submit_pending(journal_detail detail,
+                                  asio::any_completion_handler<void(result<std::vector<pending_job>>)> h) {
     auto j =
         std::make_shared<job_of<std::vector<pending_job>>>(job_kind::pending, std::move(h), impl_->fallback);
+    j->detail = detail;
+    impl_->submit(std::move(j));
+}
+
+void memory_actor::submit_journal_read(std::string user_id, std::string session_id,
+                                       asio::any_completion_handler<void(result<pending_job>)> h) {
+    auto j = std::make_shared<job_of<pending_job>>(job_kind::journal_read, std::move(h), impl_->fallback);
+    if (auto c = check_user(user_id); !c) return j->fail(c.error());
+    if (auto s = encode_session_id(session_id); !s) return j->fail(s.error());
+    j->user_id = user_id;
+    j->journal.user_id = std::move(user_id);
+    j->journal.session_id = std::move(session_id);
     impl_->submit(std::move(j));
 }
 

@@ -743,7 +743,7 @@ result<void> store::journal_add(const pending_job& job) {
     return impl_->write_atomic(impl_->journal_fd.get(), name, text, ".journal/" + name);
 }
 
-result<std::vector<pending_job>> store::journal_list() const {
+result<std::vector<pending_job>> store::journal_list(journal_detail detail) const {
     // Without the listing, "no jobs" would be a lie: crashed sessions would never be replayed.
     auto names = impl_->list_dir(impl_->journal_fd.get(), ".journal/");
     if (!names) return names.error();
@@ -765,11 +765,34 @@ result<std::vector<pending_job>> store::journal_list() const {
                                     job_suffix);
             continue;
         }
+        if (detail == journal_detail::without_transcripts) job->transcript = std::string();  // its buffer goes too
         out.push_back(std::move(*job));
     }
     std::stable_sort(out.begin(), out.end(),
                      [](const pending_job& a, const pending_job& b) { return a.created_at < b.created_at; });
     return out;
+}
+
+result<pending_job> store::journal_read(std::string_view user_id, std::string_view session_id) const {
+    auto enc = encode_user_id(user_id);
+    if (!enc) return enc.error();
+    auto sess = encode_session_id(session_id);
+    if (!sess) return sess.error();
+    const std::string name = *enc + "@" + *sess + job_suffix;
+    auto bytes = impl_->read_file(impl_->journal_fd.get(), name, ".journal/" + name);
+    if (!bytes && bytes.error().code != errc::unsafe_path && bytes.error().code != errc::memory_corrupt)
+        return bytes.error();
+    if (bytes && !*bytes)
+        return make_error(errc::not_found, "session " + std::string(session_id) + " is no longer in the journal");
+    bool newer = false;
+    auto job = bytes ? job_from_text(**bytes, name, newer) : std::nullopt;
+    if (newer)
+        return make_error(errc::unsupported_record, ".journal/" + name + " was written by a newer engram; it is left for it");
+    if (!job) {
+        (void)impl_->quarantine(impl_->journal_fd.get(), name, *enc, job_suffix);
+        return make_error(errc::memory_corrupt, ".journal/" + name + " is no longer readable; it was moved to quarantine");
+    }
+    return std::move(*job);
 }
 
 result<void> store::journal_remove(std::string_view user_id, std::string_view session_id) {

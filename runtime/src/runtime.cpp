@@ -113,6 +113,9 @@ std::size_t remembered_items(const memory::user_memory& m) {
 struct extraction_job {
     session_info info;
     std::string transcript;
+    /// A job replayed from the journal at start: its transcript (and its agent's name) are read
+    /// from the journal when its turn comes, not all at once at start-up.
+    bool in_journal = false;
     /// When the session ended (ISO-8601 UTC): its facts' dates and "today" in its decisions, also
     /// when the job is replayed from the journal days later.
     std::string finished_at;
@@ -123,6 +126,19 @@ struct extraction_job {
     std::optional<memory::memory_update> distilled;
     memory::user_memory distilled_from;
 };
+
+/// Fills a replayed job from its journal text: {"agent", "transcript"} as the session wrote it,
+/// or (older journals) the plain transcript.
+void read_journaled_transcript(const std::string& text, extraction_job& job) {
+    std::error_code ec;
+    auto v = json::parse(text, ec);
+    if (!ec && v.is_object() && v.as_object().contains("transcript") && v.at("transcript").is_string()) {
+        job.transcript = std::string(v.at("transcript").as_string());
+        if (auto* a = v.as_object().if_contains("agent"); a && a->is_string()) job.info.agent = std::string(a->as_string());
+    } else {
+        job.transcript = text;  // a plain-text transcript is still usable
+    }
+}
 
 class runtime_impl : public std::enable_shared_from_this<runtime_impl> {
 public:
@@ -670,7 +686,7 @@ private:
             co_return;
         }
         count_guard.pending = false;  // the worker marks it done once the memory is merged (or failed)
-        rt_->enqueue_extraction(extraction_job{info_, std::move(transcript), finished_at, {}, {}});
+        rt_->enqueue_extraction(extraction_job{info_, std::move(transcript), false, finished_at, {}, {}});
     }
 
     /// (strand) Waits for the idle timeout, with a plain handler: thousands of sessions wait
@@ -811,7 +827,9 @@ asio::awaitable<void> runtime_impl::start() {
         if (auto self = weak.lock()) self->actor_running_.done();
     });
 
-    auto pending = co_await actor_->async_pending_jobs(asio::use_awaitable);
+    // Without transcripts: after an outage the journal may hold more text than the process
+    // should hold at once. Each is read when its job's turn comes.
+    auto pending = co_await actor_->async_pending_jobs(memory::journal_detail::without_transcripts, asio::use_awaitable);
     if (!pending) {
         const bool refused = pending.error().code == memory::errc::shutting_down;  // abandoned meanwhile
         actor_->stop();
@@ -828,14 +846,7 @@ asio::awaitable<void> runtime_impl::start() {
         extraction_job ej;
         ej.info = session_info{job.session_id, job.user_id, "assistant"};
         ej.finished_at = job.created_at;  // the session's end, not this start's
-        std::error_code ec;
-        auto v = json::parse(job.transcript, ec);
-        if (!ec && v.is_object() && v.as_object().contains("transcript") && v.at("transcript").is_string()) {
-            ej.transcript = std::string(v.at("transcript").as_string());
-            if (auto* a = v.as_object().if_contains("agent"); a && a->is_string()) ej.info.agent = std::string(a->as_string());
-        } else {
-            ej.transcript = job.transcript;  // a plain-text transcript is still usable
-        }
+        ej.in_journal = true;
         memory_pending_add(ej.info.user_id);
         enqueue_extraction(std::move(ej));
     }
@@ -1090,8 +1101,26 @@ asio::awaitable<runtime_impl::distillation> runtime_impl::distill(const extracti
 }
 
 asio::awaitable<std::optional<std::string>> runtime_impl::run_extraction(extraction_job& job) {
-    auto found = find_agent(job.info.agent);
     memory_event ev = event_for(job.info);
+    if (job.in_journal) {
+        auto read = co_await actor_->async_journal_read(job.info.user_id, job.info.session_id, asio::use_awaitable);
+        if (!read && read.error().code == memory::errc::not_found) {
+            // Merged meanwhile (another process shares the directory) or erased: nothing to do.
+            ev.ok = true;
+            ev.withdrawn = true;
+            report(ev);
+            co_return std::nullopt;
+        }
+        if (!read) {
+            if (passes(read.error().code)) co_return "cannot read the journaled session: " + read.error().what();
+            ev.error = "cannot read the journaled session: " + read.error().what();
+            report(ev);
+            co_return std::nullopt;
+        }
+        read_journaled_transcript(read->transcript, job);
+        job.in_journal = false;
+    }
+    auto found = find_agent(job.info.agent);
     if (!found) {
         // A journaled session of an agent this process does not know (an agent file another run
         // used): merged under another agent's caps and prompt it could lose facts for good, so

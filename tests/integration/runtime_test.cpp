@@ -1816,6 +1816,55 @@ BOOST_AUTO_TEST_CASE(a_session_replayed_from_the_journal_is_dated_when_it_ended_
     BOOST_TEST(open_store(dir)->journal_list()->empty());
 }
 
+// Replayed jobs are read from the journal when their turn comes, not all at start: one that
+// another process merged (or an erase removed) meanwhile costs no model call and is reported as
+// withdrawn; the others are merged with their transcripts.
+BOOST_AUTO_TEST_CASE(a_replayed_session_is_read_from_the_journal_when_its_turn_comes) {
+    engram::test::temp_dir dir;
+    fake_anthropic_server server;
+    std::atomic<int> extraction_calls{0};
+    std::atomic<bool> release{false};
+    server.set_handler([&](const recorded_request& r) {
+        if (!is_extraction(r)) return echo_reply(r);
+        ++extraction_calls;
+        auto reply = extraction_reply(r.body.find("cello") != std::string::npos
+                                          ? R"({"new_facts":["Plays the cello"]})"
+                                          : R"({"new_facts":["Rides a bike"]})");
+        // The first pass is slow, so that the test can take the second job away meanwhile.
+        if (r.body.find("cello") != std::string::npos) reply.delay_before_header = 500ms;
+        return reply;
+    });
+    {
+        auto store = open_store(dir);
+        const json::object first{{"agent", "assistant"}, {"transcript", "USER: I play the cello\n"}};
+        const json::object second{{"agent", "assistant"}, {"transcript", "USER: I ride a bike\n"}};
+        BOOST_REQUIRE(store->journal_add({"ida", "s-1", "2024-01-10T09:00:00Z", json::serialize(first)}).has_value());
+        BOOST_REQUIRE(store->journal_add({"ida", "s-2", "2024-01-10T10:00:00Z", json::serialize(second)}).has_value());
+        BOOST_REQUIRE(store->journal_add({"ivo", "s-3", "2024-01-10T11:00:00Z", json::serialize(second)}).has_value());
+    }
+    asio::io_context ioc;
+    runtime rt(ioc.get_executor(), config_for(server, dir));
+    std::vector<engram::runtime::memory_event> events;
+    record_memory_events(rt, events);
+    engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> {
+        co_await rt.start();
+        BOOST_TEST_REQUIRE(co_await eventually([&] { return extraction_calls.load() >= 1; }));
+        // Another process merges ida's second session while her first is being distilled here.
+        BOOST_TEST(open_store(dir)->journal_remove("ida", "s-2").has_value());
+        co_await rt.drain_extractions();
+        co_await rt.shutdown();
+    }, 30s);
+    BOOST_TEST(extraction_calls.load() == 2);  // s-1 and s-3; none for s-2
+    BOOST_REQUIRE_EQUAL(events.size(), 3u);
+    for (const auto& e : events) {
+        BOOST_TEST(e.ok, e.error);
+        BOOST_TEST(e.withdrawn == (e.session_id == "s-2"), e.session_id);
+    }
+    BOOST_TEST(stored_memory(dir, "ida").key_facts.at(0).text == "Plays the cello");
+    BOOST_TEST(stored_memory(dir, "ivo").key_facts.at(0).text == "Rides a bike");
+    BOOST_TEST(open_store(dir)->journal_list()->empty());
+}
+
 BOOST_AUTO_TEST_CASE(an_empty_session_handle_is_an_ended_session_and_send_says_so) {
     engram::runtime::session s;  // default-constructed, as a host's member before open_session
     BOOST_TEST(!s);

@@ -551,6 +551,37 @@ BOOST_AUTO_TEST_CASE(history_lines_are_cut_to_the_stores_own_limits) {
     }
 }
 
+BOOST_AUTO_TEST_CASE(jobs_listed_without_transcripts_are_read_one_by_one) {
+    temp_dir tmp;
+    auto s = open_store(tmp.path());
+    BOOST_TEST_REQUIRE(s->journal_add({"ivy", "sess-1", "2024-01-01T00:00:00Z", "USER: I moved to Paris"}).has_value());
+    BOOST_TEST_REQUIRE(s->journal_add({"ivy", "sess-2", "2024-01-02T00:00:00Z", "USER: bye"}).has_value());
+    auto listed = s->journal_list(mem::journal_detail::without_transcripts);
+    BOOST_TEST_REQUIRE(listed->size() == 2u);
+    BOOST_TEST(listed->at(0).session_id == "sess-1");
+    BOOST_TEST(listed->at(0).created_at == "2024-01-01T00:00:00Z");
+    BOOST_TEST(listed->at(0).transcript.empty());
+    BOOST_TEST(listed->at(1).transcript.empty());
+
+    auto one = s->journal_read("ivy", "sess-1");
+    BOOST_TEST_REQUIRE(one.has_value(), (one ? "" : one.error().what()));
+    BOOST_TEST(one->transcript == "USER: I moved to Paris");
+    BOOST_TEST(one->created_at == "2024-01-01T00:00:00Z");
+
+    BOOST_TEST(s->journal_remove("ivy", "sess-1").has_value());
+    auto gone = s->journal_read("ivy", "sess-1");
+    BOOST_TEST_REQUIRE(!gone.has_value());
+    BOOST_TEST((gone.error().code == mem::errc::not_found));
+
+    // Damaged after it was listed: quarantined, and said so.
+    { std::ofstream(tmp.path() / ".journal" / "ivy@sess-2.job") << "{ not json"; }
+    auto damaged = s->journal_read("ivy", "sess-2");
+    BOOST_TEST_REQUIRE(!damaged.has_value());
+    BOOST_TEST((damaged.error().code == mem::errc::memory_corrupt));
+    BOOST_TEST(s->journal_list()->empty());
+    BOOST_TEST(s->quarantined("ivy")->size() == 1u);
+}
+
 BOOST_AUTO_TEST_CASE(corrupt_journal_job_is_quarantined_and_skipped) {
     temp_dir tmp;
     auto s = open_store(tmp.path());

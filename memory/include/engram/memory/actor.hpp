@@ -154,14 +154,33 @@ public:
 
     /// The jobs journaled but not yet merged, oldest first (call at start-up, re-run each job's
     /// extraction and async_apply it). Signature: void(result<std::vector<pending_job>>).
+    /// `journal_detail::without_transcripts` leaves the transcripts in the journal, for
+    /// async_journal_read to fetch one job's when its turn comes (store::journal_list).
     template <class CompletionToken = boost::asio::deferred_t>
     auto async_pending_jobs(CompletionToken&& token = CompletionToken{}) {
+        return async_pending_jobs(journal_detail::whole, std::forward<CompletionToken>(token));
+    }
+    template <class CompletionToken = boost::asio::deferred_t>
+    auto async_pending_jobs(journal_detail detail, CompletionToken&& token = CompletionToken{}) {
         return boost::asio::async_initiate<CompletionToken, void(result<std::vector<pending_job>>)>(
-            [this](auto handler) {
-                submit_pending(boost::asio::any_completion_handler<void(result<std::vector<pending_job>>)>(
-                    std::move(handler)));
+            [this](auto handler, journal_detail d) {
+                submit_pending(d, boost::asio::any_completion_handler<void(result<std::vector<pending_job>>)>(
+                                      std::move(handler)));
             },
-            token);
+            token, detail);
+    }
+
+    /// One pending job with its transcript, in the user's FIFO (so after an erase or a merge
+    /// queued before it): errc::not_found once the journal no longer holds it
+    /// (store::journal_read). Signature: void(result<pending_job>).
+    template <class CompletionToken = boost::asio::deferred_t>
+    auto async_journal_read(std::string user_id, std::string session_id, CompletionToken&& token = CompletionToken{}) {
+        return boost::asio::async_initiate<CompletionToken, void(result<pending_job>)>(
+            [this](auto handler, std::string u, std::string s) {
+                submit_journal_read(std::move(u), std::move(s),
+                                    boost::asio::any_completion_handler<void(result<pending_job>)>(std::move(handler)));
+            },
+            token, std::move(user_id), std::move(session_id));
     }
 
 private:
@@ -172,7 +191,9 @@ private:
     void submit_undo(std::string user_id, boost::asio::any_completion_handler<void(result<user_memory>)> h);
     void submit_erase(std::string user_id, boost::asio::any_completion_handler<void(result<bool>)> h);
     void submit_journal_add(pending_job job, boost::asio::any_completion_handler<void(result<void>)> h);
-    void submit_pending(boost::asio::any_completion_handler<void(result<std::vector<pending_job>>)> h);
+    void submit_pending(journal_detail detail, boost::asio::any_completion_handler<void(result<std::vector<pending_job>>)> h);
+    void submit_journal_read(std::string user_id, std::string session_id,
+                             boost::asio::any_completion_handler<void(result<pending_job>)> h);
 
 public:
     struct impl;  ///< Implementation detail (public only so the .cpp can name it).

@@ -49,6 +49,9 @@ struct pending_job {
     std::string transcript;  ///< Whatever the runtime needs to re-run the extraction.
 };
 
+/// What journal_list reads into each job.
+enum class journal_detail { whole, without_transcripts };
+
 /// One update to apply, from one finished session.
 struct update_request {
     std::string session_id;  ///< Unique per session; a session id already applied is refused.
@@ -160,8 +163,16 @@ public:
 
     /// Every pending job, oldest first. A corrupt job file is quarantined and skipped; a job of a
     /// newer format (a newer engram shares the directory) is skipped and left in place; an
-    /// unreadable journal directory is an error (never "no jobs").
-    result<std::vector<pending_job>> journal_list() const;
+    /// unreadable journal directory is an error (never "no jobs"). With
+    /// `journal_detail::without_transcripts` every file is still read and checked, but the jobs
+    /// come back with empty transcripts (journal_read fetches one when it is needed): after an
+    /// outage the journal may hold far more transcript text than a process should hold at once.
+    result<std::vector<pending_job>> journal_list(journal_detail detail = journal_detail::whole) const;
+
+    /// One pending job, transcript included; errc::not_found when the journal no longer holds it
+    /// (merged meanwhile, by this process or another, or erased). A job that is no longer
+    /// readable is quarantined, as journal_list does, and reported as errc::memory_corrupt.
+    result<pending_job> journal_read(std::string_view user_id, std::string_view session_id) const;
 
     /// Removes a job (no error if it is already gone). apply() does this itself.
     result<void> journal_remove(std::string_view user_id, std::string_view session_id);
