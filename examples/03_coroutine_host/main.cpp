@@ -96,6 +96,10 @@ int main(int argc, char** argv) {
             std::cout << "[memory NOT saved: " << e.error << "]\n";
             return;
         }
+        if (e.withdrawn) {  // erased meanwhile, or saved by another process sharing the directory
+            std::cout << "[memory not saved for " << e.user_id << ": the session was no longer pending]\n";
+            return;
+        }
         std::cout << "[memory saved for " << e.user_id << ": session " << e.session_count << "]\n";
         for (const auto& c : e.changes) std::cout << "  " << c << "\n";
     };

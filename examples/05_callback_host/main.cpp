@@ -44,7 +44,10 @@ int main(int argc, char** argv) {
     };
     rt::runtime_hooks hooks;
     hooks.on_memory_update = [&](const rt::memory_event& e) {
-        say("[memory " + std::string(e.ok ? "saved" : "NOT saved: " + e.error) + " for " + e.user_id + "]");
+        const std::string what = !e.ok        ? "NOT saved: " + e.error
+                                 : e.withdrawn ? std::string("not saved: the session was no longer pending")
+                                               : std::string("saved");
+        say("[memory " + what + " for " + e.user_id + "]");
     };
     runtime.set_hooks(hooks);
 

@@ -10,6 +10,7 @@
 #include <set>
 #include <sstream>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include <fcntl.h>
@@ -149,7 +150,7 @@ bool dotenv_may_set(std::string_view key) {
 // reason in `why_not`): anyone who can write a .env can send the key elsewhere. A missing file
 // is no .env (empty `why_not`).
 std::optional<std::string> read_own_file(const std::string& path, std::string& why_not) {
-    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
     if (fd < 0) {
         if (errno != ENOENT) why_not = std::strerror(errno);
         return std::nullopt;
@@ -271,7 +272,14 @@ int load_dotenv(const std::string& path) {
 
 std::string memory_directory(const options& o) {
     if (!o.memory_dir.empty()) return o.memory_dir;
-    if (const char* d = env("ENGRAM_MEMORY_DIR")) return d;
+    if (const char* d = env("ENGRAM_MEMORY_DIR")) {
+        // Where transcripts and memory go (and what `memory forget` erases) is announced when a
+        // .env chose it: one in a cloned repository could put them in its working tree.
+        static bool announced = false;
+        if (set_from_dotenv("ENGRAM_MEMORY_DIR") && !std::exchange(announced, true))
+            std::cerr << "engram: memory directory " << one_line(d) << " (set by ENGRAM_MEMORY_DIR in ./.env)\n";
+        return d;
+    }
     // The library's default (memory::default_memory_directory) falls back to "./.local/share/..."
     // without HOME: memory would then depend on the working directory and be silently lost or
     // split between directories. Only an absolute default is used here.

@@ -162,7 +162,7 @@ public:
                 "(for a local server such as engram_standin_server set ANTHROPIC_BASE_URL to it and any non-empty key)");
         announce_endpoint();
         // Which certificates are trusted is as much the key's safety as where it goes.
-        if (o.ca_file.empty() && set_from_dotenv("ENGRAM_CA_FILE"))
+        if (o.ca_file.empty() && set_from_dotenv("ENGRAM_CA_FILE") && !cfg_.client.ca_file.empty())
             std::cerr << "engram: trusting the certificate authorities in "
                       << one_line(cfg_.client.ca_file, ctx_.api_key) << " (set by ENGRAM_CA_FILE in ./.env)\n";
     }
@@ -285,7 +285,8 @@ private:
                 return;
             }
             if (e.withdrawn) {
-                status_.say("memory of " + e.user_id + " was erased after this session ended: it is not remembered");
+                status_.say("session " + e.session_id + " was no longer pending: its memory was erased meanwhile, or "
+                            "another engram sharing the memory directory saved it");
                 return;
             }
             status_.say("memory saved for " + e.user_id + " (session " + std::to_string(e.session_count) + ", " +

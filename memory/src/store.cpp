@@ -202,13 +202,15 @@ struct store::impl {
         return make_private(fd, (dir / name).string());
     }
 
-    /// Refuses a directory owned by another user, and makes an own one 0700.
+    /// Refuses a directory owned by another user, and closes an own one that is open to others
+    /// (to 0700). A read-only file system (a mounted backup read by `memory list`) is left as
+    /// it is: nothing can be written there anyway.
     static result<void> make_private(int fd, const std::string& label) {
         struct stat st {};
         if (::fstat(fd, &st) != 0) return error_from_errno(errno, "stat " + label);
         if (st.st_uid != ::geteuid())
             return make_error(errc::permission_denied, label + " belongs to another user; refusing to use it");
-        if ((st.st_mode & 07777) != 0700 && ::fchmod(fd, 0700) != 0)
+        if ((st.st_mode & 077) != 0 && ::fchmod(fd, 0700) != 0 && errno != EROFS)
             return error_from_errno(errno, "make " + label + " private (chmod 0700)");
         return {};
     }
@@ -552,15 +554,11 @@ result<user_record> store::load(std::string_view user_id) const {
 result<apply_result> store::apply(std::string_view user_id, std::span<const update_request> requests) {
     auto enc = encode_user_id(user_id);
     if (!enc) return enc.error();
-    std::vector<std::string> job_names;    // the requests' journal entries, to remove once merged
-    std::vector<std::string> job_names_for;  // per request (empty: no session id)
+    std::vector<std::string> job_names_for;  // each request's journal entry (empty: no session id)
     for (const auto& r : requests) {
         if (auto c = check_request(r, impl_->limits); !c) return c.error();
         job_names_for.emplace_back();
-        if (!r.session_id.empty()) {
-            job_names_for.back() = *enc + "@" + *encode_session_id(r.session_id) + job_suffix;
-            job_names.push_back(job_names_for.back());
-        }
+        if (!r.session_id.empty()) job_names_for.back() = *enc + "@" + *encode_session_id(r.session_id) + job_suffix;
     }
     auto lock = impl_->lock_user(*enc);
     if (!lock) return lock.error();
@@ -582,6 +580,11 @@ result<apply_result> store::apply(std::string_view user_id, std::span<const upda
             out.outcomes.push_back({apply_status::withdrawn, {}});
             continue;
         }
+        if (r.based_on && *r.based_on != out.record.memory &&
+            std::find(applied.begin(), applied.end(), r.session_id) == applied.end()) {
+            out.outcomes.push_back({apply_status::stale, {}});
+            continue;
+        }
         session_info s{r.session_id, r.finished_at.empty() ? utc_now() : r.finished_at};
         auto res = apply_to_record(out.record, r.update, s, r.policy ? *r.policy : impl_->policy);
         changed = changed || res.status == apply_status::applied;
@@ -594,10 +597,15 @@ result<apply_result> store::apply(std::string_view user_id, std::span<const upda
             for (auto& line : h.changes) line = cut_with_ellipsis(line, 4 * impl_->limits.max_text);
         if (auto w = impl_->write_record(*enc, out.record); !w) return w.error();
     }
-    // The merge is durable: the jobs may go. A failure here is harmless (a replay is refused as a
+    // The merge is durable: the jobs of the sessions now in the record may go (a stale update's
+    // session is still to be merged). A failure here is harmless (a replay is refused as a
     // duplicate session), so it does not turn a durable update into an error.
     bool removed = false;
-    for (const auto& j : job_names) removed = impl_->unlink_if_exists(impl_->journal_fd.get(), j) || removed;
+    for (std::size_t i = 0; i < requests.size(); ++i) {
+        const auto status = out.outcomes[i].status;
+        if (job_names_for[i].empty() || (status != apply_status::applied && status != apply_status::duplicate)) continue;
+        removed = impl_->unlink_if_exists(impl_->journal_fd.get(), job_names_for[i]) || removed;
+    }
     if (removed) impl_->fs->fsync(impl_->journal_fd.get());
     return out;
 }

@@ -513,10 +513,27 @@ public:
     /// breaks would break log lines) and without the API key (a gateway may quote the key it
     /// refused, and callers print errors as they are).
     std::string from_server(std::string_view text) const {
-        std::string out(text);
-        for (auto& c : out)
-            if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = ' ';
-        return redact_key(std::move(out), cfg_.api_key);
+        // The key first: flattening could split a key that holds a tab.
+        std::string in = redact_key(std::string(text), cfg_.api_key);
+        std::string out;
+        out.reserve(in.size());
+        for (std::size_t i = 0; i < in.size(); ++i) {
+            const auto c = static_cast<unsigned char>(in[i]);
+            // NEL (C2 85), LINE and PARAGRAPH SEPARATOR (E2 80 A8/A9) break lines too.
+            const std::size_t unicode_break = c == 0xC2 && i + 1 < in.size() && static_cast<unsigned char>(in[i + 1]) == 0x85 ? 2
+                                              : c == 0xE2 && i + 2 < in.size() && static_cast<unsigned char>(in[i + 1]) == 0x80 &&
+                                                        (static_cast<unsigned char>(in[i + 2]) == 0xA8 ||
+                                                         static_cast<unsigned char>(in[i + 2]) == 0xA9)
+                                                  ? 3
+                                                  : 0;
+            if (unicode_break) {
+                out += ' ';
+                i += unicode_break - 1;
+            } else {
+                out += c < 0x20 || c == 0x7f ? ' ' : static_cast<char>(c);
+            }
+        }
+        return out;
     }
     api_error_details from_server(api_error_details d) const {
         d.error_type = from_server(d.error_type);

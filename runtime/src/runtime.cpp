@@ -121,8 +121,8 @@ struct extraction_job {
     std::string finished_at;
     /// What the model distilled, once it has, and the memory it was distilled from: a retry
     /// after a failed save writes it again instead of paying for the model calls a second time,
-    /// as long as the stored memory is still the one it was made from (an undo or an edit
-    /// meanwhile means asking the model again).
+    /// as long as the stored memory is still the one it was made from (the store checks; an
+    /// undo or another process's merge meanwhile means asking the model again).
     std::optional<memory::memory_update> distilled;
     memory::user_memory distilled_from;
 };
@@ -1102,10 +1102,13 @@ asio::awaitable<runtime_impl::distillation> runtime_impl::distill(const extracti
 
 asio::awaitable<std::optional<std::string>> runtime_impl::run_extraction(extraction_job& job) {
     memory_event ev = event_for(job.info);
-    if (job.in_journal) {
+    {
+        // The journal must still hold the session, asked in the user's order after anything
+        // queued before (an erase): a session the user asked to forget, or one another process
+        // sharing the directory merged, is not sent to the model. A job replayed at start takes
+        // its transcript from here.
         auto read = co_await actor_->async_journal_read(job.info.user_id, job.info.session_id, asio::use_awaitable);
         if (!read && read.error().code == memory::errc::not_found) {
-            // Merged meanwhile (another process shares the directory) or erased: nothing to do.
             ev.ok = true;
             ev.withdrawn = true;
             report(ev);
@@ -1117,8 +1120,10 @@ asio::awaitable<std::optional<std::string>> runtime_impl::run_extraction(extract
             report(ev);
             co_return std::nullopt;
         }
-        read_journaled_transcript(read->transcript, job);
-        job.in_journal = false;
+        if (job.in_journal) {
+            read_journaled_transcript(read->transcript, job);
+            job.in_journal = false;
+        }
     }
     auto found = find_agent(job.info.agent);
     if (!found) {
@@ -1131,41 +1136,45 @@ asio::awaitable<std::optional<std::string>> runtime_impl::run_extraction(extract
         co_return std::nullopt;
     }
     const agents::agent_definition agent = *found;
+    const auto apply = [&](bool reused) {
+        memory::update_request req{job.info.session_id, *job.distilled,
+                                   job.finished_at.empty() ? memory::utc_now() : job.finished_at,
+                                   agents::merge_policy_for(agent), /*journaled=*/true, std::nullopt};
+        // An update kept since a failed save is written only onto the memory it was made from
+        // (checked by the store, under the user's lock): an undo or another process's merge
+        // meanwhile means asking the model again.
+        if (reused) req.based_on = job.distilled_from;
+        return actor_->async_apply(job.info.user_id, std::move(req), asio::use_awaitable);
+    };
+    std::optional<memory::result<memory::apply_ack>> applied;
     if (job.distilled) {
-        // A retry: the update is reused only if the memory it was made from is still what is
-        // stored (a failed save changed nothing; an undo, an edit or the final directory sync
-        // of that failed save may have).
-        auto loaded = co_await actor_->async_load(job.info.user_id, asio::use_awaitable);
-        if (!loaded) {
-            if (passes(loaded.error().code)) co_return "cannot load memory: " + loaded.error().what();
-            ev.error = "cannot load memory: " + loaded.error().what();
-            report(ev);
-            co_return std::nullopt;
+        applied.emplace(co_await apply(true));
+        if (*applied && (*applied)->status == memory::apply_status::stale) {
+            applied.reset();
+            job.distilled.reset();
         }
-        if (*loaded != job.distilled_from) job.distilled.reset();
     }
-    if (!job.distilled) {
+    if (!applied) {
         auto distilled = co_await distill(job, agent, ev);
         if (distilled.passing_failure) co_return distilled.passing_failure;
         if (!distilled.update) co_return std::nullopt;  // reported
         job.distilled = std::move(distilled.update);
         job.distilled_from = std::move(distilled.from);
+        applied.emplace(co_await apply(false));
     }
-    memory::update_request req{job.info.session_id, *job.distilled,
-                               job.finished_at.empty() ? memory::utc_now() : job.finished_at, agents::merge_policy_for(agent),
-                               /*journaled=*/true};
-    auto applied = co_await actor_->async_apply(job.info.user_id, std::move(req), asio::use_awaitable);
-    if (!applied) {
-        if (passes(applied.error().code)) co_return "cannot save memory: " + applied.error().what();
-        ev.error = "cannot save memory: " + applied.error().what();
+    if (!*applied) {
+        const auto& e = applied->error();
+        if (passes(e.code)) co_return "cannot save memory: " + e.what();
+        ev.error = "cannot save memory: " + e.what();
         report(ev);
         co_return std::nullopt;
     }
+    const auto& ack = **applied;
     ev.ok = true;
-    ev.duplicate = applied->status == memory::apply_status::duplicate;
-    ev.withdrawn = applied->status == memory::apply_status::withdrawn;
-    for (const auto& c : applied->diff.changes) ev.changes.push_back(c.description);
-    ev.session_count = applied->memory.session_count;
+    ev.duplicate = ack.status == memory::apply_status::duplicate;
+    ev.withdrawn = ack.status == memory::apply_status::withdrawn;
+    for (const auto& c : ack.diff.changes) ev.changes.push_back(c.description);
+    ev.session_count = ack.memory.session_count;
     report(ev);
     co_return std::nullopt;
 }

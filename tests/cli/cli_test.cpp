@@ -705,6 +705,16 @@ BOOST_AUTO_TEST_CASE(a_dotenv_cannot_set_what_is_not_an_engram_setting) {
     BOOST_TEST(contains(trusted.err, "trusting the certificate authorities in " + engram::test::pki().ca_file +
                                          " (set by ENGRAM_CA_FILE in ./.env)"),
                trusted.err);
+
+    // Where memory lives is said too when the file chose it (what `memory forget` erases).
+    { std::ofstream(w.work / ".env") << "ENGRAM_MEMORY_DIR=" << w.memory.string() << "\n"; }
+    child_options o;  // without the world's --memory-dir
+    o.cwd = w.work;
+    o.env = w.env;
+    const auto list = engram::test::run_child(ENGRAM_CLI_PATH, {"memory", "list"}, o);
+    BOOST_TEST(list.exit_status == 0, list.err);
+    BOOST_TEST(contains(list.err, "memory directory " + w.memory.string() + " (set by ENGRAM_MEMORY_DIR in ./.env)"),
+               list.err);
 }
 
 // Whoever can write the .env can send the key anywhere: one that others may write is not read.

@@ -674,7 +674,8 @@ BOOST_AUTO_TEST_CASE(a_save_retried_after_a_full_disk_does_not_call_the_model_ag
     BOOST_TEST(open_store(dir)->journal_list()->empty());
 }
 
-// Erased while its save waits to be retried, a user's session does not come back.
+// Erased while its save waits to be retried, a user's session does not come back, and is not
+// sent to the model again either.
 BOOST_AUTO_TEST_CASE(a_user_erased_while_a_save_waits_for_its_retry_is_not_brought_back) {
     engram::test::temp_dir dir;
     fake_anthropic_server server;
@@ -682,31 +683,38 @@ BOOST_AUTO_TEST_CASE(a_user_erased_while_a_save_waits_for_its_retry_is_not_broug
     server.set_handler([&](const recorded_request& r) {
         if (!is_extraction(r)) return echo_reply(r);
         ++extraction_calls;
-        return extraction_reply(R"({"running_summary":"Plays the cello.","new_facts":["Plays the cello"]})");
+        const bool second = r.body.find("second session") != std::string::npos;
+        return extraction_reply(second ? R"({"running_summary":"Rides a bike.","new_facts":["Rides a bike"]})"
+                                       : R"({"running_summary":"Plays the cello.","new_facts":["Plays the cello"]})");
     });
     auto fs = std::make_shared<disk_full_for_record>();
-    fs->failures_left = 1;
     asio::io_context ioc;
     auto cfg = config_for(server, dir);
     cfg.memory_filesystem = fs;
-    cfg.extraction_retry_delays = {300ms};
+    cfg.extraction_retry_delays = {1s};
     runtime rt(ioc.get_executor(), cfg);
     std::vector<engram::runtime::memory_event> events;
     record_memory_events(rt, events);
     engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> {
         co_await rt.start();
-        auto s = co_await rt.open_session("assistant", "ida");
-        co_await s.send("I play the cello");
-        s.end();
+        auto first = co_await rt.open_session("assistant", "ida");
+        co_await first.send("first session: I play the cello");
+        first.end();
+        co_await rt.drain_extractions();
+        fs->failures_left = 1;
+        auto second = co_await rt.open_session("assistant", "ida");
+        co_await second.send("second session: I ride a bike");
+        second.end();
         BOOST_TEST_REQUIRE(co_await eventually([&] { return fs->failures_left.load() == 0; }));  // the save failed
         auto erased = co_await rt.memory().async_erase("ida", asio::use_awaitable);
         BOOST_TEST(erased.has_value());
         co_await rt.drain_extractions();
         co_await rt.shutdown();
     }, 30s);
-    BOOST_REQUIRE_EQUAL(events.size(), 1u);
-    BOOST_TEST(events[0].ok);
-    BOOST_TEST(events[0].withdrawn);
+    BOOST_TEST(extraction_calls.load() == 2);  // one per session: none after the erase
+    BOOST_REQUIRE_EQUAL(events.size(), 2u);
+    BOOST_TEST(events[1].ok);
+    BOOST_TEST(events[1].withdrawn);
     BOOST_TEST(!std::filesystem::exists(dir.path() / "memory" / "ida.json"));
     BOOST_TEST(open_store(dir)->journal_list()->empty());
 }
@@ -721,15 +729,21 @@ BOOST_AUTO_TEST_CASE(a_memory_undone_while_a_save_waits_for_its_retry_is_distill
         if (!is_extraction(r)) return echo_reply(r);
         ++extraction_calls;
         const bool second = r.body.find("second session") != std::string::npos;
-        return extraction_reply(second ? R"({"running_summary":"Second.","new_facts":["Rides a bike"]})"
-                                       : R"({"running_summary":"First.","new_facts":["Plays the cello"]})");
+        if (!second) return extraction_reply(R"({"running_summary":"Plays the cello.","new_facts":["Plays the cello"]})");
+        // The model's summary reflects the memory it is shown: made before the undo, it still
+        // mentions the cello.
+        const bool knows_cello = r.body.find("Plays the cello") != std::string::npos;
+        return extraction_reply(knows_cello ? R"({"running_summary":"Plays the cello and rides a bike.","new_facts":["Rides a bike"]})"
+                                            : R"({"running_summary":"Rides a bike.","new_facts":["Rides a bike"]})");
     });
     auto fs = std::make_shared<disk_full_for_record>();
     asio::io_context ioc;
     auto cfg = config_for(server, dir);
     cfg.memory_filesystem = fs;
-    cfg.extraction_retry_delays = {300ms};
+    cfg.extraction_retry_delays = {1s};
     runtime rt(ioc.get_executor(), cfg);
+    std::vector<engram::runtime::memory_event> events;
+    record_memory_events(rt, events);
     engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> {
         co_await rt.start();
         auto first = co_await rt.open_session("assistant", "ida");
@@ -747,9 +761,13 @@ BOOST_AUTO_TEST_CASE(a_memory_undone_while_a_save_waits_for_its_retry_is_distill
         co_await rt.shutdown();
     }, 30s);
     BOOST_TEST(extraction_calls.load() == 3);  // first; second; second again after the undo
+    for (const auto& e : events)
+        BOOST_TEST_MESSAGE(e.session_id << " ok=" << e.ok << " dup=" << e.duplicate << " withdrawn=" << e.withdrawn
+                                        << " error=" << e.error << " changes=" << e.changes.size());
     const auto m = stored_memory(dir, "ida");
     BOOST_REQUIRE_EQUAL(m.key_facts.size(), 1u);
-    BOOST_TEST(m.key_facts[0].text == "Rides a bike");  // the undone session's fact did not come back
+    BOOST_TEST(m.key_facts[0].text == "Rides a bike");
+    BOOST_TEST(m.running_summary == "Rides a bike.");  // the undone session does not come back through it
 }
 
 // A key the user pasted into the chat reaches neither the journal nor the memory pass (and so

@@ -529,6 +529,45 @@ BOOST_AUTO_TEST_CASE(a_journaled_update_whose_job_an_erase_removed_is_withdrawn)
     BOOST_TEST((adhoc->outcomes.at(0).status == mem::apply_status::applied));
 }
 
+// An update kept a while names the memory it was made from: onto any other (an undo, another
+// process's merge meanwhile) it is not written.
+BOOST_AUTO_TEST_CASE(an_update_based_on_memory_that_changed_since_is_stale_and_writes_nothing) {
+    temp_dir tmp;
+    auto s = open_store(tmp.path());
+    BOOST_TEST_REQUIRE(apply_one(*s, "ivy", fact_update("s1", "Lives in Paris")).has_value());
+    const auto base = s->load("ivy")->memory;
+    BOOST_TEST_REQUIRE(apply_one(*s, "ivy", fact_update("s2", "Likes tea")).has_value());
+    const auto before = mem::test::slurp(tmp.path() / "ivy.json");
+
+    BOOST_TEST_REQUIRE(s->journal_add({"ivy", "s3", "", "USER: I ride a bike"}).has_value());
+    auto r = fact_update("s3", "Rides a bike");
+    r.based_on = base;  // made before s2 was merged
+    auto stale = apply_one(*s, "ivy", r);
+    BOOST_TEST_REQUIRE(stale.has_value());
+    BOOST_TEST((stale->outcomes.at(0).status == mem::apply_status::stale));
+    BOOST_TEST(mem::test::slurp(tmp.path() / "ivy.json") == before);
+    BOOST_TEST(s->journal_list()->size() == 1u);  // still to be merged: its job stays
+
+    // Coalesced with an update that is written, a stale one's job still stays.
+    std::vector<mem::update_request> both{fact_update("s4", "Likes jazz"), r};
+    auto batch = s->apply("ivy", both);
+    BOOST_TEST_REQUIRE(batch.has_value());
+    BOOST_TEST((batch->outcomes.at(0).status == mem::apply_status::applied));
+    BOOST_TEST((batch->outcomes.at(1).status == mem::apply_status::stale));
+    BOOST_TEST(s->journal_list()->size() == 1u);
+
+    r.based_on = s->load("ivy")->memory;  // what is stored now
+    auto fresh = apply_one(*s, "ivy", r);
+    BOOST_TEST_REQUIRE(fresh.has_value());
+    BOOST_TEST((fresh->outcomes.at(0).status == mem::apply_status::applied));
+    BOOST_TEST(s->journal_list()->empty());
+    // Applied already: a duplicate, whatever memory it names.
+    r.based_on = base;
+    auto again = apply_one(*s, "ivy", r);
+    BOOST_TEST_REQUIRE(again.has_value());
+    BOOST_TEST((again->outcomes.at(0).status == mem::apply_status::duplicate));
+}
+
 // Under tighter record limits than the merge's quoting assumes, a long history line is cut to
 // fit rather than the update being refused for good.
 BOOST_AUTO_TEST_CASE(history_lines_are_cut_to_the_stores_own_limits) {

@@ -96,6 +96,10 @@ enum class apply_status {
     /// longer holds it, though it was never applied: the user's memory was erased after the
     /// session ended. Nothing changed (store::apply only).
     withdrawn,
+    /// The request named the memory its update was made from (update_request::based_on) and
+    /// the stored memory is no longer that one (an undo, an edit, another process's merge):
+    /// the update may not fit it. Nothing changed (store::apply only).
+    stale,
 };
 
 struct record_apply_result {

@@ -66,6 +66,11 @@ struct update_request {
     /// from an extraction that was under way (apply_status::withdrawn). The check is made under
     /// the user's lock, which erase takes too. Unset: merged whatever the journal holds.
     bool journaled = false;
+    /// The memory the update was made from: when set, the update is merged only if that is
+    /// still the stored memory (apply_status::stale otherwise), checked under the user's lock.
+    /// For an update kept a while (a save retried minutes later): made from other memory, it
+    /// could bring back what an undo took away. A session already applied is `duplicate` first.
+    std::optional<user_memory> based_on;
 };
 
 /// What store::apply refuses before it reads anything: a malformed session id

@@ -22,7 +22,8 @@ struct memory_event {
     std::string session_id;
     bool ok = false;
     bool duplicate = false;            ///< the session had already been applied (nothing changed)
-    /// The user's memory was erased after the session ended: the session is not merged, and
+    /// The session was no longer pending when its turn came: the user's memory was erased after
+    /// it ended, or another process sharing the memory directory merged it. Not merged here;
     /// nothing of it stays journaled (nothing changed).
     bool withdrawn = false;
     std::string error;                 ///< when !ok: why (the job stays in the journal)
