@@ -27,7 +27,7 @@ namespace asio = boost::asio;
 namespace engram::memory {
 namespace {
 
-enum class job_kind { load, apply, undo, erase, journal_add, journal_read, pending, stop };
+enum class job_kind { load, apply, undo, erase, journal_add, journal_read, journal_holds, pending, stop };
 
 /// A mailbox entry. Exactly one of the paths below completes it: the actor after the work, the
 /// send handler if the mailbox is closed, or the destructor (errc::shutting_down) if it is
@@ -296,6 +296,13 @@ struct memory_actor::impl : std::enable_shared_from_this<impl> {
                                  self->finished(id);
                              });
                 return;
+            case job_kind::journal_holds:
+                run_blocking([s = st, id, session = batch.front()->journal.session_id] { return s->journal_holds(id, session); },
+                             [self, id, j = batch.front()](result<bool> r) {
+                                 as<bool>(*j).complete(std::move(r));
+                                 self->finished(id);
+                             });
+                return;
             case job_kind::pending:
             case job_kind::stop:
                 break;
@@ -429,15 +436,31 @@ void memory_actor::submit_pending(journal_detail detail,
     impl_->submit(std::move(j));
 }
 
-void memory_actor::submit_journal_read(std::string user_id, std::string session_id,
-                                       asio::any_completion_handler<void(result<pending_job>)> h) {
-    auto j = std::make_shared<job_of<pending_job>>(job_kind::journal_read, std::move(h), impl_->fallback);
+namespace {
+// A journal_read or journal_holds job: in the user's queue, naming one session.
+template <class T>
+void submit_journal_query(memory_actor::impl& a, job_kind kind, std::string user_id, std::string session_id,
+                          asio::any_completion_handler<void(result<T>)> h) {
+    auto j = std::make_shared<job_of<T>>(kind, std::move(h), a.fallback);
     if (auto c = check_user(user_id); !c) return j->fail(c.error());
     if (auto s = encode_session_id(session_id); !s) return j->fail(s.error());
     j->user_id = user_id;
     j->journal.user_id = std::move(user_id);
     j->journal.session_id = std::move(session_id);
-    impl_->submit(std::move(j));
+    a.submit(std::move(j));
+}
+}  // namespace
+
+void memory_actor::submit_journal_read(std::string user_id, std::string session_id,
+                                       asio::any_completion_handler<void(result<pending_job>)> h) {
+    submit_journal_query<pending_job>(*impl_, job_kind::journal_read, std::move(user_id), std::move(session_id),
+                                      std::move(h));
+}
+
+void memory_actor::submit_journal_holds(std::string user_id, std::string session_id,
+                                        asio::any_completion_handler<void(result<bool>)> h) {
+    submit_journal_query<bool>(*impl_, job_kind::journal_holds, std::move(user_id), std::move(session_id),
+                               std::move(h));
 }
 
 }  // namespace engram::memory

@@ -117,6 +117,15 @@ std::string compact_now() {
     return s;
 }
 
+/// The journal file of a session: `<encoded user>@<encoded session>.job`.
+result<std::string> job_file_name(std::string_view user_id, std::string_view session_id) {
+    auto enc = encode_user_id(user_id);
+    if (!enc) return enc.error();
+    auto sess = encode_session_id(session_id);
+    if (!sess) return sess.error();
+    return *enc + "@" + *sess + job_suffix;
+}
+
 /// The journal's job format version this build writes and reads.
 constexpr std::int64_t job_version = 1;
 
@@ -782,11 +791,9 @@ result<std::vector<pending_job>> store::journal_list(journal_detail detail) cons
 }
 
 result<pending_job> store::journal_read(std::string_view user_id, std::string_view session_id) const {
-    auto enc = encode_user_id(user_id);
-    if (!enc) return enc.error();
-    auto sess = encode_session_id(session_id);
-    if (!sess) return sess.error();
-    const std::string name = *enc + "@" + *sess + job_suffix;
+    auto name_of = job_file_name(user_id, session_id);
+    if (!name_of) return name_of.error();
+    const std::string& name = *name_of;
     auto bytes = impl_->read_file(impl_->journal_fd.get(), name, ".journal/" + name);
     if (!bytes && bytes.error().code != errc::unsafe_path && bytes.error().code != errc::memory_corrupt)
         return bytes.error();
@@ -797,18 +804,28 @@ result<pending_job> store::journal_read(std::string_view user_id, std::string_vi
     if (newer)
         return make_error(errc::unsupported_record, ".journal/" + name + " was written by a newer engram; it is left for it");
     if (!job) {
-        (void)impl_->quarantine(impl_->journal_fd.get(), name, *enc, job_suffix);
+        if (auto moved = impl_->quarantine(impl_->journal_fd.get(), name, name.substr(0, name.find('@')), job_suffix); !moved)
+            return make_error(errc::memory_corrupt, ".journal/" + name + " is no longer readable, and could not be moved "
+                                                    "to quarantine: " + moved.error().what());
         return make_error(errc::memory_corrupt, ".journal/" + name + " is no longer readable; it was moved to quarantine");
     }
     return std::move(*job);
 }
 
+result<bool> store::journal_holds(std::string_view user_id, std::string_view session_id) const {
+    auto name_of = job_file_name(user_id, session_id);
+    if (!name_of) return name_of.error();
+    const std::string& name = *name_of;
+    struct stat st {};
+    if (::fstatat(impl_->journal_fd.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) return true;
+    if (errno == ENOENT) return false;
+    return error_from_errno(errno, "stat .journal/" + name);
+}
+
 result<void> store::journal_remove(std::string_view user_id, std::string_view session_id) {
-    auto enc = encode_user_id(user_id);
-    if (!enc) return enc.error();
-    auto sess = encode_session_id(session_id);
-    if (!sess) return sess.error();
-    const std::string name = *enc + "@" + *sess + job_suffix;
+    auto name_of = job_file_name(user_id, session_id);
+    if (!name_of) return name_of.error();
+    const std::string& name = *name_of;
     if (impl_->fs->unlink_at(impl_->journal_fd.get(), name.c_str(), 0) != 0) {
         if (errno == ENOENT) return {};
         return error_from_errno(errno, "remove .journal/" + name);

@@ -1102,28 +1102,34 @@ asio::awaitable<runtime_impl::distillation> runtime_impl::distill(const extracti
 
 asio::awaitable<std::optional<std::string>> runtime_impl::run_extraction(extraction_job& job) {
     memory_event ev = event_for(job.info);
-    {
-        // The journal must still hold the session, asked in the user's order after anything
-        // queued before (an erase): a session the user asked to forget, or one another process
-        // sharing the directory merged, is not sent to the model. A job replayed at start takes
-        // its transcript from here.
+    // The journal must still hold the session, asked in the user's order after anything queued
+    // before (an erase): a session the user asked to forget, or one another process sharing the
+    // directory merged, is not sent to the model. A job replayed at start reads its transcript
+    // from there; a live one has it and only asks.
+    memory::result<bool> pending = true;
+    if (job.in_journal) {
         auto read = co_await actor_->async_journal_read(job.info.user_id, job.info.session_id, asio::use_awaitable);
-        if (!read && read.error().code == memory::errc::not_found) {
-            ev.ok = true;
-            ev.withdrawn = true;
-            report(ev);
-            co_return std::nullopt;
-        }
-        if (!read) {
-            if (passes(read.error().code)) co_return "cannot read the journaled session: " + read.error().what();
-            ev.error = "cannot read the journaled session: " + read.error().what();
-            report(ev);
-            co_return std::nullopt;
-        }
-        if (job.in_journal) {
+        if (read) {
             read_journaled_transcript(read->transcript, job);
             job.in_journal = false;
+        } else {
+            pending = read.error().code == memory::errc::not_found ? memory::result<bool>(false)
+                                                                   : memory::result<bool>(read.error());
         }
+    } else {
+        pending = co_await actor_->async_journal_holds(job.info.user_id, job.info.session_id, asio::use_awaitable);
+    }
+    if (pending && !*pending) {
+        ev.ok = true;
+        ev.withdrawn = true;
+        report(ev);
+        co_return std::nullopt;
+    }
+    if (!pending) {
+        if (passes(pending.error().code)) co_return "cannot read the journaled session: " + pending.error().what();
+        ev.error = "cannot read the journaled session: " + pending.error().what();
+        report(ev);
+        co_return std::nullopt;
     }
     auto found = find_agent(job.info.agent);
     if (!found) {
@@ -1136,31 +1142,31 @@ asio::awaitable<std::optional<std::string>> runtime_impl::run_extraction(extract
         co_return std::nullopt;
     }
     const agents::agent_definition agent = *found;
-    const auto apply = [&](bool reused) {
+    // An update is written only onto the memory it was made from (checked by the store, under
+    // the user's lock): an undo or another process's merge while the model worked, or while a
+    // failed save waited to be retried, would otherwise be overwritten by it, or undone. Stale,
+    // it is distilled again once from the memory now stored and that is written as it is.
+    const auto apply = [&](bool checked) {
         memory::update_request req{job.info.session_id, *job.distilled,
                                    job.finished_at.empty() ? memory::utc_now() : job.finished_at,
                                    agents::merge_policy_for(agent), /*journaled=*/true, std::nullopt};
-        // An update kept since a failed save is written only onto the memory it was made from
-        // (checked by the store, under the user's lock): an undo or another process's merge
-        // meanwhile means asking the model again.
-        if (reused) req.based_on = job.distilled_from;
+        if (checked) req.based_on = job.distilled_from;
         return actor_->async_apply(job.info.user_id, std::move(req), asio::use_awaitable);
     };
     std::optional<memory::result<memory::apply_ack>> applied;
-    if (job.distilled) {
-        applied.emplace(co_await apply(true));
+    for (int round = 0; !applied; ++round) {
+        if (!job.distilled) {
+            auto distilled = co_await distill(job, agent, ev);
+            if (distilled.passing_failure) co_return distilled.passing_failure;
+            if (!distilled.update) co_return std::nullopt;  // reported
+            job.distilled = std::move(distilled.update);
+            job.distilled_from = std::move(distilled.from);
+        }
+        applied.emplace(co_await apply(round == 0));
         if (*applied && (*applied)->status == memory::apply_status::stale) {
             applied.reset();
             job.distilled.reset();
         }
-    }
-    if (!applied) {
-        auto distilled = co_await distill(job, agent, ev);
-        if (distilled.passing_failure) co_return distilled.passing_failure;
-        if (!distilled.update) co_return std::nullopt;  // reported
-        job.distilled = std::move(distilled.update);
-        job.distilled_from = std::move(distilled.from);
-        applied.emplace(co_await apply(false));
     }
     if (!*applied) {
         const auto& e = applied->error();

@@ -100,6 +100,31 @@ asio::awaitable<bool> eventually(const std::function<bool()>& done, std::chrono:
     co_return true;
 }
 
+// One session of `user` that says `text` and ends (its memory pass queued).
+asio::awaitable<void> say_and_end(runtime& rt, std::string user, std::string text) {
+    auto s = co_await rt.open_session("assistant", user);
+    co_await s.send(text);
+    s.end();
+}
+
+// The model of the undo tests: the first session teaches the cello; the second's summary says
+// whatever the memory it is shown holds (made before an undo, it still mentions the cello).
+// `slow_when_it_knows` delays that reply, to undo while the model works.
+std::function<scripted_response(const recorded_request&)> cello_then_bike(std::atomic<int>& extraction_calls,
+                                                                       std::chrono::milliseconds slow_when_it_knows) {
+    return [&extraction_calls, slow_when_it_knows](const recorded_request& r) {
+        if (!is_extraction(r)) return echo_reply(r);
+        ++extraction_calls;
+        if (r.body.find("second session") == std::string::npos)
+            return extraction_reply(R"({"running_summary":"Plays the cello.","new_facts":["Plays the cello"]})");
+        const bool knows_cello = r.body.find("Plays the cello") != std::string::npos;
+        auto reply = extraction_reply(knows_cello ? R"({"running_summary":"Plays the cello and rides a bike.","new_facts":["Rides a bike"]})"
+                                                  : R"({"running_summary":"Rides a bike.","new_facts":["Rides a bike"]})");
+        if (knows_cello) reply.delay_before_header = slow_when_it_knows;
+        return reply;
+    };
+}
+
 // The next `failures_left` writes of ida's memory record meet a full disk (the journal's
 // writes pass).
 struct disk_full_for_record : engram::memory::filesystem {
@@ -613,12 +638,8 @@ BOOST_AUTO_TEST_CASE(a_memory_pass_that_meets_an_overloaded_model_is_retried_bef
     record_memory_events(rt, events);
     engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> {
         co_await rt.start();
-        auto first = co_await rt.open_session("assistant", "ida");
-        co_await first.send("first session: I play the cello");
-        first.end();
-        auto second = co_await rt.open_session("assistant", "ida");
-        co_await second.send("second session: keep it dry");
-        second.end();
+        co_await say_and_end(rt, "ida", "first session: I play the cello");
+        co_await say_and_end(rt, "ida", "second session: keep it dry");
         co_await rt.drain_extractions();
         co_await rt.shutdown();
     }, 30s);
@@ -657,9 +678,7 @@ BOOST_AUTO_TEST_CASE(a_save_retried_after_a_full_disk_does_not_call_the_model_ag
     record_memory_events(rt, events);
     engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> {
         co_await rt.start();
-        auto s = co_await rt.open_session("assistant", "ida");
-        co_await s.send("I play the cello");
-        s.end();
+        co_await say_and_end(rt, "ida", "I play the cello");
         co_await rt.drain_extractions();
         co_await rt.shutdown();
     }, 30s);
@@ -697,14 +716,10 @@ BOOST_AUTO_TEST_CASE(a_user_erased_while_a_save_waits_for_its_retry_is_not_broug
     record_memory_events(rt, events);
     engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> {
         co_await rt.start();
-        auto first = co_await rt.open_session("assistant", "ida");
-        co_await first.send("first session: I play the cello");
-        first.end();
+        co_await say_and_end(rt, "ida", "first session: I play the cello");
         co_await rt.drain_extractions();
         fs->failures_left = 1;
-        auto second = co_await rt.open_session("assistant", "ida");
-        co_await second.send("second session: I ride a bike");
-        second.end();
+        co_await say_and_end(rt, "ida", "second session: I ride a bike");
         BOOST_TEST_REQUIRE(co_await eventually([&] { return fs->failures_left.load() == 0; }));  // the save failed
         auto erased = co_await rt.memory().async_erase("ida", asio::use_awaitable);
         BOOST_TEST(erased.has_value());
@@ -719,23 +734,75 @@ BOOST_AUTO_TEST_CASE(a_user_erased_while_a_save_waits_for_its_retry_is_not_broug
     BOOST_TEST(open_store(dir)->journal_list()->empty());
 }
 
-// An undo while a save waits to be retried changes the memory the update was made from: the
-// model is asked again rather than the old update bringing back what was undone.
-BOOST_AUTO_TEST_CASE(a_memory_undone_while_a_save_waits_for_its_retry_is_distilled_again) {
+// A user erased while a session's pass runs: neither that session nor the next one queued
+// behind it is merged, and the next one is not sent to the model at all.
+BOOST_AUTO_TEST_CASE(sessions_of_a_user_erased_while_a_pass_runs_are_neither_merged_nor_sent_to_the_model) {
     engram::test::temp_dir dir;
     fake_anthropic_server server;
     std::atomic<int> extraction_calls{0};
     server.set_handler([&](const recorded_request& r) {
         if (!is_extraction(r)) return echo_reply(r);
         ++extraction_calls;
-        const bool second = r.body.find("second session") != std::string::npos;
-        if (!second) return extraction_reply(R"({"running_summary":"Plays the cello.","new_facts":["Plays the cello"]})");
-        // The model's summary reflects the memory it is shown: made before the undo, it still
-        // mentions the cello.
-        const bool knows_cello = r.body.find("Plays the cello") != std::string::npos;
-        return extraction_reply(knows_cello ? R"({"running_summary":"Plays the cello and rides a bike.","new_facts":["Rides a bike"]})"
-                                            : R"({"running_summary":"Rides a bike.","new_facts":["Rides a bike"]})");
+        auto reply = extraction_reply(R"({"new_facts":["Plays the cello"]})");
+        reply.delay_before_header = 500ms;  // time to erase while the model works
+        return reply;
     });
+    asio::io_context ioc;
+    auto cfg = config_for(server, dir);
+    cfg.memory_wait_on_open = 0ms;  // the second session opens while the first is being distilled
+    runtime rt(ioc.get_executor(), cfg);
+    std::vector<engram::runtime::memory_event> events;
+    record_memory_events(rt, events);
+    engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> {
+        co_await rt.start();
+        co_await say_and_end(rt, "ida", "first session: I play the cello");
+        co_await say_and_end(rt, "ida", "second session: still the cello");
+        BOOST_TEST_REQUIRE(co_await eventually([&] { return extraction_calls.load() == 1; }));
+        auto erased = co_await rt.memory().async_erase("ida", asio::use_awaitable);
+        BOOST_TEST(erased.has_value());
+        co_await rt.drain_extractions();
+        co_await rt.shutdown();
+    }, 30s);
+    BOOST_TEST(extraction_calls.load() == 1);  // the second session never reached the model
+    BOOST_REQUIRE_EQUAL(events.size(), 2u);
+    for (const auto& e : events) {
+        BOOST_TEST(e.ok, e.error);
+        BOOST_TEST(e.withdrawn, e.session_id << " duplicate=" << e.duplicate << " changes=" << e.changes.size());
+    }
+    BOOST_TEST(!std::filesystem::exists(dir.path() / "memory" / "ida.json"));
+}
+
+// An undo while the model distils a session: the update, made from the memory before the undo,
+// is not written onto the memory after it; the session is distilled again from that.
+BOOST_AUTO_TEST_CASE(a_memory_undone_while_the_model_distils_a_session_is_distilled_again) {
+    engram::test::temp_dir dir;
+    fake_anthropic_server server;
+    std::atomic<int> extraction_calls{0};
+    server.set_handler(cello_then_bike(extraction_calls, 500ms));  // time to undo while the model works
+    asio::io_context ioc;
+    runtime rt(ioc.get_executor(), config_for(server, dir));
+    engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> {
+        co_await rt.start();
+        co_await say_and_end(rt, "ida", "first session: I play the cello");
+        co_await rt.drain_extractions();
+        co_await say_and_end(rt, "ida", "second session: I ride a bike");
+        BOOST_TEST_REQUIRE(co_await eventually([&] { return extraction_calls.load() == 2; }));
+        auto undone = co_await rt.memory().async_undo_last("ida", asio::use_awaitable);
+        BOOST_TEST(undone.has_value());
+        co_await rt.drain_extractions();
+        co_await rt.shutdown();
+    }, 30s);
+    BOOST_TEST(extraction_calls.load() == 3);
+    BOOST_TEST(stored_memory(dir, "ida").running_summary == "Rides a bike.");
+}
+
+// An undo while a save waits to be retried changes the memory the update was made from: the
+// model is asked again rather than the old update bringing back what was undone.
+BOOST_AUTO_TEST_CASE(a_memory_undone_while_a_save_waits_for_its_retry_is_distilled_again) {
+    engram::test::temp_dir dir;
+    fake_anthropic_server server;
+    std::atomic<int> extraction_calls{0};
+    server.set_handler(cello_then_bike(extraction_calls, 0ms));
     auto fs = std::make_shared<disk_full_for_record>();
     asio::io_context ioc;
     auto cfg = config_for(server, dir);
@@ -746,14 +813,10 @@ BOOST_AUTO_TEST_CASE(a_memory_undone_while_a_save_waits_for_its_retry_is_distill
     record_memory_events(rt, events);
     engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> {
         co_await rt.start();
-        auto first = co_await rt.open_session("assistant", "ida");
-        co_await first.send("first session: I play the cello");
-        first.end();
+        co_await say_and_end(rt, "ida", "first session: I play the cello");
         co_await rt.drain_extractions();
         fs->failures_left = 1;
-        auto second = co_await rt.open_session("assistant", "ida");
-        co_await second.send("second session: I ride a bike");
-        second.end();
+        co_await say_and_end(rt, "ida", "second session: I ride a bike");
         BOOST_TEST_REQUIRE(co_await eventually([&] { return fs->failures_left.load() == 0; }));
         auto undone = co_await rt.memory().async_undo_last("ida", asio::use_awaitable);
         BOOST_TEST(undone.has_value());

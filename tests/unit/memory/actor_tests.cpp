@@ -264,6 +264,36 @@ BOOST_AUTO_TEST_CASE(journal_erase_and_coroutine_api_through_the_actor) {
     finished.get_future().wait();
 }
 
+// Journal questions queue behind the user's earlier jobs: asked right after an erase was sent,
+// they see the erase.
+BOOST_AUTO_TEST_CASE(journal_questions_wait_their_turn_behind_an_erase) {
+    actor_fixture f;
+    auto& a = *f.actor;
+    mem::pending_job job{"gus", "sess-1", "", "USER: I moved to Oslo"};
+    BOOST_TEST_REQUIRE(a.async_journal_add(job, asio::use_future).get().has_value());
+    auto listed = a.async_pending_jobs(mem::journal_detail::without_transcripts, asio::use_future).get();
+    BOOST_TEST_REQUIRE(listed.has_value());
+    BOOST_TEST_REQUIRE(listed->size() == 1u);
+    BOOST_TEST(listed->at(0).transcript.empty());
+    BOOST_TEST(a.async_journal_holds("gus", "sess-1", asio::use_future).get().value());
+    BOOST_TEST(a.async_journal_read("gus", "sess-1", asio::use_future).get()->transcript == "USER: I moved to Oslo");
+
+    // Sent without waiting: the questions run after the erase because they queue behind it.
+    auto erased = a.async_erase("gus", asio::use_future);
+    auto holds = a.async_journal_holds("gus", "sess-1", asio::use_future);
+    auto read = a.async_journal_read("gus", "sess-1", asio::use_future);
+    BOOST_TEST(erased.get().has_value());
+    auto h = holds.get();
+    BOOST_TEST_REQUIRE(h.has_value());
+    BOOST_TEST(!*h);
+    auto r = read.get();
+    BOOST_TEST_REQUIRE(!r.has_value());
+    BOOST_TEST((r.error().code == mem::errc::not_found));
+    auto bad = a.async_journal_holds("", "sess-1", asio::use_future).get();
+    BOOST_TEST_REQUIRE(!bad.has_value());
+    BOOST_TEST((bad.error().code == mem::errc::invalid_user_id));
+}
+
 BOOST_AUTO_TEST_CASE(stop_drains_accepted_jobs_and_refuses_later_ones) {
     actor_fixture f;
     std::vector<std::future<mem::result<mem::apply_ack>>> acks;

@@ -31,7 +31,7 @@ struct actor_options {
 
 /// The acknowledgement of one applied update.
 struct apply_ack {
-    apply_status status = apply_status::applied;  ///< duplicate: the session was applied before.
+    apply_status status = apply_status::applied;  ///< duplicate, withdrawn, stale: see apply_status
     memory_diff diff;                             ///< What this update changed.
     user_memory memory;                           ///< The memory as durably written.
     std::size_t batch_size = 1;                   ///< Updates written together with this one.
@@ -104,8 +104,9 @@ public:
             token, std::move(user_id));
     }
 
-    /// Applies one session's update durably (and removes its journal entry). A session id that was
-    /// already applied completes with status duplicate. Signature: void(result<apply_ack>).
+    /// Applies one session's update durably (and removes its journal entry once it is in the
+    /// record). A session id that was already applied completes with status duplicate; see
+    /// apply_status for withdrawn and stale. Signature: void(result<apply_ack>).
     template <class CompletionToken = boost::asio::deferred_t>
     auto async_apply(std::string user_id, update_request request,
                      CompletionToken&& token = CompletionToken{}) {
@@ -183,6 +184,18 @@ public:
             token, std::move(user_id), std::move(session_id));
     }
 
+    /// Whether the journal still holds the session's job (store::journal_holds), in the user's
+    /// FIFO. Signature: void(result<bool>).
+    template <class CompletionToken = boost::asio::deferred_t>
+    auto async_journal_holds(std::string user_id, std::string session_id, CompletionToken&& token = CompletionToken{}) {
+        return boost::asio::async_initiate<CompletionToken, void(result<bool>)>(
+            [this](auto handler, std::string u, std::string s) {
+                submit_journal_holds(std::move(u), std::move(s),
+                                     boost::asio::any_completion_handler<void(result<bool>)>(std::move(handler)));
+            },
+            token, std::move(user_id), std::move(session_id));
+    }
+
 private:
     void start_run(boost::asio::any_completion_handler<void()> handler);
     void submit_load(std::string user_id, boost::asio::any_completion_handler<void(result<user_memory>)> h);
@@ -194,6 +207,8 @@ private:
     void submit_pending(journal_detail detail, boost::asio::any_completion_handler<void(result<std::vector<pending_job>>)> h);
     void submit_journal_read(std::string user_id, std::string session_id,
                              boost::asio::any_completion_handler<void(result<pending_job>)> h);
+    void submit_journal_holds(std::string user_id, std::string session_id,
+                              boost::asio::any_completion_handler<void(result<bool>)> h);
 
 public:
     struct impl;  ///< Implementation detail (public only so the .cpp can name it).

@@ -126,8 +126,10 @@ public:
     result<user_record> load(std::string_view user_id) const;
 
     /// Locks the user, reads the record, applies every request in order (refusing session ids
-    /// already applied), writes the record once if anything changed, then removes the requests'
-    /// journal entries. Either all requests are written or none is (and the old file is intact).
+    /// already applied; skipping, with their own status, one that is `withdrawn` or `stale`),
+    /// writes the record once if anything changed, then removes the journal entries of the
+    /// requests now in the record (`applied` or `duplicate`; a `stale` one's stays). Either all
+    /// the requests that merge are written or none is (and the old file is intact).
     /// Exception: if only the directory fsync after the rename fails, the new record is in place
     /// but may not be durable; that is errc::io_error saying so, and the journal entries are kept
     /// (replaying them is acknowledged as apply_status::duplicate).
@@ -176,8 +178,13 @@ public:
 
     /// One pending job, transcript included; errc::not_found when the journal no longer holds it
     /// (merged meanwhile, by this process or another, or erased). A job that is no longer
-    /// readable is quarantined, as journal_list does, and reported as errc::memory_corrupt.
+    /// readable is quarantined, as journal_list does, and reported as errc::memory_corrupt; one
+    /// a newer engram wrote is errc::unsupported_record and stays.
     result<pending_job> journal_read(std::string_view user_id, std::string_view session_id) const;
+
+    /// Whether the journal still holds the session's job (a stat, nothing read). An error other
+    /// than "missing" is reported as such, never as false.
+    result<bool> journal_holds(std::string_view user_id, std::string_view session_id) const;
 
     /// Removes a job (no error if it is already gone). apply() does this itself.
     result<void> journal_remove(std::string_view user_id, std::string_view session_id);

@@ -26,7 +26,7 @@ struct memory_event {
     /// it ended, or another process sharing the memory directory merged it. Not merged here;
     /// nothing of it stays journaled (nothing changed).
     bool withdrawn = false;
-    std::string error;                 ///< when !ok: why (the job stays in the journal)
+    std::string error;                 ///< when !ok: why (the job stays in the journal, or in quarantine when its file was damaged)
     std::vector<std::string> changes;  ///< when ok: human-readable diff lines
     std::int64_t session_count = 0;    ///< when ok: the user's session count afterwards
 };
