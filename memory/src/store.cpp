@@ -414,11 +414,12 @@ struct store::impl {
         return write_atomic(dir_fd.get(), name, text, name);
     }
 
-    /// Whether the journal holds `name` (an error other than "missing" counts as holding it: a
-    /// session is withdrawn only when its entry is known to be gone).
-    bool journal_holds(const std::string& name) const {
+    /// Whether the journal holds the job file `name` (a stat, nothing read).
+    result<bool> journal_holds(const std::string& name) const {
         struct stat st {};
-        return ::fstatat(journal_fd.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 || errno != ENOENT;
+        if (::fstatat(journal_fd.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) return true;
+        if (errno == ENOENT) return false;
+        return error_from_errno(errno, "stat .journal/" + name);
     }
 
     bool unlink_if_exists(int dfd, const std::string& name) const {
@@ -567,7 +568,7 @@ result<apply_result> store::apply(std::string_view user_id, std::span<const upda
     for (const auto& r : requests) {
         if (auto c = check_request(r, impl_->limits); !c) return c.error();
         job_names_for.emplace_back();
-        if (!r.session_id.empty()) job_names_for.back() = *enc + "@" + *encode_session_id(r.session_id) + job_suffix;
+        if (!r.session_id.empty()) job_names_for.back() = *job_file_name(user_id, r.session_id);  // both checked
     }
     auto lock = impl_->lock_user(*enc);
     if (!lock) return lock.error();
@@ -583,14 +584,19 @@ result<apply_result> store::apply(std::string_view user_id, std::span<const upda
     for (std::size_t i = 0; i < requests.size(); ++i) {
         const auto& r = requests[i];
         const auto& applied = out.record.applied_sessions;
-        if (r.journaled && !r.session_id.empty() &&
-            std::find(applied.begin(), applied.end(), r.session_id) == applied.end() &&
-            !impl_->journal_holds(job_names_for[i])) {
-            out.outcomes.push_back({apply_status::withdrawn, {}});
-            continue;
+        // A session applied before is `duplicate` (apply_to_record), whatever the checks below say.
+        const bool new_session =
+            r.session_id.empty() || std::find(applied.begin(), applied.end(), r.session_id) == applied.end();
+        if (new_session && r.journaled && !r.session_id.empty()) {
+            // An error other than "missing" counts as holding it: a session is withdrawn only
+            // when its entry is known to be gone.
+            const auto held = impl_->journal_holds(job_names_for[i]);
+            if (held && !*held) {
+                out.outcomes.push_back({apply_status::withdrawn, {}});
+                continue;
+            }
         }
-        if (r.based_on && *r.based_on != out.record.memory &&
-            std::find(applied.begin(), applied.end(), r.session_id) == applied.end()) {
+        if (new_session && r.based_on && *r.based_on != out.record.memory) {
             out.outcomes.push_back({apply_status::stale, {}});
             continue;
         }
@@ -746,7 +752,7 @@ result<void> store::journal_add(const pending_job& job) {
                    {"session_id", job.session_id},
                    {"created_at", job.created_at.empty() ? utc_now() : job.created_at},
                    {"transcript", job.transcript}};
-    const std::string name = *enc + "@" + *sess + job_suffix;
+    const std::string name = *job_file_name(job.user_id, job.session_id);  // both checked above
     const std::string text = json::serialize(o);
     if (text.size() > max_file_bytes)
         return make_error(errc::invalid_record,
@@ -815,11 +821,7 @@ result<pending_job> store::journal_read(std::string_view user_id, std::string_vi
 result<bool> store::journal_holds(std::string_view user_id, std::string_view session_id) const {
     auto name_of = job_file_name(user_id, session_id);
     if (!name_of) return name_of.error();
-    const std::string& name = *name_of;
-    struct stat st {};
-    if (::fstatat(impl_->journal_fd.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) return true;
-    if (errno == ENOENT) return false;
-    return error_from_errno(errno, "stat .journal/" + name);
+    return impl_->journal_holds(*name_of);
 }
 
 result<void> store::journal_remove(std::string_view user_id, std::string_view session_id) {

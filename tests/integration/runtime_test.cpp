@@ -139,6 +139,16 @@ struct disk_full_for_record : engram::memory::filesystem {
     }
 };
 
+// Memory writes go through `fs`; a failed save is retried after each of `delays`.
+runtime_config retrying_saves_through(const fake_anthropic_server& server, const engram::test::temp_dir& dir,
+                                      std::shared_ptr<disk_full_for_record> fs,
+                                      std::vector<std::chrono::milliseconds> delays) {
+    auto cfg = config_for(server, dir);
+    cfg.memory_filesystem = std::move(fs);
+    cfg.extraction_retry_delays = std::move(delays);
+    return cfg;
+}
+
 std::shared_ptr<engram::memory::store> open_store(const engram::test::temp_dir& dir) {
     engram::memory::store_options options;
     options.directory = dir.path() / "memory";
@@ -662,18 +672,11 @@ BOOST_AUTO_TEST_CASE(a_save_retried_after_a_full_disk_does_not_call_the_model_ag
     engram::test::temp_dir dir;
     fake_anthropic_server server;
     std::atomic<int> extraction_calls{0};
-    server.set_handler([&](const recorded_request& r) {
-        if (!is_extraction(r)) return echo_reply(r);
-        ++extraction_calls;
-        return extraction_reply(R"({"running_summary":"Plays the cello.","new_facts":["Plays the cello"]})");
-    });
+    server.set_handler(cello_then_bike(extraction_calls, 0ms));
     auto fs = std::make_shared<disk_full_for_record>();
     fs->failures_left = 2;  // the first two writes of ida's record
     asio::io_context ioc;
-    auto cfg = config_for(server, dir);
-    cfg.memory_filesystem = fs;
-    cfg.extraction_retry_delays = {20ms, 20ms, 20ms};
-    runtime rt(ioc.get_executor(), cfg);
+    runtime rt(ioc.get_executor(), retrying_saves_through(server, dir, fs, {20ms, 20ms, 20ms}));
     std::vector<engram::runtime::memory_event> events;
     record_memory_events(rt, events);
     engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> {
@@ -699,19 +702,10 @@ BOOST_AUTO_TEST_CASE(a_user_erased_while_a_save_waits_for_its_retry_is_not_broug
     engram::test::temp_dir dir;
     fake_anthropic_server server;
     std::atomic<int> extraction_calls{0};
-    server.set_handler([&](const recorded_request& r) {
-        if (!is_extraction(r)) return echo_reply(r);
-        ++extraction_calls;
-        const bool second = r.body.find("second session") != std::string::npos;
-        return extraction_reply(second ? R"({"running_summary":"Rides a bike.","new_facts":["Rides a bike"]})"
-                                       : R"({"running_summary":"Plays the cello.","new_facts":["Plays the cello"]})");
-    });
+    server.set_handler(cello_then_bike(extraction_calls, 0ms));
     auto fs = std::make_shared<disk_full_for_record>();
     asio::io_context ioc;
-    auto cfg = config_for(server, dir);
-    cfg.memory_filesystem = fs;
-    cfg.extraction_retry_delays = {1s};
-    runtime rt(ioc.get_executor(), cfg);
+    runtime rt(ioc.get_executor(), retrying_saves_through(server, dir, fs, {1s}));
     std::vector<engram::runtime::memory_event> events;
     record_memory_events(rt, events);
     engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> {
@@ -805,10 +799,7 @@ BOOST_AUTO_TEST_CASE(a_memory_undone_while_a_save_waits_for_its_retry_is_distill
     server.set_handler(cello_then_bike(extraction_calls, 0ms));
     auto fs = std::make_shared<disk_full_for_record>();
     asio::io_context ioc;
-    auto cfg = config_for(server, dir);
-    cfg.memory_filesystem = fs;
-    cfg.extraction_retry_delays = {1s};
-    runtime rt(ioc.get_executor(), cfg);
+    runtime rt(ioc.get_executor(), retrying_saves_through(server, dir, fs, {1s}));
     std::vector<engram::runtime::memory_event> events;
     record_memory_events(rt, events);
     engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> {
