@@ -111,6 +111,21 @@ std::string_view temp_target(std::string_view name) {
     return name.substr(11);
 }
 
+/// Whether a name holds an upper-case letter outside its %XX escapes: one this store names with
+/// name_case::insensitive never does.
+bool has_literal_upper(std::string_view name) {
+    for (std::size_t i = 0; i < name.size(); ++i) {
+        if (name[i] == '%') i += 2;
+        else if (name[i] >= 'A' && name[i] <= 'Z') return true;
+    }
+    return false;
+}
+
+bool names_equal_ignoring_case(std::string_view a, std::string_view b) {
+    const auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; };
+    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [&](char x, char y) { return lower(x) == lower(y); });
+}
+
 std::string compact_now() {
     std::string s = utc_now();  // 2024-01-15T14:32:00Z -> 20240115T143200Z
     s.erase(std::remove_if(s.begin(), s.end(), [](char c) { return c == '-' || c == ':'; }), s.end());
@@ -118,10 +133,10 @@ std::string compact_now() {
 }
 
 /// The journal file of a session: `<encoded user>@<encoded session>.job`.
-result<std::string> job_file_name(std::string_view user_id, std::string_view session_id) {
-    auto enc = encode_user_id(user_id);
+result<std::string> job_file_name(std::string_view user_id, std::string_view session_id, name_case names) {
+    auto enc = encode_user_id(user_id, names);
     if (!enc) return enc.error();
-    auto sess = encode_session_id(session_id);
+    auto sess = encode_session_id(session_id, names);
     if (!sess) return sess.error();
     return *enc + "@" + *sess + job_suffix;
 }
@@ -133,7 +148,8 @@ constexpr std::int64_t job_version = 1;
 /// it must be the one journal_add chooses for the job's ids. A job of a newer format (a newer
 /// engram sharing the directory wrote it) is neither: `newer` is set and it is left alone, so a
 /// rolling upgrade cannot lose the newer process's sessions to an older process's start-up.
-std::optional<pending_job> job_from_text(std::string_view text, std::string_view name, bool& newer) {
+std::optional<pending_job> job_from_text(std::string_view text, std::string_view name, bool& newer,
+                                         name_case names) {
     newer = false;
     boost::system::error_code ec;
     const json::value v = json::parse(text, ec);
@@ -156,9 +172,8 @@ std::optional<pending_job> job_from_text(std::string_view text, std::string_view
     if (!get("user_id", job.user_id) || !get("session_id", job.session_id) ||
         !get("created_at", job.created_at) || !get("transcript", job.transcript))
         return std::nullopt;
-    auto e = encode_user_id(job.user_id);
-    auto s = encode_session_id(job.session_id);
-    if (!e || !s || name != *e + "@" + *s + job_suffix) return std::nullopt;
+    auto expected = job_file_name(job.user_id, job.session_id, names);
+    if (!expected || name != *expected) return std::nullopt;
     // The session's end dates its merge; one no record could store is dropped ("now" instead)
     // rather than failing the job's merge at every start.
     if (!detail::is_stored_timestamp(job.created_at, record_limits{}.max_timestamp)) job.created_at.clear();
@@ -180,6 +195,7 @@ result<void> check_request(const update_request& r, const record_limits& limits)
 
 struct store::impl {
     std::filesystem::path dir;
+    name_case names = name_case::sensitive;  ///< how the directory's file system compares names (open() finds out)
     merge_policy policy;
     record_limits limits;
     std::shared_ptr<memory::filesystem> fs;
@@ -422,6 +438,81 @@ struct store::impl {
         return error_from_errno(errno, "stat .journal/" + name);
     }
 
+    /// Whether the file system compares names without regard to letter case: ".JOURNAL" is then
+    /// the journal directory itself. Asked by name, not by creating a file, so that a read-only
+    /// memory directory is asked too.
+    result<name_case> probe_name_case() const {
+        const int fd = fs->open_at(dir_fd.get(), ".JOURNAL", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, 0);
+        if (fd < 0) {
+            if (errno == ENOENT || errno == ENOTDIR || errno == ELOOP) return name_case::sensitive;
+            return error_from_errno(errno, "open " + (dir / ".JOURNAL").string() +
+                                               " (to learn whether the file system tells letter case apart)");
+        }
+        unique_fd guard(fd);
+        struct stat probed {}, journal {};
+        if (::fstat(fd, &probed) != 0 || ::fstat(journal_fd.get(), &journal) != 0)
+            return error_from_errno(errno, "stat " + (dir / ".journal").string());
+        const bool same = probed.st_dev == journal.st_dev && probed.st_ino == journal.st_ino;
+        return same ? name_case::insensitive : name_case::sensitive;
+    }
+
+    /// On a case-insensitive file system, renames what an older engram or the tutorial named with
+    /// upper-case letters ("Alice.json", which is also "alice.json" there) to the names this store
+    /// gives ("%41lice.json"), so that ids differing only in case stay apart from now on. A
+    /// record goes to the id it holds, a job to its ids, a quarantined file to the id its name
+    /// encodes. Nothing is overwritten, and a failure leaves the file for the next open.
+    void rename_legacy_names() const {
+        // The name under the user's lock, and only when the new one is free: a store of this
+        // build may be writing it right now.
+        const auto move = [&](int dfd, const std::string& from, const std::string& owner_stem, const std::string& to) {
+            if (names_equal_ignoring_case(from, to)) return;  // the same file there already
+            auto lock = lock_user(owner_stem);
+            if (!lock) return;
+            const int taken = fs->open_at(dfd, to.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC, 0);
+            if (taken >= 0 || errno != ENOENT) {
+                if (taken >= 0) ::close(taken);
+                return;
+            }
+            if (fs->rename_at(dfd, from.c_str(), dfd, to.c_str()) == 0) fs->fsync(dfd);
+        };
+        if (auto top = list_dir(dir_fd.get(), "the memory directory"))
+            for (const auto& n : *top) {
+                if (n.empty() || n[0] == '.' || !ends_with(n, record_suffix)) continue;
+                const std::string stem = n.substr(0, n.size() - std::strlen(record_suffix));
+                if (!has_literal_upper(stem)) continue;
+                std::optional<std::string> owner;
+                if (auto bytes = read_file(dir_fd.get(), n, n); bytes && *bytes)
+                    if (auto rec = parse_record(**bytes, limits)) owner = rec->memory.user_id;
+                if (!owner) owner = decode_id(stem);
+                if (!owner) continue;
+                if (auto enc = encode_user_id(*owner, name_case::insensitive))
+                    move(dir_fd.get(), n, *enc, *enc + record_suffix);
+            }
+        if (auto jobs = list_dir(journal_fd.get(), ".journal/"))
+            for (const auto& n : *jobs) {
+                if (n.empty() || n[0] == '.' || !ends_with(n, job_suffix) || !has_literal_upper(n)) continue;
+                auto bytes = read_file(journal_fd.get(), n, ".journal/" + n);
+                bool newer = false;
+                auto job = bytes && *bytes ? job_from_text(**bytes, n, newer, name_case::sensitive) : std::nullopt;
+                if (!job) continue;  // left to journal_list, which quarantines what it cannot read
+                auto enc = encode_user_id(job->user_id, name_case::insensitive);
+                auto to = job_file_name(job->user_id, job->session_id, name_case::insensitive);
+                if (enc && to) move(journal_fd.get(), n, *enc, *to);
+            }
+        if (auto held = list_dir(quarantine_fd.get(), ".quarantine/"))
+            for (const auto& n : *held) {
+                const auto at = n.find('@');
+                if (at == std::string::npos || !has_literal_upper(n.substr(0, at))) continue;
+                auto owner = decode_id(n.substr(0, at));
+                if (!owner) continue;
+                // Quarantined names are unique (a time and a random part): no lock, nothing to overwrite.
+                auto enc = encode_user_id(*owner, name_case::insensitive);
+                if (enc && fs->rename_at(quarantine_fd.get(), n.c_str(), quarantine_fd.get(),
+                                         (*enc + n.substr(at)).c_str()) == 0)
+                    fs->fsync(quarantine_fd.get());
+            }
+    }
+
     bool unlink_if_exists(int dfd, const std::string& name) const {
         return fs->unlink_at(dfd, name.c_str(), 0) == 0;
     }
@@ -520,6 +611,10 @@ result<std::shared_ptr<store>> store::open(store_options options) {
         if (auto r = p->open_subdir(name, *slot, made_subdir); !r) return r.error();
     if (made_subdir && p->fs->fsync(p->dir_fd.get()) != 0)
         return error_from_errno(errno, "fsync memory directory " + p->dir.string() + " after creating its subdirectories");
+    auto names = p->probe_name_case();
+    if (!names) return names.error();
+    p->names = *names;
+    if (p->names == name_case::insensitive) p->rename_legacy_names();
     p->remove_stale_temp_files(p->dir_fd.get());
     p->remove_stale_temp_files(p->journal_fd.get());
     return std::shared_ptr<store>(new store(std::move(p)));
@@ -536,7 +631,7 @@ const record_limits& store::limits() const noexcept {
 }
 
 result<user_record> store::load(std::string_view user_id) const {
-    auto enc = encode_user_id(user_id);
+    auto enc = encode_user_id(user_id, impl_->names);
     if (!enc) return enc.error();
     const std::string name = *enc + record_suffix;
     auto bytes = impl_->read_file(impl_->dir_fd.get(), name, name);
@@ -562,13 +657,17 @@ result<user_record> store::load(std::string_view user_id) const {
 }
 
 result<apply_result> store::apply(std::string_view user_id, std::span<const update_request> requests) {
-    auto enc = encode_user_id(user_id);
+    auto enc = encode_user_id(user_id, impl_->names);
     if (!enc) return enc.error();
     std::vector<std::string> job_names_for;  // each request's journal entry (empty: no session id)
     for (const auto& r : requests) {
         if (auto c = check_request(r, impl_->limits); !c) return c.error();
         job_names_for.emplace_back();
-        if (!r.session_id.empty()) job_names_for.back() = *job_file_name(user_id, r.session_id);  // both checked
+        if (r.session_id.empty()) continue;
+        // Escaped upper case makes a name longer on a case-insensitive file system.
+        auto name = job_file_name(user_id, r.session_id, impl_->names);
+        if (!name) return name.error();
+        job_names_for.back() = std::move(*name);
     }
     auto lock = impl_->lock_user(*enc);
     if (!lock) return lock.error();
@@ -626,7 +725,7 @@ result<apply_result> store::apply(std::string_view user_id, std::span<const upda
 }
 
 result<user_record> store::undo_last(std::string_view user_id) {
-    auto enc = encode_user_id(user_id);
+    auto enc = encode_user_id(user_id, impl_->names);
     if (!enc) return enc.error();
     auto lock = impl_->lock_user(*enc);
     if (!lock) return lock.error();
@@ -640,7 +739,7 @@ result<user_record> store::undo_last(std::string_view user_id) {
 }
 
 result<bool> store::erase(std::string_view user_id) {
-    auto enc = encode_user_id(user_id);
+    auto enc = encode_user_id(user_id, impl_->names);
     if (!enc) return enc.error();
     auto lock = impl_->lock_user(*enc);
     if (!lock) return lock.error();
@@ -699,7 +798,8 @@ result<std::vector<std::string>> store::list_users() const {
     std::vector<std::string> out;
     for (const auto& n : *names) {
         if (n.empty() || n[0] == '.' || !ends_with(n, record_suffix)) continue;
-        if (auto id = decode_id(std::string_view(n).substr(0, n.size() - 5))) out.push_back(std::move(*id));
+        if (auto id = decode_id(std::string_view(n).substr(0, n.size() - 5), impl_->names))
+            out.push_back(std::move(*id));
     }
     std::sort(out.begin(), out.end());
     return out;
@@ -727,7 +827,7 @@ result<json::value> store::export_all() const {
 }
 
 result<std::vector<std::string>> store::quarantined(std::string_view user_id) const {
-    auto enc = encode_user_id(user_id);
+    auto enc = encode_user_id(user_id, impl_->names);
     if (!enc) return enc.error();
     auto names = impl_->list_dir(impl_->quarantine_fd.get(), ".quarantine/");
     if (!names) return names.error();
@@ -738,10 +838,10 @@ result<std::vector<std::string>> store::quarantined(std::string_view user_id) co
 }
 
 result<void> store::journal_add(const pending_job& job) {
-    auto enc = encode_user_id(job.user_id);
+    auto enc = encode_user_id(job.user_id, impl_->names);
     if (!enc) return enc.error();
-    auto sess = encode_session_id(job.session_id);
-    if (!sess) return sess.error();
+    auto name_of = job_file_name(job.user_id, job.session_id, impl_->names);
+    if (!name_of) return name_of.error();
     // A job journal_list would quarantine is a session lost at the next start: refuse it now.
     if (!is_valid_utf8(job.transcript))
         return make_error(errc::invalid_record, "transcript: not valid UTF-8; the job was not journaled");
@@ -752,13 +852,13 @@ result<void> store::journal_add(const pending_job& job) {
                    {"session_id", job.session_id},
                    {"created_at", job.created_at.empty() ? utc_now() : job.created_at},
                    {"transcript", job.transcript}};
-    const std::string name = *job_file_name(job.user_id, job.session_id);  // both checked above
+    const std::string& name = *name_of;
     const std::string text = json::serialize(o);
     if (text.size() > max_file_bytes)
         return make_error(errc::invalid_record,
                           "transcript: too long (the job file would be " + std::to_string(text.size()) +
                               " bytes, the journal reads at most 64 MiB); the job was not journaled");
-    if (bool newer = false; !job_from_text(text, name, newer))
+    if (bool newer = false; !job_from_text(text, name, newer, impl_->names))
         return make_error(errc::invalid_record,
                           "pending_job: the journal could not read it back; the job was not journaled");
     auto lock = impl_->lock_user(*enc);
@@ -780,7 +880,7 @@ result<std::vector<pending_job>> store::journal_list(journal_detail detail) cons
         // A symlink, a non-regular file or unparsable JSON is moved aside like a corrupt record;
         // a newer build's job waits for a build that reads it.
         bool newer = false;
-        auto job = bytes ? job_from_text(**bytes, n, newer) : std::nullopt;
+        auto job = bytes ? job_from_text(**bytes, n, newer, impl_->names) : std::nullopt;
         if (newer) continue;
         if (!job) {
             const auto at = n.find('@');
@@ -797,7 +897,7 @@ result<std::vector<pending_job>> store::journal_list(journal_detail detail) cons
 }
 
 result<pending_job> store::journal_read(std::string_view user_id, std::string_view session_id) const {
-    auto name_of = job_file_name(user_id, session_id);
+    auto name_of = job_file_name(user_id, session_id, impl_->names);
     if (!name_of) return name_of.error();
     const std::string& name = *name_of;
     auto bytes = impl_->read_file(impl_->journal_fd.get(), name, ".journal/" + name);
@@ -806,7 +906,7 @@ result<pending_job> store::journal_read(std::string_view user_id, std::string_vi
     if (bytes && !*bytes)
         return make_error(errc::not_found, "session " + std::string(session_id) + " is no longer in the journal");
     bool newer = false;
-    auto job = bytes ? job_from_text(**bytes, name, newer) : std::nullopt;
+    auto job = bytes ? job_from_text(**bytes, name, newer, impl_->names) : std::nullopt;
     if (newer)
         return make_error(errc::unsupported_record, ".journal/" + name + " was written by a newer engram; it is left for it");
     if (!job) {
@@ -819,13 +919,13 @@ result<pending_job> store::journal_read(std::string_view user_id, std::string_vi
 }
 
 result<bool> store::journal_holds(std::string_view user_id, std::string_view session_id) const {
-    auto name_of = job_file_name(user_id, session_id);
+    auto name_of = job_file_name(user_id, session_id, impl_->names);
     if (!name_of) return name_of.error();
     return impl_->journal_holds(*name_of);
 }
 
 result<void> store::journal_remove(std::string_view user_id, std::string_view session_id) {
-    auto name_of = job_file_name(user_id, session_id);
+    auto name_of = job_file_name(user_id, session_id, impl_->names);
     if (!name_of) return name_of.error();
     const std::string& name = *name_of;
     if (impl_->fs->unlink_at(impl_->journal_fd.get(), name.c_str(), 0) != 0) {

@@ -5,11 +5,19 @@
 namespace engram::memory {
 namespace {
 
-bool kept(unsigned char c) noexcept {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
+bool is_upper(unsigned char c) noexcept {
+    return c >= 'A' && c <= 'Z';
 }
 
-result<std::string> encode(std::string_view id, errc e, std::string_view what, std::size_t limit) {
+/// Bytes a stem holds as they are. On a case-insensitive file system upper-case letters are
+/// escaped, so that "Alice" and "alice" name different files there too.
+bool kept(unsigned char c, name_case names) noexcept {
+    return (c >= 'a' && c <= 'z') || (is_upper(c) && names == name_case::sensitive) || (c >= '0' && c <= '9') ||
+           c == '-' || c == '_';
+}
+
+result<std::string> encode(std::string_view id, errc e, std::string_view what, std::size_t limit,
+                           name_case names) {
     const std::string name(what);
     if (id.empty()) return make_error(e, name + " is empty");
     if (!is_valid_utf8(id)) return make_error(e, name + " is not valid UTF-8");
@@ -19,7 +27,7 @@ result<std::string> encode(std::string_view id, errc e, std::string_view what, s
     for (char ch : id) {
         const auto c = static_cast<unsigned char>(ch);
         if (c < 0x20 || c == 0x7F) return make_error(e, name + " contains a control character");
-        if (kept(c)) {
+        if (kept(c, names)) {
             out.push_back(ch);
         } else {
             out.push_back('%');
@@ -41,19 +49,30 @@ int hex_value(char c) noexcept {
 
 }  // namespace
 
-result<std::string> encode_user_id(std::string_view id) {
-    return encode(id, errc::invalid_user_id, "user id", max_encoded_user_id);
+result<std::string> encode_user_id(std::string_view id, name_case names) {
+    return encode(id, errc::invalid_user_id, "user id", max_encoded_user_id, names);
 }
 
-result<std::string> encode_session_id(std::string_view id) {
-    return encode(id, errc::invalid_session_id, "session id", max_encoded_session_id);
+result<std::string> encode_session_id(std::string_view id, name_case names) {
+    return encode(id, errc::invalid_session_id, "session id", max_encoded_session_id, names);
 }
 
-std::optional<std::string> decode_id(std::string_view stem) {
+std::optional<std::string> decode_id(std::string_view stem, name_case names) {
     std::string out;
+    std::string folded;  // the stem as the file system compares it
+    if (names == name_case::insensitive) {
+        // A file the store did not name (a legacy "Alice.json") is the same file as "alice.json"
+        // there, and the store reads it for "alice".
+        folded.assign(stem);
+        for (std::size_t i = 0; i < folded.size(); ++i) {
+            if (folded[i] == '%') i += 2;  // escapes keep their upper-case hex digits
+            else if (is_upper(static_cast<unsigned char>(folded[i]))) folded[i] = static_cast<char>(folded[i] - 'A' + 'a');
+        }
+        stem = folded;
+    }
     for (std::size_t i = 0; i < stem.size(); ++i) {
         const auto c = static_cast<unsigned char>(stem[i]);
-        if (kept(c)) {
+        if (kept(c, names)) {
             out.push_back(stem[i]);
             continue;
         }
@@ -62,12 +81,12 @@ std::optional<std::string> decode_id(std::string_view stem) {
         const int lo = hex_value(stem[i + 2]);
         if (hi < 0 || lo < 0) return std::nullopt;
         const auto byte = static_cast<unsigned char>(hi * 16 + lo);
-        if (kept(byte)) return std::nullopt;  // a kept byte is never escaped
+        if (kept(byte, names)) return std::nullopt;  // a kept byte is never escaped
         out.push_back(static_cast<char>(byte));
         i += 2;
     }
     // Only accept stems that round-trip exactly.
-    auto again = encode_user_id(out);
+    auto again = encode_user_id(out, names);
     if (!again || *again != stem) return std::nullopt;
     return out;
 }

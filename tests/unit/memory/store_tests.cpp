@@ -4,6 +4,7 @@
 #include <atomic>
 #include <cerrno>
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <pwd.h>
 #include <sys/stat.h>
@@ -71,6 +72,49 @@ struct faulty_fs : mem::filesystem {
             return -1;
         }
         return filesystem::rename_at(a, from, b, to);
+    }
+};
+
+/// Compares names without regard to ASCII letter case and keeps the case a name was made with,
+/// as ext4 with casefold, APFS or NTFS do: a name is first looked up among the directory's entries.
+struct case_folding_fs : mem::filesystem {
+    static bool same(std::string_view a, std::string_view b) {
+        const auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; };
+        return a.size() == b.size() &&
+               std::equal(a.begin(), a.end(), b.begin(), [&](char x, char y) { return lower(x) == lower(y); });
+    }
+    /// The entry `name` means in the directory: an existing one equal but for case, or `name`.
+    static std::string entry(int dir_fd, const char* name) {
+        const std::string_view n = name;
+        if (dir_fd == AT_FDCWD || n.find('/') != std::string_view::npos || n == "." || n == "..")
+            return std::string(n);
+        const int fd = ::openat(dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0) return std::string(n);
+        DIR* d = ::fdopendir(fd);
+        if (!d) {
+            ::close(fd);
+            return std::string(n);
+        }
+        std::string out(n);
+        while (const dirent* e = ::readdir(d))
+            if (same(e->d_name, n)) {
+                out = e->d_name;
+                break;
+            }
+        ::closedir(d);
+        return out;
+    }
+    int open_at(int dir_fd, const char* name, int flags, mode_t mode) override {
+        return filesystem::open_at(dir_fd, entry(dir_fd, name).c_str(), flags, mode);
+    }
+    int rename_at(int a, const char* from, int b, const char* to) override {
+        return filesystem::rename_at(a, entry(a, from).c_str(), b, entry(b, to).c_str());
+    }
+    int unlink_at(int dir_fd, const char* name, int flags) override {
+        return filesystem::unlink_at(dir_fd, entry(dir_fd, name).c_str(), flags);
+    }
+    int mkdir_at(int dir_fd, const char* name, mode_t mode) override {
+        return filesystem::mkdir_at(dir_fd, entry(dir_fd, name).c_str(), mode);
     }
 };
 
@@ -426,6 +470,87 @@ BOOST_AUTO_TEST_CASE(list_export_and_hostile_ids_stay_inside_the_directory) {
     auto bad = s->load("");
     BOOST_TEST_REQUIRE(!bad.has_value());
     BOOST_TEST((bad.error().code == mem::errc::invalid_user_id));
+}
+
+std::vector<std::string> fact_texts(const mem::store& s, const std::string& user) {
+    auto r = s.load(user);
+    BOOST_TEST_REQUIRE(r.has_value(), user << ": " << (r ? "" : r.error().what()));
+    std::vector<std::string> out;
+    for (const auto& f : r->memory.key_facts) out.push_back(f.text);
+    return out;
+}
+
+/// The value of a store call that must succeed.
+template <class T>
+T must(mem::result<T> r) {
+    BOOST_TEST_REQUIRE(r.has_value(), (r ? "" : r.error().what()));
+    return std::move(*r);
+}
+
+BOOST_AUTO_TEST_CASE(ids_differing_only_in_letter_case_keep_their_own_memory_where_the_file_system_ignores_case) {
+    // There "Alice.json" and "alice.json" are one file: each user would read the other's
+    // record (and quarantine it as another user's), and their jobs would overwrite each other.
+    temp_dir tmp;
+    const auto dir = tmp.path() / "m";
+    auto s = open_store(dir, std::make_shared<case_folding_fs>());
+    BOOST_TEST_REQUIRE(apply_one(*s, "Alice", fact_update("s1", "Likes tea")).has_value());
+    auto lower = apply_one(*s, "alice", fact_update("s1", "Likes coffee"));
+    BOOST_TEST_REQUIRE(lower.has_value(), (lower ? "" : lower.error().what()));
+    BOOST_TEST_REQUIRE(s->journal_add({"Alice", "S1", "", "USER: tea"}).has_value());
+    BOOST_TEST_REQUIRE(s->journal_add({"alice", "s1", "", "USER: coffee"}).has_value());
+    BOOST_TEST(fact_texts(*s, "Alice") == std::vector<std::string>{"Likes tea"}, boost::test_tools::per_element());
+    BOOST_TEST(fact_texts(*s, "alice") == std::vector<std::string>{"Likes coffee"}, boost::test_tools::per_element());
+    BOOST_TEST(names_in(dir / ".quarantine").empty());
+    BOOST_TEST((must(s->list_users()) == std::vector<std::string>{"Alice", "alice"}), boost::test_tools::per_element());
+    auto jobs = s->journal_list();
+    BOOST_TEST_REQUIRE(jobs.has_value());
+    BOOST_TEST_REQUIRE(jobs->size() == 2u);
+    BOOST_TEST(must(s->journal_read("Alice", "S1")).transcript == "USER: tea");
+    BOOST_TEST(must(s->journal_read("alice", "s1")).transcript == "USER: coffee");
+    // Forgetting one forgets only that one.
+    BOOST_TEST_REQUIRE(s->erase("Alice").has_value());
+    BOOST_TEST(fact_texts(*s, "alice") == std::vector<std::string>{"Likes coffee"}, boost::test_tools::per_element());
+    BOOST_TEST(must(s->journal_holds("alice", "s1")));
+    BOOST_TEST(!must(s->journal_holds("Alice", "S1")));
+}
+
+BOOST_AUTO_TEST_CASE(upper_case_names_from_before_are_renamed_when_the_file_system_ignores_case) {
+    // A directory an older engram (or the tutorial) filled on such a file system: the files keep
+    // their owners after the store starts telling letter case apart.
+    temp_dir tmp;
+    const auto dir = tmp.path() / "m";
+    {
+        auto old = open_store(dir);  // names as a case-sensitive store gives them
+        BOOST_TEST_REQUIRE(apply_one(*old, "Alice", fact_update("s1", "Likes tea")).has_value());
+        BOOST_TEST_REQUIRE(apply_one(*old, "carol", fact_update("s1", "Plays chess")).has_value());
+        BOOST_TEST_REQUIRE(old->journal_add({"Alice", "S2", "", "USER: more tea"}).has_value());
+        mem::test::spit(dir / "Dave.json", "{not json");
+        BOOST_TEST(!old->load("Dave").has_value());  // quarantined as .quarantine/Dave@...
+    }
+    // carol's file, named as the first writer there spelled her ("Carol" and "carol" were one file).
+    fs::rename(dir / "carol.json", dir / "Carol.json");
+    auto s = open_store(dir, std::make_shared<case_folding_fs>());
+    const auto names = names_in(dir);
+    BOOST_TEST((std::find(names.begin(), names.end(), "%41lice.json") != names.end()));
+    BOOST_TEST((std::find(names.begin(), names.end(), "Alice.json") == names.end()));
+    BOOST_TEST((std::find(names.begin(), names.end(), "Carol.json") != names.end()));  // already carol's there
+    BOOST_TEST(fact_texts(*s, "Alice") == std::vector<std::string>{"Likes tea"}, boost::test_tools::per_element());
+    BOOST_TEST(fact_texts(*s, "alice").empty());
+    BOOST_TEST(fact_texts(*s, "carol") == std::vector<std::string>{"Plays chess"}, boost::test_tools::per_element());
+    BOOST_TEST((must(s->list_users()) == std::vector<std::string>{"Alice", "carol"}), boost::test_tools::per_element());
+    BOOST_TEST(names_in(dir / ".journal") == std::vector<std::string>{"%41lice@%532.job"}, boost::test_tools::per_element());
+    BOOST_TEST(must(s->journal_read("Alice", "S2")).transcript == "USER: more tea");
+    BOOST_TEST(must(s->quarantined("Dave")).size() == 1u);
+    BOOST_TEST_REQUIRE(s->erase("Dave").has_value());
+    BOOST_TEST(names_in(dir / ".quarantine").empty());
+}
+
+BOOST_AUTO_TEST_CASE(a_case_sensitive_file_system_keeps_the_plain_names) {
+    temp_dir tmp;
+    auto s = open_store(tmp.path());
+    BOOST_TEST_REQUIRE(apply_one(*s, "Alice", fact_update("s1", "Likes tea")).has_value());
+    BOOST_TEST(fs::exists(tmp.path() / "Alice.json"));
+    BOOST_TEST(!fs::exists(tmp.path() / "%41lice.json"));
 }
 
 BOOST_AUTO_TEST_CASE(erase_removes_record_history_quarantine_jobs_and_lock) {

@@ -87,6 +87,35 @@ BOOST_AUTO_TEST_CASE(unstorable_ids_are_rejected_with_a_clear_error) {
     }
 }
 
+BOOST_AUTO_TEST_CASE(ids_differing_in_letter_case_stay_apart_where_the_file_system_ignores_case) {
+    const auto insensitive = mem::name_case::insensitive;
+    BOOST_TEST(*mem::encode_user_id("Alice", insensitive) == "%41lice");
+    BOOST_TEST(*mem::encode_user_id("alice", insensitive) == "alice");
+    BOOST_TEST(*mem::encode_session_id("S-1", insensitive) == "%53-1");
+    // Compared as such a file system compares names (letters folded), no two stems meet.
+    const auto folded = [](std::string s) {
+        for (auto& c : s)
+            if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+        return s;
+    };
+    std::set<std::string> seen;
+    for (const char* id : {"alice", "Alice", "ALICE", "aLiCe", "%41lice", "%61lice", "A", "a", "%41", "%2541", "Émile",
+                           "émile", "x.Y", "x.y"}) {
+        auto enc = mem::encode_user_id(id, insensitive);
+        BOOST_TEST_REQUIRE(enc.has_value(), id);
+        BOOST_TEST(seen.insert(folded(*enc)).second, "collision for " << id << " as " << *enc);
+        BOOST_TEST((mem::decode_id(*enc, insensitive) == std::optional<std::string>(id)), id);
+    }
+    // A name such a file system holds from before is the file the lower-case id reads there.
+    BOOST_TEST((mem::decode_id("Alice", insensitive) == std::optional<std::string>("alice")));
+    // Names it never gives: a kept letter escaped, lower-case hex.
+    for (const char* stem : {"%61lice", "%4a", "%2e"}) BOOST_TEST(!mem::decode_id(stem, insensitive).has_value(), stem);
+    // Escaping makes a name longer: the limit is on the name the store really uses.
+    auto long_id = mem::encode_user_id(std::string(60, 'A'), insensitive);
+    BOOST_TEST_REQUIRE(!long_id.has_value());
+    BOOST_TEST(long_id.error().message.find("too long") != std::string::npos);
+}
+
 BOOST_AUTO_TEST_CASE(foreign_file_names_do_not_decode) {
     for (const char* stem : {".x", "a.b", "%2f", "%41", "%2", "a/b", "%zz", ""})
         BOOST_TEST(!mem::decode_id(stem).has_value(), stem);
