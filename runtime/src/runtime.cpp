@@ -277,6 +277,9 @@ public:
 
     // ---- extraction ----
     void enqueue_extraction(extraction_job job);
+    /// Queues the user's parked jobs again (see parked_), unless the runtime is shutting down.
+    void requeue_parked(const std::string& user);
+    void park(extraction_job job);
     /// A session of `user` ended and its memory is not merged yet (counted per user).
     void memory_pending_add(const std::string& user) {
         std::lock_guard lock(mutex_);
@@ -361,6 +364,11 @@ private:
     std::map<std::string, usage_totals> user_usage_;
     std::set<std::string> held_back_users_;  ///< during shutdown: users whose jobs wait for the next start
     std::map<std::string, std::deque<extraction_job>> queues_;
+    /// Per user, oldest first: jobs whose pass failed for a reason that may pass after their
+    /// retries ran out. They stay journaled, and are queued again (ahead of anything newer) when
+    /// the user opens a session or another of the user's sessions ends: a process that runs for
+    /// weeks must not keep them until its next start.
+    std::map<std::string, std::vector<extraction_job>> parked_;
     std::map<std::string, std::shared_ptr<asio::steady_timer>> retry_timers_;  // workers waiting to retry
     std::set<std::string> active_users_;
     std::map<std::string, std::size_t> memory_pending_;  // user -> ended sessions not merged yet
@@ -686,6 +694,7 @@ private:
             co_return;
         }
         count_guard.pending = false;  // the worker marks it done once the memory is merged (or failed)
+        rt_->requeue_parked(info_.user_id);  // ahead of this session, in order
         rt_->enqueue_extraction(extraction_job{info_, std::move(transcript), false, finished_at, {}, {}});
     }
 
@@ -871,6 +880,7 @@ asio::awaitable<session> runtime_impl::open_session(std::string agent_name, std:
     if (auto h = hooks(); h->on_session_open && !h->on_session_open(info))
         throw runtime_error(errc::vetoed, "a hook refused session " + info.session_id);
     memory::result<memory::user_memory> loaded = memory::user_memory{};
+    if (agent->remember) requeue_parked(user_id);  // the user is back: their memory is wanted now
     if (agent->remember && !co_await wait_for_pending_memory(user_id))
         notice(info, "the memory of " + user_id + "'s previous session is still being saved; this session opens without it");
     if (agent->remember) {  // a stateless agent neither reads nor writes memory
@@ -900,6 +910,32 @@ asio::awaitable<session> runtime_impl::open_session(std::string agent_name, std:
     }
     impl->start_idle_watch();
     co_return session(impl);
+}
+
+void runtime_impl::requeue_parked(const std::string& user) {
+    std::vector<extraction_job> parked;
+    {
+        std::lock_guard lock(mutex_);
+        // A shutdown does not wait for them: they are merged at the next start.
+        if (shutting_down()) return;
+        auto it = parked_.find(user);
+        if (it == parked_.end()) return;
+        parked = std::move(it->second);
+        parked_.erase(it);
+    }
+    for (auto& job : parked) {
+        memory_pending_add(user);
+        enqueue_extraction(std::move(job));
+    }
+}
+
+void runtime_impl::park(extraction_job job) {
+    // Its transcript is in the journal (every queued job was journaled first): read again when
+    // its turn comes, rather than held through an outage for every user it hit.
+    job.transcript = std::string();
+    job.in_journal = true;
+    std::lock_guard lock(mutex_);
+    parked_[job.info.user_id].push_back(std::move(job));
 }
 
 void runtime_impl::enqueue_extraction(extraction_job job) {
@@ -975,7 +1011,15 @@ asio::awaitable<void> runtime_impl::extraction_worker(std::string user) {
         }
         // A failure that may pass is tried again here, before this user's later sessions (their
         // queue waits), rather than at the next start, after them: merged then, an old session's
-        // preferences and summary would have overwritten newer ones.
+        // preferences and summary would have overwritten newer ones. While an earlier session of
+        // the user is parked (its retries ran out), a later one is parked after one attempt: the
+        // outage was waited out once already, and each queued session's own round of waits would
+        // hold the user's memory for as many rounds.
+        bool behind_parked = false;
+        {
+            std::lock_guard lock(mutex_);
+            behind_parked = parked_.contains(user);
+        }
         std::size_t retries = 0;
         for (;;) {
             std::optional<std::string> failure;
@@ -993,7 +1037,7 @@ asio::awaitable<void> runtime_impl::extraction_worker(std::string user) {
             }
             if (!failure) break;
             bool retry = false;
-            if (may_pass && retries < cfg_.extraction_retry_delays.size() && !abandon_extractions_)
+            if (may_pass && !behind_parked && retries < cfg_.extraction_retry_delays.size() && !abandon_extractions_)
                 retry = co_await wait_to_retry(user, cfg_.extraction_retry_delays[retries]);
             if (retry) {
                 ++retries;
@@ -1010,6 +1054,12 @@ asio::awaitable<void> runtime_impl::extraction_worker(std::string user) {
             memory_event ev = event_for(job.info);
             ev.error = "extraction failed, the session stays in the journal: " + *failure;
             if (retries > 0) ev.error += " (tried " + std::to_string(retries + 1) + " times)";
+            if (may_pass && !shutting_down() && !abandon_extractions_) {
+                if (behind_parked) ev.error += "; not retried now: an earlier session of this user waits for the same";
+                ev.error += "; tried again when the user opens a session or another of their sessions ends, and at "
+                            "the next start";
+                park(std::move(job));
+            }
             report(ev);
             break;
         }

@@ -666,6 +666,103 @@ BOOST_AUTO_TEST_CASE(a_memory_pass_that_meets_an_overloaded_model_is_retried_bef
     BOOST_TEST(open_store(dir)->journal_list()->empty());
 }
 
+// While `down`, every memory pass meets an overloaded model (529); then it learns the session's
+// instrument. Every pass is counted.
+std::function<scripted_response(const recorded_request&)> overloaded_while(const std::atomic<bool>& down,
+                                                                         std::atomic<int>& extraction_calls) {
+    return [&down, &extraction_calls](const recorded_request& r) {
+        if (!is_extraction(r)) return echo_reply(r);
+        ++extraction_calls;
+        if (down) return scripted_response::json(529, R"({"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}})");
+        const bool bike = r.body.find("I ride a bike") != std::string::npos;
+        return extraction_reply(bike ? R"({"running_summary":"Rides a bike.","new_facts":["Rides a bike"]})"
+                                     : R"({"running_summary":"Plays the cello.","new_facts":["Plays the cello"]})");
+    };
+}
+
+std::vector<std::string> fact_texts(const engram::memory::user_memory& m) {
+    std::vector<std::string> out;
+    for (const auto& f : m.key_facts) out.push_back(f.text);
+    return out;
+}
+
+// A long-running process does not keep a session whose retries ran out until its next start:
+// the user's return brings it back, and the memory that session opens with has it.
+BOOST_AUTO_TEST_CASE(a_session_whose_retries_ran_out_is_merged_when_its_user_comes_back) {
+    engram::test::temp_dir dir;
+    fake_anthropic_server server;
+    std::atomic<bool> down{true};
+    std::atomic<int> extraction_calls{0};
+    server.set_handler(overloaded_while(down, extraction_calls));
+    asio::io_context ioc;
+    auto cfg = config_for(server, dir);
+    cfg.client.retry.max_retries = 0;
+    cfg.extraction_retry_delays = {20ms};
+    runtime rt(ioc.get_executor(), cfg);
+    std::vector<engram::runtime::memory_event> events;
+    record_memory_events(rt, events);
+    std::string opened_with;
+    engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> {
+        co_await rt.start();
+        co_await say_and_end(rt, "ida", "I play the cello");
+        co_await rt.drain_extractions();
+        BOOST_TEST(extraction_calls.load() == 2);  // the pass and its one retry
+        BOOST_TEST(stored_memory(dir, "ida").session_count == 0);
+        down = false;  // the outage is over
+        auto s = co_await rt.open_session("assistant", "ida");
+        opened_with = s.memory_block();
+        s.end();
+        co_await rt.shutdown();
+    }, 30s);
+    BOOST_TEST(opened_with.find("Plays the cello") != std::string::npos, opened_with);
+    BOOST_TEST(extraction_calls.load() == 3);
+    BOOST_REQUIRE_GE(events.size(), 2u);
+    BOOST_TEST(!events[0].ok);
+    BOOST_TEST(events[0].error.find("tried again when the user opens a session") != std::string::npos, events[0].error);
+    BOOST_TEST(events[1].ok);
+    BOOST_TEST(fact_texts(stored_memory(dir, "ida")) == std::vector<std::string>{"Plays the cello"},
+               boost::test_tools::per_element());
+    BOOST_TEST(open_store(dir)->journal_list()->empty());
+}
+
+// An outage costs a user one round of retry waits, not one per queued session, and the
+// sessions are merged in the order they ended once the user is back.
+BOOST_AUTO_TEST_CASE(sessions_queued_behind_one_whose_retries_ran_out_wait_with_it_and_merge_in_order) {
+    engram::test::temp_dir dir;
+    fake_anthropic_server server;
+    std::atomic<bool> down{true};
+    std::atomic<int> extraction_calls{0};
+    server.set_handler(overloaded_while(down, extraction_calls));
+    asio::io_context ioc;
+    auto cfg = config_for(server, dir);
+    cfg.client.retry.max_retries = 0;
+    cfg.extraction_retry_delays = {20ms, 20ms};
+    cfg.memory_wait_on_open = 0ms;  // the second session ends while the first's pass still waits
+    runtime rt(ioc.get_executor(), cfg);
+    std::vector<engram::runtime::memory_event> events;
+    record_memory_events(rt, events);
+    engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> {
+        co_await rt.start();
+        co_await say_and_end(rt, "ida", "I play the cello");
+        co_await say_and_end(rt, "ida", "I ride a bike");
+        co_await rt.drain_extractions();
+        BOOST_TEST(extraction_calls.load() == 4);  // the first: 1 + 2 retries; the second: once
+        down = false;
+        auto s = co_await rt.open_session("assistant", "ida");
+        s.end();
+        co_await rt.drain_extractions();
+        co_await rt.shutdown();
+    }, 30s);
+    BOOST_TEST(extraction_calls.load() == 6);  // both again, and nothing for the last, empty session
+    BOOST_REQUIRE_GE(events.size(), 2u);
+    BOOST_TEST(events[1].error.find("not retried now") != std::string::npos, events[1].error);
+    const auto m = stored_memory(dir, "ida");
+    BOOST_TEST(m.session_count == 2);
+    BOOST_TEST(m.running_summary == "Rides a bike.");  // merged last, as it ended last
+    BOOST_TEST((fact_texts(m) == std::vector<std::string>{"Plays the cello", "Rides a bike"}), boost::test_tools::per_element());
+    BOOST_TEST(open_store(dir)->journal_list()->empty());
+}
+
 // A full disk passes: the memory pass is tried again, and writes what the model distilled the
 // first time rather than asking the model again (the failed write left the memory as it was).
 BOOST_AUTO_TEST_CASE(a_save_retried_after_a_full_disk_does_not_call_the_model_again) {

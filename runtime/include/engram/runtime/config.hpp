@@ -45,9 +45,10 @@ struct runtime_config {
     /// limited or unreachable after the client's own retries; a full disk, an I/O error) is tried
     /// again after
     /// each of these waits in turn, in the same process and before that user's later sessions,
-    /// so they are merged in order. Past the last, or at shutdown, it is reported through
-    /// on_memory_update and stays in the journal for the next start. Empty: no retry (a
-    /// command-line tool that waits for its save).
+    /// so they are merged in order. Past the last it is reported through on_memory_update, stays
+    /// in the journal and is tried again when the user opens a session or another of their
+    /// sessions ends (and at the next start); at shutdown it stays in the journal for the next
+    /// start. Empty: no retry (a command-line tool that waits for its save).
     std::vector<std::chrono::milliseconds> extraction_retry_delays{std::chrono::seconds(30), std::chrono::minutes(2),
                                                                    std::chrono::minutes(10)};
     /// Threads for blocking memory I/O (fsync), separate from the session threads.
