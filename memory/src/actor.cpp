@@ -379,8 +379,10 @@ void memory_actor::stop() {
 }
 
 namespace {
-result<void> check_user(const std::string& id) {
-    if (auto e = encode_user_id(id); !e) return e.error();
+// Under the store's names: an id that is too long only once its upper case is escaped fails
+// its own request here, not a whole coalesced batch in the store.
+result<void> check_user(const std::string& id, name_case names) {
+    if (auto e = encode_user_id(id, names); !e) return e.error();
     return {};
 }
 }  // namespace
@@ -388,7 +390,7 @@ result<void> check_user(const std::string& id) {
 void memory_actor::submit_load(std::string user_id,
                                asio::any_completion_handler<void(result<user_memory>)> h) {
     auto j = std::make_shared<job_of<user_memory>>(job_kind::load, std::move(h), impl_->fallback);
-    if (auto c = check_user(user_id); !c) return j->fail(c.error());
+    if (auto c = check_user(user_id, impl_->st->names()); !c) return j->fail(c.error());
     j->user_id = std::move(user_id);
     impl_->submit(std::move(j));
 }
@@ -396,9 +398,9 @@ void memory_actor::submit_load(std::string user_id,
 void memory_actor::submit_apply(std::string user_id, update_request req,
                                 asio::any_completion_handler<void(result<apply_ack>)> h) {
     auto j = std::make_shared<job_of<apply_ack>>(job_kind::apply, std::move(h), impl_->fallback);
-    if (auto c = check_user(user_id); !c) return j->fail(c.error());
+    if (auto c = check_user(user_id, impl_->st->names()); !c) return j->fail(c.error());
     // Checked here so one bad request never fails the updates coalesced with it.
-    if (auto c = check_request(req, impl_->st->limits()); !c) return j->fail(c.error());
+    if (auto c = check_request(req, impl_->st->limits(), impl_->st->names()); !c) return j->fail(c.error());
     j->user_id = std::move(user_id);
     j->request = std::move(req);
     impl_->submit(std::move(j));
@@ -407,22 +409,22 @@ void memory_actor::submit_apply(std::string user_id, update_request req,
 void memory_actor::submit_undo(std::string user_id,
                                asio::any_completion_handler<void(result<user_memory>)> h) {
     auto j = std::make_shared<job_of<user_memory>>(job_kind::undo, std::move(h), impl_->fallback);
-    if (auto c = check_user(user_id); !c) return j->fail(c.error());
+    if (auto c = check_user(user_id, impl_->st->names()); !c) return j->fail(c.error());
     j->user_id = std::move(user_id);
     impl_->submit(std::move(j));
 }
 
 void memory_actor::submit_erase(std::string user_id, asio::any_completion_handler<void(result<bool>)> h) {
     auto j = std::make_shared<job_of<bool>>(job_kind::erase, std::move(h), impl_->fallback);
-    if (auto c = check_user(user_id); !c) return j->fail(c.error());
+    if (auto c = check_user(user_id, impl_->st->names()); !c) return j->fail(c.error());
     j->user_id = std::move(user_id);
     impl_->submit(std::move(j));
 }
 
 void memory_actor::submit_journal_add(pending_job job, asio::any_completion_handler<void(result<void>)> h) {
     auto j = std::make_shared<job_of<void>>(job_kind::journal_add, std::move(h), impl_->fallback);
-    if (auto c = check_user(job.user_id); !c) return j->fail(c.error());
-    if (auto s = encode_session_id(job.session_id); !s) return j->fail(s.error());
+    if (auto c = check_user(job.user_id, impl_->st->names()); !c) return j->fail(c.error());
+    if (auto s = encode_session_id(job.session_id, impl_->st->names()); !s) return j->fail(s.error());
     j->user_id = job.user_id;
     j->journal = std::move(job);
     impl_->submit(std::move(j));
@@ -442,8 +444,8 @@ template <class T>
 void submit_journal_query(memory_actor::impl& a, job_kind kind, std::string user_id, std::string session_id,
                           asio::any_completion_handler<void(result<T>)> h) {
     auto j = std::make_shared<job_of<T>>(kind, std::move(h), a.fallback);
-    if (auto c = check_user(user_id); !c) return j->fail(c.error());
-    if (auto s = encode_session_id(session_id); !s) return j->fail(s.error());
+    if (auto c = check_user(user_id, a.st->names()); !c) return j->fail(c.error());
+    if (auto s = encode_session_id(session_id, a.st->names()); !s) return j->fail(s.error());
     j->user_id = user_id;
     j->journal.user_id = std::move(user_id);
     j->journal.session_id = std::move(session_id);

@@ -28,6 +28,10 @@ int filesystem::mkdir_at(int dir_fd, const char* name, mode_t mode) {
     return ::mkdirat(dir_fd, name, mode);
 }
 
+int filesystem::stat_at(int dir_fd, const char* name, struct stat* st, int flags) {
+    return ::fstatat(dir_fd, name, st, flags);
+}
+
 std::shared_ptr<filesystem> posix_filesystem() {
     static const auto instance = std::make_shared<filesystem>();
     return instance;

@@ -111,16 +111,6 @@ std::string_view temp_target(std::string_view name) {
     return name.substr(11);
 }
 
-/// Whether a name holds an upper-case letter outside its %XX escapes: one this store names with
-/// name_case::insensitive never does.
-bool has_literal_upper(std::string_view name) {
-    for (std::size_t i = 0; i < name.size(); ++i) {
-        if (name[i] == '%') i += 2;
-        else if (name[i] >= 'A' && name[i] <= 'Z') return true;
-    }
-    return false;
-}
-
 bool names_equal_ignoring_case(std::string_view a, std::string_view b) {
     const auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; };
     return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [&](char x, char y) { return lower(x) == lower(y); });
@@ -182,9 +172,9 @@ std::optional<pending_job> job_from_text(std::string_view text, std::string_view
 
 }  // namespace
 
-result<void> check_request(const update_request& r, const record_limits& limits) {
+result<void> check_request(const update_request& r, const record_limits& limits, name_case names) {
     if (!r.session_id.empty())
-        if (auto s = encode_session_id(r.session_id); !s) return s.error();
+        if (auto s = encode_session_id(r.session_id, names); !s) return s.error();
     if (!r.finished_at.empty() && !detail::is_stored_timestamp(r.finished_at, limits.max_timestamp))
         return make_error(
             errc::invalid_update,
@@ -384,17 +374,32 @@ struct store::impl {
                               "journal) until a build that reads it does");
     }
 
+    /// Where read_record_locked found a record besides the name this store gives it.
+    struct record_place {
+        /// Read from the name a store on the other kind of file system gave it (see
+        /// normalize_names): written back under this store's name, that copy goes.
+        std::string other_name;
+        /// The file at the id's name holds an id that differs only in letter case, on a file
+        /// system that does not tell case apart: named so before this store escaped upper case.
+        /// It is that user's, not corrupt: the id's own record is missing.
+        std::optional<std::string> case_variant;
+    };
+
     /// Reads and validates a record; the caller holds the user's lock. A file that cannot be parsed
     /// or belongs to another id is quarantined and reported as memory_corrupt; one this build cannot
     /// read (errc::unsupported_record) is reported and never touched.
-    result<std::optional<user_record>> read_record_locked(const std::string& enc,
-                                                          std::string_view user_id) const {
+    result<std::optional<user_record>> read_record_locked(const std::string& enc, std::string_view user_id,
+                                                          record_place& place) const {
         const std::string name = enc + record_suffix;
         auto bytes = read_file(dir_fd.get(), name, name);
         if (!bytes) return bytes.error();
-        if (!*bytes) return std::optional<user_record>();
+        if (!*bytes) return read_other_record(user_id, place);
         auto rec = parse_record(**bytes, limits);
         if (!rec && rec.error().code == errc::unsupported_record) return unsupported(name, rec.error());
+        if (rec && is_case_variant(rec->memory.user_id, user_id)) {
+            place.case_variant = rec->memory.user_id;
+            return std::optional<user_record>();
+        }
         std::string problem;
         if (!rec)
             problem = rec.error().message;
@@ -409,6 +414,77 @@ struct store::impl {
         return make_error(errc::memory_corrupt, "memory file " + name + " is corrupt (" + problem +
                                                     "); it was moved to .quarantine/" + *moved +
                                                     " and the user starts from a blank record");
+    }
+
+    bool is_case_variant(std::string_view held, std::string_view user_id) const {
+        return names == name_case::insensitive && held != user_id && names_equal_ignoring_case(held, user_id);
+    }
+
+    name_case other_names() const { return names == name_case::sensitive ? name_case::insensitive : name_case::sensitive; }
+
+    /// The stem a store on the other kind of file system gives the id, when it differs from ours.
+    std::optional<std::string> other_stem(std::string_view id) const {
+        auto theirs = encode_user_id(id, other_names());
+        auto mine = encode_user_id(id, names);
+        if (!theirs || !mine || *theirs == *mine) return std::nullopt;
+        return *theirs;
+    }
+
+    /// The record a store on the other kind of file system named (a directory copied from one to
+    /// the other, or a name normalize_names could not change): only a file holding exactly this
+    /// id. Anything else there is not this id's file, and is left alone.
+    result<std::optional<user_record>> read_other_record(std::string_view user_id, record_place& place) const {
+        const auto other = other_stem(user_id);
+        if (!other) return std::optional<user_record>();
+        const std::string name = *other + record_suffix;
+        auto bytes = read_file(dir_fd.get(), name, name);
+        if (!bytes && bytes.error().code != errc::unsafe_path && bytes.error().code != errc::memory_corrupt)
+            return bytes.error();
+        if (!bytes || !*bytes) return std::optional<user_record>();
+        auto rec = parse_record(**bytes, limits);
+        if (!rec || rec->memory.user_id != user_id) return std::optional<user_record>();
+        place.other_name = name;
+        return std::optional<user_record>(std::move(*rec));
+    }
+
+    /// Once the record is written under this store's name: the other kind's copy goes, if it still
+    /// holds this id (on a case-insensitive file system its name may be another id's file too).
+    void drop_other_copy(const std::string& name, std::string_view user_id) const {
+        auto bytes = read_file(dir_fd.get(), name, name);
+        if (!bytes || !*bytes) return;
+        auto rec = parse_record(**bytes, limits);
+        if (!rec || rec->memory.user_id != user_id) return;
+        if (fs->unlink_at(dir_fd.get(), name.c_str(), 0) == 0) fs->fsync(dir_fd.get());
+    }
+
+    /// Moves `from` to `to` in `dfd` unless `to` exists (a store of this build may have written
+    /// it meanwhile: the caller holds the lock of its user). Whether it moved.
+    result<bool> move_if_free(int dfd, const std::string& from, const std::string& to) const {
+        struct stat st {};
+        if (fs->stat_at(dfd, to.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) return false;
+        if (errno != ENOENT) return error_from_errno(errno, "stat " + to);
+        if (fs->rename_at(dfd, from.c_str(), dfd, to.c_str()) != 0) {
+            if (errno == ENOENT) return false;  // another process moved it first
+            return error_from_errno(errno, "rename " + from + " to " + to);
+        }
+        fs->fsync(dfd);
+        return true;
+    }
+
+    /// A case-variant record (record_place::case_variant) found at `name`, where the id whose lock
+    /// the caller holds is about to write: it goes to its owner's own name, or to quarantine under
+    /// the owner's name when that is taken. Never overwritten. The owner's lock is taken inside;
+    /// no path holding an owner's lock takes another's, so the two cannot deadlock.
+    result<void> hand_to_owner(const std::string& name, const std::string& owner) const {
+        auto stem = encode_user_id(owner, names);
+        if (!stem) return stem.error();
+        auto lock = lock_user(*stem);
+        if (!lock) return lock.error();
+        auto moved = move_if_free(dir_fd.get(), name, *stem + record_suffix);
+        if (!moved) return moved.error();
+        if (*moved) return {};
+        if (auto q = quarantine(dir_fd.get(), name, *stem, record_suffix); !q) return q.error();
+        return {};
     }
 
     /// Writes the user's record, but only one the reader accepts: a file the next read quarantines
@@ -433,83 +509,86 @@ struct store::impl {
     /// Whether the journal holds the job file `name` (a stat, nothing read).
     result<bool> journal_holds(const std::string& name) const {
         struct stat st {};
-        if (::fstatat(journal_fd.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) return true;
+        if (fs->stat_at(journal_fd.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) return true;
         if (errno == ENOENT) return false;
         return error_from_errno(errno, "stat .journal/" + name);
     }
 
     /// Whether the file system compares names without regard to letter case: ".JOURNAL" is then
-    /// the journal directory itself. Asked by name, not by creating a file, so that a read-only
-    /// memory directory is asked too.
-    result<name_case> probe_name_case() const {
-        const int fd = fs->open_at(dir_fd.get(), ".JOURNAL", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, 0);
-        if (fd < 0) {
-            if (errno == ENOENT || errno == ENOTDIR || errno == ELOOP) return name_case::sensitive;
-            return error_from_errno(errno, "open " + (dir / ".JOURNAL").string() +
-                                               " (to learn whether the file system tells letter case apart)");
-        }
-        unique_fd guard(fd);
+    /// the journal directory itself. A stat, nothing written, so that a read-only memory directory
+    /// is asked too; anything else (an unrelated ".JOURNAL", an error) counts as case-sensitive.
+    name_case probe_name_case() const {
         struct stat probed {}, journal {};
-        if (::fstat(fd, &probed) != 0 || ::fstat(journal_fd.get(), &journal) != 0)
-            return error_from_errno(errno, "stat " + (dir / ".journal").string());
+        if (fs->stat_at(dir_fd.get(), ".JOURNAL", &probed, AT_SYMLINK_NOFOLLOW) != 0 ||
+            ::fstat(journal_fd.get(), &journal) != 0)
+            return name_case::sensitive;
         const bool same = probed.st_dev == journal.st_dev && probed.st_ino == journal.st_ino;
         return same ? name_case::insensitive : name_case::sensitive;
     }
 
-    /// On a case-insensitive file system, renames what an older engram or the tutorial named with
-    /// upper-case letters ("Alice.json", which is also "alice.json" there) to the names this store
-    /// gives ("%41lice.json"), so that ids differing only in case stay apart from now on. A
-    /// record goes to the id it holds, a job to its ids, a quarantined file to the id its name
-    /// encodes. Nothing is overwritten, and a failure leaves the file for the next open.
-    void rename_legacy_names() const {
-        // The name under the user's lock, and only when the new one is free: a store of this
-        // build may be writing it right now.
+    /// The id a stem names under the other kind of file system's rules, when this store would
+    /// name that id differently: a name to change.
+    std::optional<std::string> foreign_stem_id(std::string_view stem) const {
+        auto id = decode_id(stem, other_names());
+        if (!id) return std::nullopt;
+        auto mine = encode_user_id(*id, names);
+        if (!mine || *mine == stem) return std::nullopt;
+        return id;
+    }
+
+    /// Renames what a store on the other kind of file system named: on a case-insensitive one,
+    /// names an older engram or the tutorial gave with upper-case letters ("Alice.json", which is
+    /// also "alice.json" there) become "%41lice.json", so that ids differing only in case stay
+    /// apart from now on; on a case-sensitive one, a directory copied from such a file system
+    /// gets its plain names back. A record goes to the id it holds (on a case-insensitive file
+    /// system "Alice.json" may hold "alice", and is then already hers), a job to its ids, a
+    /// quarantined file to the id its name encodes. Nothing is overwritten, a record holding an id
+    /// its name does not give is left for the reader to quarantine, and what fails is left for
+    /// the next open (meanwhile a record is still read from its old name: read_other_record).
+    void normalize_names() const {
+        const auto case_blind = names == name_case::insensitive;
+        // The name under the new owner's lock, and only when the new one is free.
         const auto move = [&](int dfd, const std::string& from, const std::string& owner_stem, const std::string& to) {
-            if (names_equal_ignoring_case(from, to)) return;  // the same file there already
+            if (case_blind && names_equal_ignoring_case(from, to)) return;  // the same file there already
             auto lock = lock_user(owner_stem);
-            if (!lock) return;
-            const int taken = fs->open_at(dfd, to.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC, 0);
-            if (taken >= 0 || errno != ENOENT) {
-                if (taken >= 0) ::close(taken);
-                return;
-            }
-            if (fs->rename_at(dfd, from.c_str(), dfd, to.c_str()) == 0) fs->fsync(dfd);
+            if (lock) (void)move_if_free(dfd, from, to);
         };
         if (auto top = list_dir(dir_fd.get(), "the memory directory"))
             for (const auto& n : *top) {
                 if (n.empty() || n[0] == '.' || !ends_with(n, record_suffix)) continue;
-                const std::string stem = n.substr(0, n.size() - std::strlen(record_suffix));
-                if (!has_literal_upper(stem)) continue;
-                std::optional<std::string> owner;
+                const auto named = foreign_stem_id(std::string_view(n).substr(0, n.size() - std::strlen(record_suffix)));
+                if (!named) continue;
+                std::string owner = *named;
                 if (auto bytes = read_file(dir_fd.get(), n, n); bytes && *bytes)
-                    if (auto rec = parse_record(**bytes, limits)) owner = rec->memory.user_id;
-                if (!owner) owner = decode_id(stem);
-                if (!owner) continue;
-                if (auto enc = encode_user_id(*owner, name_case::insensitive))
-                    move(dir_fd.get(), n, *enc, *enc + record_suffix);
+                    if (auto rec = parse_record(**bytes, limits)) {
+                        const auto& held = rec->memory.user_id;
+                        if (held != *named && !(case_blind && names_equal_ignoring_case(held, *named))) continue;
+                        owner = held;
+                    }
+                if (auto enc = encode_user_id(owner, names)) move(dir_fd.get(), n, *enc, *enc + record_suffix);
             }
         if (auto jobs = list_dir(journal_fd.get(), ".journal/"))
             for (const auto& n : *jobs) {
-                if (n.empty() || n[0] == '.' || !ends_with(n, job_suffix) || !has_literal_upper(n)) continue;
+                const auto at = n.find('@');
+                if (n.empty() || n[0] == '.' || !ends_with(n, job_suffix) || at == std::string::npos) continue;
+                const auto sess = std::string_view(n).substr(at + 1, n.size() - at - 1 - std::strlen(job_suffix));
+                if (!foreign_stem_id(std::string_view(n).substr(0, at)) && !foreign_stem_id(sess)) continue;
                 auto bytes = read_file(journal_fd.get(), n, ".journal/" + n);
                 bool newer = false;
-                auto job = bytes && *bytes ? job_from_text(**bytes, n, newer, name_case::sensitive) : std::nullopt;
+                auto job = bytes && *bytes ? job_from_text(**bytes, n, newer, other_names()) : std::nullopt;
                 if (!job) continue;  // left to journal_list, which quarantines what it cannot read
-                auto enc = encode_user_id(job->user_id, name_case::insensitive);
-                auto to = job_file_name(job->user_id, job->session_id, name_case::insensitive);
+                auto enc = encode_user_id(job->user_id, names);
+                auto to = job_file_name(job->user_id, job->session_id, names);
                 if (enc && to) move(journal_fd.get(), n, *enc, *to);
             }
         if (auto held = list_dir(quarantine_fd.get(), ".quarantine/"))
             for (const auto& n : *held) {
                 const auto at = n.find('@');
-                if (at == std::string::npos || !has_literal_upper(n.substr(0, at))) continue;
-                auto owner = decode_id(n.substr(0, at));
+                if (at == std::string::npos) continue;
+                const auto owner = foreign_stem_id(std::string_view(n).substr(0, at));
                 if (!owner) continue;
-                // Quarantined names are unique (a time and a random part): no lock, nothing to overwrite.
-                auto enc = encode_user_id(*owner, name_case::insensitive);
-                if (enc && fs->rename_at(quarantine_fd.get(), n.c_str(), quarantine_fd.get(),
-                                         (*enc + n.substr(at)).c_str()) == 0)
-                    fs->fsync(quarantine_fd.get());
+                // Quarantined names are unique (a time and a random part): no lock needed.
+                if (auto enc = encode_user_id(*owner, names)) (void)move_if_free(quarantine_fd.get(), n, *enc + n.substr(at));
             }
     }
 
@@ -526,7 +605,7 @@ struct store::impl {
         for (const auto& n : *names) {
             if (temp_target(n).empty()) continue;
             struct stat st {};
-            if (::fstatat(dfd, n.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode)) continue;
+            if (fs->stat_at(dfd, n.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode)) continue;
             const auto mtime = std::chrono::system_clock::from_time_t(st.st_mtim.tv_sec);
             if (now - mtime > stale_temp_age) fs->unlink_at(dfd, n.c_str(), 0);
         }
@@ -611,13 +690,15 @@ result<std::shared_ptr<store>> store::open(store_options options) {
         if (auto r = p->open_subdir(name, *slot, made_subdir); !r) return r.error();
     if (made_subdir && p->fs->fsync(p->dir_fd.get()) != 0)
         return error_from_errno(errno, "fsync memory directory " + p->dir.string() + " after creating its subdirectories");
-    auto names = p->probe_name_case();
-    if (!names) return names.error();
-    p->names = *names;
-    if (p->names == name_case::insensitive) p->rename_legacy_names();
+    p->names = p->probe_name_case();
+    p->normalize_names();
     p->remove_stale_temp_files(p->dir_fd.get());
     p->remove_stale_temp_files(p->journal_fd.get());
     return std::shared_ptr<store>(new store(std::move(p)));
+}
+
+name_case store::names() const noexcept {
+    return impl_->names;
 }
 
 const std::filesystem::path& store::directory() const noexcept {
@@ -634,25 +715,28 @@ result<user_record> store::load(std::string_view user_id) const {
     auto enc = encode_user_id(user_id, impl_->names);
     if (!enc) return enc.error();
     const std::string name = *enc + record_suffix;
+    user_record blank;
+    blank.memory = blank_memory(std::string(user_id), "");
     auto bytes = impl_->read_file(impl_->dir_fd.get(), name, name);
     if (!bytes) return bytes.error();
+    impl::record_place place;
     if (*bytes) {
         auto rec = parse_record(**bytes, impl_->limits);
         if (rec && rec->memory.user_id == user_id) return std::move(*rec);
         if (!rec && rec.error().code == errc::unsupported_record) return impl::unsupported(name, rec.error());
+        if (rec && impl_->is_case_variant(rec->memory.user_id, user_id)) return blank;  // another user's
     } else {
-        user_record blank;
-        blank.memory = blank_memory(std::string(user_id), "");
+        auto other = impl_->read_other_record(user_id, place);
+        if (!other) return other.error();
+        if (*other) return std::move(**other);
         return blank;
     }
     // Corrupt: re-check under the lock (quarantining is a write) and move it aside.
     auto lock = impl_->lock_user(*enc);
     if (!lock) return lock.error();
-    auto rec = impl_->read_record_locked(*enc, user_id);
+    auto rec = impl_->read_record_locked(*enc, user_id, place);
     if (!rec) return rec.error();
     if (*rec) return std::move(**rec);
-    user_record blank;
-    blank.memory = blank_memory(std::string(user_id), "");
     return blank;
 }
 
@@ -661,7 +745,7 @@ result<apply_result> store::apply(std::string_view user_id, std::span<const upda
     if (!enc) return enc.error();
     std::vector<std::string> job_names_for;  // each request's journal entry (empty: no session id)
     for (const auto& r : requests) {
-        if (auto c = check_request(r, impl_->limits); !c) return c.error();
+        if (auto c = check_request(r, impl_->limits, impl_->names); !c) return c.error();
         job_names_for.emplace_back();
         if (r.session_id.empty()) continue;
         // Escaped upper case makes a name longer on a case-insensitive file system.
@@ -671,7 +755,8 @@ result<apply_result> store::apply(std::string_view user_id, std::span<const upda
     }
     auto lock = impl_->lock_user(*enc);
     if (!lock) return lock.error();
-    auto existing = impl_->read_record_locked(*enc, user_id);
+    impl::record_place place;
+    auto existing = impl_->read_record_locked(*enc, user_id, place);
     if (!existing) return existing.error();
     apply_result out;
     if (*existing) {
@@ -709,7 +794,10 @@ result<apply_result> store::apply(std::string_view user_id, std::span<const upda
         // assumes, it is cut rather than the record refused for good (the memory keeps all).
         for (auto& h : out.record.history)
             for (auto& line : h.changes) line = cut_with_ellipsis(line, 4 * impl_->limits.max_text);
+        if (place.case_variant)
+            if (auto r = impl_->hand_to_owner(*enc + record_suffix, *place.case_variant); !r) return r.error();
         if (auto w = impl_->write_record(*enc, out.record); !w) return w.error();
+        if (!place.other_name.empty()) impl_->drop_other_copy(place.other_name, user_id);
     }
     // The merge is durable: the jobs of the sessions now in the record may go (a stale update's
     // session is still to be merged). A failure here is harmless (a replay is refused as a
@@ -729,12 +817,14 @@ result<user_record> store::undo_last(std::string_view user_id) {
     if (!enc) return enc.error();
     auto lock = impl_->lock_user(*enc);
     if (!lock) return lock.error();
-    auto existing = impl_->read_record_locked(*enc, user_id);
+    impl::record_place place;
+    auto existing = impl_->read_record_locked(*enc, user_id, place);
     if (!existing) return existing.error();
     if (!*existing) return make_error(errc::not_found, "user has no memory, nothing to undo");
     user_record rec = std::move(**existing);
     if (!memory::undo_last(rec)) return make_error(errc::not_found, "history is empty, nothing to undo");
     if (auto w = impl_->write_record(*enc, rec); !w) return w.error();
+    if (!place.other_name.empty()) impl_->drop_other_copy(place.other_name, user_id);
     return rec;
 }
 
@@ -762,9 +852,23 @@ result<bool> store::erase(std::string_view user_id) {
         if (errno == ENOENT) return {};
         return incomplete(error_from_errno(errno, "erase " + label));
     };
-    const auto mine = [&](std::string_view name) { return name == record || starts_with(name, prefix); };
+    // What a store on the other kind of file system named (normalize_names could not rename it):
+    // its jobs and quarantined files by their names, its record only if it holds this very id
+    // (on a case-insensitive file system that name may be another id's file).
+    const auto other = impl_->other_stem(user_id);
+    const std::string other_prefix = other ? *other + "@" : std::string();
+    const auto mine = [&](std::string_view name) {
+        return name == record || starts_with(name, prefix) || (other && (name == *other + record_suffix || starts_with(name, other_prefix)));
+    };
     // The record by its name, so that it goes even when a listing below fails.
     if (auto r = remove(impl_->dir_fd.get(), record, record); !r) return r.error();
+    if (other) {
+        impl::record_place place;
+        auto theirs = impl_->read_other_record(user_id, place);
+        if (!theirs) return incomplete(theirs.error());
+        if (*theirs)
+            if (auto r = remove(impl_->dir_fd.get(), place.other_name, place.other_name); !r) return r.error();
+    }
     const auto listed = [&](int dfd, const std::string& label) -> result<std::vector<std::string>> {
         auto names = impl_->list_dir(dfd, label);
         if (names) return names;
@@ -783,7 +887,7 @@ result<bool> store::erase(std::string_view user_id) {
     auto quarantined = listed(impl_->quarantine_fd.get(), ".quarantine/");
     if (!quarantined) return quarantined.error();
     for (const auto& n : *quarantined)
-        if (starts_with(n, prefix))
+        if (starts_with(n, prefix) || (other && starts_with(n, other_prefix)))
             if (auto r = remove(impl_->quarantine_fd.get(), n, ".quarantine/" + n); !r) return r.error();
     for (int fd : {impl_->dir_fd.get(), impl_->journal_fd.get(), impl_->quarantine_fd.get()})
         if (impl_->fs->fsync(fd) != 0) return incomplete(error_from_errno(errno, "fsync after erasing"));
@@ -798,10 +902,22 @@ result<std::vector<std::string>> store::list_users() const {
     std::vector<std::string> out;
     for (const auto& n : *names) {
         if (n.empty() || n[0] == '.' || !ends_with(n, record_suffix)) continue;
-        if (auto id = decode_id(std::string_view(n).substr(0, n.size() - 5), impl_->names))
-            out.push_back(std::move(*id));
+        const auto stem = std::string_view(n).substr(0, n.size() - std::strlen(record_suffix));
+        if (const auto named = impl_->foreign_stem_id(stem)) {
+            // Named by a store on the other kind of file system and not renamed yet: the id it
+            // holds (on a case-insensitive file system, "Alice.json" may be alice's), which load
+            // finds there too.
+            auto bytes = impl_->read_file(impl_->dir_fd.get(), n, n);
+            if (!bytes || !*bytes) continue;
+            auto rec = parse_record(**bytes, impl_->limits);
+            if (rec && (rec->memory.user_id == *named || impl_->is_case_variant(rec->memory.user_id, *named)))
+                out.push_back(std::move(rec->memory.user_id));
+            continue;
+        }
+        if (auto id = decode_id(stem, impl_->names)) out.push_back(std::move(*id));
     }
     std::sort(out.begin(), out.end());
+    out.erase(std::unique(out.begin(), out.end()), out.end());  // one file under each kind's name
     return out;
 }
 
@@ -831,9 +947,10 @@ result<std::vector<std::string>> store::quarantined(std::string_view user_id) co
     if (!enc) return enc.error();
     auto names = impl_->list_dir(impl_->quarantine_fd.get(), ".quarantine/");
     if (!names) return names.error();
+    const auto other = impl_->other_stem(user_id);
     std::vector<std::string> out;
     for (const auto& n : *names)
-        if (starts_with(n, *enc + "@")) out.push_back(n);
+        if (starts_with(n, *enc + "@") || (other && starts_with(n, *other + "@"))) out.push_back(n);
     return out;
 }
 
@@ -882,6 +999,9 @@ result<std::vector<pending_job>> store::journal_list(journal_detail detail) cons
         bool newer = false;
         auto job = bytes ? job_from_text(**bytes, n, newer, impl_->names) : std::nullopt;
         if (newer) continue;
+        // Named by a store on the other kind of file system, and not renamed at open (the new
+        // name taken, a failed rename): left for the next open, not quarantined.
+        if (!job && bytes && job_from_text(**bytes, n, newer, impl_->other_names())) continue;
         if (!job) {
             const auto at = n.find('@');
             (void)impl_->quarantine(impl_->journal_fd.get(), n, n.substr(0, at == std::string::npos ? 0 : at),

@@ -59,17 +59,6 @@ result<std::string> encode_session_id(std::string_view id, name_case names) {
 
 std::optional<std::string> decode_id(std::string_view stem, name_case names) {
     std::string out;
-    std::string folded;  // the stem as the file system compares it
-    if (names == name_case::insensitive) {
-        // A file the store did not name (a legacy "Alice.json") is the same file as "alice.json"
-        // there, and the store reads it for "alice".
-        folded.assign(stem);
-        for (std::size_t i = 0; i < folded.size(); ++i) {
-            if (folded[i] == '%') i += 2;  // escapes keep their upper-case hex digits
-            else if (is_upper(static_cast<unsigned char>(folded[i]))) folded[i] = static_cast<char>(folded[i] - 'A' + 'a');
-        }
-        stem = folded;
-    }
     for (std::size_t i = 0; i < stem.size(); ++i) {
         const auto c = static_cast<unsigned char>(stem[i]);
         if (kept(c, names)) {

@@ -116,6 +116,9 @@ struct case_folding_fs : mem::filesystem {
     int mkdir_at(int dir_fd, const char* name, mode_t mode) override {
         return filesystem::mkdir_at(dir_fd, entry(dir_fd, name).c_str(), mode);
     }
+    int stat_at(int dir_fd, const char* name, struct stat* st, int flags) override {
+        return filesystem::stat_at(dir_fd, entry(dir_fd, name).c_str(), st, flags);
+    }
 };
 
 std::shared_ptr<mem::store> open_store(mem::store_options o) {
@@ -543,6 +546,106 @@ BOOST_AUTO_TEST_CASE(upper_case_names_from_before_are_renamed_when_the_file_syst
     BOOST_TEST(must(s->quarantined("Dave")).size() == 1u);
     BOOST_TEST_REQUIRE(s->erase("Dave").has_value());
     BOOST_TEST(names_in(dir / ".quarantine").empty());
+}
+
+BOOST_AUTO_TEST_CASE(a_record_named_for_one_case_and_holding_another_goes_to_its_owner_when_written_beside) {
+    // Where a case-insensitive file system kept the first writer's spelling: "alice.json" holds
+    // Alice's memory. Alice still finds it, alice does not take it for hers (nor for corrupt),
+    // and once both write, each has their own file.
+    temp_dir tmp;
+    const auto dir = tmp.path() / "m";
+    {
+        auto old = open_store(dir);
+        BOOST_TEST_REQUIRE(apply_one(*old, "Alice", fact_update("s1", "Likes tea")).has_value());
+    }
+    fs::rename(dir / "Alice.json", dir / "alice.json");
+    auto s = open_store(dir, std::make_shared<case_folding_fs>());
+    BOOST_TEST((s->names() == mem::name_case::insensitive));
+    BOOST_TEST(fact_texts(*s, "Alice") == std::vector<std::string>{"Likes tea"}, boost::test_tools::per_element());
+    BOOST_TEST(fact_texts(*s, "alice").empty());
+    BOOST_TEST(names_in(dir / ".quarantine").empty());
+    BOOST_TEST_REQUIRE(apply_one(*s, "alice", fact_update("s2", "Likes coffee")).has_value());
+    BOOST_TEST_REQUIRE(apply_one(*s, "Alice", fact_update("s3", "Likes green tea")).has_value());
+    BOOST_TEST((fact_texts(*s, "Alice") == std::vector<std::string>{"Likes tea", "Likes green tea"}),
+               boost::test_tools::per_element());
+    BOOST_TEST(fact_texts(*s, "alice") == std::vector<std::string>{"Likes coffee"}, boost::test_tools::per_element());
+    BOOST_TEST((names_in(dir) == std::vector<std::string>{"%41lice.json", ".journal", ".locks", ".quarantine", "alice.json"}),
+               boost::test_tools::per_element());
+    BOOST_TEST((must(s->list_users()) == std::vector<std::string>{"Alice", "alice"}), boost::test_tools::per_element());
+}
+
+BOOST_AUTO_TEST_CASE(renaming_at_open_never_overwrites_nor_hands_a_file_to_an_id_it_does_not_hold) {
+    temp_dir tmp;
+    const auto dir = tmp.path() / "m";
+    {
+        auto old = open_store(dir);
+        BOOST_TEST_REQUIRE(apply_one(*old, "Alice", fact_update("s1", "Old tea")).has_value());
+        BOOST_TEST_REQUIRE(old->journal_add({"Alice", "S2", "", "USER: old"}).has_value());
+        BOOST_TEST_REQUIRE(apply_one(*old, "mallory", fact_update("s1", "Mallory's")).has_value());
+    }
+    fs::rename(dir / "mallory.json", dir / "Bob.json");  // "Bob.json" holding another id
+    {
+        // A store of this build already wrote Alice's memory and job under the new names.
+        auto now = open_store(dir / "new", std::make_shared<case_folding_fs>());
+        BOOST_TEST_REQUIRE(apply_one(*now, "Alice", fact_update("s1", "New tea")).has_value());
+        BOOST_TEST_REQUIRE(now->journal_add({"Alice", "S2", "", "USER: new"}).has_value());
+    }
+    fs::rename(dir / "new" / "%41lice.json", dir / "%41lice.json");
+    fs::rename(dir / "new" / ".journal" / "%41lice@%532.job", dir / ".journal" / "%41lice@%532.job");
+    fs::remove_all(dir / "new");
+    auto s = open_store(dir, std::make_shared<case_folding_fs>());
+    const auto names = names_in(dir);
+    BOOST_TEST((std::find(names.begin(), names.end(), "Alice.json") != names.end()));  // not over the new one
+    BOOST_TEST((std::find(names.begin(), names.end(), "Bob.json") != names.end()));    // not handed to mallory
+    BOOST_TEST((std::find(names.begin(), names.end(), "mallory.json") == names.end()));
+    BOOST_TEST(fact_texts(*s, "Alice") == std::vector<std::string>{"New tea"}, boost::test_tools::per_element());
+    // The job it could not rename is left for the next open, not quarantined.
+    auto jobs = must(s->journal_list());
+    BOOST_TEST_REQUIRE(jobs.size() == 1u);
+    BOOST_TEST(must(s->journal_read("Alice", "S2")).transcript == "USER: new");
+    BOOST_TEST((names_in(dir / ".journal") == std::vector<std::string>{"%41lice@%532.job", "Alice@S2.job"}),
+               boost::test_tools::per_element());
+    BOOST_TEST(names_in(dir / ".quarantine").empty());
+    // Forgetting Alice forgets what is left under the old names too.
+    BOOST_TEST_REQUIRE(s->erase("Alice").has_value());
+    BOOST_TEST(names_in(dir / ".journal").empty());
+    const auto after = names_in(dir);
+    BOOST_TEST((std::find(after.begin(), after.end(), "Alice.json") == after.end()));
+}
+
+BOOST_AUTO_TEST_CASE(a_directory_copied_from_a_case_insensitive_file_system_gets_its_plain_names_back) {
+    temp_dir tmp;
+    const auto dir = tmp.path() / "m";
+    {
+        auto there = open_store(dir, std::make_shared<case_folding_fs>());
+        BOOST_TEST_REQUIRE(apply_one(*there, "Alice", fact_update("s1", "Likes tea")).has_value());
+        BOOST_TEST_REQUIRE(there->journal_add({"Alice", "S2", "", "USER: more tea"}).has_value());
+    }
+    BOOST_TEST(fs::exists(dir / "%41lice.json"));
+    auto s = open_store(dir);  // a case-sensitive file system
+    BOOST_TEST((s->names() == mem::name_case::sensitive));
+    BOOST_TEST(fs::exists(dir / "Alice.json"));
+    BOOST_TEST(!fs::exists(dir / "%41lice.json"));
+    BOOST_TEST(fact_texts(*s, "Alice") == std::vector<std::string>{"Likes tea"}, boost::test_tools::per_element());
+    BOOST_TEST((must(s->list_users()) == std::vector<std::string>{"Alice"}), boost::test_tools::per_element());
+    BOOST_TEST(must(s->journal_read("Alice", "S2")).transcript == "USER: more tea");
+}
+
+BOOST_AUTO_TEST_CASE(an_unrelated_upper_case_journal_directory_does_not_make_the_file_system_case_insensitive) {
+    temp_dir tmp;
+    fs::create_directories(tmp.path() / ".journal");
+    fs::create_directories(tmp.path() / ".JOURNAL");
+    fs::permissions(tmp.path() / ".JOURNAL", fs::perms::none);
+    auto s = open_store(tmp.path());
+    BOOST_TEST((s->names() == mem::name_case::sensitive));
+}
+
+BOOST_AUTO_TEST_CASE(a_session_id_too_long_only_once_its_upper_case_is_escaped_is_refused_by_the_request_check) {
+    auto r = fact_update(std::string(17, 'S'), "x");  // 17 bytes; 51 once escaped, over the 48 allowed
+    BOOST_TEST(mem::check_request(r, {}, mem::name_case::sensitive).has_value());
+    auto refused = mem::check_request(r, {}, mem::name_case::insensitive);
+    BOOST_TEST_REQUIRE(!refused.has_value());
+    BOOST_TEST((refused.error().code == mem::errc::invalid_session_id));
 }
 
 BOOST_AUTO_TEST_CASE(a_case_sensitive_file_system_keeps_the_plain_names) {

@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <memory>
 
+#include <sys/stat.h>
 #include <sys/types.h>
 
 namespace engram::memory {
@@ -21,6 +22,7 @@ public:
     virtual int rename_at(int from_dir_fd, const char* from, int to_dir_fd, const char* to);
     virtual int unlink_at(int dir_fd, const char* name, int flags);
     virtual int mkdir_at(int dir_fd, const char* name, mode_t mode);
+    virtual int stat_at(int dir_fd, const char* name, struct stat* st, int flags);  ///< fstatat
 };
 
 /// The shared real implementation.

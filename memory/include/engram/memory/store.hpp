@@ -16,6 +16,7 @@
 #include <engram/memory/merge.hpp>
 #include <engram/memory/schema.hpp>
 #include <engram/memory/update.hpp>
+#include <engram/memory/user_id.hpp>
 
 namespace engram::memory {
 
@@ -75,8 +76,10 @@ struct update_request {
 
 /// What store::apply refuses before it reads anything: a malformed session id
 /// (errc::invalid_session_id), or a finished_at the record reader would reject (errc::invalid_update:
-/// not empty and not starting with YYYY-MM-DD, or longer than `limits.max_timestamp`).
-result<void> check_request(const update_request& r, const record_limits& limits = {});
+/// not empty and not starting with YYYY-MM-DD, or longer than `limits.max_timestamp`). `names`:
+/// the store's (store::names()), under which a session id is longer when it has upper case.
+result<void> check_request(const update_request& r, const record_limits& limits = {},
+                           name_case names = name_case::sensitive);
 
 struct update_outcome {
     apply_status status = apply_status::applied;
@@ -119,6 +122,9 @@ public:
     const std::filesystem::path& directory() const noexcept;
     const merge_policy& policy() const noexcept;
     const record_limits& limits() const noexcept;
+    /// How the directory's file system compares names, as open() found (memory/README: "Ids to
+    /// file names"); ids are checked against the names this gives them.
+    name_case names() const noexcept;
 
     /// The user's record; a blank one (session_count 0) when the user has none. A corrupt file is
     /// quarantined (errc::memory_corrupt; the next call returns a blank record); one this build

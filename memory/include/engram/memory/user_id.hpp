@@ -35,9 +35,9 @@ result<std::string> encode_user_id(std::string_view id, name_case names = name_c
 /// The same mapping for session ids (errc::invalid_session_id, limit max_encoded_session_id).
 result<std::string> encode_session_id(std::string_view id, name_case names = name_case::sensitive);
 
-/// The inverse of encode_user_id; nullopt for any stem encode_user_id cannot produce. With
-/// name_case::insensitive, letters outside escapes count as lower case, as the file system
-/// compares them: "Alice" is read as the stem "alice".
+/// The inverse of encode_user_id; nullopt for any stem encode_user_id cannot produce with the
+/// same `names` (with name_case::insensitive, "Alice" is not one: the store renames such a file
+/// when it opens, see store::open).
 std::optional<std::string> decode_id(std::string_view stem, name_case names = name_case::sensitive);
 
 }  // namespace engram::memory
