@@ -1,5 +1,7 @@
 #include <engram/memory/filesystem.hpp>
 
+#include <cstdio>  // renameat2
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -30,6 +32,10 @@ int filesystem::mkdir_at(int dir_fd, const char* name, mode_t mode) {
 
 int filesystem::stat_at(int dir_fd, const char* name, struct stat* st, int flags) {
     return ::fstatat(dir_fd, name, st, flags);
+}
+
+int filesystem::rename_noreplace_at(int from_dir_fd, const char* from, int to_dir_fd, const char* to) {
+    return ::renameat2(from_dir_fd, from, to_dir_fd, to, RENAME_NOREPLACE);
 }
 
 std::shared_ptr<filesystem> posix_filesystem() {

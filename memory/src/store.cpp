@@ -230,7 +230,9 @@ struct store::impl {
         return {};
     }
 
-    result<user_lock> lock_user(const std::string& enc) const {
+    /// `wait` false: a lock another holds is errc::io_error at once (a second user's lock taken
+    /// while one is held, which could otherwise deadlock with a process taking them the other way).
+    result<user_lock> lock_user(const std::string& enc, bool wait = true) const {
         const std::string name = enc + ".lock";
         for (;;) {
             // Read-only is all flock needs; a read-write open would fail for good once a restrictive
@@ -240,8 +242,10 @@ struct store::impl {
             if (fd < 0) return error_from_errno(errno, "open lock file .locks/" + name);
             unique_fd guard(fd);
             int rc;
-            do rc = ::flock(fd, LOCK_EX);
+            do rc = ::flock(fd, wait ? LOCK_EX : LOCK_EX | LOCK_NB);
             while (rc != 0 && errno == EINTR);
+            if (rc != 0 && errno == EWOULDBLOCK)
+                return make_error(errc::io_error, ".locks/" + name + " is held by another update; try again");
             if (rc != 0) return error_from_errno(errno, "lock .locks/" + name);
             struct stat st {};
             if (::fstat(fd, &st) != 0) return error_from_errno(errno, "stat .locks/" + name);
@@ -457,14 +461,22 @@ struct store::impl {
         if (fs->unlink_at(dir_fd.get(), name.c_str(), 0) == 0) fs->fsync(dir_fd.get());
     }
 
-    /// Moves `from` to `to` in `dfd` unless `to` exists (a store of this build may have written
-    /// it meanwhile: the caller holds the lock of its user). Whether it moved.
+    /// Moves `from` to `to` in `dfd` unless `to` exists (another store, of this build or another,
+    /// may have written it meanwhile). False when `to` was taken; true when nothing is left at
+    /// `from` (moved, or moved away by another process first).
     result<bool> move_if_free(int dfd, const std::string& from, const std::string& to) const {
-        struct stat st {};
-        if (fs->stat_at(dfd, to.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) return false;
-        if (errno != ENOENT) return error_from_errno(errno, "stat " + to);
-        if (fs->rename_at(dfd, from.c_str(), dfd, to.c_str()) != 0) {
-            if (errno == ENOENT) return false;  // another process moved it first
+        int rc = fs->rename_noreplace_at(dfd, from.c_str(), dfd, to.c_str());
+        if (rc != 0 && (errno == EINVAL || errno == ENOSYS || errno == ENOTSUP)) {
+            // A file system without an exclusive rename: a stat first, under the caller's lock
+            // of the new owner (which keeps this build's stores out; not an older one).
+            struct stat st {};
+            if (fs->stat_at(dfd, to.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) return false;
+            if (errno != ENOENT) return error_from_errno(errno, "stat " + to);
+            rc = fs->rename_at(dfd, from.c_str(), dfd, to.c_str());
+        }
+        if (rc != 0) {
+            if (errno == EEXIST) return false;
+            if (errno == ENOENT) return true;
             return error_from_errno(errno, "rename " + from + " to " + to);
         }
         fs->fsync(dfd);
@@ -472,13 +484,14 @@ struct store::impl {
     }
 
     /// A case-variant record (record_place::case_variant) found at `name`, where the id whose lock
-    /// the caller holds is about to write: it goes to its owner's own name, or to quarantine under
-    /// the owner's name when that is taken. Never overwritten. The owner's lock is taken inside;
-    /// no path holding an owner's lock takes another's, so the two cannot deadlock.
+    /// the caller holds is about to write or erase: it goes to its owner's own name, or to
+    /// quarantine under the owner's name when that is taken. Never overwritten, never removed.
+    /// The owner's lock is only tried: two files holding each other's id would otherwise have
+    /// the two users' updates take the two locks in opposite orders.
     result<void> hand_to_owner(const std::string& name, const std::string& owner) const {
         auto stem = encode_user_id(owner, names);
         if (!stem) return stem.error();
-        auto lock = lock_user(*stem);
+        auto lock = lock_user(*stem, /*wait=*/false);
         if (!lock) return lock.error();
         auto moved = move_if_free(dir_fd.get(), name, *stem + record_suffix);
         if (!moved) return moved.error();
@@ -558,13 +571,19 @@ struct store::impl {
                 if (n.empty() || n[0] == '.' || !ends_with(n, record_suffix)) continue;
                 const auto named = foreign_stem_id(std::string_view(n).substr(0, n.size() - std::strlen(record_suffix)));
                 if (!named) continue;
+                // The owner is the id the record holds; a corrupt one goes by its name (the
+                // reader quarantines it under that), one this build cannot read or could not
+                // read now stays where it is.
                 std::string owner = *named;
-                if (auto bytes = read_file(dir_fd.get(), n, n); bytes && *bytes)
-                    if (auto rec = parse_record(**bytes, limits)) {
-                        const auto& held = rec->memory.user_id;
-                        if (held != *named && !(case_blind && names_equal_ignoring_case(held, *named))) continue;
-                        owner = held;
-                    }
+                auto bytes = read_file(dir_fd.get(), n, n);
+                if (!bytes || !*bytes) continue;
+                auto rec = parse_record(**bytes, limits);
+                if (!rec && rec.error().code == errc::unsupported_record) continue;
+                if (rec) {
+                    const auto& held = rec->memory.user_id;
+                    if (held != *named && !(case_blind && names_equal_ignoring_case(held, *named))) continue;
+                    owner = held;
+                }
                 if (auto enc = encode_user_id(owner, names)) move(dir_fd.get(), n, *enc, *enc + record_suffix);
             }
         if (auto jobs = list_dir(journal_fd.get(), ".journal/"))
@@ -860,6 +879,14 @@ result<bool> store::erase(std::string_view user_id) {
     const auto mine = [&](std::string_view name) {
         return name == record || starts_with(name, prefix) || (other && (name == *other + record_suffix || starts_with(name, other_prefix)));
     };
+    // On a case-insensitive file system the file at the record's name may hold a user whose id
+    // differs only in letter case (named before upper case was escaped): that one is theirs.
+    if (impl_->names == name_case::insensitive) {
+        auto bytes = impl_->read_file(impl_->dir_fd.get(), record, record);
+        if (bytes && *bytes)
+            if (auto rec = parse_record(**bytes, impl_->limits); rec && impl_->is_case_variant(rec->memory.user_id, user_id))
+                if (auto r = impl_->hand_to_owner(record, rec->memory.user_id); !r) return incomplete(r.error());
+    }
     // The record by its name, so that it goes even when a listing below fails.
     if (auto r = remove(impl_->dir_fd.get(), record, record); !r) return r.error();
     if (other) {

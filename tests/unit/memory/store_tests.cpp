@@ -119,6 +119,9 @@ struct case_folding_fs : mem::filesystem {
     int stat_at(int dir_fd, const char* name, struct stat* st, int flags) override {
         return filesystem::stat_at(dir_fd, entry(dir_fd, name).c_str(), st, flags);
     }
+    int rename_noreplace_at(int a, const char* from, int b, const char* to) override {
+        return filesystem::rename_noreplace_at(a, entry(a, from).c_str(), b, entry(b, to).c_str());
+    }
 };
 
 std::shared_ptr<mem::store> open_store(mem::store_options o) {
@@ -572,6 +575,35 @@ BOOST_AUTO_TEST_CASE(a_record_named_for_one_case_and_holding_another_goes_to_its
     BOOST_TEST((names_in(dir) == std::vector<std::string>{"%41lice.json", ".journal", ".locks", ".quarantine", "alice.json"}),
                boost::test_tools::per_element());
     BOOST_TEST((must(s->list_users()) == std::vector<std::string>{"Alice", "alice"}), boost::test_tools::per_element());
+}
+
+BOOST_AUTO_TEST_CASE(erasing_or_writing_an_id_never_removes_the_memory_of_one_differing_only_in_case) {
+    // "alice.json" holds Alice's memory (a case-insensitive file system kept the first writer's
+    // spelling). Forgetting alice moves it to Alice; so does alice's first write, to quarantine
+    // under Alice's name when Alice's own file exists by then.
+    temp_dir tmp;
+    const auto dir = tmp.path() / "m";
+    const auto alice_holds_alices = [&](const std::string& fact) {
+        auto old = open_store(dir / "old");
+        BOOST_TEST_REQUIRE(apply_one(*old, "Alice", fact_update("s1", fact)).has_value());
+        fs::create_directories(dir);
+        fs::rename(dir / "old" / "Alice.json", dir / "alice.json");
+        fs::remove_all(dir / "old");
+    };
+    alice_holds_alices("Likes tea");
+    auto s = open_store(dir, std::make_shared<case_folding_fs>());
+    BOOST_TEST_REQUIRE(s->erase("alice").has_value());
+    BOOST_TEST(fact_texts(*s, "Alice") == std::vector<std::string>{"Likes tea"}, boost::test_tools::per_element());
+    BOOST_TEST(fs::exists(dir / "%41lice.json"));
+    BOOST_TEST(!fs::exists(dir / "alice.json"));
+
+    alice_holds_alices("Likes old tea");  // again, now that Alice has her own file
+    BOOST_TEST_REQUIRE(apply_one(*s, "alice", fact_update("s2", "Likes coffee")).has_value());
+    BOOST_TEST(fact_texts(*s, "alice") == std::vector<std::string>{"Likes coffee"}, boost::test_tools::per_element());
+    BOOST_TEST(fact_texts(*s, "Alice") == std::vector<std::string>{"Likes tea"}, boost::test_tools::per_element());
+    const auto held = must(s->quarantined("Alice"));
+    BOOST_TEST_REQUIRE(held.size() == 1u);
+    BOOST_TEST(mem::test::slurp(dir / ".quarantine" / held[0]).find("Likes old tea") != std::string::npos);
 }
 
 BOOST_AUTO_TEST_CASE(renaming_at_open_never_overwrites_nor_hands_a_file_to_an_id_it_does_not_hold) {

@@ -23,6 +23,9 @@ public:
     virtual int unlink_at(int dir_fd, const char* name, int flags);
     virtual int mkdir_at(int dir_fd, const char* name, mode_t mode);
     virtual int stat_at(int dir_fd, const char* name, struct stat* st, int flags);  ///< fstatat
+    /// renameat2(..., RENAME_NOREPLACE): EEXIST when `to` exists; EINVAL where the file system
+    /// cannot (the store then checks with stat_at first).
+    virtual int rename_noreplace_at(int from_dir_fd, const char* from, int to_dir_fd, const char* to);
 };
 
 /// The shared real implementation.
