@@ -125,7 +125,14 @@ struct extraction_job {
     /// undo or another process's merge meanwhile means asking the model again).
     std::optional<memory::memory_update> distilled;
     memory::user_memory distilled_from;
+    /// How many times its retries ran out in this process (see runtime_impl::parked_).
+    unsigned parked_rounds = 0;
 };
+
+/// A parked session holds back its user's later sessions (keeping their order) for this many
+/// rounds; past them it is taken to be stuck on something of its own (a transcript the model
+/// keeps timing out on), and the later sessions go ahead: it is merged late, when it can be.
+constexpr unsigned rounds_a_parked_session_holds_later_ones = 3;
 
 /// Fills a replayed job from its journal text: {"agent", "transcript"} as the session wrote it,
 /// or (older journals) the plain transcript.
@@ -280,6 +287,11 @@ public:
     /// Queues the user's parked jobs again (see parked_), unless the runtime is shutting down.
     void requeue_parked(const std::string& user);
     void park(extraction_job job);
+    /// (mutex_) Whether a parked job of the user still holds the user's later ones back.
+    bool parked_ahead(const std::string& user) const;
+    /// Queues jobs for the user's worker (starting it if it is idle): at the back, or (parked
+    /// jobs coming back) at the front, counted as pending memory in the same step.
+    void queue_jobs(const std::string& user, std::deque<extraction_job> jobs, bool ahead);
     /// A session of `user` ended and its memory is not merged yet (counted per user).
     void memory_pending_add(const std::string& user) {
         std::lock_guard lock(mutex_);
@@ -913,40 +925,61 @@ asio::awaitable<session> runtime_impl::open_session(std::string agent_name, std:
 }
 
 void runtime_impl::requeue_parked(const std::string& user) {
-    std::vector<extraction_job> parked;
+    std::deque<extraction_job> parked;
     {
         std::lock_guard lock(mutex_);
         // A shutdown does not wait for them: they are merged at the next start.
         if (shutting_down()) return;
         auto it = parked_.find(user);
         if (it == parked_.end()) return;
-        parked = std::move(it->second);
+        parked.assign(std::make_move_iterator(it->second.begin()), std::make_move_iterator(it->second.end()));
         parked_.erase(it);
     }
-    for (auto& job : parked) {
-        memory_pending_add(user);
-        enqueue_extraction(std::move(job));
-    }
+    queue_jobs(user, std::move(parked), /*ahead=*/true);
 }
 
 void runtime_impl::park(extraction_job job) {
     // Its transcript is in the journal (every queued job was journaled first): read again when
-    // its turn comes, rather than held through an outage for every user it hit.
+    // its turn comes, rather than held, with what the model distilled and the memory it was
+    // distilled from, through an outage for every user it hit.
     job.transcript = std::string();
     job.in_journal = true;
+    job.distilled.reset();
+    job.distilled_from = memory::user_memory{};
     std::lock_guard lock(mutex_);
     parked_[job.info.user_id].push_back(std::move(job));
 }
 
+bool runtime_impl::parked_ahead(const std::string& user) const {
+    auto it = parked_.find(user);
+    if (it == parked_.end()) return false;
+    return std::any_of(it->second.begin(), it->second.end(),
+                       [](const extraction_job& j) { return j.parked_rounds < rounds_a_parked_session_holds_later_ones; });
+}
+
 void runtime_impl::enqueue_extraction(extraction_job job) {
-    extractions_.add();
-    bool spawn = false;
     const std::string user = job.info.user_id;
+    std::deque<extraction_job> one;
+    one.push_back(std::move(job));
+    queue_jobs(user, std::move(one), /*ahead=*/false);
+}
+
+void runtime_impl::queue_jobs(const std::string& user, std::deque<extraction_job> jobs, bool ahead) {
+    bool spawn = false;
     std::shared_ptr<asio::cancellation_signal> signal;
     std::optional<asio::strand<asio::any_io_executor>> strand;
+    for (std::size_t i = 0; i < jobs.size(); ++i) extractions_.add();
     {
         std::lock_guard lock(mutex_);
-        queues_[user].push_back(std::move(job));
+        auto& q = queues_[user];
+        if (ahead) {
+            // Parked jobs come back together and in order, counted as pending before the lock
+            // goes: an open on another thread waits for them, and nothing gets in between.
+            memory_pending_[user] += jobs.size();
+            q.insert(q.begin(), std::make_move_iterator(jobs.begin()), std::make_move_iterator(jobs.end()));
+        } else {
+            q.insert(q.end(), std::make_move_iterator(jobs.begin()), std::make_move_iterator(jobs.end()));
+        }
         if (active_users_.insert(user).second) {
             spawn = true;
             signal = std::make_shared<asio::cancellation_signal>();
@@ -997,10 +1030,11 @@ asio::awaitable<void> runtime_impl::extraction_worker(std::string user) {
             }
         } done{*this, user};
         if (abandon_extractions_) continue;
-        bool held_back = false;
+        bool held_back = false, behind_parked = false;
         {
             std::lock_guard lock(mutex_);
             held_back = held_back_users_.count(user) > 0;
+            behind_parked = parked_ahead(user);
         }
         if (held_back) {
             memory_event ev = event_for(job.info);
@@ -1009,17 +1043,26 @@ asio::awaitable<void> runtime_impl::extraction_worker(std::string user) {
             report(ev);
             continue;
         }
+        // When the user's parked sessions are tried again (none for a host that retries nothing).
+        const std::string again = cfg_.extraction_retry_delays.empty()
+                                      ? std::string()
+                                      : "; tried again when the user opens a session or another of their sessions "
+                                        "ends, and at the next start";
+        if (behind_parked) {
+            // It waits with the earlier one, untried: merged in the order they ended once the
+            // user is back, and an outage costs the user one round of waits, not one per session.
+            memory_event ev = event_for(job.info);
+            ev.error = "not merged yet: an earlier session of this user waits for the model; the session stays in the "
+                       "journal" + (again.empty() ? std::string() : ", after it" + again);
+            park(std::move(job));
+            report(ev);
+            continue;
+        }
         // A failure that may pass is tried again here, before this user's later sessions (their
         // queue waits), rather than at the next start, after them: merged then, an old session's
-        // preferences and summary would have overwritten newer ones. While an earlier session of
-        // the user is parked (its retries ran out), a later one is parked after one attempt: the
-        // outage was waited out once already, and each queued session's own round of waits would
-        // hold the user's memory for as many rounds.
-        bool behind_parked = false;
-        {
-            std::lock_guard lock(mutex_);
-            behind_parked = parked_.contains(user);
-        }
+        // preferences and summary would have overwritten newer ones. One that was parked before
+        // (its round of waits ran out) and is back because its user is, is tried once.
+        const std::size_t retries_allowed = job.parked_rounds > 0 ? 0 : cfg_.extraction_retry_delays.size();
         std::size_t retries = 0;
         for (;;) {
             std::optional<std::string> failure;
@@ -1037,7 +1080,7 @@ asio::awaitable<void> runtime_impl::extraction_worker(std::string user) {
             }
             if (!failure) break;
             bool retry = false;
-            if (may_pass && !behind_parked && retries < cfg_.extraction_retry_delays.size() && !abandon_extractions_)
+            if (may_pass && retries < retries_allowed && !abandon_extractions_)
                 retry = co_await wait_to_retry(user, cfg_.extraction_retry_delays[retries]);
             if (retry) {
                 ++retries;
@@ -1055,9 +1098,9 @@ asio::awaitable<void> runtime_impl::extraction_worker(std::string user) {
             ev.error = "extraction failed, the session stays in the journal: " + *failure;
             if (retries > 0) ev.error += " (tried " + std::to_string(retries + 1) + " times)";
             if (may_pass && !shutting_down() && !abandon_extractions_) {
-                if (behind_parked) ev.error += "; not retried now: an earlier session of this user waits for the same";
-                ev.error += "; tried again when the user opens a session or another of their sessions ends, and at "
-                            "the next start";
+                // Parked: the process keeps it (the journal has it too) until its user is back.
+                ev.error += again;
+                ++job.parked_rounds;
                 park(std::move(job));
             }
             report(ev);

@@ -666,14 +666,17 @@ BOOST_AUTO_TEST_CASE(a_memory_pass_that_meets_an_overloaded_model_is_retried_bef
     BOOST_TEST(open_store(dir)->journal_list()->empty());
 }
 
-// While `down`, every memory pass meets an overloaded model (529); then it learns the session's
-// instrument. Every pass is counted.
+// While `down`, every memory pass (with `only_cello`, only the cello session's) meets an
+// overloaded model (529); otherwise it learns the session's instrument. Every pass is counted.
 std::function<scripted_response(const recorded_request&)> overloaded_while(const std::atomic<bool>& down,
-                                                                         std::atomic<int>& extraction_calls) {
-    return [&down, &extraction_calls](const recorded_request& r) {
+                                                                         std::atomic<int>& extraction_calls,
+                                                                         bool only_cello = false) {
+    return [&down, &extraction_calls, only_cello](const recorded_request& r) {
         if (!is_extraction(r)) return echo_reply(r);
         ++extraction_calls;
-        if (down) return scripted_response::json(529, R"({"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}})");
+        const bool cello = r.body.find("I play the cello") != std::string::npos;
+        if (down && (cello || !only_cello))
+            return scripted_response::json(529, R"({"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}})");
         const bool bike = r.body.find("I ride a bike") != std::string::npos;
         return extraction_reply(bike ? R"({"running_summary":"Rides a bike.","new_facts":["Rides a bike"]})"
                                      : R"({"running_summary":"Plays the cello.","new_facts":["Plays the cello"]})");
@@ -727,7 +730,7 @@ BOOST_AUTO_TEST_CASE(a_session_whose_retries_ran_out_is_merged_when_its_user_com
 
 // An outage costs a user one round of retry waits, not one per queued session, and the
 // sessions are merged in the order they ended once the user is back.
-BOOST_AUTO_TEST_CASE(sessions_queued_behind_one_whose_retries_ran_out_wait_with_it_and_merge_in_order) {
+BOOST_AUTO_TEST_CASE(sessions_behind_one_whose_retries_ran_out_wait_with_it_untried_and_merge_in_order) {
     engram::test::temp_dir dir;
     fake_anthropic_server server;
     std::atomic<bool> down{true};
@@ -746,21 +749,99 @@ BOOST_AUTO_TEST_CASE(sessions_queued_behind_one_whose_retries_ran_out_wait_with_
         co_await say_and_end(rt, "ida", "I play the cello");
         co_await say_and_end(rt, "ida", "I ride a bike");
         co_await rt.drain_extractions();
-        BOOST_TEST(extraction_calls.load() == 4);  // the first: 1 + 2 retries; the second: once
+        BOOST_TEST(extraction_calls.load() == 3);  // the first: 1 + 2 retries; the second: none
         down = false;
         auto s = co_await rt.open_session("assistant", "ida");
         s.end();
         co_await rt.drain_extractions();
         co_await rt.shutdown();
     }, 30s);
-    BOOST_TEST(extraction_calls.load() == 6);  // both again, and nothing for the last, empty session
+    BOOST_TEST(extraction_calls.load() == 5);  // both, in order, and nothing for the last, empty session
     BOOST_REQUIRE_GE(events.size(), 2u);
-    BOOST_TEST(events[1].error.find("not retried now") != std::string::npos, events[1].error);
+    BOOST_TEST(events[1].error.find("an earlier session of this user waits for the model") != std::string::npos,
+               events[1].error);
     const auto m = stored_memory(dir, "ida");
     BOOST_TEST(m.session_count == 2);
     BOOST_TEST(m.running_summary == "Rides a bike.");  // merged last, as it ended last
     BOOST_TEST((fact_texts(m) == std::vector<std::string>{"Plays the cello", "Rides a bike"}), boost::test_tools::per_element());
     BOOST_TEST(open_store(dir)->journal_list()->empty());
+}
+
+// The user's return brings a parked session back at a session's end too: here the one its
+// opening brought back failed once more.
+BOOST_AUTO_TEST_CASE(a_parked_session_is_tried_again_when_another_session_of_its_user_ends) {
+    engram::test::temp_dir dir;
+    fake_anthropic_server server;
+    std::atomic<bool> down{true};
+    std::atomic<int> extraction_calls{0};
+    server.set_handler(overloaded_while(down, extraction_calls));
+    asio::io_context ioc;
+    auto cfg = config_for(server, dir);
+    cfg.client.retry.max_retries = 0;
+    cfg.extraction_retry_delays = {20ms};
+    cfg.memory_wait_on_open = 0ms;
+    runtime rt(ioc.get_executor(), cfg);
+    engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> {
+        co_await rt.start();
+        co_await say_and_end(rt, "ida", "I play the cello");
+        co_await rt.drain_extractions();
+        auto s = co_await rt.open_session("assistant", "ida");  // brings it back: tried once, fails
+        co_await rt.drain_extractions();
+        BOOST_TEST(extraction_calls.load() == 3);
+        down = false;
+        co_await s.send("I ride a bike");
+        s.end();
+        co_await rt.drain_extractions();
+        co_await rt.shutdown();
+    }, 30s);
+    BOOST_TEST(extraction_calls.load() == 5);
+    const auto m = stored_memory(dir, "ida");
+    BOOST_TEST(m.session_count == 2);
+    BOOST_TEST((fact_texts(m) == std::vector<std::string>{"Plays the cello", "Rides a bike"}), boost::test_tools::per_element());
+    BOOST_TEST(m.running_summary == "Rides a bike.");
+}
+
+// A session that a shutdown ends while an earlier one of its user is parked is not merged
+// before it, even when the model would take it: both wait in the journal, and the next start
+// merges them in order.
+BOOST_AUTO_TEST_CASE(a_shutdown_merges_no_session_of_a_user_ahead_of_a_parked_one) {
+    engram::test::temp_dir dir;
+    fake_anthropic_server server;
+    std::atomic<bool> down{true};
+    std::atomic<int> extraction_calls{0};
+    server.set_handler(overloaded_while(down, extraction_calls, /*only_cello=*/true));
+    auto cfg = config_for(server, dir);
+    cfg.client.retry.max_retries = 0;
+    cfg.extraction_retry_delays = {20ms};
+    cfg.memory_wait_on_open = 0ms;
+    {
+        asio::io_context ioc;
+        runtime rt(ioc.get_executor(), cfg);
+        engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> {
+            co_await rt.start();
+            co_await say_and_end(rt, "ida", "I play the cello");
+            co_await rt.drain_extractions();
+            auto s = co_await rt.open_session("assistant", "ida");
+            co_await rt.drain_extractions();  // the cello session, brought back, failed again
+            co_await s.send("I ride a bike");
+            co_await rt.shutdown();  // ends the bike session
+        }, 30s);
+    }
+    BOOST_TEST(extraction_calls.load() == 3);  // the bike session was not tried
+    BOOST_TEST(stored_memory(dir, "ida").session_count == 0);
+    BOOST_TEST(open_store(dir)->journal_list()->size() == 2u);
+    down = false;
+    asio::io_context ioc;
+    runtime rt(ioc.get_executor(), cfg);
+    engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> {
+        co_await rt.start();
+        co_await rt.drain_extractions();
+        co_await rt.shutdown();
+    }, 30s);
+    const auto m = stored_memory(dir, "ida");
+    BOOST_TEST(m.session_count == 2);
+    BOOST_TEST((fact_texts(m) == std::vector<std::string>{"Plays the cello", "Rides a bike"}), boost::test_tools::per_element());
+    BOOST_TEST(m.running_summary == "Rides a bike.");  // merged last
 }
 
 // A full disk passes: the memory pass is tried again, and writes what the model distilled the

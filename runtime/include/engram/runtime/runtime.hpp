@@ -147,7 +147,8 @@ public:
     }
 
     /// Waits until every queued extraction finished (successfully or not), its retries
-    /// (runtime_config::extraction_retry_delays) included.
+    /// (runtime_config::extraction_retry_delays) included. A parked one (its retries ran out; it
+    /// waits for its user to be back) is not waited for.
     boost::asio::awaitable<void> drain_extractions();
 
     /// Graceful shutdown: stop opening sessions, let in-flight turns finish within
