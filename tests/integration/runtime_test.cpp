@@ -801,6 +801,39 @@ BOOST_AUTO_TEST_CASE(a_parked_session_is_tried_again_when_another_session_of_its
     BOOST_TEST(m.running_summary == "Rides a bike.");
 }
 
+// A session the model keeps refusing holds its user's later ones back for three rounds, not for
+// ever: then they are merged, and it waits in the journal to be merged late.
+BOOST_AUTO_TEST_CASE(a_session_parked_three_times_no_longer_holds_its_users_later_sessions_back) {
+    engram::test::temp_dir dir;
+    fake_anthropic_server server;
+    std::atomic<bool> down{true};
+    std::atomic<int> extraction_calls{0};
+    server.set_handler(overloaded_while(down, extraction_calls, /*only_cello=*/true));
+    asio::io_context ioc;
+    auto cfg = config_for(server, dir);
+    cfg.client.retry.max_retries = 0;
+    cfg.extraction_retry_delays = {20ms};
+    cfg.memory_wait_on_open = 0ms;
+    runtime rt(ioc.get_executor(), cfg);
+    engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> {
+        co_await rt.start();
+        co_await say_and_end(rt, "ida", "I play the cello");  // round 1: tried twice
+        co_await rt.drain_extractions();
+        auto s = co_await rt.open_session("assistant", "ida");  // round 2: tried once
+        co_await rt.drain_extractions();
+        co_await s.send("I ride a bike");
+        s.end();  // round 3 (tried once), then the bike session, no longer held back
+        co_await rt.drain_extractions();
+        co_await rt.shutdown();
+    }, 30s);
+    BOOST_TEST(extraction_calls.load() == 5);
+    const auto m = stored_memory(dir, "ida");
+    BOOST_TEST(fact_texts(m) == std::vector<std::string>{"Rides a bike"}, boost::test_tools::per_element());
+    const auto left = open_store(dir)->journal_list();
+    BOOST_TEST_REQUIRE(left->size() == 1u);
+    BOOST_TEST((*left)[0].user_id == "ida");
+}
+
 // A session that a shutdown ends while an earlier one of its user is parked is not merged
 // before it, even when the model would take it: both wait in the journal, and the next start
 // merges them in order.
