@@ -129,9 +129,11 @@ struct extraction_job {
     unsigned parked_rounds = 0;
 };
 
-/// A parked session holds back its user's later sessions (keeping their order) for this many
-/// rounds; past them it is taken to be stuck on something of its own (a transcript the model
-/// keeps timing out on), and the later sessions go ahead: it is merged late, when it can be.
+/// Rounds a session whose retries run out gets in one process: its round of retries, then one
+/// attempt each time its user is back. Parked between them, it holds the user's later sessions
+/// back (keeping their order). After the last it is taken to be stuck on something of its own (a
+/// transcript the model keeps timing out on): left for the next start, it holds nothing back, and
+/// the later sessions go ahead (it is merged late, when it can be).
 constexpr unsigned rounds_a_parked_session_holds_later_ones = 3;
 
 /// Fills a replayed job from its journal text: {"agent", "transcript"} as the session wrote it,
@@ -286,12 +288,11 @@ public:
     void enqueue_extraction(extraction_job job);
     /// Queues the user's parked jobs again (see parked_), unless the runtime is shutting down.
     void requeue_parked(const std::string& user);
-    void park(extraction_job job);
-    /// (mutex_) Whether a parked job of the user still holds the user's later ones back.
-    bool parked_ahead(const std::string& user) const;
-    /// Queues jobs for the user's worker (starting it if it is idle): at the back, or (parked
-    /// jobs coming back) at the front, counted as pending memory in the same step.
-    void queue_jobs(const std::string& user, std::deque<extraction_job> jobs, bool ahead);
+    /// (mutex_) Keeps a job whose retries ran out, or that waits behind one, for its user's return.
+    void park_locked(extraction_job job);
+    /// Queues `jobs` at the back of the user's queue, or (`parked`) the user's parked jobs at its
+    /// front; starts the user's worker if it is idle.
+    void queue_jobs(const std::string& user, std::deque<extraction_job> jobs, bool parked);
     /// A session of `user` ended and its memory is not merged yet (counted per user).
     void memory_pending_add(const std::string& user) {
         std::lock_guard lock(mutex_);
@@ -925,20 +926,10 @@ asio::awaitable<session> runtime_impl::open_session(std::string agent_name, std:
 }
 
 void runtime_impl::requeue_parked(const std::string& user) {
-    std::deque<extraction_job> parked;
-    {
-        std::lock_guard lock(mutex_);
-        // A shutdown does not wait for them: they are merged at the next start.
-        if (shutting_down()) return;
-        auto it = parked_.find(user);
-        if (it == parked_.end()) return;
-        parked.assign(std::make_move_iterator(it->second.begin()), std::make_move_iterator(it->second.end()));
-        parked_.erase(it);
-    }
-    queue_jobs(user, std::move(parked), /*ahead=*/true);
+    queue_jobs(user, {}, /*parked=*/true);
 }
 
-void runtime_impl::park(extraction_job job) {
+void runtime_impl::park_locked(extraction_job job) {
     // Its transcript is in the journal (every queued job was journaled first): read again when
     // its turn comes, rather than held, with what the model distilled and the memory it was
     // distilled from, through an outage for every user it hit.
@@ -946,40 +937,42 @@ void runtime_impl::park(extraction_job job) {
     job.in_journal = true;
     job.distilled.reset();
     job.distilled_from = memory::user_memory{};
-    std::lock_guard lock(mutex_);
     parked_[job.info.user_id].push_back(std::move(job));
-}
-
-bool runtime_impl::parked_ahead(const std::string& user) const {
-    auto it = parked_.find(user);
-    if (it == parked_.end()) return false;
-    return std::any_of(it->second.begin(), it->second.end(),
-                       [](const extraction_job& j) { return j.parked_rounds < rounds_a_parked_session_holds_later_ones; });
 }
 
 void runtime_impl::enqueue_extraction(extraction_job job) {
     const std::string user = job.info.user_id;
     std::deque<extraction_job> one;
     one.push_back(std::move(job));
-    queue_jobs(user, std::move(one), /*ahead=*/false);
+    queue_jobs(user, std::move(one), /*parked=*/false);
 }
 
-void runtime_impl::queue_jobs(const std::string& user, std::deque<extraction_job> jobs, bool ahead) {
+void runtime_impl::queue_jobs(const std::string& user, std::deque<extraction_job> jobs, bool parked) {
     bool spawn = false;
     std::shared_ptr<asio::cancellation_signal> signal;
     std::optional<asio::strand<asio::any_io_executor>> strand;
-    for (std::size_t i = 0; i < jobs.size(); ++i) extractions_.add();
     {
         std::lock_guard lock(mutex_);
         auto& q = queues_[user];
-        if (ahead) {
-            // Parked jobs come back together and in order, counted as pending before the lock
-            // goes: an open on another thread waits for them, and nothing gets in between.
+        if (parked) {
+            // The user's parked jobs go back to the front of the queue, in order, and count as
+            // pending and queued in the same step: a session ending or opening on another thread
+            // sees them either parked or queued, never neither. A shutdown does not wait for
+            // them (they are merged at the next start).
+            auto it = parked_.find(user);
+            if (shutting_down() || it == parked_.end()) {
+                if (q.empty() && !active_users_.contains(user)) queues_.erase(user);
+                return;
+            }
+            jobs.assign(std::make_move_iterator(it->second.begin()), std::make_move_iterator(it->second.end()));
+            parked_.erase(it);
             memory_pending_[user] += jobs.size();
             q.insert(q.begin(), std::make_move_iterator(jobs.begin()), std::make_move_iterator(jobs.end()));
         } else {
             q.insert(q.end(), std::make_move_iterator(jobs.begin()), std::make_move_iterator(jobs.end()));
         }
+        // Counted before the worker can take them (it counts each one done).
+        for (std::size_t i = 0; i < jobs.size(); ++i) extractions_.add();
         if (active_users_.insert(user).second) {
             spawn = true;
             signal = std::make_shared<asio::cancellation_signal>();
@@ -1005,8 +998,13 @@ void runtime_impl::queue_jobs(const std::string& user, std::deque<extraction_job
 }
 
 asio::awaitable<void> runtime_impl::extraction_worker(std::string user) {
+    // When the user's parked sessions are tried again (never for a host that retries nothing).
+    const std::string again = "; tried again when the user opens a session or another of their sessions ends, and "
+                              "at the next start";
     for (;;) {
         extraction_job job;
+        bool held_back = false, behind_parked = false;
+        session_info parked_info;
         {
             std::lock_guard lock(mutex_);
             auto& q = queues_[user];
@@ -1019,6 +1017,14 @@ asio::awaitable<void> runtime_impl::extraction_worker(std::string user) {
             }
             job = std::move(q.front());
             q.pop_front();
+            held_back = held_back_users_.count(user) > 0;
+            // Taken, checked and parked in one step: a requeue in between would otherwise put
+            // the parked ones behind this one.
+            behind_parked = !held_back && !abandon_extractions_ && parked_.contains(user);
+            if (behind_parked) {
+                parked_info = job.info;
+                park_locked(std::move(job));
+            }
         }
         // Whatever ends the job, the user's next session and drain_extractions() stop waiting for it.
         struct job_done {
@@ -1030,12 +1036,6 @@ asio::awaitable<void> runtime_impl::extraction_worker(std::string user) {
             }
         } done{*this, user};
         if (abandon_extractions_) continue;
-        bool held_back = false, behind_parked = false;
-        {
-            std::lock_guard lock(mutex_);
-            held_back = held_back_users_.count(user) > 0;
-            behind_parked = parked_ahead(user);
-        }
         if (held_back) {
             memory_event ev = event_for(job.info);
             ev.error = "not merged yet: an earlier session of this user waits to be retried; the session stays in the "
@@ -1043,18 +1043,13 @@ asio::awaitable<void> runtime_impl::extraction_worker(std::string user) {
             report(ev);
             continue;
         }
-        // When the user's parked sessions are tried again (none for a host that retries nothing).
-        const std::string again = cfg_.extraction_retry_delays.empty()
-                                      ? std::string()
-                                      : "; tried again when the user opens a session or another of their sessions "
-                                        "ends, and at the next start";
         if (behind_parked) {
             // It waits with the earlier one, untried: merged in the order they ended once the
             // user is back, and an outage costs the user one round of waits, not one per session.
-            memory_event ev = event_for(job.info);
-            ev.error = "not merged yet: an earlier session of this user waits for the model; the session stays in the "
-                       "journal" + (again.empty() ? std::string() : ", after it" + again);
-            park(std::move(job));
+            memory_event ev = event_for(parked_info);
+            ev.error = "not merged yet: an earlier session of this user is still to be merged; the session stays in the "
+                       "journal and is merged after it" +
+                       (shutting_down() ? std::string(" at the next start") : again);
             report(ev);
             continue;
         }
@@ -1097,11 +1092,19 @@ asio::awaitable<void> runtime_impl::extraction_worker(std::string user) {
             memory_event ev = event_for(job.info);
             ev.error = "extraction failed, the session stays in the journal: " + *failure;
             if (retries > 0) ev.error += " (tried " + std::to_string(retries + 1) + " times)";
-            if (may_pass && !shutting_down() && !abandon_extractions_) {
-                // Parked: the process keeps it (the journal has it too) until its user is back.
+            // Parked: the process keeps it (the journal has it too) until its user is back. Not by
+            // a host that retries nothing (the command line: one session per process), and not
+            // one parked for the third time: taken to be stuck on something of its own (a
+            // transcript the model keeps timing out on), it no longer holds the user's later
+            // sessions back nor costs a model call at each of their returns; the next start tries it.
+            if (may_pass && !shutting_down() && !abandon_extractions_ && !cfg_.extraction_retry_delays.empty() &&
+                job.parked_rounds + 1 < rounds_a_parked_session_holds_later_ones) {
                 ev.error += again;
                 ++job.parked_rounds;
-                park(std::move(job));
+                std::lock_guard lock(mutex_);
+                park_locked(std::move(job));
+            } else if (may_pass && job.parked_rounds > 0) {
+                ev.error += "; it is tried again at the next start";
             }
             report(ev);
             break;

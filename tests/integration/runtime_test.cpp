@@ -739,8 +739,8 @@ BOOST_AUTO_TEST_CASE(sessions_behind_one_whose_retries_ran_out_wait_with_it_untr
     asio::io_context ioc;
     auto cfg = config_for(server, dir);
     cfg.client.retry.max_retries = 0;
-    cfg.extraction_retry_delays = {20ms, 20ms};
-    cfg.memory_wait_on_open = 0ms;  // the second session ends while the first's pass still waits
+    cfg.extraction_retry_delays = {300ms, 300ms};  // the second session ends while the first's pass waits
+    cfg.memory_wait_on_open = 0ms;
     runtime rt(ioc.get_executor(), cfg);
     std::vector<engram::runtime::memory_event> events;
     record_memory_events(rt, events);
@@ -758,7 +758,7 @@ BOOST_AUTO_TEST_CASE(sessions_behind_one_whose_retries_ran_out_wait_with_it_untr
     }, 30s);
     BOOST_TEST(extraction_calls.load() == 5);  // both, in order, and nothing for the last, empty session
     BOOST_REQUIRE_GE(events.size(), 2u);
-    BOOST_TEST(events[1].error.find("an earlier session of this user waits for the model") != std::string::npos,
+    BOOST_TEST(events[1].error.find("an earlier session of this user is still to be merged") != std::string::npos,
                events[1].error);
     const auto m = stored_memory(dir, "ida");
     BOOST_TEST(m.session_count == 2);
@@ -832,6 +832,36 @@ BOOST_AUTO_TEST_CASE(a_session_parked_three_times_no_longer_holds_its_users_late
     const auto left = open_store(dir)->journal_list();
     BOOST_TEST_REQUIRE(left->size() == 1u);
     BOOST_TEST((*left)[0].user_id == "ida");
+}
+
+// A host that retries nothing (the command line) parks nothing: a later session is merged as
+// before, and the failed one waits in the journal for the next start.
+BOOST_AUTO_TEST_CASE(without_retries_a_failed_session_holds_no_later_session_back) {
+    engram::test::temp_dir dir;
+    fake_anthropic_server server;
+    std::atomic<bool> down{true};
+    std::atomic<int> extraction_calls{0};
+    server.set_handler(overloaded_while(down, extraction_calls, /*only_cello=*/true));
+    asio::io_context ioc;
+    auto cfg = config_for(server, dir);
+    cfg.client.retry.max_retries = 0;
+    cfg.extraction_retry_delays = {};
+    runtime rt(ioc.get_executor(), cfg);
+    std::vector<engram::runtime::memory_event> events;
+    record_memory_events(rt, events);
+    engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> {
+        co_await rt.start();
+        co_await say_and_end(rt, "ida", "I play the cello");
+        co_await rt.drain_extractions();
+        co_await say_and_end(rt, "ida", "I ride a bike");
+        co_await rt.drain_extractions();
+        co_await rt.shutdown();
+    }, 30s);
+    BOOST_TEST(extraction_calls.load() == 2);
+    BOOST_TEST(fact_texts(stored_memory(dir, "ida")) == std::vector<std::string>{"Rides a bike"}, boost::test_tools::per_element());
+    BOOST_REQUIRE_EQUAL(events.size(), 2u);
+    BOOST_TEST(events[0].error.find("tried again when") == std::string::npos, events[0].error);
+    BOOST_TEST(open_store(dir)->journal_list()->size() == 1u);
 }
 
 // A session that a shutdown ends while an earlier one of its user is parked is not merged
