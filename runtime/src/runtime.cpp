@@ -1038,14 +1038,14 @@ asio::awaitable<void> runtime_impl::extraction_worker(std::string user) {
         if (abandon_extractions_) continue;
         if (held_back) {
             memory_event ev = event_for(job.info);
-            ev.error = "not merged yet: an earlier session of this user waits to be retried; the session stays in the "
+            ev.error = "not merged yet: an earlier session of this user could not be merged; the session stays in the "
                        "journal and is merged after it at the next start";
             report(ev);
             continue;
         }
         if (behind_parked) {
             // It waits with the earlier one, untried: merged in the order they ended once the
-            // user is back, and an outage costs the user one round of waits, not one per session.
+            // user is back, and no model call is spent on it while the earlier one cannot be.
             memory_event ev = event_for(parked_info);
             ev.error = "not merged yet: an earlier session of this user is still to be merged; the session stays in the "
                        "journal and is merged after it" +
@@ -1081,7 +1081,10 @@ asio::awaitable<void> runtime_impl::extraction_worker(std::string user) {
                 ++retries;
                 continue;
             }
-            if (may_pass && shutting_down()) {
+            // Read once: a shutdown setting the flag between two reads would leave this job
+            // neither held back nor parked, and a session the shutdown ends merged ahead of it.
+            const bool stopping = shutting_down();
+            if (may_pass && stopping) {
                 // Shutdown cut the wait: this job stays journaled, and so do the user's later
                 // ones (the sessions the shutdown ends queue up even after this worker is
                 // gone), so that the next start merges them after it. Merged now, they would
@@ -1094,10 +1097,10 @@ asio::awaitable<void> runtime_impl::extraction_worker(std::string user) {
             if (retries > 0) ev.error += " (tried " + std::to_string(retries + 1) + " times)";
             // Parked: the process keeps it (the journal has it too) until its user is back. Not by
             // a host that retries nothing (the command line: one session per process), and not
-            // one parked for the third time: taken to be stuck on something of its own (a
+            // after its third round: taken to be stuck on something of its own (a
             // transcript the model keeps timing out on), it no longer holds the user's later
             // sessions back nor costs a model call at each of their returns; the next start tries it.
-            if (may_pass && !shutting_down() && !abandon_extractions_ && !cfg_.extraction_retry_delays.empty() &&
+            if (may_pass && !stopping && !abandon_extractions_ && !cfg_.extraction_retry_delays.empty() &&
                 job.parked_rounds + 1 < rounds_a_parked_session_holds_later_ones) {
                 ev.error += again;
                 ++job.parked_rounds;

@@ -46,8 +46,9 @@ struct runtime_config {
     /// again after
     /// each of these waits in turn, in the same process and before that user's later sessions,
     /// so they are merged in order. Past the last it is reported through on_memory_update, stays
-    /// in the journal and is tried again when the user opens a session or another of their
-    /// sessions ends (up to three rounds; runtime/README) and at the next start; at shutdown it
+    /// in the journal and is tried again when the user opens a session of an agent that
+    /// remembers or another of their sessions ends (up to three rounds; runtime/README) and at the
+    /// next start; at shutdown it
     /// stays in the journal for the next start. Empty: no retry, nothing parked (a command-line
     /// tool that waits for its save).
     std::vector<std::chrono::milliseconds> extraction_retry_delays{std::chrono::seconds(30), std::chrono::minutes(2),
