@@ -689,19 +689,36 @@ std::vector<std::string> fact_texts(const engram::memory::user_memory& m) {
     return out;
 }
 
-// A long-running process does not keep a session whose retries ran out until its next start:
-// the user's return brings it back, and the memory that session opens with has it.
-BOOST_AUTO_TEST_CASE(a_session_whose_retries_ran_out_is_merged_when_its_user_comes_back) {
+// A model overloaded for every memory pass while `down` (overloaded_while), and a memory
+// directory.
+struct outage {
     engram::test::temp_dir dir;
     fake_anthropic_server server;
     std::atomic<bool> down{true};
     std::atomic<int> extraction_calls{0};
-    server.set_handler(overloaded_while(down, extraction_calls));
+    explicit outage(bool only_cello = false) { server.set_handler(overloaded_while(down, extraction_calls, only_cello)); }
+    // Memory passes retried after `delays` (the client itself retries nothing); an open waits
+    // `wait_on_open` for the user's pending memory.
+    runtime_config retrying(std::vector<std::chrono::milliseconds> delays,
+                            std::chrono::milliseconds wait_on_open = 0ms) const {
+        auto cfg = config_for(server, dir);
+        cfg.client.retry.max_retries = 0;
+        cfg.extraction_retry_delays = std::move(delays);
+        cfg.memory_wait_on_open = wait_on_open;
+        return cfg;
+    }
+};
+
+// The same, with only the cello session's passes refused.
+struct outage_for_the_cello : outage {
+    outage_for_the_cello() : outage(/*only_cello=*/true) {}
+};
+
+// A long-running process does not keep a session whose retries ran out until its next start:
+// the user's return brings it back, and the memory that session opens with has it.
+BOOST_FIXTURE_TEST_CASE(a_session_whose_retries_ran_out_is_merged_when_its_user_comes_back, outage) {
     asio::io_context ioc;
-    auto cfg = config_for(server, dir);
-    cfg.client.retry.max_retries = 0;
-    cfg.extraction_retry_delays = {20ms};
-    runtime rt(ioc.get_executor(), cfg);
+    runtime rt(ioc.get_executor(), retrying({20ms}, runtime_config{}.memory_wait_on_open));
     std::vector<engram::runtime::memory_event> events;
     record_memory_events(rt, events);
     std::string opened_with;
@@ -730,18 +747,9 @@ BOOST_AUTO_TEST_CASE(a_session_whose_retries_ran_out_is_merged_when_its_user_com
 
 // An outage costs a user one round of retry waits, not one per queued session, and the
 // sessions are merged in the order they ended once the user is back.
-BOOST_AUTO_TEST_CASE(sessions_behind_one_whose_retries_ran_out_wait_with_it_untried_and_merge_in_order) {
-    engram::test::temp_dir dir;
-    fake_anthropic_server server;
-    std::atomic<bool> down{true};
-    std::atomic<int> extraction_calls{0};
-    server.set_handler(overloaded_while(down, extraction_calls));
+BOOST_FIXTURE_TEST_CASE(sessions_behind_one_whose_retries_ran_out_wait_with_it_untried_and_merge_in_order, outage) {
     asio::io_context ioc;
-    auto cfg = config_for(server, dir);
-    cfg.client.retry.max_retries = 0;
-    cfg.extraction_retry_delays = {300ms, 300ms};
-    cfg.memory_wait_on_open = 0ms;
-    runtime rt(ioc.get_executor(), cfg);
+    runtime rt(ioc.get_executor(), retrying({300ms, 300ms}));
     std::vector<engram::runtime::memory_event> events;
     record_memory_events(rt, events);
     const auto passes_of = [&](std::string_view said) {
@@ -780,18 +788,9 @@ BOOST_AUTO_TEST_CASE(sessions_behind_one_whose_retries_ran_out_wait_with_it_untr
 
 // The user's return brings a parked session back at a session's end too: here the one its
 // opening brought back failed once more.
-BOOST_AUTO_TEST_CASE(a_parked_session_is_tried_again_when_another_session_of_its_user_ends) {
-    engram::test::temp_dir dir;
-    fake_anthropic_server server;
-    std::atomic<bool> down{true};
-    std::atomic<int> extraction_calls{0};
-    server.set_handler(overloaded_while(down, extraction_calls));
+BOOST_FIXTURE_TEST_CASE(a_parked_session_is_tried_again_when_another_session_of_its_user_ends, outage) {
     asio::io_context ioc;
-    auto cfg = config_for(server, dir);
-    cfg.client.retry.max_retries = 0;
-    cfg.extraction_retry_delays = {20ms};
-    cfg.memory_wait_on_open = 0ms;
-    runtime rt(ioc.get_executor(), cfg);
+    runtime rt(ioc.get_executor(), retrying({20ms}));
     engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> {
         co_await rt.start();
         co_await say_and_end(rt, "ida", "I play the cello");
@@ -814,18 +813,9 @@ BOOST_AUTO_TEST_CASE(a_parked_session_is_tried_again_when_another_session_of_its
 
 // A session the model keeps refusing holds its user's later ones back for three rounds, not for
 // ever: then they are merged, and it waits in the journal to be merged late.
-BOOST_AUTO_TEST_CASE(after_its_third_round_a_session_no_longer_holds_its_users_later_sessions_back) {
-    engram::test::temp_dir dir;
-    fake_anthropic_server server;
-    std::atomic<bool> down{true};
-    std::atomic<int> extraction_calls{0};
-    server.set_handler(overloaded_while(down, extraction_calls, /*only_cello=*/true));
+BOOST_FIXTURE_TEST_CASE(after_its_third_round_a_session_no_longer_holds_its_users_later_sessions_back, outage_for_the_cello) {
     asio::io_context ioc;
-    auto cfg = config_for(server, dir);
-    cfg.client.retry.max_retries = 0;
-    cfg.extraction_retry_delays = {20ms};
-    cfg.memory_wait_on_open = 0ms;
-    runtime rt(ioc.get_executor(), cfg);
+    runtime rt(ioc.get_executor(), retrying({20ms}));
     engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> {
         co_await rt.start();
         co_await say_and_end(rt, "ida", "I play the cello");  // round 1: tried twice
@@ -847,17 +837,9 @@ BOOST_AUTO_TEST_CASE(after_its_third_round_a_session_no_longer_holds_its_users_l
 
 // A host that retries nothing (the command line) parks nothing: a later session is merged as
 // before, and the failed one waits in the journal for the next start.
-BOOST_AUTO_TEST_CASE(without_retries_a_failed_session_holds_no_later_session_back) {
-    engram::test::temp_dir dir;
-    fake_anthropic_server server;
-    std::atomic<bool> down{true};
-    std::atomic<int> extraction_calls{0};
-    server.set_handler(overloaded_while(down, extraction_calls, /*only_cello=*/true));
+BOOST_FIXTURE_TEST_CASE(without_retries_a_failed_session_holds_no_later_session_back, outage_for_the_cello) {
     asio::io_context ioc;
-    auto cfg = config_for(server, dir);
-    cfg.client.retry.max_retries = 0;
-    cfg.extraction_retry_delays = {};
-    runtime rt(ioc.get_executor(), cfg);
+    runtime rt(ioc.get_executor(), retrying({}));
     std::vector<engram::runtime::memory_event> events;
     record_memory_events(rt, events);
     engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> {
@@ -878,16 +860,8 @@ BOOST_AUTO_TEST_CASE(without_retries_a_failed_session_holds_no_later_session_bac
 // A session that a shutdown ends while an earlier one of its user is parked is not merged
 // before it, even when the model would take it: both wait in the journal, and the next start
 // merges them in order.
-BOOST_AUTO_TEST_CASE(a_shutdown_merges_no_session_of_a_user_ahead_of_a_parked_one) {
-    engram::test::temp_dir dir;
-    fake_anthropic_server server;
-    std::atomic<bool> down{true};
-    std::atomic<int> extraction_calls{0};
-    server.set_handler(overloaded_while(down, extraction_calls, /*only_cello=*/true));
-    auto cfg = config_for(server, dir);
-    cfg.client.retry.max_retries = 0;
-    cfg.extraction_retry_delays = {20ms};
-    cfg.memory_wait_on_open = 0ms;
+BOOST_FIXTURE_TEST_CASE(a_shutdown_merges_no_session_of_a_user_ahead_of_a_parked_one, outage_for_the_cello) {
+    const auto cfg = retrying({20ms});
     {
         asio::io_context ioc;
         runtime rt(ioc.get_executor(), cfg);
@@ -948,25 +922,36 @@ BOOST_AUTO_TEST_CASE(a_save_retried_after_a_full_disk_does_not_call_the_model_ag
     BOOST_TEST(open_store(dir)->journal_list()->empty());
 }
 
-// Erased while its save waits to be retried, a user's session does not come back, and is not
-// sent to the model again either.
-BOOST_AUTO_TEST_CASE(a_user_erased_while_a_save_waits_for_its_retry_is_not_brought_back) {
+// ida's memory passes answered by cello_then_bike, a runtime whose failed saves wait 1 s to be
+// retried, and a file system that can fail her record's writes.
+struct second_save_retried {
     engram::test::temp_dir dir;
     fake_anthropic_server server;
     std::atomic<int> extraction_calls{0};
-    server.set_handler(cello_then_bike(extraction_calls, 0ms));
-    auto fs = std::make_shared<disk_full_for_record>();
+    std::shared_ptr<disk_full_for_record> fs = std::make_shared<disk_full_for_record>();
     asio::io_context ioc;
-    runtime rt(ioc.get_executor(), retrying_saves_through(server, dir, fs, {1s}));
-    std::vector<engram::runtime::memory_event> events;
-    record_memory_events(rt, events);
-    engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> {
+    runtime rt{ioc.get_executor(), retrying_saves_through(server, dir, fs, {1s})};
+    second_save_retried() { server.set_handler(cello_then_bike(extraction_calls, 0ms)); }
+
+    // Starts the runtime; the first session (the cello) is saved, the second's save (the bike)
+    // meets a full disk once and waits to be retried.
+    asio::awaitable<void> until_the_second_save_failed() {
         co_await rt.start();
         co_await say_and_end(rt, "ida", "first session: I play the cello");
         co_await rt.drain_extractions();
         fs->failures_left = 1;
         co_await say_and_end(rt, "ida", "second session: I ride a bike");
-        BOOST_TEST_REQUIRE(co_await eventually([&] { return fs->failures_left.load() == 0; }));  // the save failed
+        BOOST_TEST_REQUIRE(co_await eventually([&] { return fs->failures_left.load() == 0; }));
+    }
+};
+
+// Erased while its save waits to be retried, a user's session does not come back, and is not
+// sent to the model again either.
+BOOST_FIXTURE_TEST_CASE(a_user_erased_while_a_save_waits_for_its_retry_is_not_brought_back, second_save_retried) {
+    std::vector<engram::runtime::memory_event> events;
+    record_memory_events(rt, events);
+    engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> {
+        co_await until_the_second_save_failed();
         auto erased = co_await rt.memory().async_erase("ida", asio::use_awaitable);
         BOOST_TEST(erased.has_value());
         co_await rt.drain_extractions();
@@ -1044,32 +1029,15 @@ BOOST_AUTO_TEST_CASE(a_memory_undone_while_the_model_distils_a_session_is_distil
 
 // An undo while a save waits to be retried changes the memory the update was made from: the
 // model is asked again rather than the old update bringing back what was undone.
-BOOST_AUTO_TEST_CASE(a_memory_undone_while_a_save_waits_for_its_retry_is_distilled_again) {
-    engram::test::temp_dir dir;
-    fake_anthropic_server server;
-    std::atomic<int> extraction_calls{0};
-    server.set_handler(cello_then_bike(extraction_calls, 0ms));
-    auto fs = std::make_shared<disk_full_for_record>();
-    asio::io_context ioc;
-    runtime rt(ioc.get_executor(), retrying_saves_through(server, dir, fs, {1s}));
-    std::vector<engram::runtime::memory_event> events;
-    record_memory_events(rt, events);
+BOOST_FIXTURE_TEST_CASE(a_memory_undone_while_a_save_waits_for_its_retry_is_distilled_again, second_save_retried) {
     engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> {
-        co_await rt.start();
-        co_await say_and_end(rt, "ida", "first session: I play the cello");
-        co_await rt.drain_extractions();
-        fs->failures_left = 1;
-        co_await say_and_end(rt, "ida", "second session: I ride a bike");
-        BOOST_TEST_REQUIRE(co_await eventually([&] { return fs->failures_left.load() == 0; }));
+        co_await until_the_second_save_failed();
         auto undone = co_await rt.memory().async_undo_last("ida", asio::use_awaitable);
         BOOST_TEST(undone.has_value());
         co_await rt.drain_extractions();
         co_await rt.shutdown();
     }, 30s);
     BOOST_TEST(extraction_calls.load() == 3);  // first; second; second again after the undo
-    for (const auto& e : events)
-        BOOST_TEST_MESSAGE(e.session_id << " ok=" << e.ok << " dup=" << e.duplicate << " withdrawn=" << e.withdrawn
-                                        << " error=" << e.error << " changes=" << e.changes.size());
     const auto m = stored_memory(dir, "ida");
     BOOST_REQUIRE_EQUAL(m.key_facts.size(), 1u);
     BOOST_TEST(m.key_facts[0].text == "Rides a bike");
