@@ -46,6 +46,10 @@ std::shared_ptr<mem::store> open_store(const options& o) {
 // The id argument of `memory SUB ID`, validated like a session's --user.
 std::string user_argument(const options& o, const std::string& sub) {
     std::string id;
+    // "forget alice --user bob": which one was meant cannot be guessed, and forget cannot be undone.
+    if (o.positionals.size() >= 2 && o.user_given && o.positionals[1] != o.user)
+        throw usage_error("engram memory " + sub + " got two user ids ('" + one_line(o.positionals[1]) + "' and --user '" +
+                          one_line(o.user) + "'): give one");
     if (o.positionals.size() >= 2) id = o.positionals[1];
     else if (o.user_given) id = o.user;
     else throw usage_error("engram memory " + sub + " needs a user id: engram memory " + sub + " ID");
@@ -186,11 +190,18 @@ int memory_command(const options& o) {
         if (!undone && undone.error().code == mem::errc::not_found)
             throw cli_error(exit_memory, "nothing to undo for " + id + " (no update in its history)");
         const auto rec = checked(std::move(undone), "cannot undo the last update of " + id);
-        std::cout << "undid the last update of " << one_line(id) << "; memory now:\n";
-        print_memory(std::cout, rec.memory);
+        if (json_out) {  // the memory now, as show gives it
+            std::cout << mem::pretty_json(mem::to_json(rec.memory));
+        } else {
+            std::cout << "undid the last update of " << one_line(id) << "; memory now:\n";
+            print_memory(std::cout, rec.memory);
+        }
     } else {  // forget
         const bool existed = checked(store->erase(id), "cannot erase the memory of " + id);
-        std::cout << (existed ? "forgot everything stored about " : "nothing was stored about ") << one_line(id) << '\n';
+        if (json_out)
+            std::cout << json::serialize(json::object{{"user_id", id}, {"erased", existed}}) << '\n';
+        else
+            std::cout << (existed ? "forgot everything stored about " : "nothing was stored about ") << one_line(id) << '\n';
     }
     return exit_ok;
 }

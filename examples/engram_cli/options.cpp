@@ -103,9 +103,10 @@ options parse_command_line(int argc, char** argv) {
                 if (i + 1 >= argc) throw usage_error(arg + " needs a value (see engram --help)");
                 v = argv[++i];
                 // "--user -q" forgot the user's value: -q is not a user to create memory for.
+                // Only a long name takes "=value" (-m has one: --message).
                 if (is_option_name(v))
-                    throw usage_error(arg + " needs a value, and '" + v + "' is an option (write " + arg + "=" + v +
-                                      " if you mean it)");
+                    throw usage_error(arg + " needs a value, and '" + v + "' is an option (write " +
+                                      (arg == "-m" ? std::string("--message") : arg) + "=" + v + " if you mean it)");
             }
             // An empty value ("--memory-dir $UNSET") would silently mean the default: the real
             // memory, for a command such as forget.
@@ -116,9 +117,14 @@ options parse_command_line(int argc, char** argv) {
         auto once = [&](const std::string& name) {
             if (!given.insert(name).second) throw usage_error(name + " is given more than once");
         };
-        if (arg == "--help" || arg == "-h") o.help = true;
-        else if (arg == "--version") o.version = true;
-        else if (arg == "--quiet" || arg == "-q") o.quiet = true;
+        // A flag takes no value: "--quiet=no" must not mean quiet.
+        auto flag = [&]() {
+            if (inline_value) throw usage_error(arg + " takes no value (remove '=" + *inline_value + "')");
+            return true;
+        };
+        if (arg == "--help" || arg == "-h") o.help = flag();
+        else if (arg == "--version") o.version = flag();
+        else if (arg == "--quiet" || arg == "-q") o.quiet = flag();
         else if (arg == "--message" || arg == "-m") {
             once("--message");
             o.message = take_value();

@@ -67,12 +67,15 @@ std::string without_userinfo(const std::string& url) {
     return url.substr(0, sep + 3) + url.substr(at + 1);
 }
 
-// The turn failed only because a signal's shutdown cancelled it.
+// The step failed only because a signal's shutdown stopped it: a turn it cancelled, or a
+// session it would not open (the open may wait seconds for the last session's memory).
 bool is_cancellation(std::exception_ptr e) {
     try {
         std::rethrow_exception(e);
     } catch (const net::client_error& c) {
         return c.code_value() == net::errc::cancelled;
+    } catch (const rt::runtime_error& r) {
+        return r.code_value() == rt::errc::shutting_down;
     } catch (...) {
         return false;
     }
@@ -198,6 +201,8 @@ public:
     }
 
     void set_exit(int code) { exit_ = code; }
+    /// Ctrl-C is how this command ends normally (chat): exit 0 when it stops the command, not 130.
+    void ctrl_c_ends_normally() { ctrl_c_ends_normally_ = true; }
     void on_interrupt(std::function<void()> f) { interrupt_ = std::move(f); }
 
     /// The memory outcome of `session_id` after drain_extractions(): empty when saved.
@@ -269,6 +274,13 @@ private:
         if (started) co_await runtime_->shutdown();  // idempotent; ends sessions, drains, stops the actor
         boost::system::error_code ignored;
         signals.cancel(ignored);
+        // A signal that came before the session opened (the open waits for the previous
+        // session's memory, seconds at most) stopped the command as it would have stopped a
+        // turn: that signal's exit, not an error.
+        if (failure && interrupted() && is_cancellation(failure)) {
+            exit_ = ctrl_c_ends_normally_ && !terminated() ? exit_ok : signal_exit();
+            co_return;
+        }
         if (failure) std::rethrow_exception(failure);
     }
 
@@ -338,6 +350,7 @@ private:
     int interrupts_ = 0;
     int first_signal_ = 0;
     int exit_ = exit_ok;
+    bool ctrl_c_ends_normally_ = false;
     std::function<void()> interrupt_;
 };
 
@@ -437,10 +450,12 @@ int run_command(const options& o) {
 
 int chat_command(const options& o) {
     session_host host(o);
+    host.ctrl_c_ends_normally();
     return host.run([](session_host& h) -> asio::awaitable<void> {
         auto s = co_await h.runtime().open_session(h.agent().name, h.user());
-        std::cout << "engram chat: agent " << h.agent().name << " (" << h.agent().model << "), user "
-                  << s.info().user_id << ". Type exit or quit (or Ctrl-D) to end"
+        // Cleaned as every status line is: a user id may hold C1 controls or bidi overrides.
+        std::cout << "engram chat: agent " << one_line(h.agent().name) << " (" << one_line(h.agent().model)
+                  << "), user " << one_line(s.info().user_id) << ". Type exit or quit (or Ctrl-D) to end"
                   << (h.agent().remember ? "; memory is saved then.\n" : ".\n");
         announce_memory(h, s);
         line_reader reader(h.runtime().executor());

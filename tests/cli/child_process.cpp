@@ -96,8 +96,9 @@ child_result run_child(const std::string& program, const std::vector<std::string
             break;
         }
         if (signals_sent < o.signals.size()) {
-            if (next_signal_at == std::chrono::steady_clock::time_point::max() && !o.signal_when_out_contains.empty() &&
-                r.out.find(o.signal_when_out_contains) != std::string::npos)
+            if (next_signal_at == std::chrono::steady_clock::time_point::max() &&
+                ((!o.signal_when_out_contains.empty() && r.out.find(o.signal_when_out_contains) != std::string::npos) ||
+                 (o.signal_when && o.signal_when())))
                 next_signal_at = now;
             if (now >= next_signal_at) {
                 ::kill(pid, o.signals[signals_sent++]);

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -39,6 +40,8 @@ struct child_options {
     /// `signal_when_out_contains`.
     std::vector<int> signals;
     std::string signal_when_out_contains;
+    /// Or once this returns true (asked every 50 ms): something the test's own server saw.
+    std::function<bool()> signal_when;
     std::chrono::milliseconds signal_gap{300};
 };
 

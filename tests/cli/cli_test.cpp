@@ -462,6 +462,16 @@ BOOST_AUTO_TEST_CASE(an_option_taken_for_a_value_or_given_twice_exits_2_before_a
     const auto twice = w.run({"run", "--user", "alice", "--user", "bob", "-m", "hi"});
     BOOST_TEST(twice.exit_status == 2);
     BOOST_TEST(contains(error_line(twice), "--user is given more than once"), twice.err);
+    // The advice for -m names the form that works: only a long option takes "=value".
+    const auto short_value = w.run({"run", "--user", "alice", "-m", "-q"});
+    BOOST_TEST(short_value.exit_status == 2);
+    BOOST_TEST(contains(error_line(short_value), "write --message=-q"), short_value.err);
+    // A flag takes no value: --quiet=no must not mean quiet.
+    for (const char* flag : {"--quiet=no", "--help=x", "--version=3"}) {
+        const auto valued = w.run({"run", "--user", "alice", flag, "-m", "hi"});
+        BOOST_TEST(valued.exit_status == 2, flag);
+        BOOST_TEST(contains(error_line(valued), "takes no value"), valued.err);
+    }
     BOOST_TEST(server.requests().empty());
     BOOST_TEST(!any_file_mentions(w.memory, "-q"));
     // A message that merely starts with a dash is a message.
@@ -562,6 +572,22 @@ BOOST_AUTO_TEST_CASE(control_characters_of_a_hostile_user_id_are_not_echoed_to_t
     BOOST_TEST(c1.exit_status == 2);
     BOOST_TEST(c1.err.find('\x9b') == std::string::npos, c1.err);
     BOOST_TEST(contains(error_line(c1), "?31mred?0m"), c1.err);
+}
+
+// An id may hold C1 controls and bidirectional overrides (only C0 is refused): the chat's banner
+// shows it cleaned, as every status line does.
+BOOST_AUTO_TEST_CASE(the_chat_banner_shows_a_hostile_user_id_cleaned) {
+    fake_anthropic_server server;
+    echo_server(server, "{}");
+    cli_world w(server);
+    const std::string id = "eve\xc2\x9b" "31m\xe2\x80\xae" "lin";
+    const auto r = w.run({"chat", "--user", id}, "");
+    BOOST_TEST(r.exit_status == 0, r.err);
+    BOOST_TEST(contains(r.out, "user eve?31m?lin."), r.out);
+    for (const auto* raw : {"\xc2\x9b", "\xe2\x80\xae"}) {
+        BOOST_TEST(!contains(r.out, raw));
+        BOOST_TEST(!contains(r.err, raw));
+    }
 }
 
 BOOST_AUTO_TEST_CASE(without_home_or_a_memory_dir_exits_2_instead_of_using_the_working_directory) {
@@ -820,9 +846,17 @@ BOOST_AUTO_TEST_CASE(memory_commands_show_history_undo_export_and_forget_leaves_
     auto all = w.run({"memory", "export"});
     BOOST_TEST(json::parse(all.out).at("users").as_array().size() == 2u);
 
-    auto undo = w.run({"memory", "undo", "alice"});
+    // One id, not two: forget cannot be undone, so neither one is guessed.
+    auto two_ids = w.run({"memory", "forget", "alice", "--user", "carol"});
+    BOOST_TEST(two_ids.exit_status == 2);
+    BOOST_TEST(contains(error_line(two_ids), "two user ids"), two_ids.err);
+    BOOST_TEST(any_file_mentions(w.memory, "alice"));
+    BOOST_TEST(any_file_mentions(w.memory, "carol"));
+
+    auto undo = w.run({"memory", "undo", "alice", "--output", "json"});
     BOOST_TEST(undo.exit_status == 0);
     BOOST_TEST(!contains(undo.out, "FastAPI"));
+    BOOST_TEST(json::parse(undo.out).at("session_count") == 0);  // the memory now, as show gives it
     auto undo2 = w.run({"memory", "undo", "alice"});
     BOOST_TEST(undo2.exit_status == 3);
     BOOST_TEST(contains(error_line(undo2), "nothing to undo"));
@@ -832,6 +866,9 @@ BOOST_AUTO_TEST_CASE(memory_commands_show_history_undo_export_and_forget_leaves_
     BOOST_TEST(forget.exit_status == 0);
     BOOST_TEST(contains(forget.out, "forgot everything stored about alice"));
     BOOST_TEST(!any_file_mentions(w.memory, "alice"));  // record, lock, journal, quarantine: nothing left
+    auto forget_json = w.run({"memory", "forget", "alice", "--output", "json"});
+    BOOST_TEST(forget_json.exit_status == 0);
+    BOOST_TEST(same_json(json::parse(forget_json.out), json::parse(R"({"user_id":"alice","erased":false})")));
     BOOST_TEST(any_file_mentions(w.memory, "carol"));
     BOOST_TEST(w.run({"memory", "list"}).out == "carol\n");
 
@@ -1019,6 +1056,70 @@ BOOST_AUTO_TEST_CASE(second_ctrl_c_quits_at_once_and_the_next_start_saves_the_jo
     auto jobs = (*store)->journal_list();
     BOOST_REQUIRE(jobs);
     BOOST_TEST(jobs->empty());
+}
+
+// Opening a session waits (up to 5 s) for the memory of the user's previous session, which a
+// restart may be merging from the journal: a signal then stops the command as it would stop a
+// turn, with that signal's status and no error line, and the replayed session is still saved.
+BOOST_AUTO_TEST_CASE(a_signal_while_the_session_waits_for_the_last_memory_exits_as_during_a_turn) {
+    fake_anthropic_server server;
+    std::atomic<bool> memory_fails{true};
+    server.set_handler([&memory_fails](const recorded_request& r) {
+        if (!is_extraction(r)) return echo_reply(r);
+        if (memory_fails)
+            return scripted_response::json(500, R"({"type":"error","error":{"type":"api_error","message":"Internal"}})");
+        auto reply = extraction_reply(fact_update);
+        reply.delay_before_header = 2s;  // the open waits for this pass when the signal comes
+        return reply;
+    });
+    cli_world w(server);
+    engram::memory::store_options so;
+    so.directory = w.memory;
+    const auto journaled = [&so] {
+        auto store = engram::memory::store::open(so);
+        BOOST_REQUIRE(store);
+        auto jobs = (*store)->journal_list();
+        BOOST_REQUIRE(jobs);
+        return jobs->size();
+    };
+    struct signal_case {
+        std::vector<std::string> args;
+        int signal;
+        int status;
+    };
+    const signal_case cases[] = {
+        {{"run", "--user", "alice", "--message", "hello"}, SIGINT, 130},
+        {{"chat", "--user", "alice"}, SIGINT, 0},  // Ctrl-C is how a chat ends
+        {{"chat", "--user", "alice"}, SIGTERM, 143},
+    };
+    for (const auto& c : cases) {
+        BOOST_TEST_CONTEXT(c.args[0] << " with signal " << c.signal) {
+            // A session whose memory pass failed stays in the journal; the next start replays it.
+            memory_fails = true;
+            auto first = w.run({"run", "--user", "alice", "--message", "I use Python"});
+            BOOST_TEST(first.exit_status == 3);
+            BOOST_TEST(journaled() == 1u);
+            memory_fails = false;
+
+            const auto passes_before = engram::test::extraction_requests(server).size();
+            const auto turns_before = chat_requests(server).size();
+            child_options o;
+            o.close_stdin = false;
+            o.signals = {c.signal};
+            // The replayed session's pass has reached the server: the open is waiting for it.
+            o.signal_when = [&] { return engram::test::extraction_requests(server).size() > passes_before; };
+            auto r = w.run(c.args, "", o);
+            BOOST_TEST(r.exit_status == c.status);
+            BOOST_TEST(!contains(r.err, "engram: error:"), r.err);
+            BOOST_TEST(chat_requests(server).size() == turns_before);  // the session never opened
+            BOOST_TEST(journaled() == 0u);                             // the shutdown saved the replayed one
+        }
+    }
+    auto store = engram::memory::store::open(so);
+    BOOST_REQUIRE(store);
+    auto rec = (*store)->load("alice");
+    BOOST_REQUIRE(rec);
+    BOOST_TEST(rec->memory.session_count == 3);
 }
 
 // A terminal is one open file description shared by stdin, stdout and stderr: whatever makes the

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <random>
 #include <sstream>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -22,7 +23,7 @@ inline std::filesystem::path fixtures_dir() {
 
 inline std::string read_file(const std::filesystem::path& p) {
     std::ifstream in(p, std::ios::binary);
-    if (!in) throw std::runtime_error("cannot read fixture " + p.string());
+    if (!in) throw std::runtime_error("cannot read fixture " + p.string() + " (is ENGRAM_FIXTURES_DIR right?)");
     std::ostringstream ss;
     ss << in.rdbuf();
     return ss.str();
@@ -32,8 +33,13 @@ inline boost::json::value read_json(const std::filesystem::path& p) { return boo
 
 /// Files in fixtures/<sub> whose names end in `suffix`, sorted.
 inline std::vector<std::filesystem::path> fixture_files(const std::string& sub, const std::string& suffix) {
+    const auto dir = fixtures_dir() / sub;
+    // Not part of the repository: say where they were looked for and how to point elsewhere.
+    if (!std::filesystem::is_directory(dir))
+        throw std::runtime_error("no test vectors at " + dir.string() +
+                                 ": check out ../shared/fixtures beside the repository or set ENGRAM_FIXTURES_DIR");
     std::vector<std::filesystem::path> out;
-    for (const auto& e : std::filesystem::directory_iterator(fixtures_dir() / sub)) {
+    for (const auto& e : std::filesystem::directory_iterator(dir)) {
         const auto name = e.path().filename().string();
         if (name.size() > suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0)
             out.push_back(e.path());
