@@ -16,6 +16,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/error.hpp>
 #include <boost/asio/ssl/host_name_verification.hpp>
+#include <boost/asio/strand.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/error.hpp>
@@ -232,26 +233,31 @@ asio::awaitable<lease> connection_pool::acquire(const deadline& d, bool fresh) {
             // A request cancelled already would throw from d.token() below, after joining the
             // line: its timer would stay there and take a wake-up meant for a live waiter.
             d.throw_if_cancelled();
-            waiter = std::make_shared<asio::steady_timer>(co_await asio::this_coro::executor);
-            waiter->expires_at(d.total());
+            // On a strand of its own, as a name lookup's waiters (host_resolver::join): the
+            // wake-up (give_back, any thread) and the wait's start (this coroutine's thread,
+            // which need not be a strand's) then never touch the timer at once.
+            waiter = std::make_shared<asio::steady_timer>(asio::make_strand(co_await asio::this_coro::executor), d.total());
             // A request woken for a slot that another took meanwhile keeps its place in line.
             if (woken) waiters_.push_front(waiter);
             else waiters_.push_back(waiter);
         }
         const auto own = co_await asio::this_coro::cancellation_state;
-        auto [ec] = co_await waiter->async_wait(d.token(own));
-        const bool timed_out = !ec;
-        if (timed_out || d.cancelled(own)) {
+        co_await async_wait_on_strand(waiter, d.token(own));
+        // Whether a free slot's wake-up came is told by the line, not by how the wait ended: the
+        // wake-up expires the timer (which also ends a wait that had not begun yet), as the
+        // deadline does.
+        const bool cancelled = d.cancelled(own);
+        const bool out_of_time = clock::now() >= d.total();
+        {
             std::lock_guard lock(mutex_);
-            // Still in line: leave it. Already taken out of it: a free slot's wake-up came for
-            // this request, which no longer wants it: it goes to the next in line, or that one
-            // would wait on while a slot stays free.
-            if (auto it = std::find(waiters_.begin(), waiters_.end(), waiter); it != waiters_.end()) waiters_.erase(it);
-            else wake_one_locked();
+            if (auto it = std::find(waiters_.begin(), waiters_.end(), waiter); it != waiters_.end())
+                waiters_.erase(it);  // not woken: leaves the line (and rejoins at its front below)
+            else if (cancelled || out_of_time)
+                wake_one_locked();  // woken, but no longer wanting the slot: the next in line takes it
         }
-        if (timed_out) throw client_error(errc::total_timeout, "timed out waiting for a free connection to " + url_.origin());
-        if (d.cancelled(own)) throw client_error(errc::cancelled, "request cancelled while waiting for a connection");
-        woken = true;  // a slot was freed: try again
+        if (cancelled) throw client_error(errc::cancelled, "request cancelled while waiting for a connection");
+        if (out_of_time) throw client_error(errc::total_timeout, "timed out waiting for a free connection to " + url_.origin());
+        woken = true;  // try again, first in line if it must wait again
     }
     try {
         auto c = co_await connect(d);
@@ -449,8 +455,9 @@ void connection_pool::wake_one_locked() noexcept {
     if (waiters_.empty()) return;
     auto wake = std::move(waiters_.front());
     waiters_.pop_front();
-    // The timer belongs to the waiting coroutine's executor: cancel it there.
-    asio::post(wake->get_executor(), [wake] { wake->cancel(); });
+    // On the timer's strand; expiring it, rather than cancelling the wait, also ends a wait
+    // that has not begun yet (on a thread pool the wake-up may come first).
+    asio::post(wake->get_executor(), [wake] { wake->expires_at(clock::time_point::min()); });
 }
 
 pool_stats connection_pool::stats() const {

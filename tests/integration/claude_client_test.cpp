@@ -1559,6 +1559,40 @@ BOOST_AUTO_TEST_CASE(streams_on_a_thread_pool_share_one_name_lookup_race_free) {
     BOOST_TEST(client.stats().name_lookups == 1u);
 }
 
+BOOST_AUTO_TEST_CASE(streams_on_a_thread_pool_without_strands_wait_for_pooled_connections_race_free) {
+    // Streams co_spawned straight on a 4-thread pool (no strands) outnumber the connections: a
+    // freed connection wakes a waiter from another thread, possibly before that waiter's wait has
+    // begun. No wake-up may be lost (a lost one waits until total_timeout) and none may touch a
+    // timer while its wait starts. CI runs this under ThreadSanitizer.
+    fake_anthropic_server server;
+    server.set_handler([](const engram::test::recorded_request&) {
+        return scripted_response::sse(engram::test::make_text_stream("pooled", 3), {50});
+    });
+    asio::thread_pool pool(4);
+    auto cfg = config_for(server);
+    cfg.max_connections_per_host = 2;
+    cfg.total_timeout = 30s;
+    claude_client client(pool.get_executor(), cfg);
+    constexpr int n = 150;
+    std::atomic<int> ok{0}, finished{0};
+    std::promise<void> all_done;
+    for (int i = 0; i < n; ++i)
+        asio::co_spawn(pool.get_executor(), [&]() -> asio::awaitable<void> {
+            for (int turn = 0; turn < 2; ++turn) {
+                auto s = co_await client.stream_message(hello_request());
+                if (co_await drain(s) == "pooled") ++ok;
+            }
+        }, [&](std::exception_ptr e) {
+            if (e) try { std::rethrow_exception(e); } catch (const std::exception& x) { BOOST_TEST_MESSAGE("stream failed: " << x.what()); }
+            if (++finished == n) all_done.set_value();
+        });
+    BOOST_REQUIRE(all_done.get_future().wait_for(60s) == std::future_status::ready);
+    pool.join();
+    BOOST_TEST(ok.load() == 2 * n);
+    BOOST_TEST(server.connections_accepted() <= 2u);
+    BOOST_TEST(client.stats().in_use == 0u);
+}
+
 BOOST_AUTO_TEST_CASE(idle_timeouts_firing_on_a_thread_pool_hit_only_the_stalled_streams) {
     // The timeout timer closes a socket from its handler; on a thread pool that handler must run
     // on the strand of the coroutine using the connection. Half the streams stall after their
