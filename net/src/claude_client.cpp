@@ -1020,12 +1020,20 @@ boost::asio::any_io_executor claude_client::executor() const noexcept { return i
 pool_stats claude_client::stats() const { return impl_->stats(); }
 
 boost::asio::awaitable<message> claude_client::create_message(message_request request) {
-    auto impl = impl_;  // keeps the client state alive for the whole operation
-    co_return co_await impl->create(std::move(request));
+    return create_with(impl_, std::move(request));  // the operation keeps the client state alive
 }
 
 boost::asio::awaitable<message_stream> claude_client::stream_message(message_request request) {
-    auto impl = impl_;
+    return stream_with(impl_, std::move(request));
+}
+
+boost::asio::awaitable<message> claude_client::create_with(std::shared_ptr<detail::client_impl> impl,
+                                                           message_request request) {
+    co_return co_await impl->create(std::move(request));
+}
+
+boost::asio::awaitable<message_stream> claude_client::stream_with(std::shared_ptr<detail::client_impl> impl,
+                                                                   message_request request) {
     try {
         const detail::deadline d(impl->config().total_timeout, request.cancel_slot);
         auto state = std::make_unique<detail::stream_state>(impl, impl->prepare(std::move(request), true), d);

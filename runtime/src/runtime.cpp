@@ -347,7 +347,7 @@ private:
     };
     /// Loads the user's memory and asks the model for the session's update (with one repair).
     asio::awaitable<distillation> distill(const extraction_job& job, const agents::agent_definition& agent,
-                                          memory_event& ev);
+                                          memory_event& ev, std::optional<request_gate::permit>& held);
     /// Waits `delay` before retrying `user`'s job; false when a shutdown cut it short.
     asio::awaitable<bool> wait_to_retry(const std::string& user, std::chrono::milliseconds delay);
     /// Ends every retry wait at once (shutdown): those jobs stay in the journal.
@@ -356,7 +356,10 @@ private:
         std::string text;
         bool cut = false;  ///< stopped at max_tokens
     };
-    asio::awaitable<extraction_reply> call_extraction_model(std::string user, net::message_request req);
+    /// Calls the model with a background request slot: `held`'s if it holds one (taken from
+    /// it), else one it waits for.
+    asio::awaitable<extraction_reply> call_extraction_model(std::string user, net::message_request req,
+                                                            std::optional<request_gate::permit>& held);
 
     std::shared_ptr<runtime_threads> threads_;  // first: released last
     asio::any_io_executor executor_;
@@ -892,6 +895,17 @@ asio::awaitable<session> runtime_impl::open_session(std::string agent_name, std:
     session_info info{new_session_id(), user_id, agent_name};
     if (auto h = hooks(); h->on_session_open && !h->on_session_open(info))
         throw runtime_error(errc::vetoed, "a hook refused session " + info.session_id);
+    // A session the hook let open and that then fails to open (its memory cannot be loaded, a
+    // shutdown began meanwhile, the caller gave up waiting) is ended for the hooks too: a host
+    // counting or allocating per session in the two hooks must see both.
+    struct end_unless_opened {
+        runtime_impl& rt;
+        session_info info;
+        bool opened = false;
+        ~end_unless_opened() {
+            if (!opened) rt.call_hook(&runtime_hooks::on_session_end, info);
+        }
+    } open_guard{*this, info};
     memory::result<memory::user_memory> loaded = memory::user_memory{};
     if (agent->remember) requeue_parked(user_id);  // the user is back: their memory is wanted now
     if (agent->remember && !co_await wait_for_pending_memory(user_id))
@@ -921,6 +935,7 @@ asio::awaitable<session> runtime_impl::open_session(std::string agent_name, std:
         }
         sessions_[impl->info().session_id] = impl;
     }
+    open_guard.opened = true;
     impl->start_idle_watch();
     co_return session(impl);
 }
@@ -1146,9 +1161,15 @@ void runtime_impl::cut_retry_waits() {
     for (auto& [timer, strand] : waits) asio::dispatch(strand, [timer] { timer->cancel(); });
 }
 
-asio::awaitable<runtime_impl::extraction_reply> runtime_impl::call_extraction_model(std::string user,
-                                                                                    net::message_request req) {
-    auto permit = co_await gate_->acquire(request_gate::priority::background);
+asio::awaitable<runtime_impl::extraction_reply> runtime_impl::call_extraction_model(
+    std::string user, net::message_request req, std::optional<request_gate::permit>& held) {
+    request_gate::permit permit;
+    if (held) {
+        permit = std::move(*held);
+        held.reset();
+    } else {
+        permit = co_await gate_->acquire(request_gate::priority::background);
+    }
     auto msg = co_await client_->create_message(std::move(req));
     add_usage(user, msg.usage());
     co_return extraction_reply{msg.text(), msg.stop_reason() == "max_tokens"};
@@ -1156,7 +1177,8 @@ asio::awaitable<runtime_impl::extraction_reply> runtime_impl::call_extraction_mo
 
 asio::awaitable<runtime_impl::distillation> runtime_impl::distill(const extraction_job& job,
                                                                  const agents::agent_definition& agent,
-                                                                 memory_event& ev) {
+                                                                 memory_event& ev,
+                                                                 std::optional<request_gate::permit>& held) {
     distillation out;
     auto loaded = co_await actor_->async_load(job.info.user_id, asio::use_awaitable);
     if (!loaded) {
@@ -1168,7 +1190,8 @@ asio::awaitable<runtime_impl::distillation> runtime_impl::distill(const extracti
         report(ev);
         co_return out;
     }
-    auto reply = co_await call_extraction_model(job.info.user_id, agents::extraction_request(agent, *loaded, job.transcript));
+    auto reply =
+        co_await call_extraction_model(job.info.user_id, agents::extraction_request(agent, *loaded, job.transcript), held);
     auto update = memory::parse_extraction_reply(reply.text);
     if (!update) {
         // One repair attempt, telling the model what was wrong.
@@ -1185,7 +1208,7 @@ asio::awaitable<runtime_impl::distillation> runtime_impl::distill(const extracti
             repair.body["max_tokens"] =
                 std::max(agent.extraction_max_tokens, std::min<std::int64_t>(2 * agent.extraction_max_tokens, 8192));
         if (reply.cut) first_error = "cut off at max_tokens: " + first_error;
-        reply = co_await call_extraction_model(job.info.user_id, std::move(repair));
+        reply = co_await call_extraction_model(job.info.user_id, std::move(repair), held);
         update = memory::parse_extraction_reply(reply.text);
         if (!update) {
             ev.error = "extraction output was invalid twice (" + first_error + "; then " + update.error().what() +
@@ -1206,6 +1229,11 @@ asio::awaitable<std::optional<std::string>> runtime_impl::run_extraction(extract
     // directory merged, is not sent to the model. A job replayed at start reads its transcript
     // from there; a live one has it and only asks.
     memory::result<bool> pending = true;
+    // A job replayed at start reads its transcript only once it holds the request slot its model
+    // call will use: every user's replayed jobs start at once (a worker per user), and after an
+    // outage the journal may hold more text than a process should hold at one time.
+    std::optional<request_gate::permit> slot;
+    if (job.in_journal) slot = co_await gate_->acquire(request_gate::priority::background);
     if (job.in_journal) {
         auto read = co_await actor_->async_journal_read(job.info.user_id, job.info.session_id, asio::use_awaitable);
         if (read) {
@@ -1255,7 +1283,7 @@ asio::awaitable<std::optional<std::string>> runtime_impl::run_extraction(extract
     std::optional<memory::result<memory::apply_ack>> applied;
     for (int round = 0; !applied; ++round) {
         if (!job.distilled) {
-            auto distilled = co_await distill(job, agent, ev);
+            auto distilled = co_await distill(job, agent, ev, slot);
             if (distilled.passing_failure) co_return distilled.passing_failure;
             if (!distilled.update) co_return std::nullopt;  // reported
             job.distilled = std::move(distilled.update);
@@ -1415,21 +1443,32 @@ runtime::~runtime() {
 void runtime::add_agent(agents::agent_definition agent) { impl_->add_agent(std::move(agent)); }
 std::vector<agents::agent_definition> runtime::agents() const { return impl_->list_agents(); }
 void runtime::set_hooks(runtime_hooks hooks) { impl_->set_hooks(std::move(hooks)); }
+namespace {
+
+// Runs one of the runtime's operations holding its state until the operation ends. The public
+// functions are no coroutines themselves: they take the state when called, where a coroutine
+// member would read it through `this` only once started, and a callback-style call
+// (async_shutdown(), say) starts later, on the executor, when the runtime object may be gone.
+template <class Operation>
+auto holding(std::shared_ptr<detail::runtime_impl> impl, Operation op) -> decltype(op(*impl)) {
+    co_return co_await op(*impl);
+}
+
+}  // namespace
+
 boost::asio::awaitable<void> runtime::start() {
-    auto impl = impl_;
-    co_await impl->start();
+    return holding(impl_, [](detail::runtime_impl& rt) { return rt.start(); });
 }
 boost::asio::awaitable<session> runtime::open_session(std::string agent, std::string user_id) {
-    auto impl = impl_;
-    co_return co_await impl->open_session(std::move(agent), std::move(user_id));
+    return holding(impl_, [agent = std::move(agent), user_id = std::move(user_id)](detail::runtime_impl& rt) mutable {
+        return rt.open_session(std::move(agent), std::move(user_id));
+    });
 }
 boost::asio::awaitable<void> runtime::drain_extractions() {
-    auto impl = impl_;
-    co_await impl->drain_extractions();
+    return holding(impl_, [](detail::runtime_impl& rt) { return rt.drain_extractions(); });
 }
 boost::asio::awaitable<void> runtime::shutdown() {
-    auto impl = impl_;
-    co_await impl->shutdown();
+    return holding(impl_, [](detail::runtime_impl& rt) { return rt.shutdown(); });
 }
 usage_totals runtime::user_usage(const std::string& user_id) const { return impl_->user_usage(user_id); }
 std::map<std::string, usage_totals> runtime::take_user_usage() { return impl_->take_user_usage(); }

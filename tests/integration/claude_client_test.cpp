@@ -435,6 +435,37 @@ BOOST_AUTO_TEST_CASE(callback_style_api_completes_with_the_message) {
     BOOST_TEST(text == "callback works");
 }
 
+BOOST_AUTO_TEST_CASE(a_callback_style_request_outlives_the_client_that_started_it) {
+    // The operation starts on the executor, after the client is gone: it must hold the client's
+    // state from the call on (AddressSanitizer in CI sees a read through the dead client).
+    fake_anthropic_server server;
+    server.set_handler([](const engram::test::recorded_request& r) {
+        if (json::parse(r.body).at("stream") == true)
+            return scripted_response::sse(engram::test::make_text_stream("streamed anyway"));
+        return scripted_response::json(200, R"({"id":"msg_1","type":"message","role":"assistant","model":"claude-test",)"
+                                            R"("content":[{"type":"text","text":"still here"}],"stop_reason":"end_turn",)"
+                                            R"("stop_sequence":null,"usage":{"input_tokens":3,"output_tokens":2}})");
+    });
+    asio::io_context ioc;
+    std::string created, streamed;
+    {
+        claude_client client(ioc.get_executor(), config_for(server));
+        client.async_create_message(hello_request(), [&](std::exception_ptr e, engram::net::message m) {
+            BOOST_TEST(!e);
+            created = m.text();
+        });
+        auto pending = client.async_stream_message(hello_request());  // deferred: started below
+        std::move(pending)([&](std::exception_ptr e, engram::net::message_stream s) {
+            BOOST_REQUIRE(!e);
+            asio::co_spawn(ioc, [&, s = std::move(s)]() mutable -> asio::awaitable<void> { streamed = co_await drain(s); },
+                           asio::detached);
+        });
+    }
+    ioc.run_for(20s);
+    BOOST_TEST(created == "still here");
+    BOOST_TEST(streamed == "streamed anyway");
+}
+
 BOOST_AUTO_TEST_CASE(sequential_requests_reuse_one_keep_alive_connection) {
     fake_anthropic_server server;
     for (int i = 0; i < 6; ++i) server.push(scripted_response::sse(engram::test::make_text_stream("turn " + std::to_string(i))));

@@ -2157,6 +2157,124 @@ BOOST_AUTO_TEST_CASE(a_replayed_session_is_read_from_the_journal_when_its_turn_c
     BOOST_TEST(open_store(dir)->journal_list()->empty());
 }
 
+BOOST_AUTO_TEST_CASE(replayed_sessions_of_many_users_are_read_one_request_slot_at_a_time) {
+    // Every user's replayed job starts at once (a worker per user); each must read its transcript
+    // only when it holds the request slot its model call will use, or after an outage a restart
+    // would hold every journaled transcript at the same time. Seen from outside: sessions another
+    // process merged while the first pass ran were not read here, so they cost no model call.
+    engram::test::temp_dir dir;
+    fake_anthropic_server server;
+    std::atomic<int> extraction_calls{0};
+    server.set_handler([&](const recorded_request& r) {
+        if (!is_extraction(r)) return echo_reply(r);
+        auto reply = extraction_reply(R"({"new_facts":["Plays the cello"]})");
+        if (++extraction_calls == 1) reply.delay_before_header = 500ms;
+        return reply;
+    });
+    constexpr int users = 30;
+    {
+        auto store = open_store(dir);
+        const json::object job{{"agent", "assistant"}, {"transcript", "USER: I play the cello\n"}};
+        for (int i = 0; i < users; ++i)
+            BOOST_REQUIRE(store->journal_add({"user" + std::to_string(i), "s-" + std::to_string(i), "2024-01-10T09:00:00Z",
+                                              json::serialize(job)})
+                              .has_value());
+    }
+    asio::io_context ioc;
+    auto cfg = config_for(server, dir);
+    cfg.max_in_flight_requests = 1;
+    runtime rt(ioc.get_executor(), cfg);
+    std::vector<engram::runtime::memory_event> events;
+    record_memory_events(rt, events);
+    engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> {
+        co_await rt.start();
+        BOOST_TEST_REQUIRE(co_await eventually([&] { return extraction_calls.load() >= 1; }));
+        // Another process merges every session while the first pass waits for its reply (that
+        // pass's update is then not written either: the journal no longer holds its session).
+        auto other = open_store(dir);
+        auto jobs = other->journal_list();
+        BOOST_REQUIRE(jobs);
+        BOOST_TEST(jobs->size() == static_cast<std::size_t>(users));
+        for (const auto& j : *jobs) BOOST_TEST(other->journal_remove(j.user_id, j.session_id).has_value());
+        co_await rt.drain_extractions();
+        co_await rt.shutdown();
+    }, 30s);
+    BOOST_TEST(extraction_calls.load() == 1);  // the others were withdrawn, never read
+    BOOST_REQUIRE_EQUAL(events.size(), static_cast<std::size_t>(users));
+    for (const auto& e : events) {
+        BOOST_TEST(e.ok, e.error);
+        BOOST_TEST(e.withdrawn, e.session_id);
+    }
+    BOOST_TEST(open_store(dir)->journal_list()->empty());
+}
+
+BOOST_AUTO_TEST_CASE(a_session_that_fails_to_open_after_the_open_hook_is_ended_for_the_hooks) {
+    // A host counting (or allocating) per session in on_session_open and on_session_end must see
+    // an end for every open the hook let through: here the open waits for the user's previous
+    // memory pass, and a shutdown stops it.
+    engram::test::temp_dir dir;
+    fake_anthropic_server server;
+    slow_memory_server(server, 1500ms);
+    asio::io_context ioc;
+    auto cfg = config_for(server, dir);
+    cfg.memory_wait_on_open = 10s;
+    runtime rt(ioc.get_executor(), cfg);
+    std::vector<std::string> opened, ended;
+    engram::runtime::runtime_hooks hooks;
+    hooks.on_session_open = [&](const engram::runtime::session_info& i) {
+        opened.push_back(i.session_id);
+        return true;
+    };
+    hooks.on_session_end = [&](const engram::runtime::session_info& i) { ended.push_back(i.session_id); };
+    rt.set_hooks(hooks);
+    std::optional<engram::runtime::errc> second_open;
+    engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> {
+        co_await rt.start();
+        co_await say_and_end(rt, "ann", "I play the cello");
+        asio::co_spawn(ioc, [&]() -> asio::awaitable<void> {
+            try {
+                co_await rt.open_session("assistant", "ann");  // waits for ann's memory pass
+            } catch (const runtime_error& e) {
+                second_open = e.code_value();
+            }
+        }, asio::detached);
+        BOOST_TEST_REQUIRE(co_await eventually([&] { return opened.size() == 2; }));
+        co_await rt.shutdown();
+        BOOST_TEST_REQUIRE(co_await eventually([&] { return second_open.has_value(); }));
+    }, 30s);
+    BOOST_TEST((second_open == engram::runtime::errc::shutting_down));
+    BOOST_REQUIRE_EQUAL(opened.size(), 2u);
+    std::sort(opened.begin(), opened.end());
+    std::sort(ended.begin(), ended.end());
+    BOOST_TEST(ended == opened, boost::test_tools::per_element());
+}
+
+BOOST_AUTO_TEST_CASE(a_callback_style_call_outlives_the_runtime_that_started_it) {
+    // The operation starts on the executor after the runtime object is gone: it must hold the
+    // runtime's state from the call on (AddressSanitizer in CI sees a read through the dead
+    // object). The runtime is gone, so an open fails as after a shutdown; the shutdown completes.
+    engram::test::temp_dir dir;
+    fake_anthropic_server server;
+    echo_server(server, "{}");
+    asio::io_context ioc;
+    bool shut_down = false;
+    std::optional<engram::runtime::errc> open_failure;
+    {
+        runtime rt(ioc.get_executor(), config_for(server, dir));
+        rt.async_open_session("assistant", "ann", [&](std::exception_ptr e, engram::runtime::session) {
+            try {
+                if (e) std::rethrow_exception(e);
+            } catch (const runtime_error& x) {
+                open_failure = x.code_value();
+            }
+        });
+        rt.async_shutdown([&](std::exception_ptr e) { shut_down = !e; });
+    }
+    ioc.run_for(10s);
+    BOOST_TEST(shut_down);
+    BOOST_TEST(open_failure.has_value());
+}
+
 BOOST_AUTO_TEST_CASE(an_empty_session_handle_is_an_ended_session_and_send_says_so) {
     engram::runtime::session s;  // default-constructed, as a host's member before open_session
     BOOST_TEST(!s);

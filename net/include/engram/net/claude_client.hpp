@@ -237,6 +237,14 @@ public:
     pool_stats stats() const;
 
 private:
+    // The operations themselves: create_message() and stream_message() are no coroutines, so
+    // they take the client's state when called. A coroutine member would read it through
+    // `this` only when first resumed, after the client may be gone (a callback-style call
+    // starts later, on the executor).
+    static boost::asio::awaitable<message> create_with(std::shared_ptr<detail::client_impl> impl, message_request request);
+    static boost::asio::awaitable<message_stream> stream_with(std::shared_ptr<detail::client_impl> impl,
+                                                              message_request request);
+
     std::shared_ptr<detail::client_impl> impl_;
 };
 

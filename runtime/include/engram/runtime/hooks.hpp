@@ -39,6 +39,8 @@ struct runtime_hooks {
     /// Return false to refuse the session (open_session then throws errc::vetoed).
     std::function<bool(const session_info&)> on_session_open;
     std::function<void(const session_info&, const net::message&)> on_turn_finished;
+    /// Called once for every session on_session_open let through, also when the open failed
+    /// after that hook (open_session then threw).
     std::function<void(const session_info&)> on_session_end;
     std::function<void(const memory_event&)> on_memory_update;
     /// Notices that must not pass silently, for a session: history trimmed, a turn held back by an
