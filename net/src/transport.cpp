@@ -120,6 +120,12 @@ tcp_socket& connection::tcp() noexcept {
     return std::get<tls_stream>(stream).next_layer();
 }
 
+bool connection::spoke_while_idle() noexcept {
+    char byte;
+    const ssize_t n = ::recv(tcp().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    return !(n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR));
+}
+
 void connection::close() noexcept {
     boost::system::error_code ignored;
     tcp().shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
@@ -217,30 +223,51 @@ asio::awaitable<lease> connection_pool::acquire(const deadline& d, bool fresh) {
     bool woken = false;
     for (;;) {
         std::shared_ptr<asio::steady_timer> waiter;
+        std::unique_ptr<connection> pooled;
+        std::vector<std::unique_ptr<connection>> expired;
+        bool connect_new = false;
         {
             std::lock_guard lock(mutex_);
+            // Idle for too long (oldest first): a NAT or firewall may have dropped it silently,
+            // and a request sent on it would wait for a reply that never comes.
+            const auto limit = cfg_.idle_connection_timeout;
+            while (limit.count() > 0 && !idle_.empty() && clock::now() - idle_.front()->idle_since >= limit) {
+                expired.push_back(std::move(idle_.front()));
+                idle_.pop_front();
+            }
             if (!fresh && !idle_.empty()) {
-                auto c = std::move(idle_.back());  // most recently used: least likely to be stale
+                pooled = std::move(idle_.back());  // most recently used: least likely to be stale
                 idle_.pop_back();
                 ++in_use_;
-                c->reused = true;
-                co_return lease(shared_from_this(), std::move(c));
-            }
-            if (in_use_ < cfg_.max_connections_per_host) {
+            } else if (in_use_ < cfg_.max_connections_per_host) {
                 ++in_use_;  // reserve the slot before connecting
-                break;
+                connect_new = true;
+            } else {
+                // A request cancelled already would throw from d.token() below, after joining the
+                // line: its timer would stay there and take a wake-up meant for a live waiter.
+                d.throw_if_cancelled();
+                // On a strand of its own, as a name lookup's waiters (host_resolver::join): the
+                // wake-up (give_back, any thread) and the wait's start (this coroutine's thread,
+                // which need not be a strand's) then never touch the timer at once.
+                waiter = std::make_shared<asio::steady_timer>(asio::make_strand(co_await asio::this_coro::executor), d.total());
+                // A request woken for a slot that another took meanwhile keeps its place in line.
+                if (woken) waiters_.push_front(waiter);
+                else waiters_.push_back(waiter);
             }
-            // A request cancelled already would throw from d.token() below, after joining the
-            // line: its timer would stay there and take a wake-up meant for a live waiter.
-            d.throw_if_cancelled();
-            // On a strand of its own, as a name lookup's waiters (host_resolver::join): the
-            // wake-up (give_back, any thread) and the wait's start (this coroutine's thread,
-            // which need not be a strand's) then never touch the timer at once.
-            waiter = std::make_shared<asio::steady_timer>(asio::make_strand(co_await asio::this_coro::executor), d.total());
-            // A request woken for a slot that another took meanwhile keeps its place in line.
-            if (woken) waiters_.push_front(waiter);
-            else waiters_.push_back(waiter);
         }
+        for (auto& c : expired) c->close();
+        if (pooled) {
+            // Bytes that came while it was idle (a stray second response, say) would be taken
+            // for this request's response, and a close from the server would cost the request a
+            // resend: such a connection is closed, and the slot it held opens a new one.
+            if (!pooled->spoke_while_idle()) {
+                pooled->reused = true;
+                co_return lease(shared_from_this(), std::move(pooled));
+            }
+            pooled->close();
+            break;
+        }
+        if (connect_new) break;
         const auto own = co_await asio::this_coro::cancellation_state;
         co_await async_wait_on_strand(waiter, d.token(own));
         // Whether a free slot's wake-up came is told by the line, not by how the wait ended: the
@@ -444,6 +471,7 @@ void connection_pool::give_back(std::unique_ptr<connection> c, bool reusable) no
         const bool clean = c && c->leftover.empty() && c->buffer.size() == 0;
         if (clean && reusable && idle_.size() < cfg_.max_idle_connections_per_host) {
             c->watchdog.idle();  // an idle connection has no step to bound
+            c->idle_since = clock::now();
             idle_.push_back(std::move(c));
         }
         wake_one_locked();

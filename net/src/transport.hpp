@@ -87,9 +87,13 @@ struct connection {
     std::string leftover;       ///< plain only: read bytes the parser could not use yet
     bool reused = false;
     bool drained = true;  ///< a plain read must wait for readiness first (cleared by the wait)
+    clock::time_point idle_since{};  ///< when it went back to the pool
 
     tcp_socket& tcp() noexcept;
     bool plain() const noexcept { return std::holds_alternative<tcp_socket>(stream); }
+    /// Whether the peer sent anything (bytes, its close, a reset) since the last response ended:
+    /// such a connection must not carry another request. Asks the socket without waiting.
+    bool spoke_while_idle() noexcept;
     void close() noexcept;
 };
 

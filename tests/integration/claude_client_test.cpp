@@ -305,6 +305,61 @@ BOOST_AUTO_TEST_CASE(a_connection_with_bytes_past_the_end_of_its_response_is_not
     }
 }
 
+// The same stray response arriving later, in a packet of its own, while the connection waits in
+// the pool: it would be taken for the next request's response (and that request's real one for
+// the request after it). A pooled connection on which the server sent anything is not reused.
+BOOST_AUTO_TEST_CASE(a_connection_that_received_bytes_while_idle_is_not_reused) {
+    for (auto mode : {fake_anthropic_server::tls_mode::none, fake_anthropic_server::tls_mode::localhost_cert}) {
+        BOOST_TEST_CONTEXT("tls " << (mode != fake_anthropic_server::tls_mode::none)) {
+            fake_anthropic_server server(mode);
+            const std::string stale = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 89\r\n\r\n"
+                                      R"({"id":"x","type":"message","role":"assistant","content":[{"type":"text","text":"stale"}]})";
+            auto first = scripted_response::json(200, R"({"id":"m1","type":"message","role":"assistant","content":[{"type":"text","text":"one"}]})");
+            first.after_body = stale;
+            first.after_body_delay = 50ms;
+            server.push(first);
+            server.push(scripted_response::json(200, R"({"id":"m2","type":"message","role":"assistant","content":[{"type":"text","text":"two"}]})"));
+            asio::io_context ioc;
+            claude_client client(ioc.get_executor(), config_for(server));
+            engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> {
+                auto m1 = co_await client.create_message(hello_request());
+                BOOST_TEST(m1.text() == "one");
+                asio::steady_timer idle(co_await asio::this_coro::executor, 300ms);  // the stray bytes arrive
+                co_await idle.async_wait(asio::use_awaitable);
+                auto m2 = co_await client.create_message(hello_request());
+                BOOST_TEST(m2.text() == "two");
+            });
+            const auto requests = server.requests();
+            BOOST_REQUIRE_EQUAL(requests.size(), 2u);
+            BOOST_TEST(requests[0].connection != requests[1].connection);
+        }
+    }
+}
+
+BOOST_AUTO_TEST_CASE(a_connection_idle_for_longer_than_idle_connection_timeout_is_not_reused) {
+    fake_anthropic_server server;
+    for (int i = 0; i < 3; ++i) server.push(scripted_response::sse(engram::test::make_text_stream("turn " + std::to_string(i))));
+    asio::io_context ioc;
+    auto cfg = config_for(server);
+    cfg.idle_connection_timeout = 150ms;
+    claude_client client(ioc.get_executor(), cfg);
+    engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> {
+        auto s0 = co_await client.stream_message(hello_request());
+        BOOST_TEST(co_await drain(s0) == "turn 0");
+        auto s1 = co_await client.stream_message(hello_request());  // at once: reused
+        BOOST_TEST(co_await drain(s1) == "turn 1");
+        asio::steady_timer idle(co_await asio::this_coro::executor, 400ms);
+        co_await idle.async_wait(asio::use_awaitable);
+        auto s2 = co_await client.stream_message(hello_request());  // after the timeout: a new one
+        BOOST_TEST(co_await drain(s2) == "turn 2");
+    });
+    const auto requests = server.requests();
+    BOOST_REQUIRE_EQUAL(requests.size(), 3u);
+    BOOST_TEST(requests[0].connection == requests[1].connection);
+    BOOST_TEST(requests[1].connection != requests[2].connection);
+    BOOST_TEST(client.stats().connections_opened == 2u);
+}
+
 // Interim responses before the real one (100 Continue, 103 Early Hints, as a proxy or CDN may
 // send) are read past: the stream is the 200 that follows, and the connection stays in step.
 BOOST_AUTO_TEST_CASE(interim_responses_before_the_real_one_are_read_past) {

@@ -192,7 +192,7 @@ struct fake_anthropic_server::impl {
                 out = size + r.chunk_extension + "\r\n" + r.body.substr(pos, len) + "\r\n";
             } else {
                 out = r.body.substr(pos, len);
-                if (pos + len == r.body.size()) out += r.after_body;
+                if (pos + len == r.body.size() && r.after_body_delay.count() == 0) out += r.after_body;
             }
             if (co_await send(s, r, out)) co_return false;
             pos += len;
@@ -217,7 +217,14 @@ struct fake_anthropic_server::impl {
                 timer.expires_after(r.delay_before_end);
                 co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
             }
-            if (co_await send(s, r, "0\r\n\r\n" + r.after_body)) co_return false;
+            std::string last = "0\r\n\r\n";  // (no conditional inside co_await: GCC 12 miscompiles its temporaries)
+            if (r.after_body_delay.count() == 0) last += r.after_body;
+            if (co_await send(s, r, last)) co_return false;
+        }
+        if (r.after_body_delay.count() > 0 && !r.after_body.empty()) {
+            timer.expires_after(r.after_body_delay);
+            co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+            if (co_await send(s, r, r.after_body)) co_return false;
         }
         co_return true;
     }

@@ -50,6 +50,9 @@ struct scripted_response {
     /// Sent right after the body, in the same write: bytes beyond the response (a stray CRLF, a
     /// second response), which a client must not take for the next request's.
     std::string after_body;
+    /// When set, after_body is sent this long after the response, in a write of its own (bytes
+    /// that reach a connection while it is idle in the client's pool).
+    std::chrono::milliseconds after_body_delay{0};
     /// Sent before the status line: interim responses ("HTTP/1.1 100 Continue\r\n\r\n").
     std::string before_header;
     /// Answer as soon as the request's header is in, read none of its body, then close: a

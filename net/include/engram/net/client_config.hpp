@@ -72,6 +72,12 @@ struct client_config {
     std::size_t max_connections_per_host = 1000;
     /// Idle keep-alive connections kept per host; extras are closed when released.
     std::size_t max_idle_connections_per_host = 100;
+    /// A keep-alive connection idle for longer is closed instead of reused (as Go's
+    /// IdleConnTimeout): a NAT or firewall drops idle connections silently, and a request sent on
+    /// one would wait for its response_header_timeout. Zero keeps them. Whatever its age, a
+    /// pooled connection on which the server sent anything while it was idle (its close, stray
+    /// bytes) is never reused.
+    std::chrono::milliseconds idle_connection_timeout{90'000};
     /// Bound on one server-sent event (protects against unbounded growth).
     std::size_t max_event_bytes = 16 * 1024 * 1024;
     /// Bound on a non-streaming response body.
