@@ -480,12 +480,20 @@ public:
         prepare_model_call(request);
         auto stream = co_await rt_->client().stream_message(std::move(request));
         if (rt_->config().respect_rate_limits) rt_->gate().observe(stream.response().limits);
-        co_await stream.read_all([this, &on_delta](const net::stream_event& ev) {
-            if (on_delta && ev.is_text_delta()) {
-                delta_received_at_ = ev.received_at;
-                on_delta(ev.text());
-            }
-        });
+        try {
+            co_await stream.read_all([this, &on_delta](const net::stream_event& ev) {
+                if (on_delta && ev.is_text_delta()) {
+                    delta_received_at_ = ev.received_at;
+                    on_delta(ev.text());
+                }
+            });
+        } catch (...) {
+            // Cut off (cancelled, timed out, the connection lost, a callback's throw): the tokens
+            // the stream reported before that (message_start's input at least) are billed all the
+            // same, and a host metering usage must see them.
+            count_usage(stream.current().usage());
+            throw;
+        }
         net::message reply = stream.release_message();
         finish_turn(reply);
         scope.commit();
@@ -636,18 +644,26 @@ private:
                 dropped = history_.trim(rt_->config().max_history_chars);  // what begin_turn left out
                 history_.push("assistant", any_blank ? kept : content);
             }
-            usage_.add(reply.usage());  // billed all the same
         }
+        count_usage(reply.usage());  // billed all the same
         // Outside the lock: a hook may well ask the session for its history size.
         if (dropped > 0)
             rt_->notice(info_, "history budget reached: dropped the " + std::to_string(dropped) +
                                    " oldest messages of session " + info_.session_id +
                                    " (the memory extraction still reads the start of the session)");
-        rt_->add_usage(info_.user_id, reply.usage());
         if (empty)
             throw runtime_error(errc::empty_reply, "the model's reply (stop_reason \"" + std::string(reply.stop_reason()) +
                                                        "\") had no content; the turn was not kept");
         rt_->call_hook(&runtime_hooks::on_turn_finished, info_, reply);
+    }
+
+    /// Counts a turn's tokens for the session and its user.
+    void count_usage(const net::usage& u) {
+        {
+            std::lock_guard lock(mutex_);
+            usage_.add(u);
+        }
+        rt_->add_usage(info_.user_id, u);
     }
 
     /// The gate has no free slot: wait for one (a coroutine of its own, for this rare case).

@@ -2275,6 +2275,28 @@ BOOST_AUTO_TEST_CASE(a_callback_style_call_outlives_the_runtime_that_started_it)
     BOOST_TEST(open_failure.has_value());
 }
 
+BOOST_AUTO_TEST_CASE(the_tokens_of_a_turn_cut_off_midway_are_counted) {
+    // The stream's message_start reported 10 input tokens, which the API bills whether or not the
+    // turn completes: a host metering usage (quotas, billing) must see them.
+    using namespace asio::experimental::awaitable_operators;
+    engram::test::temp_dir dir;
+    fake_anthropic_server server;
+    stalling_chat_server(server);
+    asio::io_context ioc;
+    runtime rt(ioc.get_executor(), stalling_config(server, dir, true));
+    engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> {
+        co_await rt.start();
+        auto s = co_await rt.open_session("assistant", "ula");
+        asio::steady_timer t(co_await asio::this_coro::executor, 300ms);
+        auto r = co_await (s.send("stall please") || t.async_wait(asio::use_awaitable));
+        BOOST_TEST(r.index() == 1u);  // the timer won: the turn was cancelled mid-stream
+        BOOST_TEST(s.usage().requests == 1);
+        BOOST_TEST(s.usage().input_tokens == 10);
+        BOOST_TEST(rt.user_usage("ula").input_tokens == 10);
+        co_await rt.shutdown();
+    }, 30s);
+}
+
 BOOST_AUTO_TEST_CASE(an_empty_session_handle_is_an_ended_session_and_send_says_so) {
     engram::runtime::session s;  // default-constructed, as a host's member before open_session
     BOOST_TEST(!s);

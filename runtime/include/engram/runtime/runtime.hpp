@@ -51,7 +51,8 @@ public:
     const std::string& memory_block() const noexcept;
     /// How many remembered items (facts, preferences, decisions) the block was rendered from.
     std::size_t remembered_items() const noexcept;
-    /// Tokens used by this session's turns.
+    /// Tokens used by this session's turns, a turn cut off midway included (what its stream
+    /// reported before that).
     usage_totals usage() const;
     /// Messages in the history right now (after any trimming).
     std::size_t history_size() const;
