@@ -432,7 +432,8 @@ public:
         std::lock_guard lock(mutex_);
         return history_.size();
     }
-    bool ended() const noexcept { return ended_.load(); }
+    /// From end() on (its work on the strand may still wait for a running turn).
+    bool ended() const noexcept { return end_requested_.load() || ended_.load(); }
 
     /// One turn. `self` keeps the session alive for as long as the turn runs (the public
     /// session::send is no coroutine of its own: one frame fewer per waiting turn).
@@ -465,6 +466,8 @@ public:
                                               asio::bind_cancellation_slot(hop->slot(), asio::use_awaitable));
         }
         throw_unless_open();
+        // Sent after end(), whose work may still wait for a running turn: ended, not busy.
+        if (end_requested_) throw runtime_error(errc::session_ended, "session " + info_.session_id + " has ended");
         if (busy_) co_await wait_for_turn(true);  // returns holding the lock
         busy_ = true;
         turn_scope scope(*this);  // from here on, a failed turn leaves no trace in the history

@@ -1177,6 +1177,51 @@ BOOST_AUTO_TEST_CASE(busy_policy_refuse_rejects_a_second_send_and_wait_queues_it
     }
 }
 
+BOOST_AUTO_TEST_CASE(a_session_is_ended_from_end_on_and_a_later_send_says_so_while_a_turn_runs) {
+    // end() returns at once; its work waits for the running turn. From the call on the session
+    // reads as ended, and a send made after it is refused as ended, not as busy (refuse) nor
+    // queued behind the running turn (wait). The running turn completes and is remembered.
+    for (auto policy : {engram::runtime::busy_policy::refuse, engram::runtime::busy_policy::wait}) {
+        BOOST_TEST_CONTEXT("policy " << static_cast<int>(policy)) {
+            engram::test::temp_dir dir;
+            fake_anthropic_server server;
+            echo_server(server, fact_update, 200ms);
+            asio::io_context ioc;
+            auto cfg = config_for(server, dir);
+            cfg.busy = policy;
+            runtime rt(ioc.get_executor(), cfg);
+            std::string first;
+            std::optional<engram::runtime::errc> second;
+            engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> {
+                co_await rt.start();
+                auto s = co_await rt.open_session("assistant", "erin");
+                auto ex = co_await asio::this_coro::executor;
+                bool first_done = false;
+                asio::co_spawn(ex, s.send("I play the cello"), [&](std::exception_ptr e, engram::net::message m) {
+                    BOOST_TEST(!e);
+                    if (!e) first = m.text();
+                    first_done = true;
+                });
+                BOOST_TEST_REQUIRE(co_await eventually([&] { return !chat_requests(server).empty(); }));
+                s.end();
+                BOOST_TEST(s.ended());
+                try {
+                    co_await s.send("one more");
+                } catch (const runtime_error& e) {
+                    second = e.code_value();
+                }
+                BOOST_TEST_REQUIRE(co_await eventually([&] { return first_done; }));
+                co_await rt.drain_extractions();
+                co_await rt.shutdown();
+            }, 30s);
+            BOOST_TEST(first == "echo: I play the cello");
+            BOOST_TEST((second == engram::runtime::errc::session_ended));
+            BOOST_TEST(chat_requests(server).size() == 1u);
+            BOOST_TEST(stored_memory(dir, "erin").session_count == 1);
+        }
+    }
+}
+
 BOOST_AUTO_TEST_CASE(idle_timeout_ends_the_session_and_saves_memory) {
     engram::test::temp_dir dir;
     fake_anthropic_server server;

@@ -79,6 +79,8 @@ public:
     /// still ended (and remembered) by the idle timeout or by shutdown(); with idle_timeout zero
     /// it is forgotten instead.
     void end();
+    /// True from end() on (and for a session ended by the idle timeout or shutdown); a send()
+    /// made after end() throws session_ended, also while the turn running then completes.
     bool ended() const noexcept;
 
     /// The session's strand. In runtime(threads, cfg) it belongs to the runtime's own pool: a
