@@ -109,8 +109,30 @@ std::string assemble(const std::vector<item>& items) {
     return out;
 }
 
+// Markup cannot close the frame or open a tag of its own once its `<` is not one: "‹" (U+2039)
+// takes the place of a `<` that starts a tag, a comment or a role token (the characters
+// looks_like_instruction() looks for after it). So "Orders are a Vec<Order>" still reaches the
+// model, as "Vec‹Order>", where hiding it would have hidden it for good (the extraction model,
+// shown the stored memory, never rewrites it).
+std::string defused(std::string_view s) {
+    std::string out;
+    out.reserve(s.size());
+    for (std::size_t i = 0; i < s.size(); ++i) {
+        const char n = i + 1 < s.size() ? s[i + 1] : '\0';
+        const bool starts_markup = s[i] == '<' && ((n >= 'a' && n <= 'z') || (n >= 'A' && n <= 'Z') || n == '/' ||
+                                                   n == '|' || n == '!' || n == '<');
+        if (starts_markup) out += "\u2039";
+        else out += s[i];
+    }
+    return out;
+}
+
+// One line of a value, as injected: flattened and defused.
+std::string shown(std::string_view s) { return defused(single_line(s)); }
+
 bool usable(std::string_view s) {
-    return !single_line(s).empty() && !looks_like_instruction(s);
+    const auto line = shown(s);
+    return !line.empty() && !looks_like_instruction(line);
 }
 
 std::string hard_cut(std::string_view s, std::size_t budget) {
@@ -125,14 +147,14 @@ std::string render_for_prompt(const user_memory& m, const render_options& opt) {
     // Build in reverse drop order so that rank grows with "drop me first".
     std::string summary;
     if (usable(m.running_summary)) {
-        summary = single_line(m.running_summary);
+        summary = shown(m.running_summary);
         items.push_back({sec_summary, "Summary: " + summary, rank++});
     }
     const auto add_facts = [&](confidence level, section sec, std::string_view prefix) {
         std::vector<item> tmp;
         for (const auto& f : m.key_facts)
             if (f.confidence == level && usable(f.text))
-                tmp.push_back({sec, std::string(prefix) + single_line(f.text), 0});
+                tmp.push_back({sec, std::string(prefix) + shown(f.text), 0});
         // Newest facts are the last to go.
         for (std::size_t i = tmp.size(); i-- > 0;) {
             tmp[i].drop_rank = rank++;
@@ -145,7 +167,7 @@ std::string render_for_prompt(const user_memory& m, const render_options& opt) {
         std::vector<item> tmp;
         for (const auto& [k, v] : m.preferences)
             if (usable(k) && usable(v))
-                tmp.push_back({sec_prefs, "- " + single_line(k) + ": " + single_line(v), 0});
+                tmp.push_back({sec_prefs, "- " + shown(k) + ": " + shown(v), 0});
         for (std::size_t i = tmp.size(); i-- > 0;) tmp[i].drop_rank = rank++;
         items.insert(items.end(), tmp.begin(), tmp.end());
     }
@@ -159,8 +181,8 @@ std::string render_for_prompt(const user_memory& m, const render_options& opt) {
             if (usable(ds[i].topic) && usable(ds[i].decision) && !looks_like_instruction(ds[i].date))
                 tmp.push_back(
                     {sec_decisions,
-                     "- " + single_line(ds[i].topic) + ": " + single_line(ds[i].decision) +
-                         (ds[i].date.empty() ? std::string() : " (" + single_line(ds[i].date) + ")"),
+                     "- " + shown(ds[i].topic) + ": " + shown(ds[i].decision) +
+                         (ds[i].date.empty() ? std::string() : " (" + shown(ds[i].date) + ")"),
                      0});
         for (std::size_t i = tmp.size(); i-- > 0;) tmp[i].drop_rank = rank++;
         items.insert(items.end(), tmp.begin(), tmp.end());

@@ -630,12 +630,18 @@ public:
     /// next() is one per event.
     asio::awaitable<void> read_all(std::function<void(const stream_event&)> on_event) {
         std::exception_ptr failure;
+        bool callers = false;  // thrown by on_event: passed on as it is, whatever its type
         try {
             for (;;) {
                 while (head_ < queue_.size()) {
                     const stream_event& ev = queue_[head_];
                     before_delivery();
-                    on_event(ev);
+                    try {
+                        on_event(ev);
+                    } catch (...) {
+                        callers = true;
+                        throw;
+                    }
                     delivered();
                 }
                 if (!co_await fill()) co_return;
@@ -643,7 +649,7 @@ public:
         } catch (...) {
             failure = std::current_exception();
         }
-        std::rethrow_exception(failed(failure));
+        std::rethrow_exception(failed(failure, callers));
     }
 
     stream_event pop_event() {
@@ -685,9 +691,10 @@ public:
     /// Whatever went wrong, this connection is in an unknown state: close it. Returns what to
     /// throw: a client_error with the message so far (the caller's own exceptions as they are).
     /// Later reads throw it again: a stream that failed must not look like one that ended.
-    std::exception_ptr failed(std::exception_ptr e) {
+    std::exception_ptr failed(std::exception_ptr e, bool callers = false) {
         finished_ = true;
         o_.conn.release(false);
+        if (callers) return failure_ = e;  // a system_error of the caller's is no connection failure
         try {
             rethrow_as_client_error(e);
         } catch (const client_error& ce) {
@@ -786,6 +793,19 @@ private:
     }
 
     void feed(std::string_view bytes) {
+        if (pending_error_) return;  // nothing after a failure is delivered
+        // A stream is as long as its generation, which max_tokens bounds; a server that never
+        // stops (never quiet long enough for stream_idle_timeout) must not grow the message
+        // until the process runs out of memory.
+        body_bytes_ += bytes.size();
+        if (body_bytes_ > client_->config().max_body_bytes) {
+            pending_error_ = std::make_exception_ptr(client_error(
+                errc::body_too_large,
+                "the stream exceeds max_body_bytes (" + std::to_string(client_->config().max_body_bytes) + " bytes)" +
+                    request_id_suffix(),
+                std::nullopt, std::make_shared<message>(acc_.current())));
+            return;
+        }
         // Room for the events these bytes may hold (a text delta takes some 120 bytes on the
         // wire) at once, rather than a doubling at a time. A read that brought several chunks
         // feeds them one by one while the first ones' events still wait: then the queue at
@@ -923,6 +943,7 @@ private:
     std::size_t last_burst_ = 0;       // how many events the queue held when it last ran empty
     std::chrono::steady_clock::time_point received_at_{};
     std::size_t head_ = 0;
+    std::size_t body_bytes_ = 0;  // the stream's body so far, bounded by max_body_bytes
     std::exception_ptr pending_error_;
     std::exception_ptr failure_;  // what ended the stream, thrown again by any later read
     std::size_t delivered_ = 0;

@@ -202,9 +202,7 @@ BOOST_AUTO_TEST_CASE(read_all_delivers_the_events_next_would_and_a_throwing_call
         BOOST_TEST_CONTEXT("tls " << (mode != fake_anthropic_server::tls_mode::none)) {
             fake_anthropic_server server(mode);
             const auto script = scripted_response::sse(fixture("rec_sdkgo_tool_use_ping_midblock.sse"), {7, 1, 64, 3});
-            server.push(script);
-            server.push(script);
-            server.push(script);
+            for (int i = 0; i < 4; ++i) server.push(script);
             asio::io_context ioc;
             claude_client client(ioc.get_executor(), config_for(server));
             engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> {
@@ -247,6 +245,23 @@ BOOST_AUTO_TEST_CASE(read_all_delivers_the_events_next_would_and_a_throwing_call
                 }
                 BOOST_TEST(seen == 3);
                 BOOST_TEST(c.done());
+                BOOST_TEST(client.stats().in_use == 0u);
+
+                // Also a system_error of the caller's own (a write to its client socket that went
+                // away): it is the caller's, not a connection failure of the API's.
+                auto d = co_await client.stream_message(hello_request());
+                bool caught_as_is = false;
+                try {
+                    co_await d.read_all([&](const engram::net::stream_event&) {
+                        throw boost::system::system_error(asio::error::broken_pipe, "writing to the caller's client");
+                    });
+                } catch (const engram::net::client_error& e) {
+                    BOOST_ERROR("the callback's exception came back as a client_error: " << e.what());
+                } catch (const boost::system::system_error& e) {
+                    caught_as_is = e.code() == asio::error::broken_pipe;
+                }
+                BOOST_TEST(caught_as_is);
+                BOOST_TEST(d.done());
                 BOOST_TEST(client.stats().in_use == 0u);
             });
         }
@@ -308,6 +323,35 @@ BOOST_AUTO_TEST_CASE(a_connection_with_bytes_past_the_end_of_its_response_is_not
 // The same stray response arriving later, in a packet of its own, while the connection waits in
 // the pool: it would be taken for the next request's response (and that request's real one for
 // the request after it). A pooled connection on which the server sent anything is not reused.
+BOOST_AUTO_TEST_CASE(a_stream_longer_than_max_body_bytes_ends_with_body_too_large_and_its_partial_message) {
+    // A server that never ends its stream (and is never quiet long enough for the idle timeout)
+    // must not grow the message until the process runs out of memory.
+    fake_anthropic_server server;
+    std::string words;
+    for (int i = 0; i < 200; ++i) words += "word" + std::to_string(i) + " ";
+    server.push(scripted_response::sse(engram::test::make_text_stream(words, 200), {512}));
+    asio::io_context ioc;
+    auto cfg = config_for(server);
+    cfg.max_body_bytes = 8 * 1024;
+    claude_client client(ioc.get_executor(), cfg);
+    engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> {
+        auto s = co_await client.stream_message(hello_request());
+        std::string seen;
+        try {
+            co_await s.read_all([&](const engram::net::stream_event& ev) { seen += ev.text(); });
+            BOOST_ERROR("a stream over max_body_bytes completed");
+        } catch (const engram::net::client_error& e) {
+            BOOST_TEST((e.code_value() == engram::net::errc::body_too_large), e.what());
+            BOOST_TEST(std::string(e.what()).find("max_body_bytes") != std::string::npos, e.what());
+            BOOST_REQUIRE(e.partial_message());
+            BOOST_TEST(e.partial_message()->text() == seen);  // what arrived before the limit
+        }
+        BOOST_TEST(!seen.empty());
+        BOOST_TEST(seen.size() < words.size());
+        BOOST_TEST(client.stats().in_use == 0u);
+    });
+}
+
 BOOST_AUTO_TEST_CASE(a_connection_that_received_bytes_while_idle_is_not_reused) {
     for (auto mode : {fake_anthropic_server::tls_mode::none, fake_anthropic_server::tls_mode::localhost_cert}) {
         BOOST_TEST_CONTEXT("tls " << (mode != fake_anthropic_server::tls_mode::none)) {

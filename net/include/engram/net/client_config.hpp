@@ -80,7 +80,8 @@ struct client_config {
     std::chrono::milliseconds idle_connection_timeout{90'000};
     /// Bound on one server-sent event (protects against unbounded growth).
     std::size_t max_event_bytes = 16 * 1024 * 1024;
-    /// Bound on a non-streaming response body.
+    /// Bound on a response body: a non-streaming one, and a stream's in all (a server that never
+    /// ends its stream must not grow the message without limit). Exceeded: errc::body_too_large.
     std::size_t max_body_bytes = 64 * 1024 * 1024;
     /// Bound on an error response body that is read for its diagnostics.
     std::size_t max_error_body_bytes = 1024 * 1024;

@@ -32,7 +32,7 @@ enum class errc {
     invalid_json,         ///< an event or body that is not the JSON it must be
     unexpected_event,     ///< events out of order (delta before message_start, unknown index, ...)
     incomplete_stream,    ///< the stream ended without message_stop
-    body_too_large,       ///< a non-streaming or error body exceeded its limit
+    body_too_large,       ///< a body (non-streaming, streamed or an error's) exceeded its limit
     // api (HTTP error status or in-band `error` event)
     invalid_request,      ///< 400 invalid_request_error
     authentication,       ///< 401 authentication_error
