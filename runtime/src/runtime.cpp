@@ -1069,7 +1069,15 @@ asio::awaitable<void> runtime_impl::extraction_worker(std::string user) {
                 rt.extractions_.done();
             }
         } done{*this, user};
-        if (abandon_extractions_) continue;
+        if (abandon_extractions_) {
+            // Every ended session has its outcome, this one too: a host tracking them would
+            // otherwise wait for it forever.
+            memory_event ev = event_for(job.info);
+            ev.error = "not merged: the runtime stopped before its turn (the shutdown's grace period ran out, or the "
+                       "runtime was destroyed); the session stays in the journal and is merged at the next start";
+            report(ev);
+            continue;
+        }
         if (held_back) {
             memory_event ev = event_for(job.info);
             ev.error = "not merged yet: an earlier session of this user could not be merged; the session stays in the "

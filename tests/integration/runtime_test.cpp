@@ -2342,6 +2342,31 @@ BOOST_AUTO_TEST_CASE(the_tokens_of_a_turn_cut_off_midway_are_counted) {
     }, 30s);
 }
 
+BOOST_AUTO_TEST_CASE(every_session_a_shutdown_leaves_unmerged_has_its_memory_event) {
+    // The grace period runs out while the first of three memory passes waits for the model: that
+    // one is cancelled, the two queued behind it are skipped. A host tracking one outcome per
+    // ended session hears of all three, and all three stay journaled.
+    engram::test::temp_dir dir;
+    fake_anthropic_server server;
+    slow_memory_server(server, 3s);
+    asio::io_context ioc;
+    auto cfg = config_for(server, dir);
+    cfg.shutdown_grace = 300ms;
+    cfg.memory_wait_on_open = 0ms;
+    runtime rt(ioc.get_executor(), cfg);
+    std::vector<engram::runtime::memory_event> events;
+    record_memory_events(rt, events);
+    engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> {
+        co_await rt.start();
+        for (const char* text : {"I play the cello", "I ride a bike", "I bake bread"}) co_await say_and_end(rt, "ann", text);
+        BOOST_TEST_REQUIRE(co_await eventually([&] { return !extraction_requests(server).empty(); }));
+        co_await rt.shutdown();
+    }, 30s);
+    BOOST_REQUIRE_EQUAL(events.size(), 3u);
+    for (const auto& e : events) BOOST_TEST(!e.ok, e.session_id);
+    BOOST_TEST(open_store(dir)->journal_list()->size() == 3u);
+}
+
 BOOST_AUTO_TEST_CASE(an_empty_session_handle_is_an_ended_session_and_send_says_so) {
     engram::runtime::session s;  // default-constructed, as a host's member before open_session
     BOOST_TEST(!s);
