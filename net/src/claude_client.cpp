@@ -56,6 +56,11 @@ double unit_random() {
 
 }  // namespace
 
+/// How soon after a reused connection's request went out its close still counts as the close of
+/// a stale socket (one the server closed as the request was sent): about a round trip on any
+/// network, far below the time a server takes to work on a request.
+constexpr std::chrono::seconds stale_close_window{2};
+
 /// Shared state of one client: configuration, the pool, and request construction.
 class client_impl : public std::enable_shared_from_this<client_impl> {
 public:
@@ -170,14 +175,19 @@ public:
                 const bool reused = o.conn->reused;
                 o.parser = std::make_unique<response_parser>();
                 o.parser->body_limit(boost::none);  // bounded by our own limits as we read
+                const auto sent_at = clock::now();
                 try {
                     o.request_sent = co_await write_and_read_header(*o.conn, p, o.parser, d);
                 } catch (const client_error& e) {
-                    // A kept-alive connection the server closed meanwhile fails before any
-                    // response byte: that is not an attempt, just a stale socket. Once per
-                    // request: its later attempts take new connections, so a pool of sockets
-                    // the server closed all at once costs one resend, not one per socket.
-                    if (reused && !o.stale_found && e.code_value() == errc::connection_closed && !o.parser->got_some())
+                    // A kept-alive connection the server closed just as the request went out
+                    // fails before any response byte, and at once: that is not an attempt, just
+                    // a stale socket. Once per request: its later attempts take new connections,
+                    // so a pool of sockets the server closed all at once costs one resend, not
+                    // one per socket. A close that comes later came from a server that took the
+                    // request and worked on it: sent again, it would be billed twice, so it is
+                    // an attempt like any other (max_retries, backoff).
+                    if (reused && !o.stale_found && e.code_value() == errc::connection_closed && !o.parser->got_some() &&
+                        clock::now() - sent_at < stale_close_window)
                         stale_reuse = true;
                     throw;
                 }

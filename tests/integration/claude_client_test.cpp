@@ -832,6 +832,31 @@ BOOST_AUTO_TEST_CASE(a_pool_of_connections_the_server_dropped_costs_one_free_res
     BOOST_TEST(server.requests().size() == 3u + 2u);
 }
 
+BOOST_AUTO_TEST_CASE(a_reused_connection_closed_long_after_its_request_is_an_attempt_not_a_stale_socket) {
+    // The server took the request, worked on it for seconds, then closed without an answer: sent
+    // again for free, it would be generated (and billed) twice although max_retries is 0.
+    fake_anthropic_server server;
+    server.push(scripted_response::sse(engram::test::make_text_stream("pooled")));
+    scripted_response dropped;
+    dropped.drop = true;
+    dropped.delay_before_header = 2500ms;
+    server.push(dropped);
+    server.push(scripted_response::sse(engram::test::make_text_stream("sent twice")));
+    asio::io_context ioc;
+    auto cfg = config_for(server);
+    cfg.retry.max_retries = 0;
+    claude_client client(ioc.get_executor(), cfg);
+    engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> {
+        auto a = co_await client.stream_message(hello_request());
+        BOOST_TEST(co_await drain(a) == "pooled");
+    });
+    auto e = expect_client_error([&] {
+        engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> { co_await client.create_message(hello_request()); });
+    });
+    BOOST_TEST((e.code_value() == errc::connection_closed), e.what());
+    BOOST_TEST(server.requests().size() == 2u);  // not sent a second time
+}
+
 BOOST_AUTO_TEST_CASE(an_error_response_whose_body_is_cut_short_is_still_reported_as_the_api_error) {
     fake_anthropic_server server;
     auto unauthorized = scripted_response::json(401, R"({"type":"error","error":{"type":"authentication_error","message":"invalid x-api-key"}})");

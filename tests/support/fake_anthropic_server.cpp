@@ -135,7 +135,13 @@ struct fake_anthropic_server::impl {
             rec.connection = conn_id;
             const bool client_keep_alive = req.keep_alive();
             auto script = next_script(rec);
-            if (script.drop) co_return;
+            if (script.drop) {  // after delay_before_header, if any: a server that worked on it first
+                if (script.delay_before_header.count() > 0) {
+                    asio::steady_timer wait(co_await asio::this_coro::executor, script.delay_before_header);
+                    co_await wait.async_wait(asio::as_tuple(asio::use_awaitable));
+                }
+                co_return;
+            }
             if (!co_await respond(s, script)) co_return;
             if (!script.keep_alive || !client_keep_alive) co_return;
         }

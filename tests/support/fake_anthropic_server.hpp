@@ -39,7 +39,8 @@ struct scripted_response {
     bool stall = false;
     bool keep_alive = true;
     /// Read the request, then close the connection without a byte of response (a server that
-    /// timed the kept-alive connection out just as the request came, or dropped it).
+    /// timed the kept-alive connection out just as the request came, or dropped it; after
+    /// delay_before_header, one that worked on it first).
     bool drop = false;
     /// Splits everything written, status line, header and chunk framing included, into writes
     /// of at most this many bytes, 1 ms apart, so the client reads arbitrary fragments (0: off).
