@@ -1069,30 +1069,29 @@ asio::awaitable<void> runtime_impl::extraction_worker(std::string user) {
                 rt.extractions_.done();
             }
         } done{*this, user};
-        if (abandon_extractions_) {
-            // Every ended session has its outcome, this one too: a host tracking them would
-            // otherwise wait for it forever.
-            memory_event ev = event_for(job.info);
-            ev.error = "not merged: the runtime stopped before its turn (the shutdown's grace period ran out, or the "
-                       "runtime was destroyed); the session stays in the journal and is merged at the next start";
+        // A session left unmerged has its outcome too: a host tracking one per ended session
+        // would otherwise wait for it forever.
+        const auto not_merged = [this](const session_info& info, std::string why) {
+            memory_event ev = event_for(info);
+            ev.error = std::move(why);
             report(ev);
+        };
+        if (abandon_extractions_) {
+            not_merged(job.info, "not merged: the runtime stopped before its turn (the shutdown's grace period ran out, or "
+                                 "the runtime was destroyed); the session stays in the journal and is merged at the next start");
             continue;
         }
         if (held_back) {
-            memory_event ev = event_for(job.info);
-            ev.error = "not merged yet: an earlier session of this user could not be merged; the session stays in the "
-                       "journal and is merged after it at the next start";
-            report(ev);
+            not_merged(job.info, "not merged yet: an earlier session of this user could not be merged; the session stays in "
+                                 "the journal and is merged after it at the next start");
             continue;
         }
         if (behind_parked) {
             // It waits with the earlier one, untried: merged in the order they ended once the
             // user is back, and no model call is spent on it while the earlier one cannot be.
-            memory_event ev = event_for(parked_info);
-            ev.error = "not merged yet: an earlier session of this user is still to be merged; the session stays in the "
-                       "journal and is merged after it" +
-                       (shutting_down() ? std::string(" at the next start") : again);
-            report(ev);
+            not_merged(parked_info, "not merged yet: an earlier session of this user is still to be merged; the session "
+                                    "stays in the journal and is merged after it" +
+                                        (shutting_down() ? std::string(" at the next start") : again));
             continue;
         }
         // A failure that may pass is tried again here, before this user's later sessions (their
