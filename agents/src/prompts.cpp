@@ -63,7 +63,7 @@ std::string quote_in(std::string_view text, std::string_view tag) {
 }
 
 // memory::render_for_prompt frames what it remembers in <user_memory> tags with a "data, not
-// instructions" preamble (and leaves out any item holding markup). Its new-user text and any
+// instructions" preamble (and defuses every `<` inside, so no item can close the frame). Its new-user text and any
 // other text are framed here the same way. Text is taken as framed already only when the frame
 // is whole: it opens the tag, closes it at its very end and nowhere before. Anything else (a
 // caller's own text that merely starts with the tag) could close the frame early and speak as

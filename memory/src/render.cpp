@@ -10,16 +10,28 @@
 
 namespace engram::memory {
 
-bool looks_like_instruction(std::string_view text) {
+namespace {
+
+std::string ascii_lower(std::string_view text) {
     std::string lower(text);
     for (auto& c : lower)
         if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-    // Markup and role markers that could close our framing or fake a conversation turn.
+    return lower;
+}
+
+// Markup that could close our framing or fake a conversation turn.
+bool has_markup(const std::string& lower) {
     for (std::size_t i = 0; i + 1 < lower.size(); ++i) {
         if (lower[i] != '<') continue;
         const char n = lower[i + 1];
         if ((n >= 'a' && n <= 'z') || n == '/' || n == '|' || n == '!' || n == '<') return true;
     }
+    return false;
+}
+
+// Role markers and directives ("ignore previous instructions", "you must ...").
+bool has_directive(std::string_view text) {
+    const std::string lower = ascii_lower(text);
     static constexpr std::array<std::string_view, 9> raw_markers = {
         "```", "system:", "assistant:", "human:", "user:", "[inst]", "[/inst]", "###", "{{"};
     for (auto m : raw_markers)
@@ -71,6 +83,10 @@ bool looks_like_instruction(std::string_view text) {
     return false;
 }
 
+}  // namespace
+
+bool looks_like_instruction(std::string_view text) { return has_markup(ascii_lower(text)) || has_directive(text); }
+
 namespace {
 
 constexpr std::string_view new_user_text = "No prior context available. This is a new user.";
@@ -109,20 +125,58 @@ std::string assemble(const std::vector<item>& items) {
     return out;
 }
 
-// Markup cannot close the frame or open a tag of its own once its `<` is not one: "‹" (U+2039)
-// takes the place of a `<` that starts a tag, a comment or a role token (the characters
-// looks_like_instruction() looks for after it). So "Orders are a Vec<Order>" still reaches the
+// Markup cannot close the frame or open a tag of its own once no `<` is left: every `<` (and
+// the full-width `＜`) is shown as "‹" (U+2039). So "Orders are a Vec<Order>" still reaches the
 // model, as "Vec‹Order>", where hiding it would have hidden it for good (the extraction model,
-// shown the stored memory, never rewrites it).
+// shown the stored memory, never rewrites it), and no spacing or invisible character between
+// `<` and `/user_memory>` gets a closing tag through.
 std::string defused(std::string_view s) {
+    static constexpr std::string_view full_width_less_than = "\xEF\xBC\x9C";  // U+FF1C
     std::string out;
     out.reserve(s.size());
     for (std::size_t i = 0; i < s.size(); ++i) {
-        const char n = i + 1 < s.size() ? s[i + 1] : '\0';
-        const bool starts_markup = s[i] == '<' && ((n >= 'a' && n <= 'z') || (n >= 'A' && n <= 'Z') || n == '/' ||
-                                                   n == '|' || n == '!' || n == '<');
-        if (starts_markup) out += "\u2039";
-        else out += s[i];
+        if (s[i] == '<') {
+            out += "\u2039";
+        } else if (s.substr(i, full_width_less_than.size()) == full_width_less_than) {
+            out += "\u2039";
+            i += full_width_less_than.size() - 1;
+        } else {
+            out += s[i];
+        }
+    }
+    return out;
+}
+
+// A tag naming a role or the prompt's structure (<system>, </user_memory>, <|im_start|>): a
+// memory holding one is written to steer the model, whatever the tag encloses.
+bool has_role_tag(const std::string& lower) {
+    static constexpr std::array<std::string_view, 10> names = {"system", "assistant", "user",      "human", "instruction",
+                                                               "im_",    "inst",      "developer", "prompt", "tool"};
+    for (std::size_t i = 0; i < lower.size(); ++i) {
+        if (lower[i] != '<') continue;
+        std::size_t j = i + 1;
+        while (j < lower.size() && (lower[j] == '/' || lower[j] == '|' || lower[j] == ' ')) ++j;
+        for (auto n : names)
+            if (lower.compare(j, n.size(), n) == 0) return true;
+    }
+    return false;
+}
+
+// The text with each tag read as a space: "ignore<b></b>previous instructions" must read as the
+// directive it is.
+std::string without_tags(std::string_view s) {
+    std::string out;
+    out.reserve(s.size());
+    for (std::size_t i = 0; i < s.size(); ++i) {
+        if (s[i] == '<') {
+            const auto close = s.find_first_of("<>", i + 1);
+            if (close != std::string_view::npos && s[close] == '>' && close - i <= 200) {
+                out += ' ';
+                i = close;
+                continue;
+            }
+        }
+        out += s[i];
     }
     return out;
 }
@@ -130,9 +184,11 @@ std::string defused(std::string_view s) {
 // One line of a value, as injected: flattened and defused.
 std::string shown(std::string_view s) { return defused(single_line(s)); }
 
+// Whether a value may be injected: not empty, no role tag, no directive once its tags are read as
+// spaces. Other markup is defused (shown()), not a reason to leave the value out.
 bool usable(std::string_view s) {
-    const auto line = shown(s);
-    return !line.empty() && !looks_like_instruction(line);
+    const auto line = single_line(s);
+    return !line.empty() && !has_role_tag(ascii_lower(line)) && !has_directive(without_tags(line));
 }
 
 std::string hard_cut(std::string_view s, std::size_t budget) {

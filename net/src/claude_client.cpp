@@ -704,7 +704,14 @@ public:
     std::exception_ptr failed(std::exception_ptr e, bool callers = false) {
         finished_ = true;
         o_.conn.release(false);
-        if (callers) return failure_ = e;  // a system_error of the caller's is no connection failure
+        if (failure_) return failure_;  // a later read rethrew it: the same failure, as it was
+        if (callers) {
+            // A system_error of the caller's is no connection failure. What was queued behind
+            // the event it threw on is not delivered (nor that event again).
+            queue_.clear();
+            head_ = 0;
+            return failure_ = e;
+        }
         try {
             rethrow_as_client_error(e);
         } catch (const client_error& ce) {
@@ -798,6 +805,7 @@ private:
         co_await client_->before_retry(prepared_, deadline_, o_, true, o_.info.attempts - 1, std::nullopt, failure);
         sse_ = sse_parser(client_->config().max_event_bytes);
         acc_ = message_accumulator();
+        body_bytes_ = 0;  // the failed attempt's bytes are no part of this one
         co_await open();
         opened();
     }

@@ -121,6 +121,12 @@ tcp_socket& connection::tcp() noexcept {
 }
 
 bool connection::spoke_while_idle() noexcept {
+    // A TLS record (a stray one, the server's close_notify) may already sit in OpenSSL's
+    // buffers, read from the socket with the response's last one.
+    if (auto* tls = std::get_if<tls_stream>(&stream)) {
+        SSL* ssl = tls->native_handle();
+        if (SSL_has_pending(ssl) || BIO_ctrl_pending(SSL_get_rbio(ssl)) > 0) return true;
+    }
     char byte;
     const ssize_t n = ::recv(tcp().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
     return !(n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR));
@@ -256,6 +262,7 @@ asio::awaitable<lease> connection_pool::acquire(const deadline& d, bool fresh) {
             }
         }
         for (auto& c : expired) c->close();
+        expired.clear();  // not kept in this frame while it waits
         if (pooled) {
             // Bytes that came while it was idle (a stray second response, say) would be taken
             // for this request's response, and a close from the server would cost the request a
@@ -265,11 +272,21 @@ asio::awaitable<lease> connection_pool::acquire(const deadline& d, bool fresh) {
                 co_return lease(shared_from_this(), std::move(pooled));
             }
             pooled->close();
+            pooled.reset();
             break;
         }
         if (connect_new) break;
         const auto own = co_await asio::this_coro::cancellation_state;
-        co_await async_wait_on_strand(waiter, d.token(own));
+        try {
+            co_await async_wait_on_strand(waiter, d.token(own));
+        } catch (...) {
+            // Cancelled before the wait began (the coroutine's own cancellation, which d.token()
+            // or Asio throws): out of the line, or its wake-up to the next in it.
+            std::lock_guard lock(mutex_);
+            if (auto it = std::find(waiters_.begin(), waiters_.end(), waiter); it != waiters_.end()) waiters_.erase(it);
+            else wake_one_locked();
+            throw;
+        }
         // Whether a free slot's wake-up came is told by the line, not by how the wait ended: the
         // wake-up expires the timer (which also ends a wait that had not begun yet), as the
         // deadline does.

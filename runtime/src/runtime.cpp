@@ -315,9 +315,11 @@ public:
                 // A pass waiting to be retried (minutes) is not worth the wait.
                 retrying = retry_timers_.contains(user);
             }
+            // Checked first: once a shutdown began, the memory actor may be stopping, and a load
+            // would fail as a memory error.
+            if (shutting_down()) throw runtime_error(errc::shutting_down, "the runtime is shutting down");
             if (merged) co_return true;
             if (retrying) co_return false;
-            if (shutting_down()) throw runtime_error(errc::shutting_down, "the runtime is shutting down");
             if (steady::now() >= deadline) co_return false;
             // Polling keeps the extraction workers free of waiter bookkeeping; it only happens
             // for a user whose memory is being written right now.
@@ -494,7 +496,7 @@ public:
             // Cut off (cancelled, timed out, the connection lost, a callback's throw): the tokens
             // the stream reported before that (message_start's input at least) are billed all the
             // same, and a host metering usage must see them.
-            count_usage(stream.current().usage());
+            if (const auto u = stream.current().usage(); u.input_tokens || u.output_tokens) count_usage(u);
             throw;
         }
         net::message reply = stream.release_message();
@@ -916,47 +918,46 @@ asio::awaitable<session> runtime_impl::open_session(std::string agent_name, std:
         throw runtime_error(errc::vetoed, "a hook refused session " + info.session_id);
     // A session the hook let open and that then fails to open (its memory cannot be loaded, a
     // shutdown began meanwhile, the caller gave up waiting) is ended for the hooks too: a host
-    // counting or allocating per session in the two hooks must see both.
-    struct end_unless_opened {
-        runtime_impl& rt;
-        session_info info;
-        bool opened = false;
-        ~end_unless_opened() {
-            if (!opened) rt.call_hook(&runtime_hooks::on_session_end, info);
+    // counting or allocating per session in the two hooks must see both. (Not from a guard's
+    // destructor: that would also run when the io_context destroys a frame it never resumed,
+    // after the host's state may be gone.)
+    const session_info opening = info;
+    try {
+        memory::result<memory::user_memory> loaded = memory::user_memory{};
+        if (agent->remember) requeue_parked(user_id);  // the user is back: their memory is wanted now
+        if (agent->remember && !co_await wait_for_pending_memory(user_id))
+            notice(info, "the memory of " + user_id + "'s previous session is still being saved; this session opens without it");
+        if (agent->remember) {  // a stateless agent neither reads nor writes memory
+            loaded = co_await actor_->async_load(user_id, asio::use_awaitable);
+            // A record this build cannot read (a newer engram wrote it, as during a rolling upgrade
+            // of processes sharing the directory) is left alone by the store; the session still
+            // opens, without it, and its job waits in the journal for a build that can merge it.
+            if (!loaded && loaded.error().code == memory::errc::unsupported_record) {
+                notice(info, "the memory of " + user_id + " cannot be read by this build (" + loaded.error().what() +
+                                 "); this session opens without it, and what it learns waits in the journal for a build that can");
+                loaded = memory::user_memory{};
+            }
+            if (!loaded)
+                throw runtime_error(errc::memory_error, "cannot load the memory of user '" + user_id + "': " + loaded.error().what());
         }
-    } open_guard{*this, info};
-    memory::result<memory::user_memory> loaded = memory::user_memory{};
-    if (agent->remember) requeue_parked(user_id);  // the user is back: their memory is wanted now
-    if (agent->remember && !co_await wait_for_pending_memory(user_id))
-        notice(info, "the memory of " + user_id + "'s previous session is still being saved; this session opens without it");
-    if (agent->remember) {  // a stateless agent neither reads nor writes memory
-        loaded = co_await actor_->async_load(user_id, asio::use_awaitable);
-        // A record this build cannot read (a newer engram wrote it, as during a rolling upgrade
-        // of processes sharing the directory) is left alone by the store; the session still
-        // opens, without it, and its job waits in the journal for a build that can merge it.
-        if (!loaded && loaded.error().code == memory::errc::unsupported_record) {
-            notice(info, "the memory of " + user_id + " cannot be read by this build (" + loaded.error().what() +
-                             "); this session opens without it, and what it learns waits in the journal for a build that can");
-            loaded = memory::user_memory{};
+        std::string block = memory::render_for_prompt(*loaded, agents::render_options_for(*agent));
+        auto impl = std::make_shared<session_impl>(shared_from_this(), std::move(info), std::move(agent), std::move(block),
+                                                   remembered_items(*loaded));
+        {
+            std::lock_guard lock(mutex_);
+            if (shutting_down()) throw runtime_error(errc::shutting_down, "the runtime is shutting down");
+            if (++opens_since_sweep_ >= 1024) {  // now and then, forget sessions dropped without end()
+                opens_since_sweep_ = 0;
+                std::erase_if(sessions_, [](const auto& kv) { return kv.second.expired(); });
+            }
+            sessions_[impl->info().session_id] = impl;
         }
-        if (!loaded)
-            throw runtime_error(errc::memory_error, "cannot load the memory of user '" + user_id + "': " + loaded.error().what());
+        impl->start_idle_watch();
+        co_return session(impl);
+    } catch (...) {
+        call_hook(&runtime_hooks::on_session_end, opening);
+        throw;
     }
-    std::string block = memory::render_for_prompt(*loaded, agents::render_options_for(*agent));
-    auto impl = std::make_shared<session_impl>(shared_from_this(), std::move(info), std::move(agent), std::move(block),
-                                               remembered_items(*loaded));
-    {
-        std::lock_guard lock(mutex_);
-        if (shutting_down()) throw runtime_error(errc::shutting_down, "the runtime is shutting down");
-        if (++opens_since_sweep_ >= 1024) {  // now and then, forget sessions dropped without end()
-            opens_since_sweep_ = 0;
-            std::erase_if(sessions_, [](const auto& kv) { return kv.second.expired(); });
-        }
-        sessions_[impl->info().session_id] = impl;
-    }
-    open_guard.opened = true;
-    impl->start_idle_watch();
-    co_return session(impl);
 }
 
 void runtime_impl::requeue_parked(const std::string& user) {
@@ -1037,7 +1038,7 @@ asio::awaitable<void> runtime_impl::extraction_worker(std::string user) {
                               "at the next start";
     for (;;) {
         extraction_job job;
-        bool held_back = false, behind_parked = false;
+        bool held_back = false, behind_parked = false, abandoned = false;
         session_info parked_info;
         {
             std::lock_guard lock(mutex_);
@@ -1052,9 +1053,11 @@ asio::awaitable<void> runtime_impl::extraction_worker(std::string user) {
             job = std::move(q.front());
             q.pop_front();
             held_back = held_back_users_.count(user) > 0;
+            // Read once: a job parked below must not be taken for an abandoned one after.
+            abandoned = abandon_extractions_;
             // Taken, checked and parked in one step: a requeue in between would otherwise put
             // the parked ones behind this one.
-            behind_parked = !held_back && !abandon_extractions_ && parked_.contains(user);
+            behind_parked = !held_back && !abandoned && parked_.contains(user);
             if (behind_parked) {
                 parked_info = job.info;
                 park_locked(std::move(job));
@@ -1076,7 +1079,7 @@ asio::awaitable<void> runtime_impl::extraction_worker(std::string user) {
             ev.error = std::move(why);
             report(ev);
         };
-        if (abandon_extractions_) {
+        if (abandoned) {
             not_merged(job.info, "not merged: the runtime stopped before its turn (the shutdown's grace period ran out, or "
                                  "the runtime was destroyed); the session stays in the journal and is merged at the next start");
             continue;
@@ -1189,13 +1192,12 @@ void runtime_impl::cut_retry_waits() {
 
 asio::awaitable<runtime_impl::extraction_reply> runtime_impl::call_extraction_model(
     std::string user, net::message_request req, std::optional<request_gate::permit>& held) {
-    request_gate::permit permit;
-    if (held) {
-        permit = std::move(*held);
-        held.reset();
-    } else {
-        permit = co_await gate_->acquire(request_gate::priority::background);
-    }
+    std::optional<request_gate::permit> permit;
+    // A slot held since before the job read its memory: a rate-limit pause that began meanwhile
+    // is waited out as a new request would.
+    if (held && gate_->pause_remaining().count() == 0) permit = std::move(held);
+    held.reset();
+    if (!permit) permit.emplace(co_await gate_->acquire(request_gate::priority::background));
     auto msg = co_await client_->create_message(std::move(req));
     add_usage(user, msg.usage());
     co_return extraction_reply{msg.text(), msg.stop_reason() == "max_tokens"};

@@ -2213,7 +2213,9 @@ BOOST_AUTO_TEST_CASE(replayed_sessions_of_many_users_are_read_one_request_slot_a
     server.set_handler([&](const recorded_request& r) {
         if (!is_extraction(r)) return echo_reply(r);
         auto reply = extraction_reply(R"({"new_facts":["Plays the cello"]})");
-        if (++extraction_calls == 1) reply.delay_before_header = 500ms;
+        // Long enough for the test to empty the journal meanwhile (30 fsynced removes), on a
+        // slow sanitizer build too.
+        if (++extraction_calls == 1) reply.delay_before_header = 3s;
         return reply;
     });
     constexpr int users = 30;

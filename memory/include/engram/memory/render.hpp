@@ -21,8 +21,8 @@ struct render_options {
 /// The block for the system prompt. It is framed as data remembered from earlier sessions, not as
 /// instructions; high-confidence facts appear as facts, medium ones hedged ("You may have
 /// mentioned: …"), low ones not at all. Every value is flattened to one line and its markup
-/// defused (a `<` that would start a tag is shown as U+2039); any summary, fact, preference or
-/// decision that looks_like_instruction() even so is left out. A user with
+/// defused (every `<` is shown as U+2039); a summary, fact, preference or decision holding a
+/// role tag (<system>, </user_memory>) or a directive (see looks_like_instruction) is left out. A user with
 /// nothing remembered renders as "No prior context available. This is a new user."
 std::string render_for_prompt(const user_memory& m, const render_options& options = {});
 

@@ -60,7 +60,7 @@ public:
     /// Sends one user message; `on_delta` sees the reply's text as it streams. Returns the final
     /// assistant message once it is complete and in the history.
     /// @throws runtime_error (session_busy, session_ended, shutting_down, message_too_large,
-    /// empty_message (no text but whitespace: nothing is sent), invalid_message (not UTF-8: nothing is sent), empty_reply) or net::client_error (the model call failed, or the turn was cancelled); the
+    /// empty_message (no text but whitespace: nothing is sent), invalid_message (not UTF-8: nothing is sent), empty_reply), net::client_error (the model call failed, or the turn was cancelled) or whatever `on_delta` threw (as it is); the
     /// user message of a failed turn is not kept.
     boost::asio::awaitable<net::message> send(std::string text, delta_callback on_delta = {});
 
