@@ -21,6 +21,7 @@
 
 #include "response_reader.hpp"
 #include "body_sink.hpp"
+#include "message_arena.hpp"
 #include "spare_buffers.hpp"
 #include "transport.hpp"
 
@@ -525,8 +526,7 @@ public:
     std::string from_server(std::string_view text) const {
         // The key first: flattening could split a key that holds a tab.
         std::string in = redact_key(std::string(text), cfg_.api_key);
-        std::string out;
-        out.reserve(in.size());
+        std::size_t out = 0;  // rewritten in place: a line break never becomes longer
         for (std::size_t i = 0; i < in.size(); ++i) {
             const auto c = static_cast<unsigned char>(in[i]);
             // NEL (C2 85), LINE and PARAGRAPH SEPARATOR (E2 80 A8/A9) break lines too.
@@ -537,13 +537,14 @@ public:
                                                   ? 3
                                                   : 0;
             if (unicode_break) {
-                out += ' ';
+                in[out++] = ' ';
                 i += unicode_break - 1;
             } else {
-                out += c < 0x20 || c == 0x7f ? ' ' : static_cast<char>(c);
+                in[out++] = c < 0x20 || c == 0x7f ? ' ' : static_cast<char>(c);
             }
         }
-        return out;
+        in.resize(out);
+        return in;
     }
     api_error_details from_server(api_error_details d) const {
         d.error_type = from_server(d.error_type);
@@ -571,7 +572,7 @@ public:
             co_await read_body(o, body, cfg_.max_body_bytes, d, true);
             o.conn.release(o.parser->keep_alive());
             std::error_code ec;
-            auto v = json::parse(body, ec);
+            auto v = json::parse(body, ec, message_arena());
             if (ec || !v.is_object())
                 throw client_error(errc::invalid_json, "response body is not a JSON object" +
                                                            (o.info.request_id.empty() ? std::string() : " (request-id: " + o.info.request_id + ")"));

@@ -1122,7 +1122,8 @@ BOOST_AUTO_TEST_CASE(a_tls_server_that_never_answers_the_handshake_hits_the_hand
 }
 
 // A gateway may quote the key it refused, in its message, its type or a request id, and in
-// several lines: errors carry none of it (callers print them as they are), each on one line.
+// several lines (any Unicode line break): errors carry none of it (callers print them as they
+// are), each on one line.
 BOOST_AUTO_TEST_CASE(a_key_the_server_quotes_back_is_redacted_from_errors_and_their_details) {
     const std::string key = test_key;
     const auto check = [&](const client_error& e) {
@@ -1140,7 +1141,7 @@ BOOST_AUTO_TEST_CASE(a_key_the_server_quotes_back_is_redacted_from_errors_and_th
         fake_anthropic_server server;
         const std::string body = R"x({"type":"error","error":{"type":"authentication_error )x" + key +
                                  R"x(","message":"invalid x-api-key: )x" + key +
-                                 R"x(\nsee the docs"},"request_id":"req\n)x" + key + R"x("})x";
+                                 R"x(\nsee\u2028the\u0085docs"},"request_id":"req\n)x" + key + R"x("})x";
         auto refused = scripted_response::json(401, body);
         server.push(refused);
         auto e = create_failure(config_for(server));
