@@ -20,7 +20,7 @@ constexpr std::string_view overview = R"(engram: agents that remember you
 usage: engram COMMAND [OPTIONS]
 
 commands:
-  run      --agent NAME --user ID [--message TEXT]   one turn (message from stdin when absent), then save memory
+  run      --agent NAME --user ID [-m TEXT]          one turn (message from stdin when absent), then save memory
   chat     --agent NAME --user ID                    interactive session; exit, quit, end of input or Ctrl-C save memory
   memory   list | show ID | history ID | undo ID | export [ID] | forget ID
   agents                                             list the built-in agents and those from --agent-file
@@ -35,8 +35,10 @@ options (any command):
                         or ~/.local/share/engram/memory)
   --base-url URL        API endpoint (env ANTHROPIC_BASE_URL; default https://api.anthropic.com)
   --ca-file FILE        extra trusted CA certificates (PEM) for a private endpoint (env ENGRAM_CA_FILE)
+  --message, -m TEXT    run: the message to send (a TEXT starting with '-': --message=TEXT)
   --quiet, -q           no progress lines on stderr
-  --help, -h            help (also: engram COMMAND --help)
+  --help, -h            help (also: engram COMMAND --help, or engram help COMMAND)
+  --version             print engram's version
 
 environment: ANTHROPIC_API_KEY (required for run/chat), ANTHROPIC_BASE_URL, ENGRAM_MEMORY_DIR,
   ENGRAM_CA_FILE, ENGRAM_MAX_RETRIES (default 2), ENGRAM_RETRY_BASE_MS (default 500).

@@ -21,7 +21,6 @@
 
 #include "response_reader.hpp"
 #include "body_sink.hpp"
-#include "message_arena.hpp"
 #include "spare_buffers.hpp"
 #include "transport.hpp"
 
@@ -572,7 +571,7 @@ public:
             co_await read_body(o, body, cfg_.max_body_bytes, d, true);
             o.conn.release(o.parser->keep_alive());
             std::error_code ec;
-            auto v = json::parse(body, ec, message_arena());
+            auto v = json::parse(body, ec);
             if (ec || !v.is_object())
                 throw client_error(errc::invalid_json, "response body is not a JSON object" +
                                                            (o.info.request_id.empty() ? std::string() : " (request-id: " + o.info.request_id + ")"));

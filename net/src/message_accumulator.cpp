@@ -2,8 +2,6 @@
 
 #include <boost/json/parse.hpp>
 
-#include "message_arena.hpp"
-#include "spare_buffers.hpp"
 #include "text_delta_scanner.hpp"
 
 namespace engram::net {
@@ -57,7 +55,7 @@ void message_accumulator::flush_text() const {
         auto* content = message_.json().if_contains("content");
         if (content && content->is_array() && i < content->get_array().size())
             if (auto* block = content->get_array()[i].if_object()) append_string(*block, "text", pending);
-        detail::spare_buffers<std::string>::give(pending);  // the JSON has it now; the next reply's text takes the room
+        std::string().swap(pending);  // freed: the JSON has it now
     }
 }
 
@@ -70,10 +68,10 @@ std::error_code message_accumulator::apply(std::string_view event_name, std::str
                                            stream_event_kind* kind, json::value* parsed, json::storage_ptr storage) {
     if (event_name == "message") event_name = {};  // SSE's default type: the data's "type" names the event
     std::error_code ec;
-    // A message_start whose tree the caller does not want is parsed into the message's own
-    // arena and its message moved out of the tree instead of copied.
+    // A message_start whose tree the caller does not want is parsed with the default allocator
+    // and its message moved out of the tree instead of copied.
     const bool start_in_place = !parsed && !started_ && event_name == "message_start";
-    if (start_in_place) storage = detail::message_arena();
+    if (start_in_place) storage = json::storage_ptr();
     json::value v = json::parse(data, ec, std::move(storage));
     if (ec) return fail(errc::invalid_json, "event '" + std::string(event_name) + "' is not JSON: " + ec.message());
     if (!v.is_object()) return fail(errc::invalid_json, "event '" + std::string(event_name) + "' is not a JSON object");
@@ -105,12 +103,8 @@ bool message_accumulator::try_apply_text_delta(std::string_view data, std::size_
         auto& v = member(block.get_object(), "text");
         if (!v.is_string()) v = json::string();
         text_.target = &blocks_[i].text;  // written into v by flush_text()
-        // Room for a few dozen deltas at once rather than doubling from nothing: a reply's text
-        // kept by this thread, if there is one.
-        if (text_.target->capacity() < 256) {
-            if (text_.target->empty()) detail::spare_buffers<std::string>::take(*text_.target, 256);
-            if (text_.target->capacity() < 256) text_.target->reserve(256);
-        }
+        // Room for a few dozen deltas at once rather than doubling from nothing.
+        if (text_.target->capacity() < 128) text_.target->reserve(128);
         text_.index = i;
     }
     text_.target->append(text);
@@ -223,7 +217,7 @@ std::error_code message_accumulator::apply_object(std::string_view name, const j
             if (started_) return fail(errc::unexpected_event, "second message_start");
             auto* m = ev.if_contains("message");
             if (!m || !m->is_object()) return fail(errc::unexpected_event, "message_start without a message object");
-            start_message(json::object(m->get_object(), detail::message_arena()));  // out of the caller's (scratch) storage
+            start_message(json::object(m->get_object(), json::storage_ptr()));  // out of the caller's (scratch) storage
             return {};
         }
         default: break;

@@ -782,9 +782,18 @@ BOOST_AUTO_TEST_CASE(help_is_available_on_every_command) {
         BOOST_TEST(r.exit_status == 0);
         BOOST_TEST(contains(r.out, "usage: engram " + cmd), cmd);
     }
+    for (const std::string& cmd : std::vector<std::string>{"run", "chat", "memory", "agents"}) {
+        auto r = w.run({"help", cmd});  // the form the overview names
+        BOOST_TEST(r.exit_status == 0);
+        BOOST_TEST(contains(r.out, "usage: engram " + cmd), cmd);
+    }
     auto r = w.run({"--help"});
     BOOST_TEST(r.exit_status == 0);
     BOOST_TEST(contains(r.out, "exit status"));
+    // Every option the parser accepts is in the overview.
+    for (const char* option : {"--agent ", "--agent-file", "--user", "--model", "--output", "--memory-dir", "--base-url",
+                               "--ca-file", "--message, -m", "--quiet, -q", "--help, -h", "--version", "engram help COMMAND"})
+        BOOST_TEST(contains(r.out, option), option);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -2,7 +2,6 @@
 #pragma once
 
 #include <cstdint>
-#include <new>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -27,27 +26,6 @@ class message {
 public:
     message() = default;
     explicit message(boost::json::object json) : json_(std::move(json)) {}
-
-    // A message the client builds keeps its JSON in an arena of its own (a Boost.JSON
-    // monotonic_resource, shared by the JSON's values and freed with the last of them), which a
-    // move hands over with the JSON. A copy of a message is independent: it uses the default
-    // allocator, so copies given to other threads share nothing. (A copy of json() made by hand
-    // shares the arena, as Boost.JSON copies do: pass a storage_ptr to copy it elsewhere.)
-    message(const message& other) : json_(other.json_, boost::json::storage_ptr()) {}
-    message(message&&) noexcept = default;
-    message& operator=(const message& other) {
-        if (this != &other) *this = message(other);
-        return *this;
-    }
-    message& operator=(message&& other) noexcept {
-        // json::object's own move assignment keeps its allocator, and copies when they differ:
-        // a message takes the JSON and its allocator, as its move constructor does.
-        if (this != &other) {
-            json_.~object();
-            ::new (static_cast<void*>(&json_)) boost::json::object(std::move(other.json_));
-        }
-        return *this;
-    }
 
     const boost::json::object& json() const noexcept { return json_; }
     boost::json::object& json() noexcept { return json_; }
