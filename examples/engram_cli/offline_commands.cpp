@@ -5,6 +5,7 @@
 
 #include <engram/memory/store.hpp>
 #include <engram/memory/user_id.hpp>
+#include <engram/runtime/config.hpp>
 
 #include "commands.hpp"
 #include "errors.hpp"
@@ -12,6 +13,7 @@
 
 namespace json = boost::json;
 namespace mem = engram::memory;
+namespace rt = engram::runtime;
 
 namespace engram::cli {
 
@@ -106,8 +108,88 @@ int agents_command(const options& o) {
     return exit_ok;
 }
 
+namespace {
+
+// `memory failed [ID]`: the journaled sessions whose memory passes failed in a way a retry would
+// not change (runtime_config::set_aside_after_failed_passes), set aside or not yet.
+int failed_sessions(const options& o) {
+    if (o.positionals.size() > 2) throw usage_error("engram memory failed takes at most one user id");
+    const std::string id = o.positionals.size() == 2 || o.user_given ? user_argument(o, "failed") : std::string();
+    const unsigned limit = rt::runtime_config{}.set_aside_after_failed_passes;
+    auto store = open_store(o);  // no directory: exit 3, never "nothing failed" (a mistyped --memory-dir)
+    std::vector<mem::pending_job> failed;
+    for (auto& j : checked(store->journal_list(mem::journal_detail::without_transcripts), "cannot read the journal"))
+        if (j.failed_passes > 0 && (id.empty() || j.user_id == id)) failed.push_back(std::move(j));
+    if (o.output == "json") {
+        json::array out;
+        for (const auto& j : failed)
+            out.push_back(json::object{{"user_id", j.user_id},
+                                       {"session_id", j.session_id},
+                                       {"ended_at", j.created_at},
+                                       {"failed_passes", j.failed_passes},
+                                       {"set_aside", limit > 0 && j.failed_passes >= limit},
+                                       {"last_failure", j.last_failure}});
+        std::cout << mem::pretty_json(out);
+        return exit_ok;
+    }
+    for (const auto& j : failed)
+        std::cout << one_line(j.user_id) << "  session " << one_line(j.session_id) << "  ended " << j.created_at << "  failed "
+                  << j.failed_passes << (j.failed_passes == 1 ? " time" : " times")
+                  << (limit > 0 && j.failed_passes >= limit ? ", set aside (not replayed)" : "") << ": "
+                  << one_line(j.last_failure) << '\n';
+    if (failed.empty()) std::cerr << "engram: no session in the journal has a failed memory pass\n";
+    return exit_ok;
+}
+
+// `memory retry [ID [SESSION]]` (or --user ID [SESSION]): the next start replays the failed
+// sessions of every user, of ID, or that one. Clearing a count is harmless, so no ID means all
+// (a broken extraction set-up fails every user's sessions alike).
+int retry_sessions(const options& o) {
+    std::vector<std::string> args(o.positionals.begin() + 1, o.positionals.end());  // [ID] [SESSION]
+    std::string id;
+    if (o.user_given) {
+        id = o.user;  // then the one argument is a session: "retry --user carol s1"
+        if (args.size() == 2) {
+            if (args[0] != o.user)
+                throw usage_error("engram memory retry got two user ids ('" + one_line(args[0]) + "' and --user '" +
+                                  one_line(o.user) + "'): give one");
+            args.erase(args.begin());
+        }
+    } else if (!args.empty()) {
+        id = args.front();
+        args.erase(args.begin());
+    }
+    if (args.size() > 1) throw usage_error("engram memory retry takes a user id and at most one session id");
+    const std::string session = args.empty() ? std::string() : args.front();
+    if (!id.empty())
+        if (auto ok = mem::encode_user_id(id); !ok) throw usage_error("invalid user id '" + one_line(id) + "': " + ok.error().message);
+    auto store = open_store(o);
+    std::size_t count = 0;
+    for (const auto& j : checked(store->journal_list(mem::journal_detail::without_transcripts), "cannot read the journal")) {
+        if ((!id.empty() && j.user_id != id) || j.failed_passes == 0 || (!session.empty() && j.session_id != session)) continue;
+        auto r = store->journal_retry(j.user_id, j.session_id);
+        if (!r && r.error().code == mem::errc::not_found) continue;  // merged or forgotten meanwhile
+        if (!r) throw cli_error(exit_memory, "cannot clear the failures of session " + one_line(j.session_id) + ": " + r.error().message);
+        ++count;
+    }
+    if (!session.empty() && count == 0)
+        throw cli_error(exit_memory, "no failed session " + one_line(session) + " of " + one_line(id) + " in the journal");
+    const std::string whose = id.empty() ? std::string(" (all users)") : " of " + one_line(id);
+    if (o.output == "json")
+        std::cout << json::serialize(json::object{{"user_id", id.empty() ? json::value(nullptr) : json::value(id)}, {"sessions", count}})
+                  << '\n';
+    else if (count == 0)
+        std::cout << "no failed sessions" << whose << '\n';
+    else
+        std::cout << count << (count == 1 ? " session" : " sessions") << whose << " will be replayed at the next start\n";
+    return exit_ok;
+}
+
+}  // namespace
+
 int memory_command(const options& o) {
-    if (o.positionals.empty()) throw usage_error("engram memory needs a sub-command: list, show, history, undo, export or forget");
+    if (o.positionals.empty())
+        throw usage_error("engram memory needs a sub-command: list, show, history, undo, export, forget, failed or retry");
     const std::string sub = o.positionals[0];
     const bool json_out = o.output == "json";
     if (sub == "list") {
@@ -154,8 +236,10 @@ int memory_command(const options& o) {
         }
         return exit_ok;
     }
+    if (sub == "failed") return failed_sessions(o);
+    if (sub == "retry") return retry_sessions(o);
     if (sub != "show" && sub != "history" && sub != "undo" && sub != "forget")
-        throw usage_error("unknown memory sub-command '" + sub + "' (list, show, history, undo, export, forget)");
+        throw usage_error("unknown memory sub-command '" + sub + "' (list, show, history, undo, export, forget, failed, retry)");
     const auto id = user_argument(o, sub);
     auto store = open_store(o);
     if (sub == "show") {

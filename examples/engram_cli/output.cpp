@@ -22,7 +22,7 @@ usage: engram COMMAND [OPTIONS]
 commands:
   run      --agent NAME --user ID [-m TEXT]          one turn (message from stdin when absent), then save memory
   chat     --agent NAME --user ID                    interactive session; exit, quit, end of input or Ctrl-C save memory
-  memory   list | show ID | history ID | undo ID | export [ID] | forget ID
+  memory   list | show ID | history ID | undo ID | export [ID] | forget ID | failed [ID] | retry [ID [SESSION]]
   agents                                             list the built-in agents and those from --agent-file
 
 options (any command):
@@ -73,7 +73,7 @@ every turn (bad key, no connection, TLS).
 Common options (--memory-dir, --agent-file, --base-url, --ca-file, --quiet): engram --help.
 )";
 
-constexpr std::string_view memory_help = R"(usage: engram memory SUBCOMMAND [ID] [--memory-dir DIR] [--output json]
+constexpr std::string_view memory_help = R"(usage: engram memory SUBCOMMAND [ID [SESSION]] [--memory-dir DIR] [--output json]
 
 Works on the memory files directly; no network, no API key needed. Never creates the memory
 directory: without one, list says so (exit 0) and the others exit 3.
@@ -84,6 +84,11 @@ directory: without one, list says so (exit 0) and the others exit 3.
   export [ID]   the full record of ID (memory, applied sessions, history), or of every user, as JSON
                 (a record that cannot be read appears as {"user_id","error"} and the exit status is 3)
   forget ID     erase everything kept about ID: record, history, pending jobs, quarantined copies
+  failed [ID]   sessions whose memory pass failed in a way a retry would not change (the model's
+                output unusable twice, the request too large), with why; after 3 such failures a
+                session is set aside: kept in the journal, no longer tried at each start
+  retry [ID [SESSION]]  clear those failures (of one session, of ID's, or, with no ID, everyone's):
+                the next start tries them again
 Exit status: 0 ok, 1 stdout could not be written (e.g. a full disk), 2 usage error (bad
 sub-command or id), 3 memory error (e.g. nothing to undo).
 )";

@@ -206,10 +206,10 @@ public:
     void on_interrupt(std::function<void()> f) { interrupt_ = std::move(f); }
 
     /// The memory outcome of `session_id` after drain_extractions(): empty when saved.
-    std::optional<std::string> memory_failure(const std::string& session_id) {
+    std::optional<rt::memory_event> memory_failure(const std::string& session_id) {
         std::lock_guard lock(mutex_);
         for (const auto& e : events_)
-            if (e.session_id == session_id && !e.ok) return e.error;
+            if (e.session_id == session_id && !e.ok) return e;
         return std::nullopt;
     }
     bool memory_reported(const std::string& session_id) {
@@ -226,9 +226,11 @@ public:
         status_.say("saving memory...");
         co_await runtime_->drain_extractions();
         const auto id = s.info().session_id;
-        if (auto err = memory_failure(id)) {
-            report({exit_memory, "memory not saved: " + *err +
-                                     " (the session stays in the journal; engram retries it the next time it starts)"},
+        if (auto failed = memory_failure(id)) {
+            report({exit_memory, "memory not saved: " + failed->error +
+                                     (failed->set_aside ? " (`engram memory failed` lists it, `engram memory retry " + one_line(s.info().user_id) +
+                                                              "` replays it at the next start)"
+                                                        : " (the session stays in the journal; engram retries it the next time it starts)")},
                    ctx_);
             co_return exit_memory;
         }

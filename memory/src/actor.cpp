@@ -27,7 +27,7 @@ namespace asio = boost::asio;
 namespace engram::memory {
 namespace {
 
-enum class job_kind { load, apply, undo, erase, journal_add, journal_read, journal_holds, pending, stop };
+enum class job_kind { load, apply, undo, erase, journal_add, journal_read, journal_holds, journal_failure, pending, stop };
 
 /// A mailbox entry. Exactly one of the paths below completes it: the actor after the work, the
 /// send handler if the mailbox is closed, or the destructor (errc::shutting_down) if it is
@@ -36,7 +36,8 @@ struct job {
     job_kind kind = job_kind::stop;
     std::string user_id;
     update_request request;
-    pending_job journal;  ///< journal_add: the job; journal_read: its user and session ids
+    pending_job journal;  ///< journal_add: the job; journal_read and the like: its user and session ids
+                          ///< (journal_failure: and the failure, in last_failure)
     journal_detail detail = journal_detail::whole;  ///< pending
     bool solo = false;  ///< An apply that must not be coalesced (see the retry in pump()).
     virtual ~job() = default;
@@ -303,6 +304,15 @@ struct memory_actor::impl : std::enable_shared_from_this<impl> {
                                  self->finished(id);
                              });
                 return;
+            case job_kind::journal_failure:
+                run_blocking([s = st, id, job = batch.front()->journal] {
+                                 return s->journal_record_failure(id, job.session_id, job.last_failure);
+                             },
+                             [self, id, j = batch.front()](result<unsigned> r) {
+                                 as<unsigned>(*j).complete(std::move(r));
+                                 self->finished(id);
+                             });
+                return;
             case job_kind::pending:
             case job_kind::stop:
                 break;
@@ -439,16 +449,17 @@ void memory_actor::submit_pending(journal_detail detail,
 }
 
 namespace {
-// A journal_read or journal_holds job: in the user's queue, naming one session.
+// A journal_read, journal_holds or journal_failure job: in the user's queue, naming one session.
 template <class T>
 void submit_journal_query(memory_actor::impl& a, job_kind kind, std::string user_id, std::string session_id,
-                          asio::any_completion_handler<void(result<T>)> h) {
+                          asio::any_completion_handler<void(result<T>)> h, std::string failure = {}) {
     auto j = std::make_shared<job_of<T>>(kind, std::move(h), a.fallback);
     if (auto c = check_user(user_id, a.st->names()); !c) return j->fail(c.error());
     if (auto s = encode_session_id(session_id, a.st->names()); !s) return j->fail(s.error());
     j->user_id = user_id;
     j->journal.user_id = std::move(user_id);
     j->journal.session_id = std::move(session_id);
+    j->journal.last_failure = std::move(failure);
     a.submit(std::move(j));
 }
 }  // namespace
@@ -463,6 +474,12 @@ void memory_actor::submit_journal_holds(std::string user_id, std::string session
                                         asio::any_completion_handler<void(result<bool>)> h) {
     submit_journal_query<bool>(*impl_, job_kind::journal_holds, std::move(user_id), std::move(session_id),
                                std::move(h));
+}
+
+void memory_actor::submit_journal_record_failure(std::string user_id, std::string session_id, std::string why,
+                                                 asio::any_completion_handler<void(result<unsigned>)> h) {
+    submit_journal_query<unsigned>(*impl_, job_kind::journal_failure, std::move(user_id), std::move(session_id),
+                                   std::move(h), std::move(why));
 }
 
 }  // namespace engram::memory

@@ -162,6 +162,16 @@ std::optional<pending_job> job_from_text(std::string_view text, std::string_view
     if (!get("user_id", job.user_id) || !get("session_id", job.session_id) ||
         !get("created_at", job.created_at) || !get("transcript", job.transcript))
         return std::nullopt;
+    // Optional (jobs written before they existed have neither): a count that is not a small
+    // non-negative integer is read as none, rather than losing the session to quarantine.
+    if (const auto* f = o.if_contains("failed_passes")) {
+        constexpr std::uint64_t most = 1'000'000;
+        if (const auto* i = f->if_int64(); i && *i > 0 && static_cast<std::uint64_t>(*i) <= most)
+            job.failed_passes = static_cast<unsigned>(*i);
+        else if (const auto* u = f->if_uint64(); u && *u > 0 && *u <= most)
+            job.failed_passes = static_cast<unsigned>(*u);
+    }
+    (void)get("last_failure", job.last_failure);
     auto expected = job_file_name(job.user_id, job.session_id, names);
     if (!expected || name != *expected) return std::nullopt;
     // The session's end dates its merge; one no record could store is dropped ("now" instead)
@@ -981,6 +991,26 @@ result<std::vector<std::string>> store::quarantined(std::string_view user_id) co
     return out;
 }
 
+namespace {
+
+/// Sets (or, when there are none, removes) a job's counted failures in its file's JSON.
+void set_failures(json::object& o, const pending_job& job) {
+    if (job.failed_passes > 0) o["failed_passes"] = job.failed_passes;
+    else o.erase("failed_passes");
+    if (!job.last_failure.empty()) o["last_failure"] = job.last_failure;
+    else o.erase("last_failure");
+}
+
+/// The first `max` bytes of `s`, not ending inside a UTF-8 sequence.
+std::string utf8_prefix(std::string_view s, std::size_t max) {
+    if (s.size() <= max) return std::string(s);
+    std::size_t n = max;
+    while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80) --n;
+    return std::string(s.substr(0, n));
+}
+
+}  // namespace
+
 result<void> store::journal_add(const pending_job& job) {
     auto enc = encode_user_id(job.user_id, impl_->names);
     if (!enc) return enc.error();
@@ -991,11 +1021,14 @@ result<void> store::journal_add(const pending_job& job) {
         return make_error(errc::invalid_record, "transcript: not valid UTF-8; the job was not journaled");
     if (!is_valid_utf8(job.created_at))
         return make_error(errc::invalid_record, "created_at: not valid UTF-8; the job was not journaled");
+    if (!is_valid_utf8(job.last_failure))
+        return make_error(errc::invalid_record, "last_failure: not valid UTF-8; the job was not journaled");
     json::object o{{"version", job_version},
                    {"user_id", job.user_id},
                    {"session_id", job.session_id},
                    {"created_at", job.created_at.empty() ? utc_now() : job.created_at},
                    {"transcript", job.transcript}};
+    set_failures(o, job);
     const std::string& name = *name_of;
     const std::string text = json::serialize(o);
     if (text.size() > max_file_bytes)
@@ -1069,6 +1102,55 @@ result<bool> store::journal_holds(std::string_view user_id, std::string_view ses
     auto name_of = job_file_name(user_id, session_id, impl_->names);
     if (!name_of) return name_of.error();
     return impl_->journal_holds(*name_of);
+}
+
+result<pending_job> store::journal_rewrite(std::string_view user_id, std::string_view session_id,
+                                           const std::function<void(pending_job&)>& change) {
+    auto enc = encode_user_id(user_id, impl_->names);
+    if (!enc) return enc.error();
+    auto name_of = job_file_name(user_id, session_id, impl_->names);
+    if (!name_of) return name_of.error();
+    const std::string& name = *name_of;
+    auto lock = impl_->lock_user(*enc);
+    if (!lock) return lock.error();
+    // Read and checked as journal_read does (not_found once merged or erased, so neither comes
+    // back; a damaged file quarantined; a newer build's left alone), then changed in its own
+    // JSON: whatever else the file holds (its date as written, fields a later build added)
+    // stays as it was.
+    auto job = journal_read(user_id, session_id);
+    if (!job) return job.error();
+    auto bytes = impl_->read_file(impl_->journal_fd.get(), name, ".journal/" + name);
+    if (!bytes) return bytes.error();
+    if (!*bytes) return make_error(errc::not_found, "session " + std::string(session_id) + " is no longer in the journal");
+    boost::system::error_code ec;
+    json::value file = json::parse(**bytes, ec);
+    if (ec || !file.is_object()) return make_error(errc::memory_corrupt, ".journal/" + name + " changed while it was read");
+    change(*job);
+    if (!is_valid_utf8(job->last_failure)) job->last_failure = "(not valid UTF-8)";
+    set_failures(file.get_object(), *job);
+    const std::string text = json::serialize(file);
+    if (text.size() > max_file_bytes)
+        return make_error(errc::invalid_record, ".journal/" + name + " would outgrow what the journal reads; left as it was");
+    if (auto w = impl_->write_atomic(impl_->journal_fd.get(), name, text, ".journal/" + name); !w) return w.error();
+    return job;
+}
+
+result<unsigned> store::journal_record_failure(std::string_view user_id, std::string_view session_id, std::string_view why) {
+    auto job = journal_rewrite(user_id, session_id, [&](pending_job& j) {
+        ++j.failed_passes;
+        j.last_failure = utf8_prefix(why, 1000);
+    });
+    if (!job) return job.error();
+    return job->failed_passes;
+}
+
+result<void> store::journal_retry(std::string_view user_id, std::string_view session_id) {
+    auto job = journal_rewrite(user_id, session_id, [](pending_job& j) {
+        j.failed_passes = 0;
+        j.last_failure.clear();
+    });
+    if (!job) return job.error();
+    return {};
 }
 
 result<void> store::journal_remove(std::string_view user_id, std::string_view session_id) {

@@ -350,6 +350,10 @@ private:
     /// Loads the user's memory and asks the model for the session's update (with one repair).
     asio::awaitable<distillation> distill(const extraction_job& job, const agents::agent_definition& agent,
                                           memory_event& ev, std::optional<request_gate::permit>& held);
+    /// Counts a failed memory pass of a journaled session that a retry would not change
+    /// (store::journal_record_failure) and says so in `ev`, the host's report of it: how many
+    /// there were, or that the session is now set aside (runtime_config::set_aside_after_failed_passes).
+    asio::awaitable<void> count_failed_pass(memory_event& ev, std::string why);
     /// Waits `delay` before retrying `user`'s job; false when a shutdown cut it short.
     asio::awaitable<bool> wait_to_retry(const std::string& user, std::chrono::milliseconds delay);
     /// Ends every retry wait at once (shutdown): those jobs stay in the journal.
@@ -889,6 +893,8 @@ asio::awaitable<void> runtime_impl::start() {
         throw runtime_error(errc::memory_error, "cannot read the pending-job journal: " + pending.error().what());
     }
     for (auto& job : *pending) {
+        // Set aside after its failed passes: replayed again only once journal_retry clears them.
+        if (cfg_.set_aside_after_failed_passes > 0 && job.failed_passes >= cfg_.set_aside_after_failed_passes) continue;
         extraction_job ej;
         ej.info = session_info{job.session_id, job.user_id, "assistant"};
         ej.finished_at = job.created_at;  // the session's end, not this start's
@@ -1106,12 +1112,14 @@ asio::awaitable<void> runtime_impl::extraction_worker(std::string user) {
         for (;;) {
             std::optional<std::string> failure;
             bool may_pass = false;
+            bool too_large = false;  // the session's own text refused: counted (count_failed_pass)
             try {
                 failure = co_await run_extraction(job);
                 may_pass = failure.has_value();
             } catch (const net::client_error& e) {
                 failure = e.what();
                 may_pass = passes(e);
+                too_large = e.code_value() == net::errc::request_too_large;
             } catch (const std::exception& e) {
                 failure = e.what();
             } catch (...) {
@@ -1139,6 +1147,7 @@ asio::awaitable<void> runtime_impl::extraction_worker(std::string user) {
             memory_event ev = event_for(job.info);
             ev.error = "extraction failed, the session stays in the journal: " + *failure;
             if (retries > 0) ev.error += " (tried " + std::to_string(retries + 1) + " times)";
+            if (too_large && !may_pass) co_await count_failed_pass(ev, *failure);
             // Parked: the process keeps it (the journal has it too) until its user is back. Not by
             // a host that retries nothing (the command line: one session per process), and not
             // after its third round: taken to be stuck on something of its own (a
@@ -1157,6 +1166,23 @@ asio::awaitable<void> runtime_impl::extraction_worker(std::string user) {
             break;
         }
     }
+}
+
+asio::awaitable<void> runtime_impl::count_failed_pass(memory_event& ev, std::string why) {
+    const unsigned limit = cfg_.set_aside_after_failed_passes;
+    if (limit == 0) co_return;
+    auto n = co_await actor_->async_journal_record_failure(ev.user_id, ev.session_id, std::move(why), asio::use_awaitable);
+    if (!n) {
+        // Merged or erased meanwhile (by another process): there is nothing left to count.
+        if (n.error().code != memory::errc::not_found) ev.error += "; the failure could not be counted in the journal: " + n.error().what();
+        co_return;
+    }
+    ev.set_aside = *n >= limit;
+    if (ev.set_aside)
+        ev.error += "; set aside after " + std::to_string(*n) +
+                    " such failures: no longer replayed at start (memory::store::journal_retry replays it again)";
+    else
+        ev.error += " (failure " + std::to_string(*n) + " of " + std::to_string(limit) + " before it is set aside)";
 }
 
 asio::awaitable<bool> runtime_impl::wait_to_retry(const std::string& user, std::chrono::milliseconds delay) {
@@ -1241,6 +1267,7 @@ asio::awaitable<runtime_impl::distillation> runtime_impl::distill(const extracti
         if (!update) {
             ev.error = "extraction output was invalid twice (" + first_error + "; then " + update.error().what() +
                        "): memory unchanged, the session stays in the journal";
+            co_await count_failed_pass(ev, ev.error);
             report(ev);
             co_return out;
         }

@@ -800,6 +800,76 @@ BOOST_AUTO_TEST_SUITE_END()
 
 BOOST_AUTO_TEST_SUITE(cli_memory)
 
+// Sessions whose memory pass kept failing are listed with why, and a retry makes the next start
+// replay them (the runtime sets a session aside after 3 such failures).
+BOOST_AUTO_TEST_CASE(memory_failed_lists_sessions_whose_passes_failed_and_memory_retry_replays_them) {
+    cli_world w;
+    std::shared_ptr<engram::memory::store> store;
+    {
+        engram::memory::store_options so;
+        so.directory = w.memory;
+        auto opened = engram::memory::store::open(so);
+        BOOST_REQUIRE(opened);
+        store = *opened;
+    }
+    BOOST_REQUIRE(store->journal_add({"carol", "s1", "2024-01-01T00:00:00Z", "USER: hi"}));
+    BOOST_REQUIRE(store->journal_add({"carol", "s2", "2024-01-02T00:00:00Z", "USER: hi"}));
+    BOOST_REQUIRE(store->journal_add({"carol", "s3", "2024-01-03T00:00:00Z", "USER: hi"}));  // never failed
+    for (int i = 0; i < 3; ++i) BOOST_REQUIRE(store->journal_record_failure("carol", "s1", "output was invalid\ntwice"));
+    BOOST_REQUIRE(store->journal_record_failure("carol", "s2", "request too large"));
+
+    auto listed = w.run({"memory", "failed"});
+    BOOST_TEST(listed.exit_status == 0, listed.err);
+    BOOST_TEST(contains(listed.out, "carol  session s1  ended 2024-01-01T00:00:00Z  failed 3 times, set aside (not replayed): output was invalid twice\n"),
+               listed.out);
+    BOOST_TEST(contains(listed.out, "carol  session s2  ended 2024-01-02T00:00:00Z  failed 1 time: request too large\n"), listed.out);
+    BOOST_TEST(!contains(listed.out, "s3"), listed.out);
+    auto as_json = w.run({"memory", "failed", "carol", "--output", "json"});
+    BOOST_TEST(as_json.exit_status == 0, as_json.err);
+    const auto arr = boost::json::parse(as_json.out).as_array();
+    BOOST_REQUIRE_EQUAL(arr.size(), 2u);
+    BOOST_TEST(arr[0].at("set_aside").as_bool());
+    BOOST_TEST(arr[0].at("failed_passes").to_number<int>() == 3);
+    BOOST_TEST(!arr[1].at("set_aside").as_bool());
+    auto none = w.run({"memory", "failed", "bob"});
+    BOOST_TEST(none.exit_status == 0);
+    BOOST_TEST(none.out.empty());
+
+    auto one = w.run({"memory", "retry", "carol", "s1"});
+    BOOST_TEST(one.exit_status == 0, one.err);
+    BOOST_TEST(one.out == "1 session of carol will be replayed at the next start\n", one.out);
+    BOOST_TEST(store->journal_read("carol", "s1")->failed_passes == 0u);
+    BOOST_TEST(store->journal_read("carol", "s2")->failed_passes == 1u);
+    auto rest = w.run({"memory", "retry", "carol"});
+    BOOST_TEST(rest.exit_status == 0, rest.err);
+    BOOST_TEST(rest.out == "1 session of carol will be replayed at the next start\n", rest.out);
+    BOOST_TEST(store->journal_read("carol", "s2")->failed_passes == 0u);
+    auto unknown = w.run({"memory", "retry", "carol", "nope"});
+    BOOST_TEST(unknown.exit_status == 3);
+    BOOST_TEST(contains(unknown.err, "no failed session nope of carol"), unknown.err);
+
+    // With --user the one argument is the session; with no user at all, every user's.
+    BOOST_REQUIRE(store->journal_record_failure("carol", "s1", "again"));
+    BOOST_REQUIRE(store->journal_add({"dave", "d1", "2024-01-04T00:00:00Z", "USER: hi"}));
+    BOOST_REQUIRE(store->journal_record_failure("dave", "d1", "again"));
+    auto by_option = w.run({"memory", "retry", "--user", "carol", "s1"});
+    BOOST_TEST(by_option.exit_status == 0, by_option.err);
+    BOOST_TEST(store->journal_read("carol", "s1")->failed_passes == 0u);
+    BOOST_TEST(store->journal_read("dave", "d1")->failed_passes == 1u);
+    auto everyone = w.run({"memory", "retry", "--output", "json"});
+    BOOST_TEST(everyone.exit_status == 0, everyone.err);
+    BOOST_TEST(everyone.out == "{\"user_id\":null,\"sessions\":1}\n", everyone.out);
+    BOOST_TEST(store->journal_read("dave", "d1")->failed_passes == 0u);
+    BOOST_TEST(w.run({"memory", "retry", "dave", "s1", "--user", "carol"}).exit_status == 2);  // two user ids
+
+    // No memory directory: exit 3, never "nothing failed".
+    cli_world elsewhere;  // its memory directory was never made
+    BOOST_REQUIRE(!fs::exists(elsewhere.memory));
+    auto nowhere = elsewhere.run({"memory", "failed"});
+    BOOST_TEST(nowhere.exit_status == 3, nowhere.err);
+    BOOST_TEST(contains(nowhere.err, "no memory directory"), nowhere.err);
+}
+
 // A user id, like what memory holds, may contain any character: a C1 control (U+009B is CSI)
 // or a bidirectional override would act on the terminal rather than show.
 BOOST_AUTO_TEST_CASE(memory_commands_show_controls_and_bidi_overrides_in_ids_and_memory_as_question_marks) {

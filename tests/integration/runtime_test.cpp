@@ -220,6 +220,24 @@ engram::memory::update_request one_fact_update(const std::string& session_id, co
     return req;
 }
 
+// One process's life on cfg's memory directory: start (replaying the journal), carol's session
+// saying "I like tea" if `with_session`, every memory pass, shutdown; events go to `events`.
+void one_start(const runtime_config& cfg, std::vector<engram::runtime::memory_event>& events, bool with_session) {
+    asio::io_context ioc;
+    runtime rt(ioc.get_executor(), cfg);
+    record_memory_events(rt, events);
+    engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> {
+        co_await rt.start();
+        if (with_session) {
+            auto s = co_await rt.open_session("assistant", "carol");
+            co_await s.send("I like tea");
+            s.end();
+        }
+        co_await rt.drain_extractions();
+        co_await rt.shutdown();
+    });
+}
+
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(runtime_integration)
@@ -558,6 +576,90 @@ BOOST_AUTO_TEST_CASE(invalid_extraction_output_twice_leaves_memory_unchanged_and
     auto jobs = open_store(dir)->journal_list();
     BOOST_REQUIRE(jobs);
     BOOST_TEST(jobs->size() == 1u);
+}
+
+// Output the model cannot make usable for a session is not an outage: replayed at every start it
+// would cost two model calls each time, for good. Its failures are counted in the journal; after
+// set_aside_after_failed_passes the session is no longer replayed, until journal_retry clears them.
+BOOST_AUTO_TEST_CASE(a_session_whose_extraction_output_stays_invalid_is_set_aside_after_its_third_failed_pass) {
+    engram::test::temp_dir dir;
+    fake_anthropic_server server;
+    echo_server(server, "Sure! Here is what I learned: the user likes tea.");  // never JSON
+    std::vector<engram::runtime::memory_event> events;
+    const auto cfg = config_for(server, dir);
+    one_start(cfg, events, true);   // the session's own pass: failure 1
+    one_start(cfg, events, false);  // replayed: 2
+    one_start(cfg, events, false);  // replayed: 3, set aside
+    BOOST_TEST(extraction_requests(server).size() == 6u);  // a call and a repair each time
+    BOOST_REQUIRE_EQUAL(events.size(), 3u);
+    BOOST_TEST(events[0].error.find("failure 1 of 3") != std::string::npos, events[0].error);
+    BOOST_TEST(events[1].error.find("failure 2 of 3") != std::string::npos, events[1].error);
+    BOOST_TEST(events[2].error.find("set aside after 3") != std::string::npos, events[2].error);
+    BOOST_TEST((!events[0].set_aside && !events[1].set_aside && events[2].set_aside));
+
+    one_start(cfg, events, false);  // set aside: not replayed, no model call
+    BOOST_TEST(extraction_requests(server).size() == 6u);
+    BOOST_TEST(events.size() == 3u);
+    auto jobs = open_store(dir)->journal_list();  // nothing is lost
+    BOOST_REQUIRE(jobs);
+    BOOST_REQUIRE_EQUAL(jobs->size(), 1u);
+    BOOST_TEST(jobs->front().failed_passes == 3u);
+    BOOST_TEST(jobs->front().last_failure.find("invalid twice") != std::string::npos);
+    BOOST_TEST(jobs->front().transcript.find("I like tea") != std::string::npos);
+
+    // Cleared, it is replayed again (and, the model now answering well, merged).
+    BOOST_REQUIRE(open_store(dir)->journal_retry("carol", jobs->front().session_id));
+    server.set_handler([](const recorded_request& r) {
+        if (is_extraction(r)) return extraction_reply(R"({"running_summary":"Carol likes tea."})");
+        return scripted_response::sse(engram::test::make_text_stream("ok"));
+    });
+    one_start(cfg, events, false);
+    BOOST_TEST(extraction_requests(server).size() == 7u);
+    BOOST_REQUIRE_EQUAL(events.size(), 4u);
+    BOOST_TEST(events[3].ok, events[3].error);
+    BOOST_TEST(stored_memory(dir, "carol").running_summary == "Carol likes tea.");
+    BOOST_TEST(open_store(dir)->journal_list()->empty());
+}
+
+// A request refused as too large fails the same way at every start: counted like invalid output.
+BOOST_AUTO_TEST_CASE(an_extraction_refused_as_too_large_is_counted_against_the_session) {
+    engram::test::temp_dir dir;
+    fake_anthropic_server server;
+    server.set_handler([](const recorded_request& r) {
+        if (is_extraction(r))
+            return scripted_response::json(413, R"({"type":"error","error":{"type":"request_too_large","message":"Request exceeds the maximum size"}})");
+        return echo_reply(r);
+    });
+    std::vector<engram::runtime::memory_event> events;
+    one_start(config_for(server, dir), events, true);
+    BOOST_REQUIRE_EQUAL(events.size(), 1u);
+    BOOST_TEST(events[0].error.find("failure 1 of 3") != std::string::npos, events[0].error);
+    auto jobs = open_store(dir)->journal_list();
+    BOOST_REQUIRE(jobs);
+    BOOST_REQUIRE_EQUAL(jobs->size(), 1u);
+    BOOST_TEST(jobs->front().failed_passes == 1u);
+}
+
+// An outage is not the session's fault: however often its pass fails for one, it is not counted.
+BOOST_AUTO_TEST_CASE(an_extraction_failed_by_an_outage_is_not_counted_against_the_session) {
+    engram::test::temp_dir dir;
+    fake_anthropic_server server;
+    std::atomic<int> extraction_calls{0};
+    overloaded_for_memory(server, extraction_calls);
+    std::vector<engram::runtime::memory_event> events;
+    auto cfg = config_for(server, dir);
+    cfg.extraction_retry_delays.clear();  // as the command line: one try per start
+    for (int start = 0; start < 4; ++start) one_start(cfg, events, start == 0);
+    BOOST_REQUIRE_EQUAL(events.size(), 4u);  // tried at every start
+    for (const auto& e : events) {
+        BOOST_TEST(!e.ok);
+        BOOST_TEST(!e.set_aside);
+        BOOST_TEST(e.error.find("set aside") == std::string::npos, e.error);
+    }
+    auto jobs = open_store(dir)->journal_list();
+    BOOST_REQUIRE(jobs);
+    BOOST_REQUIRE_EQUAL(jobs->size(), 1u);
+    BOOST_TEST(jobs->front().failed_passes == 0u);
 }
 
 BOOST_AUTO_TEST_CASE(a_repaired_extraction_is_applied) {

@@ -909,6 +909,97 @@ BOOST_AUTO_TEST_CASE(a_journal_job_of_a_newer_format_is_skipped_and_left_in_plac
     BOOST_TEST(mem::test::slurp(tmp.path() / ".journal" / "kit@s2.job") == newer);
 }
 
+// A session whose memory pass keeps failing in a way a retry would not change: its failures are
+// counted in its journal entry, across store instances (processes), until a retry clears them.
+BOOST_AUTO_TEST_CASE(failed_passes_of_a_journaled_job_are_counted_durably_until_a_retry_clears_them) {
+    temp_dir tmp;
+    {
+        auto s = open_store(tmp.path());
+        BOOST_TEST_REQUIRE(s->journal_add({"kit", "s1", "2024-01-01T00:00:00Z", "USER: hello"}).has_value());
+        BOOST_TEST_REQUIRE(s->journal_add({"kit", "s2", "2024-01-02T00:00:00Z", "USER: bye"}).has_value());
+        auto first = s->journal_record_failure("kit", "s1", "output was invalid twice");
+        BOOST_TEST_REQUIRE(first.has_value(), (first ? "" : first.error().what()));
+        BOOST_TEST(*first == 1u);
+    }
+    auto s = open_store(tmp.path());  // another process
+    // 1,000 bytes at most, cut before a character that would straddle the bound.
+    auto second = s->journal_record_failure("kit", "s1", std::string(999, 'x') + "\xC3\xA9" + std::string(100, 'y'));
+    BOOST_TEST_REQUIRE(second.has_value());
+    BOOST_TEST(*second == 2u);
+    auto jobs = s->journal_list(mem::journal_detail::without_transcripts);
+    BOOST_TEST_REQUIRE(jobs->size() == 2u);
+    BOOST_TEST(jobs->at(0).failed_passes == 2u);
+    BOOST_TEST(jobs->at(0).last_failure == std::string(999, 'x'));
+    BOOST_TEST(jobs->at(1).failed_passes == 0u);
+    BOOST_TEST(jobs->at(1).last_failure.empty());
+    // The rest of the job is as it was.
+    auto job = s->journal_read("kit", "s1");
+    BOOST_TEST_REQUIRE(job.has_value());
+    BOOST_TEST(job->transcript == "USER: hello");
+    BOOST_TEST(job->created_at == "2024-01-01T00:00:00Z");
+
+    BOOST_TEST_REQUIRE(s->journal_retry("kit", "s1").has_value());
+    job = s->journal_read("kit", "s1");
+    BOOST_TEST(job->failed_passes == 0u);
+    BOOST_TEST(job->last_failure.empty());
+    BOOST_TEST(job->transcript == "USER: hello");
+
+    // A job the journal no longer holds (merged, erased) is not brought back by either.
+    BOOST_TEST_REQUIRE(s->journal_remove("kit", "s2").has_value());
+    auto gone = s->journal_record_failure("kit", "s2", "late");
+    BOOST_TEST_REQUIRE(!gone.has_value());
+    BOOST_TEST((gone.error().code == mem::errc::not_found));
+    BOOST_TEST((s->journal_retry("kit", "s2").error().code == mem::errc::not_found));
+    BOOST_TEST(!s->journal_holds("kit", "s2").value());
+}
+
+// A job written before failed passes were counted (no such fields), or with a count that makes
+// no sense, is read as one that never failed: never lost to quarantine for it.
+BOOST_AUTO_TEST_CASE(a_job_without_or_with_a_nonsense_failure_count_reads_as_never_failed) {
+    temp_dir tmp;
+    auto s = open_store(tmp.path());
+    mem::test::spit(tmp.path() / ".journal" / "kit@s1.job",
+                    R"({"version":1,"user_id":"kit","session_id":"s1","created_at":"2024-01-01T00:00:00Z","transcript":"t"})");
+    mem::test::spit(tmp.path() / ".journal" / "kit@s2.job",
+                    R"({"version":1,"user_id":"kit","session_id":"s2","created_at":"2024-01-02T00:00:00Z","transcript":"t",)"
+                    R"("failed_passes":-4,"last_failure":7})");
+    mem::test::spit(tmp.path() / ".journal" / "kit@s3.job",  // beyond int64: Boost.JSON holds it as uint64
+                    R"({"version":1,"user_id":"kit","session_id":"s3","created_at":"2024-01-03T00:00:00Z","transcript":"t",)"
+                    R"("failed_passes":18446744073709551615})");
+    mem::test::spit(tmp.path() / ".journal" / "kit@s4.job",
+                    R"({"version":1,"user_id":"kit","session_id":"s4","created_at":"2024-01-04T00:00:00Z","transcript":"t",)"
+                    R"("failed_passes":2.5})");
+    auto jobs = s->journal_list();
+    BOOST_TEST_REQUIRE(jobs.has_value(), (jobs ? "" : jobs.error().what()));
+    BOOST_TEST_REQUIRE(jobs->size() == 4u);
+    for (const auto& j : *jobs) {
+        BOOST_TEST(j.failed_passes == 0u, j.session_id);
+        BOOST_TEST(j.last_failure.empty());
+    }
+    BOOST_TEST(s->quarantined("kit")->empty());
+    BOOST_TEST(*s->journal_record_failure("kit", "s1", "why") == 1u);
+    BOOST_TEST(*s->journal_record_failure("kit", "s3", "why") == 1u);
+}
+
+// Counting a failure changes only the count: the file's date as written and fields this build
+// does not know (a later build's, at the same format version) stay.
+BOOST_AUTO_TEST_CASE(counting_a_failure_keeps_the_rest_of_the_job_file_as_it_was) {
+    temp_dir tmp;
+    auto s = open_store(tmp.path());
+    mem::test::spit(tmp.path() / ".journal" / "kit@s1.job",
+                    R"({"version":1,"user_id":"kit","session_id":"s1","created_at":"not a date","transcript":"t","later":{"x":1}})");
+    BOOST_TEST_REQUIRE(s->journal_record_failure("kit", "s1", "why").has_value());
+    const auto file = boost::json::parse(mem::test::slurp(tmp.path() / ".journal" / "kit@s1.job")).as_object();
+    BOOST_TEST(file.at("created_at").as_string() == "not a date");
+    BOOST_TEST((file.at("later") == boost::json::parse(R"({"x":1})")));
+    BOOST_TEST(file.at("failed_passes").to_number<int>() == 1);
+    BOOST_TEST_REQUIRE(s->journal_retry("kit", "s1").has_value());
+    const auto cleared = boost::json::parse(mem::test::slurp(tmp.path() / ".journal" / "kit@s1.job")).as_object();
+    BOOST_TEST(!cleared.contains("failed_passes"));
+    BOOST_TEST(!cleared.contains("last_failure"));
+    BOOST_TEST(cleared.contains("later"));
+}
+
 BOOST_AUTO_TEST_CASE(coalesced_requests_are_written_once_and_each_reported) {
     temp_dir tmp;
     auto s = open_store(tmp.path());

@@ -196,6 +196,19 @@ public:
             token, std::move(user_id), std::move(session_id));
     }
 
+    /// Counts a failed memory pass of a journaled session (store::journal_record_failure), in
+    /// the user's FIFO. Signature: void(result<unsigned>), the new count.
+    template <class CompletionToken = boost::asio::deferred_t>
+    auto async_journal_record_failure(std::string user_id, std::string session_id, std::string why,
+                                      CompletionToken&& token = CompletionToken{}) {
+        return boost::asio::async_initiate<CompletionToken, void(result<unsigned>)>(
+            [this](auto handler, std::string u, std::string s, std::string w) {
+                submit_journal_record_failure(std::move(u), std::move(s), std::move(w),
+                                              boost::asio::any_completion_handler<void(result<unsigned>)>(std::move(handler)));
+            },
+            token, std::move(user_id), std::move(session_id), std::move(why));
+    }
+
 private:
     void start_run(boost::asio::any_completion_handler<void()> handler);
     void submit_load(std::string user_id, boost::asio::any_completion_handler<void(result<user_memory>)> h);
@@ -209,6 +222,8 @@ private:
                              boost::asio::any_completion_handler<void(result<pending_job>)> h);
     void submit_journal_holds(std::string user_id, std::string session_id,
                               boost::asio::any_completion_handler<void(result<bool>)> h);
+    void submit_journal_record_failure(std::string user_id, std::string session_id, std::string why,
+                                       boost::asio::any_completion_handler<void(result<unsigned>)> h);
 
 public:
     struct impl;  ///< Implementation detail (public only so the .cpp can name it).

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -48,6 +49,12 @@ struct pending_job {
     std::string session_id;
     std::string created_at;  ///< ISO-8601 UTC: when the session ended (empty if the journal held none usable).
     std::string transcript;  ///< Whatever the runtime needs to re-run the extraction.
+    /// Memory passes of this session that failed in a way a retry would not change (the model's
+    /// output unusable, the request refused as too large), counted by journal_record_failure
+    /// across processes; journal_retry sets it back to 0. The runtime stops replaying a job at
+    /// runtime_config::set_aside_after_failed_passes; the job stays in the journal.
+    unsigned failed_passes = 0;
+    std::string last_failure{};  ///< Why the last counted pass failed (empty when none has).
 };
 
 /// What journal_list reads into each job.
@@ -195,9 +202,21 @@ public:
     /// Removes a job (no error if it is already gone). apply() does this itself.
     result<void> journal_remove(std::string_view user_id, std::string_view session_id);
 
+    /// Counts one failed memory pass of a journaled session and keeps `why` (at most 1,000
+    /// bytes of it) as its last_failure, durably, under the user's lock. Returns the new count;
+    /// errc::not_found once the journal no longer holds the job (merged or erased meanwhile).
+    result<unsigned> journal_record_failure(std::string_view user_id, std::string_view session_id, std::string_view why);
+
+    /// Clears a job's failed passes (and last_failure), so the runtime replays it again at its
+    /// next start; errc::not_found when the journal does not hold it.
+    result<void> journal_retry(std::string_view user_id, std::string_view session_id);
+
 private:
     struct impl;
     explicit store(std::unique_ptr<impl> p);
+    /// Reads a journaled job, lets `change` edit it and writes it back, under the user's lock.
+    result<pending_job> journal_rewrite(std::string_view user_id, std::string_view session_id,
+                                        const std::function<void(pending_job&)>& change);
     std::unique_ptr<impl> impl_;
 };
 

@@ -53,6 +53,15 @@ struct runtime_config {
     /// tool that waits for its save).
     std::vector<std::chrono::milliseconds> extraction_retry_delays{std::chrono::seconds(30), std::chrono::minutes(2),
                                                                    std::chrono::minutes(10)};
+    /// A journaled session whose memory pass failed this many times in a way a retry would not
+    /// change (the model's output unusable even after the repair request, or the request refused
+    /// as too large: failures of the session's own text, counted in its journal entry across
+    /// processes) is set aside: it stays in the journal but is no longer replayed at start, where
+    /// it would cost model calls at every start for good. memory::store::journal_retry (the
+    /// CLI's `engram memory retry`) replays it again. Outages, rate limits, other refusals (a bad
+    /// key, an exhausted credit balance: they fail every session alike) are not counted. 0: never
+    /// set aside.
+    unsigned set_aside_after_failed_passes = 3;
     /// Threads for blocking memory I/O (fsync), separate from the session threads.
     std::size_t memory_io_threads = 2;
     /// The file system calls the memory store makes; null means the real ones. A host may pass

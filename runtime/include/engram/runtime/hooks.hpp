@@ -27,6 +27,9 @@ struct memory_event {
     /// nothing of it stays journaled (nothing changed).
     bool withdrawn = false;
     std::string error;                 ///< when !ok: why (the job stays in the journal, or in quarantine when its file was damaged)
+    /// When !ok: the session's pass failed in a way a retry would not change, often enough that
+    /// it is no longer replayed at start (runtime_config::set_aside_after_failed_passes).
+    bool set_aside = false;
     std::vector<std::string> changes;  ///< when ok: human-readable diff lines
     std::int64_t session_count = 0;    ///< when ok: the user's session count afterwards
 };
