@@ -61,10 +61,17 @@ std::optional<std::chrono::milliseconds> parse_retry_after(std::string_view ms, 
     if (auto v = to_double(ms)) return to_ms(*v);
     if (auto v = to_double(s)) return to_ms(*v * 1000.0);
     if (!s.empty()) {
-        // IMF-fixdate, e.g. "Wed, 21 Oct 2015 07:28:00 GMT".
-        std::tm tm{};
+        // An HTTP-date in any of its three forms, which a recipient must accept (RFC 9110,
+        // 5.6.7): IMF-fixdate ("Wed, 21 Oct 2015 07:28:00 GMT"), and the obsolete RFC 850
+        // ("Wednesday, 21-Oct-15 07:28:00 GMT") and asctime ("Wed Oct 21 07:28:00 2015") forms.
         const std::string text(s);
-        const char* end = strptime(text.c_str(), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+        std::tm tm{};
+        const char* end = nullptr;
+        for (const char* form : {"%a, %d %b %Y %H:%M:%S GMT", "%A, %d-%b-%y %H:%M:%S GMT", "%a %b %e %H:%M:%S %Y"}) {
+            tm = std::tm{};
+            end = strptime(text.c_str(), form, &tm);
+            if (end && *end == '\0') break;
+        }
         if (end && *end == '\0') {
             // In seconds first: a system_clock time point (nanoseconds) ends in 2262, and a date
             // past that ("31 Dec 9999") overflowed it.

@@ -47,6 +47,11 @@ BOOST_AUTO_TEST_CASE(retry_after_ms_then_seconds_then_http_date) {
     BOOST_TEST(engram::net::parse_retry_after("250", "7", now)->count() == 250);
     BOOST_TEST(engram::net::parse_retry_after("", "1.5", now)->count() == 1500);
     BOOST_TEST(engram::net::parse_retry_after("", "Wed, 21 Oct 2015 07:28:10 GMT", now)->count() == 10000);
+    // The obsolete forms of an HTTP-date, which a recipient must accept too (RFC 9110, 5.6.7).
+    BOOST_TEST(engram::net::parse_retry_after("", "Wednesday, 21-Oct-15 07:28:20 GMT", now)->count() == 20000);
+    BOOST_TEST(engram::net::parse_retry_after("", "Wed Oct 21 07:28:30 2015", now)->count() == 30000);
+    BOOST_TEST(engram::net::parse_retry_after("", "Thu Nov  5 07:28:00 2015", now)->count() == 15LL * 24 * 3600 * 1000);
+    BOOST_TEST(!engram::net::parse_retry_after("", "Wed, 21 Oct 2015 07:28:10 GMT trailing", now).has_value());
     BOOST_TEST(!engram::net::parse_retry_after("", "soon", now).has_value());
     BOOST_TEST(!engram::net::parse_retry_after("x", "", now).has_value());
 }

@@ -31,7 +31,8 @@ struct rate_limits {
 rate_limits parse_rate_limits(const std::function<std::string_view(std::string_view)>& header,
                               std::chrono::system_clock::time_point now = std::chrono::system_clock::now());
 
-/// Parses a `retry-after-ms` value, else a `retry-after` value (decimal seconds or an IMF-fixdate).
+/// Parses a `retry-after-ms` value, else a `retry-after` value (decimal seconds or an HTTP-date:
+/// IMF-fixdate, or the obsolete RFC 850 and asctime forms, which RFC 9110 has recipients accept).
 std::optional<std::chrono::milliseconds> parse_retry_after(std::string_view retry_after_ms,
                                                            std::string_view retry_after,
                                                            std::chrono::system_clock::time_point now);
