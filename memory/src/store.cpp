@@ -529,6 +529,29 @@ struct store::impl {
         return write_atomic(dir_fd.get(), name, text, name);
     }
 
+    /// The job in the journal file `name` (store::journal_read), and its text if `text` is given:
+    /// errc::not_found once it is gone; one no longer readable is quarantined (memory_corrupt);
+    /// one a newer engram wrote stays (unsupported_record).
+    result<pending_job> read_job(const std::string& name, std::string_view session_id, std::string* text = nullptr) const {
+        auto bytes = read_file(journal_fd.get(), name, ".journal/" + name);
+        if (!bytes && bytes.error().code != errc::unsafe_path && bytes.error().code != errc::memory_corrupt)
+            return bytes.error();
+        if (bytes && !*bytes)
+            return make_error(errc::not_found, "session " + std::string(session_id) + " is no longer in the journal");
+        bool newer = false;
+        auto job = bytes ? job_from_text(**bytes, name, newer, names) : std::nullopt;
+        if (newer)
+            return make_error(errc::unsupported_record, ".journal/" + name + " was written by a newer engram; it is left for it");
+        if (!job) {
+            if (auto moved = quarantine(journal_fd.get(), name, name.substr(0, name.find('@')), job_suffix); !moved)
+                return make_error(errc::memory_corrupt, ".journal/" + name + " is no longer readable, and could not be moved "
+                                                        "to quarantine: " + moved.error().what());
+            return make_error(errc::memory_corrupt, ".journal/" + name + " is no longer readable; it was moved to quarantine");
+        }
+        if (text) *text = std::move(**bytes);
+        return std::move(*job);
+    }
+
     /// Whether the journal holds the job file `name` (a stat, nothing read).
     result<bool> journal_holds(const std::string& name) const {
         struct stat st {};
@@ -1079,23 +1102,7 @@ result<std::vector<pending_job>> store::journal_list(journal_detail detail) cons
 result<pending_job> store::journal_read(std::string_view user_id, std::string_view session_id) const {
     auto name_of = job_file_name(user_id, session_id, impl_->names);
     if (!name_of) return name_of.error();
-    const std::string& name = *name_of;
-    auto bytes = impl_->read_file(impl_->journal_fd.get(), name, ".journal/" + name);
-    if (!bytes && bytes.error().code != errc::unsafe_path && bytes.error().code != errc::memory_corrupt)
-        return bytes.error();
-    if (bytes && !*bytes)
-        return make_error(errc::not_found, "session " + std::string(session_id) + " is no longer in the journal");
-    bool newer = false;
-    auto job = bytes ? job_from_text(**bytes, name, newer, impl_->names) : std::nullopt;
-    if (newer)
-        return make_error(errc::unsupported_record, ".journal/" + name + " was written by a newer engram; it is left for it");
-    if (!job) {
-        if (auto moved = impl_->quarantine(impl_->journal_fd.get(), name, name.substr(0, name.find('@')), job_suffix); !moved)
-            return make_error(errc::memory_corrupt, ".journal/" + name + " is no longer readable, and could not be moved "
-                                                    "to quarantine: " + moved.error().what());
-        return make_error(errc::memory_corrupt, ".journal/" + name + " is no longer readable; it was moved to quarantine");
-    }
-    return std::move(*job);
+    return impl_->read_job(*name_of, session_id);
 }
 
 result<bool> store::journal_holds(std::string_view user_id, std::string_view session_id) const {
@@ -1117,14 +1124,10 @@ result<pending_job> store::journal_rewrite(std::string_view user_id, std::string
     // back; a damaged file quarantined; a newer build's left alone), then changed in its own
     // JSON: whatever else the file holds (its date as written, fields a later build added)
     // stays as it was.
-    auto job = journal_read(user_id, session_id);
+    std::string before;
+    auto job = impl_->read_job(name, session_id, &before);
     if (!job) return job.error();
-    auto bytes = impl_->read_file(impl_->journal_fd.get(), name, ".journal/" + name);
-    if (!bytes) return bytes.error();
-    if (!*bytes) return make_error(errc::not_found, "session " + std::string(session_id) + " is no longer in the journal");
-    boost::system::error_code ec;
-    json::value file = json::parse(**bytes, ec);
-    if (ec || !file.is_object()) return make_error(errc::memory_corrupt, ".journal/" + name + " changed while it was read");
+    json::value file = json::parse(before);  // job_from_text parsed it: an object
     change(*job);
     if (!is_valid_utf8(job->last_failure)) job->last_failure = "(not valid UTF-8)";
     set_failures(file.get_object(), *job);

@@ -238,6 +238,14 @@ void one_start(const runtime_config& cfg, std::vector<engram::runtime::memory_ev
     });
 }
 
+// The one job the journal holds (the test fails if it holds another number).
+engram::memory::pending_job only_journaled_job(const engram::test::temp_dir& dir) {
+    auto jobs = open_store(dir)->journal_list();
+    BOOST_REQUIRE(jobs);
+    BOOST_REQUIRE_EQUAL(jobs->size(), 1u);
+    return jobs->front();
+}
+
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(runtime_integration)
@@ -600,15 +608,13 @@ BOOST_AUTO_TEST_CASE(a_session_whose_extraction_output_stays_invalid_is_set_asid
     one_start(cfg, events, false);  // set aside: not replayed, no model call
     BOOST_TEST(extraction_requests(server).size() == 6u);
     BOOST_TEST(events.size() == 3u);
-    auto jobs = open_store(dir)->journal_list();  // nothing is lost
-    BOOST_REQUIRE(jobs);
-    BOOST_REQUIRE_EQUAL(jobs->size(), 1u);
-    BOOST_TEST(jobs->front().failed_passes == 3u);
-    BOOST_TEST(jobs->front().last_failure.find("invalid twice") != std::string::npos);
-    BOOST_TEST(jobs->front().transcript.find("I like tea") != std::string::npos);
+    const auto job = only_journaled_job(dir);  // nothing is lost
+    BOOST_TEST(job.failed_passes == 3u);
+    BOOST_TEST(job.last_failure.find("invalid twice") != std::string::npos);
+    BOOST_TEST(job.transcript.find("I like tea") != std::string::npos);
 
     // Cleared, it is replayed again (and, the model now answering well, merged).
-    BOOST_REQUIRE(open_store(dir)->journal_retry("carol", jobs->front().session_id));
+    BOOST_REQUIRE(open_store(dir)->journal_retry("carol", job.session_id));
     server.set_handler([](const recorded_request& r) {
         if (is_extraction(r)) return extraction_reply(R"({"running_summary":"Carol likes tea."})");
         return scripted_response::sse(engram::test::make_text_stream("ok"));
@@ -634,10 +640,7 @@ BOOST_AUTO_TEST_CASE(an_extraction_refused_as_too_large_is_counted_against_the_s
     one_start(config_for(server, dir), events, true);
     BOOST_REQUIRE_EQUAL(events.size(), 1u);
     BOOST_TEST(events[0].error.find("failure 1 of 3") != std::string::npos, events[0].error);
-    auto jobs = open_store(dir)->journal_list();
-    BOOST_REQUIRE(jobs);
-    BOOST_REQUIRE_EQUAL(jobs->size(), 1u);
-    BOOST_TEST(jobs->front().failed_passes == 1u);
+    BOOST_TEST(only_journaled_job(dir).failed_passes == 1u);
 }
 
 // An outage is not the session's fault: however often its pass fails for one, it is not counted.
@@ -656,10 +659,7 @@ BOOST_AUTO_TEST_CASE(an_extraction_failed_by_an_outage_is_not_counted_against_th
         BOOST_TEST(!e.set_aside);
         BOOST_TEST(e.error.find("set aside") == std::string::npos, e.error);
     }
-    auto jobs = open_store(dir)->journal_list();
-    BOOST_REQUIRE(jobs);
-    BOOST_REQUIRE_EQUAL(jobs->size(), 1u);
-    BOOST_TEST(jobs->front().failed_passes == 0u);
+    BOOST_TEST(only_journaled_job(dir).failed_passes == 0u);
 }
 
 BOOST_AUTO_TEST_CASE(a_repaired_extraction_is_applied) {
