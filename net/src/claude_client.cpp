@@ -22,6 +22,7 @@
 #include "response_reader.hpp"
 #include "body_sink.hpp"
 #include "spare_buffers.hpp"
+#include "text_delta_scanner.hpp"
 #include "transport.hpp"
 
 namespace engram::net {
@@ -835,25 +836,33 @@ private:
             }
             if (queue_.capacity() < room) queue_.reserve(std::max(room, 2 * queue_.capacity()));
         }
+        thread_local std::string decoded;  // a text with escapes, decoded; lend() copies it at once
+        // The hottest path: a whole SSE block that is a text delta in the API's own form, read in
+        // one pass without splitting its lines first.
+        auto take_text_delta_block = [&](std::string_view block) -> std::size_t {
+            if (pending_error_) return 0;
+            std::size_t index = 0;
+            std::string_view text;
+            const std::size_t taken = detail::scan_text_delta_block(block, index, text, decoded);
+            if (taken == 0 || !acc_.try_apply_text(index, text)) return 0;
+            queue_text_delta(index, text);
+            return taken;
+        };
         auto ec = sse_.feed(bytes, [&](const sse_event& ev) {
             if (pending_error_) return;  // nothing after a failure is delivered
-            stream_event& out = queue_.emplace_back();
-            out.received_at = received_at_;
             // The hot paths: a plain text delta, and the events that are nothing but their type,
             // are read without building a JSON tree.
             // `event: message` names SSE's default type, as no `event:` line does: the data's
             // "type" then says what the event is.
             const std::string_view type = ev.type == "message" ? std::string_view() : ev.type;
+            std::size_t index = 0;
             std::string_view text;
-            thread_local std::string decoded;  // a text with escapes, decoded; lend() copies it at once
-            if ((type == "content_block_delta" || type.empty()) &&
-                acc_.try_apply_text_delta(ev.data, out.index, text, decoded)) {
-                out.kind = stream_event_kind::content_block_delta;
-                out.text_delta_ = true;
-                out.form_ = stream_event::form::fast_delta;
-                lend(out, text);
+            if ((type == "content_block_delta" || type.empty()) && acc_.try_apply_text_delta(ev.data, index, text, decoded)) {
+                queue_text_delta(index, text);
                 return;
             }
+            stream_event& out = queue_.emplace_back();
+            out.received_at = received_at_;
             if (acc_.try_apply_bare_event(type, ev.data, out.kind, out.index)) {
                 out.form_ = stream_event::form::raw;
                 lend(out, ev.data);
@@ -901,12 +910,23 @@ private:
                         if (auto* t = d->get_object().if_contains("type"); t && t->is_string())
                             out.text_delta_ = t->get_string() == "text_delta";
             }
-        });
+        }, take_text_delta_block);
         if (ec && !pending_error_)
             pending_error_ = std::make_exception_ptr(client_error(errc::event_too_large,
                                                                   "server-sent event exceeds " +
                                                                       std::to_string(client_->config().max_event_bytes) + " bytes" + request_id_suffix(),
                                                                   std::nullopt, std::make_shared<message>(acc_.current())));
+    }
+
+    /// Queues a text delta the accumulator has taken.
+    void queue_text_delta(std::size_t index, std::string_view text) {
+        stream_event& out = queue_.emplace_back();
+        out.received_at = received_at_;
+        out.kind = stream_event_kind::content_block_delta;
+        out.index = index;
+        out.text_delta_ = true;
+        out.form_ = stream_event::form::fast_delta;
+        lend(out, text);
     }
 
     /// Gives `out` its payload: a piece of raw_, the one buffer of all the queued events, as

@@ -93,7 +93,13 @@ bool message_accumulator::try_apply_text_delta(std::string_view data, std::size_
                                                std::string& scratch) {
     if (!started_ || stopped_) return false;
     std::size_t i = 0;
-    if (!detail::scan_text_delta(data, i, text, scratch)) return false;
+    if (!detail::scan_text_delta(data, i, text, scratch) || !try_apply_text(i, text)) return false;
+    index = i;
+    return true;
+}
+
+bool message_accumulator::try_apply_text(std::size_t i, std::string_view text) {
+    if (!started_ || stopped_) return false;
     if (!text_.target || i != text_.index) {
         if (i >= blocks_.size() || !blocks_[i].open) return false;
         auto& block = content_of(message_)[i];
@@ -108,7 +114,6 @@ bool message_accumulator::try_apply_text_delta(std::string_view data, std::size_
         text_.index = i;
     }
     text_.target->append(text);
-    index = i;
     return true;
 }
 

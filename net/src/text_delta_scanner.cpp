@@ -51,8 +51,9 @@ public:
     // A string, decoded. `out` views the input when the string has no escapes, else `scratch`,
     // which holds the decoded text. Raw UTF-8 is validated as a JSON parser does; a \u escape
     // beyond ASCII is left to the full parser, which pairs surrogates.
-    bool string(std::string_view& out, std::string& scratch) {
-        if (!take('"')) return false;
+    bool string(std::string_view& out, std::string& scratch) { return take('"') && string_rest(out, scratch); }
+    // The same after the opening quote.
+    bool string_rest(std::string_view& out, std::string& scratch) {
         const char* start = p_;
         if (!plain_run()) return false;
         if (p_ == end_) return false;
@@ -103,6 +104,10 @@ public:
     // A non-negative integer without sign, fraction or exponent, as the API sends indexes.
     bool index(std::size_t& out) {
         skip_ws();
+        return index_here(out);
+    }
+    // The same with no whitespace before it.
+    bool index_here(std::size_t& out) {
         if (p_ == end_ || *p_ < '0' || *p_ > '9') return false;
         if (*p_ == '0' && end_ - p_ > 1 && p_[1] >= '0' && p_[1] <= '9') return false;  // no leading zeros
         std::uint64_t v = 0;
@@ -138,6 +143,8 @@ public:
         skip_ws();
         return p_ == end_ ? '\0' : *p_;
     }
+    // How much of `s`, the text the cursor was made with, it has read.
+    std::size_t consumed(std::string_view s) const { return static_cast<std::size_t>(p_ - s.data()); }
 
 private:
     // Advances over string content up to a quote, a backslash or the end. False on a control
@@ -235,6 +242,13 @@ bool scan_flat_object(cursor& c, flat_object& out) {
     }
 }
 
+// The form the API sends a text delta in, matched in a few comparisons, up to its closing brace.
+bool compact_text_delta(cursor& c, std::size_t& index, std::string_view& text, std::string& scratch) {
+    // Nothing in it skips whitespace: in an SSE block a line end there would end the data line.
+    return c.literal(R"({"type":"content_block_delta","index":)") && c.index_here(index) &&
+           c.literal(R"(,"delta":{"type":"text_delta","text":")") && c.string_rest(text, scratch) && c.literal("}}");
+}
+
 }  // namespace
 
 bool scan_text_block_start(std::string_view json, std::size_t& index) {
@@ -265,11 +279,8 @@ bool scan_block_stop(std::string_view json, std::size_t& index) {
 bool scan_text_delta(std::string_view json, std::size_t& index, std::string_view& text, std::string& scratch) {
     std::size_t idx = 0;
     {
-        // The form the API sends, matched in a few comparisons.
         cursor c(json);
-        if (c.literal(R"({"type":"content_block_delta","index":)") && c.index(idx) &&
-            c.literal(R"(,"delta":{"type":"text_delta","text":)") && c.string(text, scratch) && c.literal("}}") &&
-            c.at_end()) {
+        if (compact_text_delta(c, idx, text, scratch) && c.at_end()) {
             index = idx;
             return true;
         }
@@ -288,6 +299,17 @@ bool scan_text_delta(std::string_view json, std::size_t& index, std::string_view
     if (!ok || !(have_type && have_index && have_delta) || !c.at_end()) return false;
     index = idx;
     return true;
+}
+
+std::size_t scan_text_delta_block(std::string_view sse, std::size_t& index, std::string_view& text, std::string& scratch) {
+    cursor c(sse);
+    std::size_t idx = 0;
+    // The data line ends at the closing brace: nothing before it skips whitespace, and the JSON
+    // string cannot hold a raw line end (the scan declines control characters).
+    if (!(c.literal("event: content_block_delta\ndata: ") && compact_text_delta(c, idx, text, scratch) && c.literal("\n\n")))
+        return 0;
+    index = idx;
+    return c.consumed(sse);
 }
 
 }  // namespace engram::net::detail

@@ -23,6 +23,14 @@ namespace engram::net::detail {
 /// matched with a few comparisons before the general member-by-member scan.
 bool scan_text_delta(std::string_view json, std::size_t& index, std::string_view& text, std::string& scratch);
 
+/// If `sse` begins with a whole SSE block holding a text delta in exactly the form the API sends,
+/// `event: content_block_delta\ndata: {"type":"content_block_delta","index":N,"delta":{"type":"text_delta","text":"..."}}\n\n`
+/// (no other field, no whitespace but these line ends, LF only), stores N and the decoded text
+/// as scan_text_delta does and returns the block's length; else 0. Such a block is one event of
+/// type content_block_delta whose data scan_text_delta accepts with the same index and text,
+/// so a caller may take it whole instead of splitting its lines first.
+std::size_t scan_text_delta_block(std::string_view sse, std::size_t& index, std::string_view& text, std::string& scratch);
+
 /// If `json` is exactly `{"type":"content_block_stop","index":N}` (the compact form the API
 /// sends; trailing whitespace allowed), stores N and returns true; anything else is false.
 bool scan_block_stop(std::string_view json, std::size_t& index);

@@ -189,6 +189,76 @@ BOOST_AUTO_TEST_CASE(streaming_over_tls_delivers_events_in_order_and_the_final_m
     BOOST_TEST(body.at("model") == "claude-test");
 }
 
+BOOST_AUTO_TEST_CASE(every_recorded_stream_gives_the_events_and_message_of_a_full_parse_however_its_bytes_arrive) {
+    // The client reads a text delta block whole when a read holds all of it, else line by line
+    // and with a JSON scan; either way the caller must see what full parses of the stream's
+    // events say. The reference here: the SSE parser and the accumulator's full-parse apply().
+    using engram::net::message_accumulator;
+    using engram::net::stream_event_kind;
+    std::size_t fixtures = 0;
+    for (const auto& path : engram::test::fixture_files("anthropic", ".sse")) {
+        const std::string body = engram::test::read_file(path);
+        std::vector<std::string> expected;
+        message_accumulator reference;
+        bool fails = false;
+        engram::net::sse_parser sse;
+        BOOST_REQUIRE(!sse.feed(body, [&](const engram::net::sse_event& e) {
+            if (fails) return;
+            stream_event_kind kind{};
+            json::value tree;
+            if (reference.apply(e.type, e.data, &kind, &tree) || kind == stream_event_kind::error) {
+                fails = true;  // the client throws here: nothing after it is delivered
+                return;
+            }
+            const auto& o = tree.as_object();
+            std::size_t index = 0;
+            if (auto* i = o.if_contains("index")) index = i->to_number<std::size_t>();
+            std::string text;
+            if (kind == stream_event_kind::content_block_delta)
+                for (const char* key : {"text", "thinking"})
+                    if (auto* t = o.at("delta").as_object().if_contains(key); t && t->is_string()) text = t->as_string();
+            expected.push_back(std::to_string(static_cast<int>(kind)) + "|" + std::to_string(index) + "|" + text + "|" +
+                               json::serialize(tree));
+        }));
+        if (reference.finish()) fails = true;
+        BOOST_TEST_CONTEXT("fixture " << path.filename().string()) {
+            ++fixtures;
+            auto whole = scripted_response::sse(body);
+            auto pieces = scripted_response::sse(body, {7, 1, 64, 3});
+            auto fragments = scripted_response::sse(body);
+            fragments.wire_piece_size = 40;  // no read holds a whole block
+            for (const auto* script : {&whole, &pieces, &fragments}) {
+                BOOST_TEST_CONTEXT("delivery " << (script == &whole ? "whole" : script == &pieces ? "in pieces" : "in fragments")) {
+                    fake_anthropic_server server;
+                    server.push(*script);
+                    asio::io_context ioc;
+                    claude_client client(ioc.get_executor(), config_for(server));
+                    std::vector<std::string> got;
+                    bool threw = false;
+                    json::value final_message;
+                    engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> {
+                        auto stream = co_await client.stream_message(hello_request());
+                        try {
+                            co_await stream.read_all([&](const engram::net::stream_event& ev) {
+                                got.push_back(std::to_string(static_cast<int>(ev.kind)) + "|" + std::to_string(ev.index) + "|" +
+                                              std::string(ev.text()) + "|" + json::serialize(ev.data()));
+                            });
+                        } catch (const client_error&) {
+                            threw = true;
+                        }
+                        final_message = stream.current().json();
+                    });
+                    BOOST_TEST(threw == fails);
+                    BOOST_REQUIRE_EQUAL(got.size(), expected.size());
+                    for (std::size_t i = 0; i < got.size(); ++i) BOOST_TEST(got[i] == expected[i], "event " << i);
+                    BOOST_TEST(final_message == json::value(reference.current().json()));
+                }
+            }
+        }
+    }
+    BOOST_TEST(fixtures > 10u);
+}
+
 BOOST_AUTO_TEST_CASE(a_default_stream_event_has_null_data_and_no_text) {
     const engram::net::stream_event ev;
     BOOST_TEST(ev.data().is_null());

@@ -84,6 +84,7 @@ BOOST_AUTO_TEST_CASE(generated_streams_decode_the_same_whole_byte_by_byte_and_at
     auto pick = [&](std::size_t n) { return static_cast<std::size_t>(rng() % n); };
     const char* types[] = {"content_block_delta", "ping", "", "message_stop", "x:y"};
     const char* ends[] = {"\n", "\n", "\n", "\r\n", "\r"};
+    std::size_t taken_blocks = 0;
     for (int round = 0; round < 300; ++round) {
         const std::size_t limit = round % 3 == 0 ? 40 : sse_parser::default_max_event_bytes;
         std::string stream = round % 7 == 0 ? "\xEF\xBB\xBF" : "";
@@ -99,16 +100,32 @@ BOOST_AUTO_TEST_CASE(generated_streams_decode_the_same_whole_byte_by_byte_and_at
             stream += end();
         }
         if (pick(5) == 0) stream += "data: unterminated";
-        auto decode = [&](const std::vector<std::string_view>& pieces) {
+        // With `take`, the caller reads the blocks "event: content_block_delta\ndata: D\n\n"
+        // itself, as the client does with text deltas: the events must come out the same.
+        auto decode = [&](const std::vector<std::string_view>& pieces, bool take = false) {
             sse_parser p(limit);
             std::vector<std::string> got;
             std::error_code ec;
+            auto take_block = [&](std::string_view b) -> std::size_t {
+                constexpr std::string_view head = "event: content_block_delta\ndata: ";
+                BOOST_TEST(b.size() <= limit);  // never more than an event may hold
+                const auto nl = b.find('\n', head.size());
+                if (!take || !b.starts_with(head) || nl == std::string_view::npos || nl + 1 >= b.size() || b[nl + 1] != '\n')
+                    return 0;
+                got.push_back("content_block_delta|" + std::string(b.substr(head.size(), nl - head.size())) + "|" +
+                              p.last_event_id() + "|-");
+                ++taken_blocks;
+                return nl + 2;
+            };
             for (auto piece : pieces) {
                 if (ec) break;
-                ec = p.feed(piece, [&](const sse_event& e) {
-                    got.push_back(std::string(e.type) + "|" + std::string(e.data) + "|" + std::string(e.id) + "|" +
-                                  (e.retry ? std::to_string(*e.retry) : "-"));
-                });
+                ec = p.feed(
+                    piece,
+                    [&](const sse_event& e) {
+                        got.push_back(std::string(e.type) + "|" + std::string(e.data) + "|" + std::string(e.id) + "|" +
+                                      (e.retry ? std::to_string(*e.retry) : "-"));
+                    },
+                    take_block);
             }
             got.push_back(ec ? "error" : "ok");
             got.push_back(p.last_event_id());
@@ -125,8 +142,11 @@ BOOST_AUTO_TEST_CASE(generated_streams_decode_the_same_whole_byte_by_byte_and_at
             const auto expected = decode(bytes);
             BOOST_TEST(decode(whole) == expected);
             BOOST_TEST(decode(random) == expected);
+            BOOST_TEST(decode(whole, true) == expected);
+            BOOST_TEST(decode(random, true) == expected);
         }
     }
+    BOOST_TEST(taken_blocks > 10u);  // the caller's reading was offered and used
 }
 
 BOOST_AUTO_TEST_CASE(bom_split_across_pieces_is_stripped_once) {

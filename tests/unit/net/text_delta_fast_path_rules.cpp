@@ -11,6 +11,7 @@
 #include <utility>
 
 using engram::net::detail::scan_text_delta;
+using engram::net::detail::scan_text_delta_block;
 using engram::net::message_accumulator;
 
 namespace {
@@ -153,6 +154,55 @@ BOOST_AUTO_TEST_CASE(text_without_escapes_views_the_event_and_decoded_text_is_in
     BOOST_TEST(text.data() == scratch.data());
 }
 
+BOOST_AUTO_TEST_CASE(a_whole_sse_block_in_the_api_form_is_read_as_its_data_would_be_and_every_other_is_declined) {
+    const std::string head = "event: content_block_delta\ndata: ";
+    const char* datas[] = {
+        R"({"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Hello"}})",
+        R"({"type":"content_block_delta","index":12,"delta":{"type":"text_delta","text":"say \"hi\"\n\tthen \u0041\\"}})",
+        "{\"type\":\"content_block_delta\",\"index\":3,\"delta\":{\"type\":\"text_delta\",\"text\":\"caf\xc3\xa9 \xf0\x9f\x98\x80\"}}",
+        R"({"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":""}})",
+    };
+    for (const char* data : datas) {
+        const std::string block = head + data + "\n\n";
+        const std::string stream = block + "event: ping\ndata: {}\n\n";  // what follows is not read
+        BOOST_TEST_CONTEXT(block) {
+            std::size_t index = 7, expected_index = 7;
+            std::string_view text, expected_text;
+            std::string scratch, expected_scratch;
+            BOOST_REQUIRE(scan_text_delta(data, expected_index, expected_text, expected_scratch));
+            BOOST_TEST(scan_text_delta_block(stream, index, text, scratch) == block.size());
+            BOOST_TEST(index == expected_index);
+            BOOST_TEST(text == expected_text);
+        }
+    }
+    // Blocks an SSE parser reads differently, or whose data the compact form does not cover.
+    const std::string delta = R"({"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"x"}})";
+    const std::string declined[] = {
+        head + delta + "\n",                // no blank line yet: the block may go on
+        head + delta,                       // cut short
+        head + delta + "\r\n\r\n",          // CR line ends
+        head + delta + "\nid: 4\n\n",        // another field
+        head + delta + " \n\n",              // trailing space: valid JSON, but not this form
+        "event: content_block_delta\ndata:" + delta + "\n\n",  // no space after the colon
+        "event: message\ndata: " + delta + "\n\n",
+        "data: " + delta + "\n\n",
+        head + R"({"type":"content_block_delta","index":)" + "\n" + R"(0,"delta":{"type":"text_delta","text":"x"}})" + "\n\n",
+        head + R"({"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":)" + "\n" + R"("x"}})" + "\n\n",
+        head + R"({"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"a)" + "\n" + R"(b"}})" + "\n\n",
+        head + R"({"type":"content_block_delta","index":0,"delta":{"type":"thinking_delta","thinking":"x"}})" + "\n\n",
+        head + R"({"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"caf\u00e9"}})" + "\n\n",
+    };
+    for (const auto& block : declined) {
+        BOOST_TEST_CONTEXT(block) {
+            std::size_t index = 7;
+            std::string_view text;
+            std::string scratch;
+            BOOST_TEST(scan_text_delta_block(block, index, text, scratch) == 0u);
+            BOOST_TEST(index == 7u);
+        }
+    }
+}
+
 BOOST_AUTO_TEST_CASE(bare_events_in_order_are_applied_without_a_parse_and_all_others_are_left_to_apply) {
     using engram::net::stream_event_kind;
     auto acc = started();
@@ -216,9 +266,16 @@ BOOST_AUTO_TEST_CASE(a_delta_for_a_block_that_is_not_an_open_text_block_is_decli
     BOOST_TEST(text == "Hi");
     BOOST_TEST(acc.current().text() == "Hi");
 
+    // Its second half, for a caller that read the event itself, decides alike.
+    BOOST_TEST(!acc.try_apply_text(1, "x"));
+    BOOST_TEST(!acc.try_apply_text(5, "x"));
+    BOOST_TEST(acc.try_apply_text(0, " there"));
+    BOOST_TEST(acc.current().text() == "Hi there");
+
     // Before message_start nothing is taken.
     message_accumulator fresh;
     BOOST_TEST(!fresh.try_apply_text_delta(R"({"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"x"}})", index, text, scratch));
+    BOOST_TEST(!fresh.try_apply_text(0, "x"));
 }
 
 BOOST_AUTO_TEST_CASE(deltas_after_a_copy_a_new_block_or_a_stop_land_where_a_full_parse_puts_them) {

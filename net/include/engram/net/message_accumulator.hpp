@@ -61,6 +61,10 @@ public:
     /// returns false: call apply(), which handles (or reports) every other case with the same
     /// result a full parse gives.
     bool try_apply_text_delta(std::string_view data, std::size_t& index, std::string_view& text, std::string& scratch);
+    /// The second half of try_apply_text_delta, for a caller that read such an event itself:
+    /// appends `text`, the event's decoded text, to block `index` if that is an open text block
+    /// of a started message, and returns true; otherwise changes nothing and returns false.
+    bool try_apply_text(std::size_t index, std::string_view text);
     /// The same for the other frequent events of a text reply: `ping`, `content_block_stop`,
     /// `message_stop`, a text block's `content_block_start` and a `message_delta` of flat
     /// members, in the compact form the API sends. Applied without building a JSON tree when

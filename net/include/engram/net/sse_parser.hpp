@@ -151,7 +151,20 @@ public:
     /// Consumes `bytes`, calling `on_event(const sse_event&)` for every completed event.
     /// @returns errc::event_too_large, or success.
     template <class OnEvent>
-    std::error_code feed(std::string_view bytes, OnEvent&& on_event);
+    std::error_code feed(std::string_view bytes, OnEvent&& on_event) {
+        return feed(bytes, on_event, [](std::string_view) { return std::size_t{0}; });
+    }
+
+    /// The same, letting the caller read the blocks of one form it knows itself, whole, without
+    /// the parser splitting their lines first. At a block start with nothing held, the parser
+    /// offers the bytes from there (at most max_event_bytes of them) to
+    /// `take_block(std::string_view) -> std::size_t`. It returns 0, and the parser reads the
+    /// block, or the length of the block it took, which must be one whole block
+    /// "event: T\ndata: D\n\n" (LF line ends, no other field): one event the parser would have
+    /// dispatched with type T and data D. The parser then does what it does at any dispatch
+    /// (the last event ID), and goes on after the block.
+    template <class OnEvent, class TakeBlock>
+    std::error_code feed(std::string_view bytes, OnEvent&& on_event, TakeBlock&& take_block);
 
     /// Signals end of stream. An unterminated final block is discarded, per the standard.
     /// @returns true if something (a partial line or a block without its blank line) was dropped.
@@ -172,8 +185,8 @@ private:
     /// send for nearly every event, "event: T\n" (optional), "data: D\n", "\n", without going
     /// line by line; returns the rest, from the first block of any other shape (or a block
     /// not whole in `bytes`), for the general path. The result is the same either way.
-    template <class OnEvent>
-    std::string_view dispatch_simple_blocks(std::string_view bytes, OnEvent& on_event);
+    template <class OnEvent, class TakeBlock>
+    std::string_view dispatch_simple_blocks(std::string_view bytes, OnEvent& on_event, TakeBlock& take_block);
     /// Data held for the current block: data_, or the one data line still seen in the input.
     std::size_t pending_data() const noexcept { return data_.size() + (has_view_ ? view_.size() + 1 : 0); }
     /// The block's one data line is kept as a view of the input while feed() runs (most events
@@ -226,10 +239,10 @@ private:
 
 // ---- implementation (header-only so the event callback inlines; no virtual calls) ----
 
-template <class OnEvent>
-std::error_code sse_parser::feed(std::string_view bytes, OnEvent&& on_event) {
+template <class OnEvent, class TakeBlock>
+std::error_code sse_parser::feed(std::string_view bytes, OnEvent&& on_event, TakeBlock&& take_block) {
     if (failed_) return make_error_code(errc::event_too_large);
-    bytes = dispatch_simple_blocks(bytes, on_event);
+    bytes = dispatch_simple_blocks(bytes, on_event, take_block);
     if (bytes.empty()) return {};
     input_ = bytes;
     auto room = [this] { return max_event_bytes_ - std::min(max_event_bytes_, pending_data()); };
@@ -244,8 +257,8 @@ std::error_code sse_parser::feed(std::string_view bytes, OnEvent&& on_event) {
     return ec;
 }
 
-template <class OnEvent>
-std::string_view sse_parser::dispatch_simple_blocks(std::string_view bytes, OnEvent& on_event) {
+template <class OnEvent, class TakeBlock>
+std::string_view sse_parser::dispatch_simple_blocks(std::string_view bytes, OnEvent& on_event, TakeBlock& take_block) {
     // Only between blocks, and only in a piece without CR (a line end of its own).
     lines_.settle_bom(bytes);
     if (!lines_.at_line_start() || block_has_fields_ || has_view_ || !data_.empty() || bytes.empty() ||
@@ -261,6 +274,13 @@ std::string_view sse_parser::dispatch_simple_blocks(std::string_view bytes, OnEv
         return true;
     };
     while (!bytes.empty()) {
+        // The caller's own form first. A block it takes is within the bound the general path
+        // checks below, since it lies within the bytes offered.
+        if (const std::size_t taken = take_block(bytes.substr(0, max_event_bytes_))) {
+            update_last_event_id();  // as at any dispatch
+            bytes.remove_prefix(taken);
+            continue;
+        }
         std::string_view rest = bytes, type, data;
         if (rest.front() == 'e' && !take_line(rest, "event: ", type)) return bytes;
         if (!take_line(rest, "data: ", data) || rest.empty() || rest.front() != '\n') return bytes;
