@@ -894,7 +894,19 @@ asio::awaitable<void> runtime_impl::start() {
     }
     for (auto& job : *pending) {
         // Set aside after its failed passes: replayed again only once journal_retry clears them.
-        if (cfg_.set_aside_after_failed_passes > 0 && job.failed_passes >= cfg_.set_aside_after_failed_passes) continue;
+        // Said at every start, so that a host's log shows each session whose memory waits on
+        // someone, not only `engram memory failed`.
+        if (cfg_.set_aside_after_failed_passes > 0 && job.failed_passes >= cfg_.set_aside_after_failed_passes) {
+            memory_event ev;
+            ev.user_id = job.user_id;
+            ev.session_id = job.session_id;
+            ev.set_aside = true;
+            ev.error = "set aside after " + std::to_string(job.failed_passes) + " failed memory passes" +
+                       (job.last_failure.empty() ? std::string() : " (the last: " + job.last_failure + ")") +
+                       ": not replayed at start until memory::store::journal_retry clears it";
+            report(ev);
+            continue;
+        }
         extraction_job ej;
         ej.info = session_info{job.session_id, job.user_id, "assistant"};
         ej.finished_at = job.created_at;  // the session's end, not this start's

@@ -605,9 +605,14 @@ BOOST_AUTO_TEST_CASE(a_session_whose_extraction_output_stays_invalid_is_set_asid
     BOOST_TEST(events[2].error.find("set aside after 3") != std::string::npos, events[2].error);
     BOOST_TEST((!events[0].set_aside && !events[1].set_aside && events[2].set_aside));
 
-    one_start(cfg, events, false);  // set aside: not replayed, no model call
+    one_start(cfg, events, false);  // set aside: not replayed, no model call, but said
     BOOST_TEST(extraction_requests(server).size() == 6u);
-    BOOST_TEST(events.size() == 3u);
+    BOOST_REQUIRE_EQUAL(events.size(), 4u);
+    BOOST_TEST((!events[3].ok && events[3].set_aside));
+    BOOST_TEST(events[3].session_id == events[2].session_id);
+    BOOST_TEST(events[3].user_id == "carol");
+    BOOST_TEST(events[3].error.find("set aside after 3 failed memory passes") != std::string::npos, events[3].error);
+    BOOST_TEST(events[3].error.find("invalid twice") != std::string::npos, events[3].error);  // the last failure's reason
     const auto job = only_journaled_job(dir);  // nothing is lost
     BOOST_TEST(job.failed_passes == 3u);
     BOOST_TEST(job.last_failure.find("invalid twice") != std::string::npos);
@@ -621,8 +626,8 @@ BOOST_AUTO_TEST_CASE(a_session_whose_extraction_output_stays_invalid_is_set_asid
     });
     one_start(cfg, events, false);
     BOOST_TEST(extraction_requests(server).size() == 7u);
-    BOOST_REQUIRE_EQUAL(events.size(), 4u);
-    BOOST_TEST(events[3].ok, events[3].error);
+    BOOST_REQUIRE_EQUAL(events.size(), 5u);
+    BOOST_TEST(events[4].ok, events[4].error);
     BOOST_TEST(stored_memory(dir, "carol").running_summary == "Carol likes tea.");
     BOOST_TEST(open_store(dir)->journal_list()->empty());
 }
