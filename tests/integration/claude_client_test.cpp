@@ -60,6 +60,13 @@ client_config config_for(const fake_anthropic_server& server) {
     return c;
 }
 
+// The same for a test that must see each failure as it is: no retries.
+client_config config_without_retries(const fake_anthropic_server& server) {
+    auto c = config_for(server);
+    c.retry.max_retries = 0;
+    return c;
+}
+
 message_request hello_request(const std::string& text = "Hello") {
     message_request r;
     r.body = {{"model", "claude-test"},
@@ -380,15 +387,19 @@ BOOST_AUTO_TEST_CASE(a_request_larger_than_the_socket_buffers_is_sent_whole_on_a
 // response, they would put every later request a response behind. Such a connection is not
 // reused.
 BOOST_AUTO_TEST_CASE(a_connection_with_bytes_past_the_end_of_its_response_is_not_reused) {
+    for (int own_write = 0; own_write < 2; ++own_write)
     for (auto later : {0ms, 50ms})
     for (auto mode : {fake_anthropic_server::tls_mode::none, fake_anthropic_server::tls_mode::localhost_cert}) {
-        BOOST_TEST_CONTEXT("tls " << (mode != fake_anthropic_server::tls_mode::none) << ", sent " << later.count() << " ms later") {
+        if (own_write && later > 0ms) continue;  // a later write is a write of its own anyway
+        BOOST_TEST_CONTEXT("tls " << (mode != fake_anthropic_server::tls_mode::none) << ", sent " << later.count()
+                                  << " ms later" << (own_write ? ", in a write of its own" : "")) {
             fake_anthropic_server server(mode);
             const std::string stale = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 89\r\n\r\n"
                                       R"({"id":"x","type":"message","role":"assistant","content":[{"type":"text","text":"stale"}]})";
             auto first = scripted_response::json(200, R"({"id":"m1","type":"message","role":"assistant","content":[{"type":"text","text":"one"}]})");
             first.after_body = stale;
             first.after_body_delay = later;
+            first.after_body_own_write = own_write == 1;
             server.push(first);
             server.push(scripted_response::json(200, R"({"id":"m2","type":"message","role":"assistant","content":[{"type":"text","text":"two"}]})"));
             asio::io_context ioc;
@@ -396,7 +407,9 @@ BOOST_AUTO_TEST_CASE(a_connection_with_bytes_past_the_end_of_its_response_is_not
             engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> {
                 auto m1 = co_await client.create_message(hello_request());
                 BOOST_TEST(m1.text() == "one");
-                asio::steady_timer idle(co_await asio::this_coro::executor, 6 * later);  // the late bytes arrive meanwhile
+                // The late bytes arrive meanwhile (bytes in a write of their own, at once, may reach
+                // the socket after the response's last ones were read).
+                asio::steady_timer idle(co_await asio::this_coro::executor, own_write ? 20ms : 6 * later);
                 co_await idle.async_wait(asio::use_awaitable);
                 auto m2 = co_await client.create_message(hello_request());
                 BOOST_TEST(m2.text() == "two");
@@ -861,8 +874,7 @@ BOOST_AUTO_TEST_CASE(a_pool_of_connections_the_server_dropped_costs_one_free_res
         return s;
     });
     asio::io_context ioc;
-    auto cfg = config_for(server);
-    cfg.retry.max_retries = 0;
+    auto cfg = config_without_retries(server);
     claude_client client(ioc.get_executor(), cfg);
     engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> {
         auto a = co_await client.stream_message(hello_request());
@@ -900,8 +912,7 @@ BOOST_AUTO_TEST_CASE(a_reused_connection_closed_long_after_its_request_is_an_att
     server.push(dropped);
     server.push(scripted_response::sse(engram::test::make_text_stream("sent twice")));
     asio::io_context ioc;
-    auto cfg = config_for(server);
-    cfg.retry.max_retries = 0;
+    auto cfg = config_without_retries(server);
     claude_client client(ioc.get_executor(), cfg);
     engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> {
         auto a = co_await client.stream_message(hello_request());
@@ -1109,8 +1120,7 @@ BOOST_AUTO_TEST_CASE(chunk_extensions_are_skipped_and_an_endless_chunk_line_is_a
             endless.wire_piece_size = piece == 0 ? 0 : 4096;
             server.push(endless);
             asio::io_context ioc;
-            auto cfg = config_for(server);
-            cfg.retry.max_retries = 0;
+            auto cfg = config_without_retries(server);
             claude_client client(ioc.get_executor(), cfg);
             engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> {
                 auto s = co_await client.stream_message(hello_request());
@@ -1229,8 +1239,7 @@ BOOST_AUTO_TEST_CASE(a_key_the_server_quotes_back_is_redacted_from_errors_and_th
             " is overloaded\"}}\n\n");
         stream.headers.push_back({"request-id", "req_" + key});
         server.push(stream);
-        auto cfg = config_for(server);
-        cfg.retry.max_retries = 0;
+        auto cfg = config_without_retries(server);
         check(stream_failure(cfg));
     }
 }

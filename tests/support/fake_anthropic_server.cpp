@@ -198,7 +198,7 @@ struct fake_anthropic_server::impl {
                 out = size + r.chunk_extension + "\r\n" + r.body.substr(pos, len) + "\r\n";
             } else {
                 out = r.body.substr(pos, len);
-                if (pos + len == r.body.size() && r.after_body_delay.count() == 0) out += r.after_body;
+                if (pos + len == r.body.size() && r.after_body_delay.count() == 0 && !r.after_body_own_write) out += r.after_body;
             }
             if (co_await send(s, r, out)) co_return false;
             pos += len;
@@ -224,9 +224,11 @@ struct fake_anthropic_server::impl {
                 co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
             }
             std::string last = "0\r\n\r\n";  // (no conditional inside co_await: GCC 12 miscompiles its temporaries)
-            if (r.after_body_delay.count() == 0) last += r.after_body;
+            if (r.after_body_delay.count() == 0 && !r.after_body_own_write) last += r.after_body;
             if (co_await send(s, r, last)) co_return false;
         }
+        if (r.after_body_delay.count() == 0 && r.after_body_own_write && !r.after_body.empty())
+            if (co_await send(s, r, r.after_body)) co_return false;
         if (r.after_body_delay.count() > 0 && !r.after_body.empty()) {
             timer.expires_after(r.after_body_delay);
             co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));

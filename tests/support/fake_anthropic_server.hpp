@@ -54,6 +54,10 @@ struct scripted_response {
     /// When set, after_body is sent this long after the response, in a write of its own (bytes
     /// that reach a connection while it is idle in the client's pool).
     std::chrono::milliseconds after_body_delay{0};
+    /// With no delay: after_body in a write of its own right after the response's last one (over
+    /// TLS a record of its own, which reaches the client together with the response's last one:
+    /// decrypting that record leaves it in OpenSSL's buffers, past what the socket shows).
+    bool after_body_own_write = false;
     /// Sent before the status line: interim responses ("HTTP/1.1 100 Continue\r\n\r\n").
     std::string before_header;
     /// Answer as soon as the request's header is in, read none of its body, then close: a
