@@ -267,7 +267,9 @@ private:
         std::exception_ptr failure;
         bool started = false;
         try {
+            starting_ = true;
             co_await runtime_->start();
+            starting_ = false;
             started = true;
             co_await body(*this);
         } catch (...) {
@@ -293,7 +295,17 @@ private:
                 std::lock_guard lock(mutex_);
                 events_.push_back(e);
             }
-            if (!e.ok) return;  // reported by end_and_save (or left for the next start)
+            if (!e.ok) {
+                // start() names every set-aside session; this user's own are worth a line (the
+                // session's own failure is reported by end_and_save, or left for the next start).
+                if (starting_ && e.set_aside && e.user_id == opts_.user) {
+                    const std::string user = one_line(e.user_id);
+                    status_.say("an earlier session of " + user + " (" + one_line(e.session_id) +
+                                ") is not in memory: it was set aside after failed memory passes (`engram memory failed " +
+                                user + "` says why, `engram memory retry " + user + "` replays it at the next start)");
+                }
+                return;
+            }
             if (e.duplicate) {
                 status_.say("memory already saved for session " + e.session_id);
                 return;
@@ -351,6 +363,8 @@ private:
     std::vector<rt::memory_event> events_;
     int interrupts_ = 0;
     int first_signal_ = 0;
+    // Set while runtime::start() runs, whose memory events come on this thread.
+    bool starting_ = false;
     int exit_ = exit_ok;
     bool ctrl_c_ends_normally_ = false;
     std::function<void()> interrupt_;

@@ -870,6 +870,30 @@ BOOST_AUTO_TEST_CASE(memory_failed_lists_sessions_whose_passes_failed_and_memory
     BOOST_TEST(contains(nowhere.err, "no memory directory"), nowhere.err);
 }
 
+// The runtime reports every set-aside session at start; run and chat tell a user about theirs.
+BOOST_AUTO_TEST_CASE(run_says_that_an_earlier_session_of_its_user_is_set_aside) {
+    fake_anthropic_server server;
+    echo_server(server, "{}");
+    cli_world w(server);
+    {
+        engram::memory::store_options so;
+        so.directory = w.memory;
+        auto store = engram::memory::store::open(so);
+        BOOST_REQUIRE(store);
+        for (const char* user : {"carol", "dave"}) {
+            BOOST_REQUIRE((*store)->journal_add({user, std::string(user) + "-s1", "2024-01-01T00:00:00Z", "USER: hi"}));
+            for (int i = 0; i < 3; ++i) BOOST_REQUIRE((*store)->journal_record_failure(user, std::string(user) + "-s1", "invalid twice"));
+        }
+    }
+    auto r = w.run({"run", "--user", "carol", "-m", "hi"});
+    BOOST_TEST(r.exit_status == 0, r.err);
+    BOOST_TEST(contains(r.err, "an earlier session of carol (carol-s1) is not in memory"), r.err);
+    BOOST_TEST(contains(r.err, "engram memory retry carol"), r.err);
+    BOOST_TEST(!contains(r.err, "dave"), r.err);  // another user's is not this user's business
+    auto again = w.run({"run", "--user", "dave", "-m", "hi"});
+    BOOST_TEST(contains(again.err, "an earlier session of dave (dave-s1)"), again.err);
+}
+
 // A user id, like what memory holds, may contain any character: a C1 control (U+009B is CSI)
 // or a bidirectional override would act on the terminal rather than show.
 BOOST_AUTO_TEST_CASE(memory_commands_show_controls_and_bidi_overrides_in_ids_and_memory_as_question_marks) {

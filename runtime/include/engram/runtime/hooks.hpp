@@ -28,14 +28,16 @@ struct memory_event {
     bool withdrawn = false;
     std::string error;                 ///< when !ok: why (the job stays in the journal, or in quarantine when its file was damaged)
     /// When !ok: the session's pass failed in a way a retry would not change, often enough that
-    /// it is no longer replayed at start (runtime_config::set_aside_after_failed_passes).
+    /// it is no longer replayed at start (runtime_config::set_aside_after_failed_passes). Every
+    /// start() reports each such session again, with this set.
     bool set_aside = false;
     std::vector<std::string> changes;  ///< when ok: human-readable diff lines
     std::int64_t session_count = 0;    ///< when ok: the user's session count afterwards
 };
 
 /// Every hook is optional. Hooks run on runtime threads (the session's strand for session hooks,
-/// the extraction worker for on_memory_update); they must be quick and must not block. What a
+/// the extraction worker for on_memory_update, and start() for the set-aside sessions it reports);
+/// they must be quick and must not block. What a
 /// hook throws is caught and dropped (it runs inside the runtime's bookkeeping), except from
 /// on_session_open, whose exception propagates out of open_session().
 struct runtime_hooks {
