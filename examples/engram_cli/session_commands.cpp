@@ -1,6 +1,7 @@
 // engram run / engram chat: one runtime on one io_context, one session, memory saved at the end.
 #include <unistd.h>
 
+#include <atomic>
 #include <cctype>
 #include <csignal>
 #include <cstdlib>
@@ -363,8 +364,9 @@ private:
     std::vector<rt::memory_event> events_;
     int interrupts_ = 0;
     int first_signal_ = 0;
-    // Set while runtime::start() runs, whose memory events come on this thread.
-    bool starting_ = false;
+    // Set while runtime::start() runs (its memory events come on this thread; a replayed pass's
+    // may come from the runtime's worker meanwhile).
+    std::atomic<bool> starting_{false};
     int exit_ = exit_ok;
     bool ctrl_c_ends_normally_ = false;
     std::function<void()> interrupt_;
