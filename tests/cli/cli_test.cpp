@@ -85,6 +85,15 @@ struct cli_world {
         env["ENGRAM_RETRY_BASE_MS"] = "1";
     }
 
+    /// The memory store of this world's directory, as the CLI opens it.
+    std::shared_ptr<engram::memory::store> open_store() const {
+        engram::memory::store_options so;
+        so.directory = memory;
+        auto opened = engram::memory::store::open(so);
+        BOOST_REQUIRE(opened);
+        return *opened;
+    }
+
     child_result run(std::vector<std::string> args, std::string input = {}, child_options o = {}) const {
         args.push_back("--memory-dir");
         args.push_back(memory.string());
@@ -152,11 +161,7 @@ BOOST_AUTO_TEST_CASE(two_runs_for_one_user_carry_the_first_runs_facts_into_the_s
     BOOST_TEST(contains(system2, "Uses Python and FastAPI for the backend"));
     BOOST_TEST(chats[0].headers.at("x-api-key") == test_key);
 
-    engram::memory::store_options so;
-    so.directory = w.memory;
-    auto store = engram::memory::store::open(so);
-    BOOST_REQUIRE(store);
-    auto rec = (*store)->load("alice");
+    auto rec = w.open_store()->load("alice");
     BOOST_REQUIRE(rec);
     BOOST_TEST(rec->memory.session_count == 2);
 }
@@ -804,14 +809,7 @@ BOOST_AUTO_TEST_SUITE(cli_memory)
 // replay them (the runtime sets a session aside after 3 such failures).
 BOOST_AUTO_TEST_CASE(memory_failed_lists_sessions_whose_passes_failed_and_memory_retry_replays_them) {
     cli_world w;
-    std::shared_ptr<engram::memory::store> store;
-    {
-        engram::memory::store_options so;
-        so.directory = w.memory;
-        auto opened = engram::memory::store::open(so);
-        BOOST_REQUIRE(opened);
-        store = *opened;
-    }
+    const auto store = w.open_store();
     BOOST_REQUIRE(store->journal_add({"carol", "s1", "2024-01-01T00:00:00Z", "USER: hi"}));
     BOOST_REQUIRE(store->journal_add({"carol", "s2", "2024-01-02T00:00:00Z", "USER: hi"}));
     BOOST_REQUIRE(store->journal_add({"carol", "s3", "2024-01-03T00:00:00Z", "USER: hi"}));  // never failed
@@ -876,13 +874,10 @@ BOOST_AUTO_TEST_CASE(run_says_that_an_earlier_session_of_its_user_is_set_aside) 
     echo_server(server, "{}");
     cli_world w(server);
     {
-        engram::memory::store_options so;
-        so.directory = w.memory;
-        auto store = engram::memory::store::open(so);
-        BOOST_REQUIRE(store);
+        const auto store = w.open_store();
         for (const char* user : {"carol", "dave"}) {
-            BOOST_REQUIRE((*store)->journal_add({user, std::string(user) + "-s1", "2024-01-01T00:00:00Z", "USER: hi"}));
-            for (int i = 0; i < 3; ++i) BOOST_REQUIRE((*store)->journal_record_failure(user, std::string(user) + "-s1", "invalid twice"));
+            BOOST_REQUIRE(store->journal_add({user, std::string(user) + "-s1", "2024-01-01T00:00:00Z", "USER: hi"}));
+            for (int i = 0; i < 3; ++i) BOOST_REQUIRE(store->journal_record_failure(user, std::string(user) + "-s1", "invalid twice"));
         }
     }
     auto r = w.run({"run", "--user", "carol", "-m", "hi"});
@@ -900,14 +895,11 @@ BOOST_AUTO_TEST_CASE(memory_commands_show_controls_and_bidi_overrides_in_ids_and
     cli_world w;
     const std::string id = "eve\xC2\x9B" "31m\xE2\x80\xAE" "lin";
     {
-        engram::memory::store_options so;
-        so.directory = w.memory;
-        auto store = engram::memory::store::open(so);
-        BOOST_REQUIRE(store);
+        const auto store = w.open_store();
         engram::memory::update_request r;
         r.session_id = "s1";
         r.update.new_facts.push_back({"Likes \xE2\x81\xA6tea", engram::memory::confidence::high, engram::memory::fact_source::stated});
-        BOOST_REQUIRE((*store)->apply(id, std::span<const engram::memory::update_request>(&r, 1)));
+        BOOST_REQUIRE(store->apply(id, std::span<const engram::memory::update_request>(&r, 1)));
     }
     auto list = w.run({"memory", "list"});
     BOOST_TEST(list.exit_status == 0);
@@ -1135,12 +1127,8 @@ BOOST_AUTO_TEST_CASE(second_ctrl_c_quits_at_once_and_the_next_start_saves_the_jo
     BOOST_TEST(contains(r.err, "quitting at once"));
     BOOST_TEST(!fs::exists(w.memory / "alice.json"));
 
-    engram::memory::store_options so;
-    so.directory = w.memory;
     {
-        auto store = engram::memory::store::open(so);
-        BOOST_REQUIRE(store);
-        auto jobs = (*store)->journal_list();
+        auto jobs = w.open_store()->journal_list();
         BOOST_REQUIRE(jobs);
         BOOST_REQUIRE_EQUAL(jobs->size(), 1u);
         BOOST_TEST((*jobs)[0].user_id == "alice");
@@ -1151,12 +1139,11 @@ BOOST_AUTO_TEST_CASE(second_ctrl_c_quits_at_once_and_the_next_start_saves_the_jo
     auto r2 = w.run({"run", "--user", "alice", "--message", "hello again"});
     BOOST_TEST(r2.exit_status == 0);
     BOOST_TEST(contains(r2.err, "memory loaded for alice"));  // the replayed session, merged before this one opened
-    auto store = engram::memory::store::open(so);
-    BOOST_REQUIRE(store);
-    auto rec = (*store)->load("alice");
+    const auto store = w.open_store();
+    auto rec = store->load("alice");
     BOOST_REQUIRE(rec);
     BOOST_TEST(rec->memory.session_count == 2);
-    auto jobs = (*store)->journal_list();
+    auto jobs = store->journal_list();
     BOOST_REQUIRE(jobs);
     BOOST_TEST(jobs->empty());
 }
@@ -1176,12 +1163,8 @@ BOOST_AUTO_TEST_CASE(a_signal_while_the_session_waits_for_the_last_memory_exits_
         return reply;
     });
     cli_world w(server);
-    engram::memory::store_options so;
-    so.directory = w.memory;
-    const auto journaled = [&so] {
-        auto store = engram::memory::store::open(so);
-        BOOST_REQUIRE(store);
-        auto jobs = (*store)->journal_list();
+    const auto journaled = [&w] {
+        auto jobs = w.open_store()->journal_list();
         BOOST_REQUIRE(jobs);
         return jobs->size();
     };
@@ -1218,9 +1201,7 @@ BOOST_AUTO_TEST_CASE(a_signal_while_the_session_waits_for_the_last_memory_exits_
             BOOST_TEST(journaled() == 0u);                             // the shutdown saved the replayed one
         }
     }
-    auto store = engram::memory::store::open(so);
-    BOOST_REQUIRE(store);
-    auto rec = (*store)->load("alice");
+    auto rec = w.open_store()->load("alice");
     BOOST_REQUIRE(rec);
     BOOST_TEST(rec->memory.session_count == 3);
 }
