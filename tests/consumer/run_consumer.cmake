@@ -2,7 +2,9 @@
 function(step)
   execute_process(COMMAND ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
   if(NOT rc EQUAL 0)
-    message(FATAL_ERROR "step failed (${rc}): ${ARGN}\n${out}\n${err}")
+    # The error output comes first: CTest's log of a failure may be cut short, and the cause
+    # (a full disk, say) is in it, not in the list of files installed before it.
+    message(FATAL_ERROR "step failed (${rc}): ${ARGN}\nerror output:\n${err}\noutput:\n${out}")
   endif()
   message(STATUS "${out}")
 endfunction()
