@@ -600,11 +600,17 @@ private:
 /// Everything one streaming response needs; it keeps the client state alive.
 class stream_state final : public body_sink {
 public:
-    stream_state(std::shared_ptr<client_impl> client, client_impl::prepared p, deadline d)
+    /// Made once the request is open (`o` holds a 200 header): a stream waiting to connect or
+    /// for its header, as thousands do at once when a server is slow to accept them, holds only
+    /// the request and its connection, not the parser, queue and message of a stream that reads.
+    stream_state(std::shared_ptr<client_impl> client, client_impl::prepared p, deadline d, client_impl::opened o)
         : client_(std::move(client)),
           prepared_(std::move(p)),
           deadline_(d),
-          sse_(client_->config().max_event_bytes) {}
+          o_(std::move(o)),
+          sse_(client_->config().max_event_bytes) {
+        opened();
+    }
     ~stream_state() {
         spare_buffers<std::vector<stream_event>>::give(queue_);
         spare_buffers<std::string>::give(raw_);
@@ -612,7 +618,8 @@ public:
     stream_state(const stream_state&) = delete;
     stream_state& operator=(const stream_state&) = delete;
 
-    /// Sends the request (no frame of its own: the client's open() fills o_). Then call opened().
+    /// Sends the request again (no frame of its own: the client's open() fills o_). Then call
+    /// opened().
     asio::awaitable<void> open() { return client_->open(prepared_, deadline_, o_); }
     void opened() {
         o_.parser->set_sink(this);  // body bytes go straight into the SSE parser
@@ -1095,10 +1102,10 @@ boost::asio::awaitable<message_stream> claude_client::stream_with(std::shared_pt
                                                                    message_request request) {
     try {
         const detail::deadline d(impl->config().total_timeout, request.cancel_slot);
-        auto state = std::make_unique<detail::stream_state>(impl, impl->prepare(std::move(request), true), d);
-        co_await state->open();
-        state->opened();
-        co_return message_stream(std::move(state));
+        auto prepared = impl->prepare(std::move(request), true);
+        detail::client_impl::opened o;
+        co_await impl->open(prepared, d, o);
+        co_return message_stream(std::make_unique<detail::stream_state>(impl, std::move(prepared), d, std::move(o)));
     } catch (...) {
         detail::rethrow_as_client_error(std::current_exception());
     }

@@ -24,91 +24,10 @@
 
 namespace engram::net::detail {
 
-struct io_watchdog::state {
-    explicit state(asio::any_io_executor ex, tcp_socket& s) : timer(std::move(ex)), socket(&s) {}
-
-    std::mutex mutex;
-    asio::steady_timer timer;
-    asio::any_io_executor handler_executor;         // where the timer's handler runs
-    tcp_socket* socket;                             // null once the connection is gone
-    clock::time_point deadline = clock::time_point::max();
-    clock::time_point armed_for = clock::time_point::max();  // max: no wait pending
-    std::uint64_t generation = 0;                   // tells a superseded wait's handler apart
-    bool in_step = false;
-    bool fired = false;
-
-    // Called with the mutex held.
-    void arm(const std::shared_ptr<state>& self, clock::time_point at) {
-        armed_for = at;
-        const auto gen = ++generation;
-        timer.expires_at(at);  // cancels a later wait, whose handler then sees a stale generation
-        timer.async_wait(asio::bind_executor(handler_executor, [self, gen](boost::system::error_code ec) {
-            self->on_timer(self, gen, ec);
-        }));
-    }
-
-    void on_timer(const std::shared_ptr<state>& self, std::uint64_t gen, boost::system::error_code ec) {
-        std::lock_guard lock(mutex);
-        if (gen != generation || !socket) return;
-        armed_for = clock::time_point::max();
-        if (ec || !in_step) return;  // cancelled, or nothing to bound until the next step
-        if (clock::now() < deadline) {
-            arm(self, deadline);  // the step's deadline moved on since this wait was set
-            return;
-        }
-        fired = true;
-        boost::system::error_code ignored;
-        socket->close(ignored);  // the pending operation fails; finish() reports the timeout
-    }
-};
-
-io_watchdog::io_watchdog(asio::any_io_executor ex, tcp_socket& socket)
-    : state_(std::make_shared<state>(std::move(ex), socket)) {}
-
-io_watchdog::~io_watchdog() {
-    std::lock_guard lock(state_->mutex);
-    state_->socket = nullptr;
-    state_->timer.cancel();
-}
-
-void io_watchdog::begin(clock::time_point deadline, const asio::any_io_executor& ex) {
-    std::lock_guard lock(state_->mutex);
-    state_->deadline = deadline;
-    state_->in_step = true;
-    state_->fired = false;
-    if (state_->handler_executor != ex) {
-        // Another coroutine (on another strand) uses the connection now: a pending wait must
-        // complete there, so it is set again.
-        state_->handler_executor = ex;
-        if (state_->armed_for != clock::time_point::max()) {
-            state_->arm(state_, std::min(state_->armed_for, deadline));
-            return;
-        }
-    }
-    if (deadline != clock::time_point::max() && deadline < state_->armed_for) state_->arm(state_, deadline);
-}
-
-void io_watchdog::idle() {
-    std::lock_guard lock(state_->mutex);
-    state_->in_step = false;
-    state_->fired = false;
-    if (state_->armed_for == clock::time_point::max()) return;
-    state_->armed_for = clock::time_point::max();
-    ++state_->generation;  // the cancelled wait's handler finds itself superseded
-    state_->timer.cancel();
-}
-
-boost::system::error_code io_watchdog::finish(boost::system::error_code ec) {
-    std::lock_guard lock(state_->mutex);
-    state_->in_step = false;
-    if (std::exchange(state_->fired, false)) return beast::error::timeout;
-    return ec;
-}
-
-connection::connection(asio::any_io_executor ex, asio::ssl::context* tls)
+connection::connection(asio::any_io_executor ex, asio::ssl::context* tls, std::shared_ptr<watchdog_wheel> wheel)
     : stream(tls ? decltype(stream)(std::in_place_type<tls_stream>, ex, *tls)
                  : decltype(stream)(std::in_place_type<tcp_socket>, ex)),
-      watchdog(ex, tcp()) {
+      watchdog(wheel ? std::move(wheel) : std::make_shared<watchdog_wheel>(ex), tcp()) {
     // TLS records arrive decrypted in pieces: reading them 512 bytes at a time (Beast's
     // smallest read) costs an operation each, while 4 KiB is little next to OpenSSL's own
     // buffers. Plain connections read into a per-thread buffer instead (see client_impl).
@@ -201,7 +120,7 @@ void lease::release(bool reusable) noexcept {
 
 connection_pool::connection_pool(asio::any_io_executor ex, const client_config& cfg, base_url url,
                                  host_resolver::lookup_function lookup)
-    : executor_(std::move(ex)), cfg_(cfg), url_(std::move(url)) {
+    : executor_(std::move(ex)), cfg_(cfg), url_(std::move(url)), wheel_(std::make_shared<watchdog_wheel>(executor_)) {
     if (!url_.host_is_ip_literal())
         resolver_ = std::make_shared<host_resolver>(executor_, url_.host, std::to_string(url_.port), cfg_.dns_cache_ttl,
                                                     std::move(lookup));
@@ -320,7 +239,7 @@ asio::awaitable<lease> connection_pool::acquire(const deadline& d, bool fresh) {
 // holds little: with thousands of streams connecting at once, its frame is paid thousands of
 // times.
 asio::awaitable<std::unique_ptr<connection>> connection_pool::connect(const deadline& d) {
-    auto c = std::make_unique<connection>(executor_, ssl_ctx_ ? &*ssl_ctx_ : nullptr);
+    auto c = std::make_unique<connection>(executor_, ssl_ctx_ ? &*ssl_ctx_ : nullptr, wheel_);
     // Nothing to look up for an IP literal: the resolver's work runs on a thread of its own (a
     // round trip per connection, felt when thousands of streams connect at once).
     asio::ip::tcp::resolver::results_type endpoints;

@@ -28,6 +28,7 @@
 #include <engram/net/error.hpp>
 
 #include "host_resolver.hpp"
+#include "io_watchdog.hpp"
 #include "url.hpp"
 
 namespace engram::net::detail {
@@ -39,47 +40,12 @@ using tcp_socket = asio::ip::tcp::socket;
 using tls_stream = beast::ssl_stream<tcp_socket>;
 using clock = std::chrono::steady_clock;
 
-/// Bounds the I/O steps of one connection with a single timer that is re-armed lazily.
-///
-/// Beast's tcp_stream starts and cancels a timer operation around every read; with thousands
-/// of streams and a read per few deltas that was a timer-queue insert, a cancel and an extra
-/// completion per read. Here a step only stores its deadline; the timer, armed for the
-/// earliest deadline it has seen, wakes up, finds the deadline moved on and sleeps again, so a
-/// stream costs one timer wake-up per idle-timeout period. When a step's deadline has passed,
-/// the socket is closed (as Beast does): the pending operation fails and finish() reports
-/// the timeout.
-///
-/// Thread safety: begin()/finish() come from the coroutine that owns the connection, and the
-/// timer's handler runs on that coroutine's executor (a session's strand, say), so it never
-/// touches the socket while the coroutine does. The state is also read by superseded handlers,
-/// hence a mutex, never held across a suspension.
-class io_watchdog {
-public:
-    io_watchdog(asio::any_io_executor ex, tcp_socket& socket);
-    ~io_watchdog();
-    io_watchdog(const io_watchdog&) = delete;
-    io_watchdog& operator=(const io_watchdog&) = delete;
-
-    /// A step starts that must end by `deadline`; `ex` is the executor of the coroutine that
-    /// runs it (a pooled connection may serve coroutines on different strands).
-    void begin(clock::time_point deadline, const asio::any_io_executor& ex);
-    /// The step ended with `ec`: returns beast::error::timeout if the deadline closed the
-    /// socket meanwhile, else `ec`. The timer stays armed for the next step.
-    boost::system::error_code finish(boost::system::error_code ec);
-    /// The connection goes idle (into the pool): no step follows soon, so the timer's wait is
-    /// cancelled, or it would keep the io_context busy (run() would not return) until it fires.
-    void idle();
-
-private:
-    struct state;
-    std::shared_ptr<state> state_;  // shared with a pending timer handler
-};
-
 /// One HTTP/1.1 connection, plain or TLS, with the bytes read but not yet parsed (they must
 /// survive between reads and between responses on a keep-alive connection).
 struct connection {
-    /// `tls`: the context of a TLS connection; null for a plain one.
-    connection(asio::any_io_executor ex, asio::ssl::context* tls);
+    /// `tls`: the context of a TLS connection; null for a plain one. `wheel`: the timer its
+    /// steps share with the pool's other connections (none: one of its own).
+    connection(asio::any_io_executor ex, asio::ssl::context* tls, std::shared_ptr<watchdog_wheel> wheel = {});
 
     std::variant<tcp_socket, tls_stream> stream;
     io_watchdog watchdog;
@@ -98,7 +64,7 @@ struct connection {
 };
 
 /// The bounds of one request: its deadline (client_config::total_timeout) combined with
-/// per-step timeouts (each step arms the connection's timer with whichever ends first and
+/// per-step timeouts (each step gives the connection's watchdog whichever ends first and
 /// remembers which error a timeout then means), and its cancellation.
 class deadline {
 public:
@@ -226,6 +192,7 @@ private:
     base_url url_;
     std::optional<asio::ssl::context> ssl_ctx_;  // https origins only
     std::shared_ptr<host_resolver> resolver_;     // host names only (not IP literals)
+    std::shared_ptr<watchdog_wheel> wheel_;       // the step deadlines of all its connections
 
     mutable std::mutex mutex_;
     std::deque<std::unique_ptr<connection>> idle_;

@@ -458,19 +458,8 @@ public:
         if (!memory::is_valid_utf8(text))
             throw runtime_error(errc::invalid_message, "the message is not valid UTF-8; nothing was sent");
         // Already on the session's (single-threaded) executor: no hop, no extra coroutine frame.
-        if (!on_strand && !(rt_->config().single_threaded_executor && (co_await asio::this_coro::executor) == strand_)) {
-            // The caller's cancellation reaches the turn through a signal of our own, emitted on
-            // the strand by a handler that owns it. Boost 1.81's co_spawn would forward it with a
-            // raw pointer into the caller's slot, which a turn completing at that moment frees
-            // (chriskohlhoff/asio#1332).
-            auto hop = std::make_shared<asio::cancellation_signal>();
-            if (auto slot = (co_await asio::this_coro::cancellation_state).slot(); slot.is_connected())
-                slot.assign([hop, strand = strand_](asio::cancellation_type type) {
-                    asio::dispatch(strand, [hop, type] { hop->emit(type); });
-                });
-            co_return co_await asio::co_spawn(strand_, send(self, std::move(text), std::move(on_delta), true),
-                                              asio::bind_cancellation_slot(hop->slot(), asio::use_awaitable));
-        }
+        if (!on_strand && !(rt_->config().single_threaded_executor && (co_await asio::this_coro::executor) == strand_))
+            co_return co_await send_on_strand(std::move(self), std::move(text), std::move(on_delta));
         throw_unless_open();
         // Sent after end(), whose work may still wait for a running turn: ended, not busy.
         if (end_requested_) throw runtime_error(errc::session_ended, "session " + info_.session_id + " has ended");
@@ -478,7 +467,7 @@ public:
         busy_ = true;
         turn_scope scope(*this);  // from here on, a failed turn leaves no trace in the history
         throw_unless_open();
-        auto request = begin_turn(text);
+        check_fits_history(text);  // refused at once, not after a wait for the gate
         // One frame for the whole turn: every step below is awaited here.
         auto permit = rt_->gate().try_acquire();
         if (!permit) permit = co_await wait_for_gate();
@@ -486,8 +475,7 @@ public:
         // (and the caller's own would make the next co_await throw a bare system_error).
         if (turn_cancelled_ || (co_await asio::this_coro::cancellation_state).cancelled() != asio::cancellation_type::none)
             throw net::client_error(net::errc::cancelled, "turn cancelled");
-        prepare_model_call(request);
-        auto stream = co_await rt_->client().stream_message(std::move(request));
+        auto stream = co_await open_turn_stream(text);
         if (rt_->config().respect_rate_limits) rt_->gate().observe(stream.response().limits);
         try {
             co_await stream.read_all([this, &on_delta](const net::stream_event& ev) {
@@ -507,6 +495,23 @@ public:
         finish_turn(reply);
         scope.commit();
         co_return reply;
+    }
+
+    /// The turn, run on the session's strand. A coroutine of its own: what the hop needs stays
+    /// out of send()'s frame, which every waiting turn holds (thousands at once).
+    asio::awaitable<net::message> send_on_strand(std::shared_ptr<session_impl> self, std::string text,
+                                                 delta_callback on_delta) {
+        // The caller's cancellation reaches the turn through a signal of our own, emitted on
+        // the strand by a handler that owns it. Boost 1.81's co_spawn would forward it with a
+        // raw pointer into the caller's slot, which a turn completing at that moment frees
+        // (chriskohlhoff/asio#1332).
+        auto hop = std::make_shared<asio::cancellation_signal>();
+        if (auto slot = (co_await asio::this_coro::cancellation_state).slot(); slot.is_connected())
+            slot.assign([hop, strand = strand_](asio::cancellation_type type) {
+                asio::dispatch(strand, [hop, type] { hop->emit(type); });
+            });
+        co_return co_await asio::co_spawn(strand_, send(self, std::move(text), std::move(on_delta), true),
+                                          asio::bind_cancellation_slot(hop->slot(), asio::use_awaitable));
     }
 
     /// Queues the end of the session. The extraction counter is raised at once, so
@@ -620,13 +625,24 @@ private:
         bool committed_ = false;
     };
 
-    /// Adds the user's message to the history and makes the request (synchronous: kept out of
-    /// the coroutine frames).
-    net::message_request begin_turn(const std::string& text) {
+    void check_fits_history(const std::string& text) const {
         if (const auto chars = memory::code_points(text); chars > rt_->config().max_history_chars)
             throw runtime_error(errc::message_too_large, "the message (" + std::to_string(chars) +
                                                              " characters) exceeds the history budget of " +
                                                              std::to_string(rt_->config().max_history_chars));
+    }
+
+    /// Adds the user's message to the history and opens the model's stream. No coroutine of its
+    /// own: the request then lives only in the client's frame, not also in send()'s, which every
+    /// waiting turn holds (thousands at once).
+    asio::awaitable<net::message_stream> open_turn_stream(const std::string& text) {
+        auto request = begin_turn(text);
+        prepare_model_call(request);
+        return rt_->client().stream_message(std::move(request));
+    }
+
+    /// Adds the user's message to the history and makes the request (check_fits_history first).
+    net::message_request begin_turn(const std::string& text) {
         std::lock_guard lock(mutex_);
         history_.push_text("user", text);
         // The oldest turns that do not fit are left out of the request, but dropped from the

@@ -1,0 +1,150 @@
+#include "io_watchdog.hpp"
+
+#include <algorithm>
+#include <utility>
+
+#include <boost/asio/post.hpp>
+#include <boost/beast/core/error.hpp>
+
+namespace engram::net::detail {
+
+namespace asio = boost::asio;
+using clock = std::chrono::steady_clock;
+constexpr auto never = clock::time_point::max();
+
+// A step's deadline and whether it runs are atomics: the owner stores them at every step
+// without a lock, and the wheel's timer reads them. The rest is guarded by the wheel's mutex
+// (the owner, their only writer, also reads them without it).
+//
+// Why no step is missed: begin() stores its deadline, then reads when the wheel wakes; the
+// timer's handler marks the wheel unarmed, then reads the deadlines (all sequentially
+// consistent). So either the handler sees the new deadline, or begin() sees the wheel unarmed
+// (or armed anew after that handler) and arms it for its own deadline if that comes first.
+struct io_watchdog::state : std::enable_shared_from_this<state> {
+    state(std::shared_ptr<watchdog_wheel> w, asio::ip::tcp::socket& s) : wheel(std::move(w)), socket(&s) {}
+
+    const std::shared_ptr<watchdog_wheel> wheel;
+    std::atomic<clock::time_point> deadline{never};
+    std::atomic<bool> in_step{false};
+    std::atomic<bool> fired{false};  // a timeout closed the socket during this step
+
+    bool listed = false;
+    asio::any_io_executor step_executor;  // where a timeout runs: the coroutine of the step
+    asio::ip::tcp::socket* socket;        // null once the connection is gone
+    state* prev = nullptr;                // the wheel's list
+    state* next = nullptr;
+};
+
+io_watchdog::io_watchdog(std::shared_ptr<watchdog_wheel> wheel, asio::ip::tcp::socket& socket)
+    : state_(std::make_shared<state>(std::move(wheel), socket)) {}
+
+io_watchdog::~io_watchdog() {
+    auto& w = *state_->wheel;
+    std::lock_guard lock(w.mutex_);
+    state_->socket = nullptr;  // a timeout on its way finds nothing to close
+    if (state_->listed) w.unlink_locked(*state_);
+}
+
+void io_watchdog::begin(clock::time_point deadline, const asio::any_io_executor& ex) {
+    auto& s = *state_;
+    auto& w = *s.wheel;
+    s.fired.store(false);
+    s.deadline.store(deadline);
+    s.in_step.store(true);
+    if (!s.listed || s.step_executor != ex) {
+        std::lock_guard lock(w.mutex_);
+        if (s.step_executor != ex) s.step_executor = ex;
+        if (!s.listed) w.link_locked(s);
+        if (deadline != never) w.wake_by_locked(deadline);
+        return;
+    }
+    if (deadline != never && deadline < w.wake_at_.load()) {
+        std::lock_guard lock(w.mutex_);
+        w.wake_by_locked(deadline);
+    }
+}
+
+boost::system::error_code io_watchdog::finish(boost::system::error_code ec) {
+    state_->in_step.store(false);
+    if (state_->fired.exchange(false)) return boost::beast::error::timeout;
+    return ec;
+}
+
+void io_watchdog::idle() {
+    auto& s = *state_;
+    s.in_step.store(false);
+    s.fired.store(false);
+    if (!s.listed) return;
+    std::lock_guard lock(s.wheel->mutex_);
+    s.wheel->unlink_locked(s);
+}
+
+watchdog_wheel::watchdog_wheel(asio::any_io_executor ex) : timer_(std::move(ex)) {}
+
+std::size_t watchdog_wheel::watched() const {
+    std::lock_guard lock(mutex_);
+    return watched_;
+}
+
+void watchdog_wheel::link_locked(io_watchdog::state& s) noexcept {
+    s.prev = nullptr;
+    s.next = head_;
+    if (head_) head_->prev = &s;
+    head_ = &s;
+    s.listed = true;
+    ++watched_;
+}
+
+void watchdog_wheel::unlink_locked(io_watchdog::state& s) noexcept {
+    if (s.prev) s.prev->next = s.next;
+    else head_ = s.next;
+    if (s.next) s.next->prev = s.prev;
+    s.prev = s.next = nullptr;
+    s.listed = false;
+    if (--watched_ == 0 && wake_at_.load() != never) {
+        // Nothing left to bound: an armed timer would hold the io_context's run() until it fires.
+        wake_at_.store(never);
+        ++generation_;
+        timer_.cancel();
+    }
+}
+
+void watchdog_wheel::wake_by_locked(clock::time_point t) {
+    if (t >= wake_at_.load()) return;
+    wake_at_.store(t);
+    const auto generation = ++generation_;
+    timer_.expires_at(t);  // cancels a later wait, whose handler then finds itself superseded
+    timer_.async_wait([self = shared_from_this(), generation](boost::system::error_code ec) {
+        self->on_timer(generation, ec);
+    });
+}
+
+void watchdog_wheel::on_timer(std::uint64_t generation, boost::system::error_code ec) {
+    std::lock_guard lock(mutex_);
+    if (generation != generation_) return;
+    wake_at_.store(never);
+    if (ec) return;
+    const auto now = clock::now();
+    auto next = never;
+    for (auto* s = head_; s; s = s->next) {
+        if (!s->in_step.load()) continue;  // between steps: the next one stores its own deadline
+        const auto d = s->deadline.load();
+        if (d > now) {
+            next = std::min(next, d);
+            continue;
+        }
+        asio::post(s->step_executor, [st = s->shared_from_this()] { st->wheel->expire(*st); });
+    }
+    if (next != never) wake_by_locked(next);
+}
+
+void watchdog_wheel::expire(io_watchdog::state& s) {
+    std::lock_guard lock(mutex_);
+    // The step may have ended, or a later one begun, while this was on its way.
+    if (!s.socket || !s.in_step.load() || s.deadline.load() > clock::now()) return;
+    s.fired.store(true);
+    boost::system::error_code ignored;
+    s.socket->close(ignored);  // the pending operation fails; finish() reports the timeout
+}
+
+}  // namespace engram::net::detail

@@ -1,0 +1,250 @@
+// The step deadlines of a pool's connections, kept by one shared timer (watchdog_wheel): a step
+// past its deadline has its socket closed and finishes as a timeout; the other connections on
+// the same timer go on; a deadline that moved on closes nothing; and once every connection is
+// idle the timer is gone, so an io_context's run() can return.
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <thread>
+#include <vector>
+
+#include <boost/asio/bind_executor.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/error.hpp>
+#include <boost/test/unit_test.hpp>
+
+#include "io_watchdog.hpp"
+
+namespace asio = boost::asio;
+using engram::net::detail::io_watchdog;
+using engram::net::detail::watchdog_wheel;
+using clock_type = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+
+namespace {
+
+/// A connected loopback pair: `ours` is what a watchdog bounds, `peer` the other end.
+struct socket_pair {
+    explicit socket_pair(asio::io_context& ioc) : ours(ioc), peer(ioc) {
+        asio::ip::tcp::acceptor listener(ioc, {asio::ip::make_address("127.0.0.1"), 0});
+        ours.connect(listener.local_endpoint());
+        listener.accept(peer);
+    }
+    asio::ip::tcp::socket ours;
+    asio::ip::tcp::socket peer;
+};
+
+/// Waits for `s` to become readable, as a step does; the outcome lands in `out`.
+void wait_readable(asio::ip::tcp::socket& s, std::optional<boost::system::error_code>& out) {
+    s.async_wait(asio::ip::tcp::socket::wait_read, [&out](boost::system::error_code ec) { out = ec; });
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(watchdog_rules)
+
+BOOST_AUTO_TEST_CASE(a_step_past_its_deadline_times_out_while_another_on_the_same_timer_goes_on) {
+    asio::io_context ioc;
+    auto wheel = std::make_shared<watchdog_wheel>(ioc.get_executor());
+    socket_pair a(ioc), b(ioc);
+    io_watchdog wa(wheel, a.ours), wb(wheel, b.ours);
+
+    wa.begin(clock_type::now() + 50ms, ioc.get_executor());
+    wb.begin(clock_type::now() + 30s, ioc.get_executor());
+    BOOST_TEST(wheel->watched() == 2u);
+    std::optional<boost::system::error_code> ra, rb;
+    wait_readable(a.ours, ra);
+    wait_readable(b.ours, rb);
+
+    // Nothing arrives on a: its deadline closes its socket, and its wait fails.
+    while (!ra && ioc.run_one_for(5s)) {
+    }
+    BOOST_REQUIRE(ra.has_value());
+    BOOST_TEST(!a.ours.is_open());
+    BOOST_TEST((wa.finish(*ra) == boost::beast::error::timeout));
+
+    // b is untouched: its step goes on and ends well when its bytes come.
+    BOOST_TEST(!rb.has_value());
+    BOOST_TEST(b.ours.is_open());
+    asio::write(b.peer, asio::buffer("x", 1));
+    while (!rb && ioc.run_one_for(5s)) {
+    }
+    BOOST_REQUIRE(rb.has_value());
+    BOOST_TEST(!*rb);
+    BOOST_TEST(!wb.finish(*rb));
+    // The timer now waits for b's deadline, half a minute away.
+    BOOST_TEST((wheel->wakes_at() > clock_type::now() + 20s));
+    BOOST_TEST((wheel->wakes_at() != clock_type::time_point::max()));
+}
+
+BOOST_AUTO_TEST_CASE(a_step_that_began_after_the_deadline_of_the_one_before_is_not_closed) {
+    asio::io_context ioc;
+    auto wheel = std::make_shared<watchdog_wheel>(ioc.get_executor());
+    socket_pair a(ioc);
+    io_watchdog wa(wheel, a.ours);
+
+    // A short step ends in time; the next one has a long deadline. The timer still wakes up at
+    // the first one's deadline, and must leave the second step alone.
+    const auto first_end = clock_type::now() + 30ms;
+    wa.begin(first_end, ioc.get_executor());
+    BOOST_TEST(!wa.finish({}));
+    wa.begin(clock_type::now() + 30s, ioc.get_executor());
+    std::optional<boost::system::error_code> r;
+    wait_readable(a.ours, r);
+    ioc.run_until(first_end + 100ms);
+    BOOST_TEST(!r.has_value());
+    BOOST_TEST(a.ours.is_open());
+    // Re-armed for the second step's deadline.
+    BOOST_TEST((wheel->wakes_at() > clock_type::now() + 20s));
+    BOOST_TEST((wheel->wakes_at() != clock_type::time_point::max()));
+
+    asio::write(a.peer, asio::buffer("x", 1));
+    while (!r && ioc.run_one_for(5s)) {
+    }
+    BOOST_REQUIRE(r.has_value());
+    BOOST_TEST(!wa.finish(*r));
+}
+
+BOOST_AUTO_TEST_CASE(once_every_connection_is_idle_the_timer_is_gone_and_run_returns) {
+    asio::io_context ioc;
+    auto wheel = std::make_shared<watchdog_wheel>(ioc.get_executor());
+    socket_pair a(ioc), b(ioc);
+    io_watchdog wa(wheel, a.ours), wb(wheel, b.ours);
+    wa.begin(clock_type::now() + 30s, ioc.get_executor());
+    wb.begin(clock_type::now() + 60s, ioc.get_executor());
+    BOOST_TEST(!wa.finish({}));
+    BOOST_TEST(!wb.finish({}));
+
+    wa.idle();
+    BOOST_TEST(wheel->watched() == 1u);
+    ioc.poll();
+    BOOST_TEST(!ioc.stopped());  // b is still in the wheel: the timer is armed for it
+
+    wb.idle();
+    BOOST_TEST(wheel->watched() == 0u);
+    BOOST_TEST((wheel->wakes_at() == clock_type::time_point::max()));
+    ioc.poll();  // the cancelled wait's handler runs; then nothing is left
+    BOOST_TEST(ioc.stopped());
+}
+
+BOOST_AUTO_TEST_CASE(a_timeout_that_arrives_after_its_step_ended_and_another_began_closes_nothing) {
+    asio::io_context ioc;
+    auto wheel = std::make_shared<watchdog_wheel>(ioc.get_executor());
+    socket_pair a(ioc);
+    io_watchdog wa(wheel, a.ours);
+    wa.begin(clock_type::now() - 1ms, ioc.get_executor());  // over already
+    BOOST_TEST(ioc.run_one_for(5s) == 1u);  // the wheel wakes up and sends the timeout on its way
+    // Before it runs, the step ends well and the next one begins, with time to spare.
+    BOOST_TEST(!wa.finish({}));
+    wa.begin(clock_type::now() + 30s, ioc.get_executor());
+    std::optional<boost::system::error_code> r;
+    wait_readable(a.ours, r);
+    ioc.run_for(100ms);
+    BOOST_TEST(a.ours.is_open());
+    BOOST_TEST(!r.has_value());
+
+    asio::write(a.peer, asio::buffer("x", 1));
+    while (!r && ioc.run_one_for(5s)) {
+    }
+    BOOST_REQUIRE(r.has_value());
+    BOOST_TEST(!wa.finish(*r));
+}
+
+BOOST_AUTO_TEST_CASE(a_connection_gone_before_its_timeout_runs_is_left_alone) {
+    asio::io_context ioc;
+    auto wheel = std::make_shared<watchdog_wheel>(ioc.get_executor());
+    socket_pair a(ioc);
+    auto wa = std::make_unique<io_watchdog>(wheel, a.ours);
+    wa->begin(clock_type::now() - 1ms, ioc.get_executor());  // over already
+    BOOST_TEST(ioc.run_one_for(5s) == 1u);  // the wheel wakes up and sends the timeout on its way
+    wa.reset();                              // the connection goes before the timeout runs
+    ioc.run_for(100ms);                      // the timeout finds nothing to close
+    BOOST_TEST(a.ours.is_open());
+    BOOST_TEST(wheel->watched() == 0u);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+namespace {
+
+/// One connection on a strand of a two-thread io_context: `rounds` steps, each a wait for a byte
+/// its peer writes a millisecond later (silent: never), each bounded by `step`.
+struct stepping_connection {
+    stepping_connection(asio::io_context& ioc, std::shared_ptr<watchdog_wheel> wheel, std::chrono::milliseconds step,
+                        bool silent)
+        : pair(ioc), strand(asio::make_strand(ioc)), pace(strand), watchdog(std::move(wheel), pair.ours), step(step),
+          silent(silent) {}
+
+    void next_round() {
+        if (rounds_done == rounds) {
+            watchdog.idle();
+            return;
+        }
+        watchdog.begin(clock_type::now() + step, strand);
+        pair.ours.async_wait(asio::ip::tcp::socket::wait_read, asio::bind_executor(strand, [this](boost::system::error_code ec) {
+            ec = watchdog.finish(ec);
+            if (ec) {
+                failure = ec;
+                watchdog.idle();
+                return;
+            }
+            char byte;
+            asio::read(pair.ours, asio::buffer(&byte, 1));
+            ++rounds_done;
+            next_round();
+        }));
+        if (silent) return;
+        pace.expires_after(1ms);
+        pace.async_wait([this](boost::system::error_code ec) {
+            if (!ec) asio::write(pair.peer, asio::buffer("x", 1));
+        });
+    }
+
+    socket_pair pair;
+    asio::strand<asio::io_context::executor_type> strand;
+    asio::steady_timer pace;
+    io_watchdog watchdog;
+    std::chrono::milliseconds step;
+    bool silent;
+    int rounds = 100;
+    int rounds_done = 0;
+    std::optional<boost::system::error_code> failure;
+};
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(watchdog_rules)
+
+BOOST_AUTO_TEST_CASE(steps_on_two_threads_share_the_timer_and_only_the_silent_ones_time_out) {
+    asio::io_context ioc;
+    auto wheel = std::make_shared<watchdog_wheel>(ioc.get_executor());
+    std::vector<std::unique_ptr<stepping_connection>> conns;
+    for (int i = 0; i < 24; ++i) {
+        const bool silent = i % 6 == 0;  // 4 of them: each times out while the others step on
+        conns.push_back(std::make_unique<stepping_connection>(ioc, wheel, silent ? 40ms : 2s, silent));
+    }
+    for (auto& c : conns) asio::post(c->strand, [&c] { c->next_round(); });
+    std::thread other([&ioc] { ioc.run(); });
+    ioc.run();  // returns once every connection is done and idle: the wheel's timer is gone too
+    other.join();
+
+    for (const auto& c : conns) {
+        if (c->silent) {
+            BOOST_TEST(c->rounds_done == 0);
+            BOOST_REQUIRE(c->failure.has_value());
+            BOOST_TEST((*c->failure == boost::beast::error::timeout));
+        } else {
+            BOOST_TEST(!c->failure.has_value());
+            BOOST_TEST(c->rounds_done == c->rounds);
+        }
+    }
+    BOOST_TEST(wheel->watched() == 0u);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
