@@ -7,6 +7,7 @@ packages=(
   g++ cmake make
   libboost1.81-dev libboost-json1.81-dev libboost-test1.81-dev
   libssl-dev openssl ca-certificates
+  locales  # the locale sources a test builds a German LC_TIME from (HTTP dates must not follow it)
 )
 
 missing=()

@@ -4,6 +4,7 @@
 #include <engram/net/rate_limits.hpp>
 #include <engram/net/retry.hpp>
 
+#include <clocale>
 #include <cstdlib>
 #include <map>
 
@@ -40,6 +41,54 @@ BOOST_AUTO_TEST_CASE(server_hint_is_used_only_when_positive_and_within_a_minute)
     BOOST_TEST(engram::net::retry_delay(p, 0, 1500ms, 0.5).count() == 1500);
     BOOST_TEST(engram::net::retry_delay(p, 0, 0ms, 0.0).count() == 500);
     BOOST_TEST(engram::net::retry_delay(p, 0, 120s, 0.0).count() == 500);
+}
+
+BOOST_AUTO_TEST_CASE(an_http_date_is_read_whatever_the_hosts_locale) {
+    // A host that sets a locale of its own: German, built for this test from Debian's locale
+    // sources (scripts/install-deps.sh installs them), where "Wed" and "Oct" are no names.
+    char dir_template[] = "/tmp/engram-locale-XXXXXX";
+    const char* dir = mkdtemp(dir_template);
+    BOOST_REQUIRE(dir != nullptr);
+    const std::string build = std::string("localedef -i de_DE -f UTF-8 ") + dir + "/de_DE.UTF-8 > /dev/null 2>&1";
+    BOOST_REQUIRE_MESSAGE(std::system(build.c_str()) == 0, "localedef could not build de_DE.UTF-8 (package locales)");
+    ::setenv("LOCPATH", dir, 1);
+    BOOST_REQUIRE(std::setlocale(LC_ALL, "de_DE.UTF-8") != nullptr);
+
+    const auto now = std::chrono::system_clock::from_time_t(1445412480);  // Wed, 21 Oct 2015 07:28:00 GMT
+    const auto imf = engram::net::parse_retry_after("", "Wed, 21 Oct 2015 07:28:10 GMT", now);
+    const auto rfc850 = engram::net::parse_retry_after("", "Wednesday, 21-Oct-15 07:28:20 GMT", now);
+    const auto asctime = engram::net::parse_retry_after("", "Wed Oct 21 07:28:30 2015", now);
+    const auto seconds = engram::net::parse_retry_after("", "1.5", now);  // the decimal point is '.' in any locale
+
+    std::setlocale(LC_ALL, "C");
+    ::unsetenv("LOCPATH");
+    std::system((std::string("rm -rf ") + dir).c_str());
+    BOOST_TEST((imf && imf->count() == 10000));
+    BOOST_TEST((rfc850 && rfc850->count() == 20000));
+    BOOST_TEST((asctime && asctime->count() == 30000));
+    BOOST_TEST((seconds && seconds->count() == 1500));
+}
+
+BOOST_AUTO_TEST_CASE(a_two_digit_year_more_than_fifty_years_ahead_is_the_last_century) {
+    // RFC 9110, 5.6.7. Now: Fri, 27 Nov 2026 00:00:00 GMT.
+    const auto now = std::chrono::system_clock::from_time_t(1795737600);
+    using std::chrono::seconds;
+    auto at = [&](std::string_view date) { return engram::net::parse_retry_after("", date, now); };
+    auto ms = [&](std::string_view date) -> std::int64_t {
+        const auto v = at(date);
+        return v ? v->count() : -1;
+    };
+    // 2076 is exactly fifty years ahead: kept. 2077 would be more: 1977.
+    BOOST_TEST(ms("Wednesday, 01-Jan-76 00:00:00 GMT") ==
+               std::chrono::duration_cast<std::chrono::milliseconds>(seconds(3345062400 - 1795737600)).count());
+    BOOST_TEST(ms("Saturday, 01-Jan-77 00:00:00 GMT") ==
+               std::chrono::duration_cast<std::chrono::milliseconds>(seconds(220924800 - 1795737600)).count());
+    BOOST_TEST(ms("Sat, 7 Nov 2026 00:00:00 GMT") == -20LL * 86400 * 1000);  // a one-digit day
+    // Each form whole: a missing GMT, a bad month, 25 o'clock.
+    BOOST_TEST(!at("Fri, 27 Nov 2026 00:00:00").has_value());
+    BOOST_TEST(!at("Fri, 27 Now 2026 00:00:00 GMT").has_value());
+    BOOST_TEST(!at("Fri, 27 Nov 2026 25:00:00 GMT").has_value());
+    BOOST_TEST(ms("fri, 27 NOV 2026 00:00:01 GMT") == 1000);  // names in any case, as strptime read them
 }
 
 BOOST_AUTO_TEST_CASE(retry_after_ms_then_seconds_then_http_date) {
