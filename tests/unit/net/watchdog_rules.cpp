@@ -45,15 +45,30 @@ void wait_readable(asio::ip::tcp::socket& s, std::optional<boost::system::error_
     s.async_wait(asio::ip::tcp::socket::wait_read, [&out](boost::system::error_code ec) { out = ec; });
 }
 
+/// The peer sends a byte: the step waiting for it in `r` must end well, its watchdog untouched.
+void expect_step_to_end_well(asio::io_context& ioc, socket_pair& pair, io_watchdog& watchdog,
+                             std::optional<boost::system::error_code>& r) {
+    asio::write(pair.peer, asio::buffer("x", 1));
+    while (!r && ioc.run_one_for(5s)) {
+    }
+    BOOST_REQUIRE(r.has_value());
+    BOOST_TEST(!*r);
+    BOOST_TEST(!watchdog.finish(*r));
+}
+
+/// Two connections whose watchdogs share one wheel, on a single-threaded io_context.
+struct wheel_world {
+    asio::io_context ioc;
+    std::shared_ptr<watchdog_wheel> wheel = std::make_shared<watchdog_wheel>(ioc.get_executor());
+    socket_pair a{ioc}, b{ioc};
+    io_watchdog wa{wheel, a.ours}, wb{wheel, b.ours};
+};
+
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(watchdog_rules)
 
-BOOST_AUTO_TEST_CASE(a_step_past_its_deadline_times_out_while_another_on_the_same_timer_goes_on) {
-    asio::io_context ioc;
-    auto wheel = std::make_shared<watchdog_wheel>(ioc.get_executor());
-    socket_pair a(ioc), b(ioc);
-    io_watchdog wa(wheel, a.ours), wb(wheel, b.ours);
+BOOST_FIXTURE_TEST_CASE(a_step_past_its_deadline_times_out_while_another_on_the_same_timer_goes_on, wheel_world) {
 
     wa.begin(clock_type::now() + 50ms, ioc.get_executor());
     wb.begin(clock_type::now() + 30s, ioc.get_executor());
@@ -72,22 +87,13 @@ BOOST_AUTO_TEST_CASE(a_step_past_its_deadline_times_out_while_another_on_the_sam
     // b is untouched: its step goes on and ends well when its bytes come.
     BOOST_TEST(!rb.has_value());
     BOOST_TEST(b.ours.is_open());
-    asio::write(b.peer, asio::buffer("x", 1));
-    while (!rb && ioc.run_one_for(5s)) {
-    }
-    BOOST_REQUIRE(rb.has_value());
-    BOOST_TEST(!*rb);
-    BOOST_TEST(!wb.finish(*rb));
+    expect_step_to_end_well(ioc, b, wb, rb);
     // The timer now waits for b's deadline, half a minute away.
     BOOST_TEST((wheel->wakes_at() > clock_type::now() + 20s));
     BOOST_TEST((wheel->wakes_at() != clock_type::time_point::max()));
 }
 
-BOOST_AUTO_TEST_CASE(a_step_that_began_after_the_deadline_of_the_one_before_is_not_closed) {
-    asio::io_context ioc;
-    auto wheel = std::make_shared<watchdog_wheel>(ioc.get_executor());
-    socket_pair a(ioc);
-    io_watchdog wa(wheel, a.ours);
+BOOST_FIXTURE_TEST_CASE(a_step_that_began_after_the_deadline_of_the_one_before_is_not_closed, wheel_world) {
 
     // A short step ends in time; the next one has a long deadline. The timer still wakes up at
     // the first one's deadline, and must leave the second step alone.
@@ -104,18 +110,10 @@ BOOST_AUTO_TEST_CASE(a_step_that_began_after_the_deadline_of_the_one_before_is_n
     BOOST_TEST((wheel->wakes_at() > clock_type::now() + 20s));
     BOOST_TEST((wheel->wakes_at() != clock_type::time_point::max()));
 
-    asio::write(a.peer, asio::buffer("x", 1));
-    while (!r && ioc.run_one_for(5s)) {
-    }
-    BOOST_REQUIRE(r.has_value());
-    BOOST_TEST(!wa.finish(*r));
+    expect_step_to_end_well(ioc, a, wa, r);
 }
 
-BOOST_AUTO_TEST_CASE(once_every_connection_is_idle_the_timer_is_gone_and_run_returns) {
-    asio::io_context ioc;
-    auto wheel = std::make_shared<watchdog_wheel>(ioc.get_executor());
-    socket_pair a(ioc), b(ioc);
-    io_watchdog wa(wheel, a.ours), wb(wheel, b.ours);
+BOOST_FIXTURE_TEST_CASE(once_every_connection_is_idle_the_timer_is_gone_and_run_returns, wheel_world) {
     wa.begin(clock_type::now() + 30s, ioc.get_executor());
     wb.begin(clock_type::now() + 60s, ioc.get_executor());
     BOOST_TEST(!wa.finish({}));
@@ -133,11 +131,7 @@ BOOST_AUTO_TEST_CASE(once_every_connection_is_idle_the_timer_is_gone_and_run_ret
     BOOST_TEST(ioc.stopped());
 }
 
-BOOST_AUTO_TEST_CASE(a_timeout_that_arrives_after_its_step_ended_and_another_began_closes_nothing) {
-    asio::io_context ioc;
-    auto wheel = std::make_shared<watchdog_wheel>(ioc.get_executor());
-    socket_pair a(ioc);
-    io_watchdog wa(wheel, a.ours);
+BOOST_FIXTURE_TEST_CASE(a_timeout_that_arrives_after_its_step_ended_and_another_began_closes_nothing, wheel_world) {
     wa.begin(clock_type::now() - 1ms, ioc.get_executor());  // over already
     BOOST_TEST(ioc.run_one_for(5s) == 1u);  // the wheel wakes up and sends the timeout on its way
     // Before it runs, the step ends well and the next one begins, with time to spare.
@@ -149,11 +143,7 @@ BOOST_AUTO_TEST_CASE(a_timeout_that_arrives_after_its_step_ended_and_another_beg
     BOOST_TEST(a.ours.is_open());
     BOOST_TEST(!r.has_value());
 
-    asio::write(a.peer, asio::buffer("x", 1));
-    while (!r && ioc.run_one_for(5s)) {
-    }
-    BOOST_REQUIRE(r.has_value());
-    BOOST_TEST(!wa.finish(*r));
+    expect_step_to_end_well(ioc, a, wa, r);
 }
 
 BOOST_AUTO_TEST_CASE(a_connection_gone_before_its_timeout_runs_is_left_alone) {
