@@ -133,15 +133,17 @@ void watchdog_wheel::on_timer(std::uint64_t generation, boost::system::error_cod
             next = std::min(next, d);
             continue;
         }
-        asio::post(s->step_executor, [st = s->shared_from_this()] { st->wheel->expire(*st); });
+        asio::post(s->step_executor, [st = s->shared_from_this(), ex = s->step_executor] { st->wheel->expire(*st, ex); });
     }
     if (next != never) wake_by_locked(next);
 }
 
-void watchdog_wheel::expire(io_watchdog::state& s) {
+void watchdog_wheel::expire(io_watchdog::state& s, const asio::any_io_executor& ex) {
     std::lock_guard lock(mutex_);
-    // The step may have ended, or a later one begun, while this was on its way.
-    if (!s.socket || !s.in_step.load() || s.deadline.load() > clock::now()) return;
+    // The step may have ended, or a later one begun, while this was on its way. One begun by a
+    // coroutine on another executor is not this one's to touch: its begin() armed the timer for
+    // its own deadline, which sends it a timeout of its own.
+    if (!s.socket || s.step_executor != ex || !s.in_step.load() || s.deadline.load() > clock::now()) return;
     s.fired.store(true);
     boost::system::error_code ignored;
     s.socket->close(ignored);  // the pending operation fails; finish() reports the timeout

@@ -75,8 +75,9 @@ private:
     /// Makes the timer fire by `t` (mutex_ held).
     void wake_by_locked(clock::time_point t);
     void on_timer(std::uint64_t generation, boost::system::error_code ec);
-    /// On the step's executor: closes the socket if its step is still the one that expired.
-    void expire(io_watchdog::state& s);
+    /// On `ex`, the executor of the step that expired: closes the socket if that step (or a later
+    /// one of the same executor, also past its deadline) still runs.
+    void expire(io_watchdog::state& s, const boost::asio::any_io_executor& ex);
 
     mutable std::mutex mutex_;
     boost::asio::steady_timer timer_;
