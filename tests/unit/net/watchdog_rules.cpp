@@ -1,7 +1,8 @@
 // The step deadlines of a pool's connections, kept by one shared timer (watchdog_wheel): a step
 // past its deadline has its socket closed and finishes as a timeout; the other connections on
-// the same timer go on; a deadline that moved on closes nothing; and once every connection is
-// idle the timer is gone, so an io_context's run() can return.
+// the same timer go on; a deadline that moved on, or a step now run by another strand, is not
+// closed by a timeout that was meant for the step before; and once every connection is idle the
+// timer is gone, so an io_context's run() can return.
 #include <chrono>
 #include <memory>
 #include <optional>
@@ -144,6 +145,29 @@ BOOST_FIXTURE_TEST_CASE(a_timeout_that_arrives_after_its_step_ended_and_another_
     BOOST_TEST(!r.has_value());
 
     expect_step_to_end_well(ioc, a, wa, r);
+}
+
+BOOST_FIXTURE_TEST_CASE(a_timeout_sent_to_one_strand_leaves_the_step_of_another_to_its_own_timeout, wheel_world) {
+    auto first = asio::make_strand(ioc);
+    auto second = asio::make_strand(ioc);
+    wa.begin(clock_type::now() - 1ms, first);  // over already
+    BOOST_TEST(ioc.run_one_for(5s) == 1u);   // the wheel wakes up and sends the timeout to `first`
+    // Before it runs, the step ends and the connection's next one begins on another strand, past
+    // its deadline too. `first` must not touch the socket that `second` now uses.
+    BOOST_TEST(!wa.finish({}));
+    wa.begin(clock_type::now() - 1ms, second);
+    std::optional<bool> open_after_first;
+    asio::post(first, [&] { open_after_first = a.ours.is_open(); });  // runs after the timeout sent there
+    std::optional<boost::system::error_code> r;
+    wait_readable(a.ours, r);
+    while ((!r || !open_after_first) && ioc.run_one_for(5s)) {
+    }
+    BOOST_REQUIRE(open_after_first.has_value());
+    BOOST_TEST(*open_after_first);
+    // The second step's own timeout, sent to `second`, closed it.
+    BOOST_REQUIRE(r.has_value());
+    BOOST_TEST(!a.ours.is_open());
+    BOOST_TEST((wa.finish(*r) == boost::beast::error::timeout));
 }
 
 BOOST_AUTO_TEST_CASE(a_connection_gone_before_its_timeout_runs_is_left_alone) {
