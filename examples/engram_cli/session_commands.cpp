@@ -276,6 +276,7 @@ private:
         } catch (...) {
             failure = std::current_exception();
         }
+        starting_ = false;  // also when start() threw
         if (started) co_await runtime_->shutdown();  // idempotent; ends sessions, drains, stops the actor
         boost::system::error_code ignored;
         signals.cancel(ignored);

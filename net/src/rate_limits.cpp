@@ -44,7 +44,6 @@ rate_limit_window window(const std::function<std::string_view(std::string_view)>
     return w;
 }
 
-
 /// Reads an HTTP-date piece by piece. Day and month names are English whatever the process's
 /// locale: strptime's %a and %b follow LC_TIME, so a host that had set a German one read no
 /// IMF-fixdate at all ("Wed" is no German day). Names are matched without regard to case, as
@@ -97,16 +96,6 @@ constexpr std::array<std::string_view, 7> long_days{"Monday", "Tuesday", "Wednes
 constexpr std::array<std::string_view, 12> months{"Jan", "Feb", "Mar", "Apr", "May", "Jun",
                                                   "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
 
-/// Days from 1970-01-01 to the given date of the proleptic Gregorian calendar (month 1-12).
-std::int64_t days_from_civil(std::int64_t y, int m, int d) {
-    y -= m <= 2;
-    const std::int64_t era = (y >= 0 ? y : y - 399) / 400;
-    const std::int64_t yoe = y - era * 400;
-    const std::int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    const std::int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
 /// An HTTP-date in any of its three forms, which a recipient must accept (RFC 9110, 5.6.7):
 /// IMF-fixdate ("Wed, 21 Oct 2015 07:28:00 GMT"), and the obsolete RFC 850 ("Wednesday,
 /// 21-Oct-15 07:28:00 GMT") and asctime ("Wed Oct 21 07:28:00 2015") forms. Seconds since the
@@ -138,8 +127,12 @@ std::optional<std::int64_t> http_date_seconds(std::string_view text, std::chrono
     // The day is not checked against its month's length: "31 Feb" counts on into March, as
     // strptime and timegm did.
     if (!read || day < 1 || day > 31 || hour > 23 || minute > 59 || second > 60) return std::nullopt;
-    return days_from_civil(year, month + 1, day) * 86400 + hour * 3600 + minute * 60 + second;
+    namespace chr = std::chrono;
+    const auto first_of_month = chr::sys_days(chr::year(year) / chr::month(static_cast<unsigned>(month + 1)) / 1);
+    const auto date = first_of_month + chr::days(day - 1);
+    return std::int64_t{date.time_since_epoch().count()} * 86400 + hour * 3600 + minute * 60 + second;
 }
+
 }  // namespace
 
 std::optional<std::chrono::milliseconds> parse_retry_after(std::string_view ms, std::string_view s,
