@@ -51,9 +51,8 @@ int main(int argc, char** argv) {
     };
     runtime.set_hooks(hooks);
 
-    // start() is a coroutine; its callback form is co_spawn with a handler.
     std::promise<void> started;
-    boost::asio::co_spawn(runtime.executor(), runtime.start(), [&](std::exception_ptr e) {
+    runtime.async_start([&](std::exception_ptr e) {
         if (e) started.set_exception(e); else started.set_value();
     });
     try {

@@ -49,7 +49,8 @@ public:
     const session_info& info() const noexcept;
     /// The memory block injected into this session's system prompt.
     const std::string& memory_block() const noexcept;
-    /// How many remembered items (facts, preferences, decisions) the block was rendered from.
+    /// How many remembered items (facts, preferences, decisions, the running summary) the block
+    /// was rendered from.
     std::size_t remembered_items() const noexcept;
     /// Tokens used by this session's turns, a turn cut off midway included (what its stream
     /// reported before that).
@@ -66,7 +67,10 @@ public:
 
     /// Callback style. Completion signature `void(std::exception_ptr, net::message)`; the
     /// handler runs on its associated executor, else the session's strand (executor(), on the
-    /// runtime's executor: one session's handlers never run at the same time).
+    /// runtime's executor: one session's handlers never run at the same time). A cancellation
+    /// slot bound to the handler (asio::bind_cancellation_slot) cancels the turn as cancelling
+    /// a coroutine's send() does: it fails with client_error(errc::cancelled) and leaves no
+    /// trace in the history.
     template <class CompletionToken = boost::asio::deferred_t>
     auto async_send(std::string text, delta_callback on_delta, CompletionToken&& token = {}) {
         return boost::asio::co_spawn(executor(), send(std::move(text), std::move(on_delta)),
@@ -137,12 +141,24 @@ public:
     /// (operation_aborted) if the caller was cancelled while waiting for another call's start.
     boost::asio::awaitable<void> start();
 
+    /// Callback style of start(), as async_open_session(). Completion signature
+    /// `void(std::exception_ptr)`.
+    template <class CompletionToken = boost::asio::deferred_t>
+    auto async_start(CompletionToken&& token = {}) {
+        return boost::asio::co_spawn(executor(), start(), std::forward<CompletionToken>(token));
+    }
+
     /// Opens a session for (agent, user): loads and renders the user's memory (from the actor's
     /// cache when it can). The user id must be one the memory store accepts, for a stateless
     /// agent too. @throws runtime_error (unknown_agent, vetoed, shutting_down, memory_error for
     /// an unusable user id or memory file).
     boost::asio::awaitable<session> open_session(std::string agent, std::string user_id);
 
+    /// Callback style. Completion signature `void(std::exception_ptr, session)`; the handler
+    /// runs on its associated executor, else the runtime's. A cancellation slot bound to the
+    /// handler reaches the call as the cancellation of a coroutine's would. The operation holds
+    /// the runtime's state from the call on: it may outlive this object (it then fails with
+    /// shutting_down), as may async_start(), async_drain_extractions() and async_shutdown().
     template <class CompletionToken = boost::asio::deferred_t>
     auto async_open_session(std::string agent, std::string user_id, CompletionToken&& token = {}) {
         return boost::asio::co_spawn(executor(), open_session(std::move(agent), std::move(user_id)),
@@ -154,6 +170,12 @@ public:
     /// waits for its user to be back) is not waited for.
     boost::asio::awaitable<void> drain_extractions();
 
+    /// Callback style of drain_extractions(). Completion signature `void(std::exception_ptr)`.
+    template <class CompletionToken = boost::asio::deferred_t>
+    auto async_drain_extractions(CompletionToken&& token = {}) {
+        return boost::asio::co_spawn(executor(), drain_extractions(), std::forward<CompletionToken>(token));
+    }
+
     /// Graceful shutdown: stop opening sessions, let in-flight turns finish within
     /// shutdown_grace, end every session, drain extractions within the grace period (what cannot
     /// finish stays journaled for the next start), then stop the memory actor. It runs once, in
@@ -161,6 +183,7 @@ public:
     /// does not stop it, and every call completes when that one shutdown has finished.
     boost::asio::awaitable<void> shutdown();
 
+    /// Callback style of shutdown(). Completion signature `void(std::exception_ptr)`.
     template <class CompletionToken = boost::asio::deferred_t>
     auto async_shutdown(CompletionToken&& token = {}) {
         return boost::asio::co_spawn(executor(), shutdown(), std::forward<CompletionToken>(token));
