@@ -1,6 +1,7 @@
 #include "request_gate.hpp"
 
 #include <algorithm>
+#include <iterator>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/post.hpp>
@@ -23,7 +24,7 @@ std::optional<request_gate::permit> request_gate::try_acquire() {
 }
 
 asio::awaitable<request_gate::permit> request_gate::acquire(priority p, std::function<void(std::chrono::milliseconds)> on_pause,
-                                                           asio::cancellation_slot cancel) {
+                                                           asio::cancellation_slot cancel, std::string owner) {
     auto ex = co_await asio::this_coro::executor;
     // `cancel` ends a wait by cancelling its timer, as the coroutine's own cancellation would.
     struct listen {
@@ -48,7 +49,9 @@ asio::awaitable<request_gate::permit> request_gate::acquire(priority p, std::fun
             } else {
                 w = std::make_shared<waiter>();
                 w->timer = std::make_shared<asio::steady_timer>(ex, steady::time_point::max());
-                (p == priority::interactive ? interactive_ : background_).push_back(w);
+                w->owner = owner;
+                const bool interactive = p == priority::interactive || (!owner.empty() && promoted_.contains(owner));
+                (interactive ? interactive_ : background_).push_back(w);
             }
         }
         if (!w) {
@@ -65,9 +68,9 @@ asio::awaitable<request_gate::permit> request_gate::acquire(priority p, std::fun
         }
         std::lock_guard lock(mutex_);
         if (w->granted) co_return permit(shared_from_this());  // the slot was handed to us
-        // Woken without a grant: we were cancelled. Leave the queue.
-        auto& q = p == priority::interactive ? interactive_ : background_;
-        q.erase(std::remove(q.begin(), q.end(), w), q.end());
+        // Woken without a grant: we were cancelled. Leave the queue (either: a promotion may
+        // have moved it).
+        for (auto* q : {&interactive_, &background_}) q->erase(std::remove(q->begin(), q->end(), w), q->end());
         if (background_.empty()) passed_over_ = 0;
         throw net::client_error(net::errc::cancelled, "cancelled while waiting for a request slot");
     }
@@ -91,6 +94,20 @@ void request_gate::release() {
     }
     auto timer = next->timer;
     asio::post(timer->get_executor(), [timer] { timer->cancel(); });
+}
+
+void request_gate::promote(const std::string& owner) {
+    std::lock_guard lock(mutex_);
+    ++promoted_[owner];
+    auto theirs = [&owner](const std::shared_ptr<waiter>& w) { return w->owner == owner; };
+    std::copy_if(background_.begin(), background_.end(), std::back_inserter(interactive_), theirs);
+    background_.erase(std::remove_if(background_.begin(), background_.end(), theirs), background_.end());
+    if (background_.empty()) passed_over_ = 0;
+}
+
+void request_gate::unpromote(const std::string& owner) {
+    std::lock_guard lock(mutex_);
+    if (auto it = promoted_.find(owner); it != promoted_.end() && --it->second == 0) promoted_.erase(it);
 }
 
 void request_gate::observe(const net::rate_limits& limits, std::chrono::system_clock::time_point now) {

@@ -5,9 +5,11 @@
 #include <cstddef>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <string>
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/cancellation_signal.hpp>
@@ -20,8 +22,10 @@ namespace engram::runtime::detail {
 /// A counting semaphore with two priorities: a freed slot goes to the oldest interactive waiter
 /// before any background (extraction) waiter, except that while background requests wait, every
 /// background_turn-th freed slot goes to the oldest of them: under sustained interactive load
-/// memory would otherwise never be saved. It also pauses new requests while the server's
-/// rate-limit headers say a window is exhausted, so the process slows down before a 429.
+/// memory would otherwise never be saved. A background request made for an owner (a user) whom
+/// someone waits for (promote()) counts as interactive: a user opening a session waits for that
+/// user's last memory pass, not for every other user's. It also pauses new requests while the
+/// server's rate-limit headers say a window is exhausted, so the process slows down before a 429.
 /// Thread-safe; its mutex is never held across a suspension.
 class request_gate : public std::enable_shared_from_this<request_gate> {
 public:
@@ -55,8 +59,14 @@ public:
     /// (on the executor running the wait) cancels a wait, as the awaiting coroutine's own
     /// cancellation does; a cancelled wait throws net::client_error(errc::cancelled), the error
     /// a turn cancelled at any other step ends with.
+    /// `owner`: whose request it is (a user id; empty: no one's), for promote().
     boost::asio::awaitable<permit> acquire(priority p, std::function<void(std::chrono::milliseconds)> on_pause = {},
-                                           boost::asio::cancellation_slot cancel = {});
+                                           boost::asio::cancellation_slot cancel = {}, std::string owner = {});
+    /// From now until the matching unpromote(), `owner`'s background requests count as
+    /// interactive: those waiting move behind the interactive waiters (in the order they came),
+    /// and those made meanwhile join them there. Calls nest.
+    void promote(const std::string& owner);
+    void unpromote(const std::string& owner);
     /// Feeds one response's rate-limit headers.
     void observe(const net::rate_limits& limits, std::chrono::system_clock::time_point now = std::chrono::system_clock::now());
     /// How long new requests are held back from now (zero when not paused).
@@ -65,6 +75,7 @@ public:
 private:
     struct waiter {
         std::shared_ptr<boost::asio::steady_timer> timer;
+        std::string owner;
         bool granted = false;
     };
     void release();
@@ -73,6 +84,7 @@ private:
     std::size_t available_;
     std::deque<std::shared_ptr<waiter>> interactive_, background_;
     unsigned passed_over_ = 0;  ///< slots given to interactive waiters while background ones waited
+    std::map<std::string, unsigned, std::less<>> promoted_;  ///< owner -> promote() calls not yet undone
     std::chrono::steady_clock::time_point paused_until_{};
 };
 

@@ -307,6 +307,18 @@ public:
     /// Returns false if it had to give up.
     asio::awaitable<bool> wait_for_pending_memory(const std::string& user) {
         const auto deadline = steady::now() + cfg_.memory_wait_on_open;
+        // While the user waits, the user's memory pass goes before other users' (they wait for
+        // no one) in the line for a request slot: with many sessions ending at once, it would
+        // otherwise wait behind all of theirs.
+        struct promotion {
+            request_gate& gate;
+            const std::string& user;
+            promotion(request_gate& g, const std::string& u) : gate(g), user(u) { gate.promote(user); }
+            ~promotion() { gate.unpromote(user); }
+            promotion(const promotion&) = delete;
+            promotion& operator=(const promotion&) = delete;
+        };
+        std::optional<promotion> promoted;
         for (;;) {
             bool merged = false, retrying = false;
             {
@@ -321,6 +333,7 @@ public:
             if (merged) co_return true;
             if (retrying) co_return false;
             if (steady::now() >= deadline) co_return false;
+            if (!promoted) promoted.emplace(*gate_, user);
             // Polling keeps the extraction workers free of waiter bookkeeping; it only happens
             // for a user whose memory is being written right now.
             asio::steady_timer t(co_await asio::this_coro::executor, std::min(deadline, steady::now() + std::chrono::milliseconds(20)));
@@ -1251,7 +1264,7 @@ asio::awaitable<runtime_impl::extraction_reply> runtime_impl::call_extraction_mo
     // is waited out as a new request would.
     if (held && gate_->pause_remaining().count() == 0) permit = std::move(held);
     held.reset();
-    if (!permit) permit.emplace(co_await gate_->acquire(request_gate::priority::background));
+    if (!permit) permit.emplace(co_await gate_->acquire(request_gate::priority::background, {}, {}, user));
     auto msg = co_await client_->create_message(std::move(req));
     add_usage(user, msg.usage());
     co_return extraction_reply{msg.text(), msg.stop_reason() == "max_tokens"};
@@ -1316,7 +1329,7 @@ asio::awaitable<std::optional<std::string>> runtime_impl::run_extraction(extract
     // call will use: every user's replayed jobs start at once (a worker per user), and after an
     // outage the journal may hold more text than a process should hold at one time.
     std::optional<request_gate::permit> slot;
-    if (job.in_journal) slot = co_await gate_->acquire(request_gate::priority::background);
+    if (job.in_journal) slot = co_await gate_->acquire(request_gate::priority::background, {}, {}, job.info.user_id);
     if (job.in_journal) {
         auto read = co_await actor_->async_journal_read(job.info.user_id, job.info.session_id, asio::use_awaitable);
         if (read) {

@@ -323,6 +323,41 @@ BOOST_AUTO_TEST_CASE(a_session_opened_while_the_previous_one_is_being_saved_wait
     });
 }
 
+BOOST_AUTO_TEST_CASE(a_returning_users_memory_pass_goes_before_other_users_waiting_for_a_request_slot) {
+    // One request slot, and ten users' sessions ending at once: their memory passes wait in line
+    // for it. The last of them comes back at once; its pass must be the next to run, not the
+    // tenth, or the new session would wait for nine other users' passes.
+    engram::test::temp_dir dir;
+    fake_anthropic_server server;
+    slow_memory_server(server, 300ms);
+    asio::io_context ioc;
+    auto cfg = config_for(server, dir);
+    cfg.max_in_flight_requests = 1;
+    cfg.memory_wait_on_open = 20s;  // long enough for all ten: the order shows the promotion
+    runtime rt(ioc.get_executor(), cfg);
+    constexpr int users = 10;
+    engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> {
+        co_await rt.start();
+        std::vector<engram::runtime::session> sessions;
+        for (int u = 0; u < users; ++u) {
+            sessions.push_back(co_await rt.open_session("assistant", "user" + std::to_string(u)));
+            co_await sessions.back().send("I am user number " + std::to_string(u) + ".");
+        }
+        for (auto& s : sessions) s.end();
+        auto back = co_await rt.open_session("assistant", "user9");
+        BOOST_TEST(back.memory_block().find("Uses Python and FastAPI for the backend") != std::string::npos);
+        back.end();
+        co_await rt.shutdown();
+    }, 60s);
+    std::vector<std::size_t> user9_passes;
+    const auto passes = extraction_requests(server);
+    for (std::size_t i = 0; i < passes.size(); ++i)
+        if (passes[i].body.find("I am user number 9.") != std::string::npos) user9_passes.push_back(i);
+    BOOST_TEST(passes.size() == static_cast<std::size_t>(users));
+    BOOST_REQUIRE_EQUAL(user9_passes.size(), 1u);
+    BOOST_TEST(user9_passes[0] <= 1u);  // right after the pass that held the slot, if not first
+}
+
 BOOST_AUTO_TEST_CASE(with_no_wait_a_session_opens_at_once_without_the_memory_still_being_saved_and_says_so) {
     engram::test::temp_dir dir;
     fake_anthropic_server server;

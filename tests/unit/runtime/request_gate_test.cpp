@@ -89,6 +89,63 @@ BOOST_AUTO_TEST_CASE(a_waiting_background_request_gets_one_freed_slot_in_eight_u
     BOOST_TEST(order == expected, boost::test_tools::per_element());
 }
 
+// A user opening a session waits for that user's last memory pass: it must not wait behind
+// every other user's too.
+BOOST_AUTO_TEST_CASE(a_promoted_owners_background_requests_go_with_the_interactive_ones_until_unpromoted) {
+    asio::io_context ioc;
+    auto gate = std::make_shared<request_gate>(1);
+    std::vector<std::string> order;
+    auto held = take_the_only_slot(ioc, gate);
+    auto ask = [&](std::string who, request_gate::priority p, std::string owner) {
+        asio::co_spawn(ioc, [&, who, p, owner]() -> asio::awaitable<void> {
+            auto permit = co_await gate->acquire(p, {}, {}, owner);
+            order.push_back(who);
+        }, asio::detached);
+        ioc.restart();
+        ioc.poll();  // in line now
+    };
+    ask("bob", request_gate::priority::background, "bob");
+    ask("ann", request_gate::priority::background, "ann");
+    ask("chat", request_gate::priority::interactive, "");
+    gate->promote("ann");  // ann's waiting request moves behind the interactive ones
+    gate->promote("ann");  // (calls nest)
+    ask("ann again", request_gate::priority::background, "ann");  // one made meanwhile joins them
+    gate->unpromote("ann");
+    ask("ann still", request_gate::priority::background, "ann");
+    gate->unpromote("ann");
+    ask("ann later", request_gate::priority::background, "ann");  // background again
+    BOOST_TEST(order.empty());
+    held.reset();
+    ioc.restart();
+    ioc.run();
+    const std::vector<std::string> expected{"chat", "ann", "ann again", "ann still", "bob", "ann later"};
+    BOOST_TEST(order == expected, boost::test_tools::per_element());
+}
+
+BOOST_AUTO_TEST_CASE(a_promoted_wait_that_is_cancelled_leaves_the_line) {
+    asio::io_context ioc;
+    auto gate = std::make_shared<request_gate>(1);
+    auto held = gate->try_acquire();
+    BOOST_REQUIRE(held.has_value());
+    std::exception_ptr outcome;
+    bool finished = false;
+    asio::cancellation_signal cancel;
+    asio::co_spawn(ioc, [gate]() -> asio::awaitable<void> { co_await gate->acquire(request_gate::priority::background, {}, {}, "ann"); },
+                   asio::bind_cancellation_slot(cancel.slot(), [&](std::exception_ptr e) {
+                       outcome = e;
+                       finished = true;
+                   }));
+    ioc.poll();
+    gate->promote("ann");  // now among the interactive waiters
+    cancel.emit(asio::cancellation_type::terminal);
+    ioc.run_for(std::chrono::seconds(2));
+    BOOST_TEST(finished);
+    BOOST_TEST(engram::test::is_cancelled(outcome));
+    held.reset();  // no one waits any more: the slot is free again, not handed to the cancelled wait
+    BOOST_TEST(gate->try_acquire().has_value());
+    gate->unpromote("ann");
+}
+
 BOOST_AUTO_TEST_CASE(an_exhausted_rate_limit_window_pauses_new_requests_until_reset) {
     auto gate = std::make_shared<request_gate>(4);
     engram::net::rate_limits limits;

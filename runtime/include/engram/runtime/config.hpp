@@ -39,7 +39,8 @@ struct runtime_config {
     /// open_session() for a user whose earlier session is still being distilled (it ended a
     /// moment ago, or its job was replayed from the journal at start) waits up to this long for
     /// that memory, so the new session starts with it; past the bound it opens without it and
-    /// says so through on_notice. Zero: never wait.
+    /// says so through on_notice. Zero: never wait. While it waits, that user's extraction calls
+    /// go before other users' in the line for a request slot (max_in_flight_requests).
     std::chrono::milliseconds memory_wait_on_open{std::chrono::seconds(5)};
     /// A session's memory pass that fails for a reason that passes (the model overloaded, rate
     /// limited or unreachable after the client's own retries; a full disk, an I/O error) is tried
