@@ -37,7 +37,14 @@ public:
         permit() = default;
         explicit permit(std::shared_ptr<request_gate> g) : gate_(std::move(g)) {}
         permit(permit&&) noexcept = default;
-        permit& operator=(permit&&) noexcept = default;
+        /// Returns the slot it held, if any, before it takes the other's.
+        permit& operator=(permit&& other) noexcept {
+            if (this != &other) {
+                if (gate_) gate_->release();
+                gate_ = std::move(other.gate_);
+            }
+            return *this;
+        }
         ~permit() {
             if (gate_) gate_->release();
         }

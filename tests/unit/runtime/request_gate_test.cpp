@@ -146,6 +146,20 @@ BOOST_AUTO_TEST_CASE(a_promoted_wait_that_is_cancelled_leaves_the_line) {
     gate->unpromote("ann");
 }
 
+BOOST_AUTO_TEST_CASE(a_permit_assigned_over_another_returns_the_slot_the_other_held) {
+    auto gate = std::make_shared<request_gate>(2);
+    auto first = gate->try_acquire();
+    auto second = gate->try_acquire();
+    BOOST_REQUIRE(first && second);
+    BOOST_TEST(!gate->try_acquire().has_value());
+    *first = std::move(*second);  // first's slot goes back; second's is now first's
+    auto third = gate->try_acquire();
+    BOOST_TEST(third.has_value());
+    BOOST_TEST(!gate->try_acquire().has_value());  // and no slot was counted twice
+    first.reset();
+    BOOST_TEST(gate->try_acquire().has_value());
+}
+
 BOOST_AUTO_TEST_CASE(an_exhausted_rate_limit_window_pauses_new_requests_until_reset) {
     auto gate = std::make_shared<request_gate>(4);
     engram::net::rate_limits limits;
