@@ -2440,6 +2440,24 @@ BOOST_AUTO_TEST_CASE(a_session_that_fails_to_open_after_the_open_hook_is_ended_f
     BOOST_TEST(ended == opened, boost::test_tools::per_element());
 }
 
+namespace {
+
+// Runs one callback-style call from a thread of the host's: `start` gets a handler that
+// fulfils a promise of T. Waits up to 10 s and returns the value (or throws the exception).
+template <class T, class Start>
+T wait_for_callback(Start start) {
+    auto promise = std::make_shared<std::promise<T>>();  // shared: a handler that comes late finds it
+    start([promise](std::exception_ptr e, auto... value) {
+        if (e) promise->set_exception(e);
+        else promise->set_value(std::move(value)...);
+    });
+    auto future = promise->get_future();
+    BOOST_TEST_REQUIRE((future.wait_for(10s) == std::future_status::ready));
+    return future.get();
+}
+
+}  // namespace
+
 BOOST_AUTO_TEST_CASE(a_host_with_callbacks_only_starts_chats_fails_clearly_is_remembered_and_shuts_down) {
     // A bot framework with no coroutines of its own: every step is a callback run by the
     // runtime's own pool, and the host's thread waits on futures. The reply's handler is bound
@@ -2450,39 +2468,22 @@ BOOST_AUTO_TEST_CASE(a_host_with_callbacks_only_starts_chats_fails_clearly_is_re
     runtime rt(2, config_for(server, dir));
     asio::thread_pool host(1);
     auto host_strand = asio::make_strand(host.get_executor());
-    // The outcome of one callback: its exception, or its value.
-    auto outcome = [](auto& promise) {
-        return [&promise](std::exception_ptr e, auto... value) {
-            if (e) promise.set_exception(e);
-            else promise.set_value(std::move(value)...);
-        };
-    };
-    auto ready = [](auto& future) { return future.wait_for(10s) == std::future_status::ready; };
+    using engram::net::message;
+    using engram::runtime::session;
 
-    std::promise<void> started;
-    rt.async_start(outcome(started));
-    auto start_done = started.get_future();
-    BOOST_TEST_REQUIRE(ready(start_done));
-    start_done.get();
-
-    std::promise<engram::runtime::session> opened;
-    rt.async_open_session("assistant", "cal", outcome(opened));
-    auto open_done = opened.get_future();
-    BOOST_TEST_REQUIRE(ready(open_done));
-    auto s = open_done.get();
+    wait_for_callback<void>([&](auto done) { rt.async_start(done); });
+    auto s = wait_for_callback<session>([&](auto done) { rt.async_open_session("assistant", "cal", done); });
     BOOST_TEST(s.remembered_items() == 0u);
 
     std::string streamed;  // on the session's strand; read after the reply's handler ran
     bool on_host_strand = false;
-    std::promise<engram::net::message> replied;
-    s.async_send("I like callbacks.", [&](std::string_view d) { streamed += d; },
-                 asio::bind_executor(host_strand, [&](std::exception_ptr e, engram::net::message m) {
-                     on_host_strand = host_strand.running_in_this_thread();
-                     outcome(replied)(e, std::move(m));
-                 }));
-    auto reply_done = replied.get_future();
-    BOOST_TEST_REQUIRE(ready(reply_done));
-    const auto reply = reply_done.get();
+    const auto reply = wait_for_callback<message>([&](auto done) {
+        s.async_send("I like callbacks.", [&](std::string_view d) { streamed += d; },
+                     asio::bind_executor(host_strand, [&, done](std::exception_ptr e, message m) {
+                         on_host_strand = host_strand.running_in_this_thread();
+                         done(e, std::move(m));
+                     }));
+    });
     BOOST_TEST(reply.text() == "echo: I like callbacks.");
     BOOST_TEST(streamed == reply.text());
     BOOST_TEST(on_host_strand);
@@ -2490,33 +2491,17 @@ BOOST_AUTO_TEST_CASE(a_host_with_callbacks_only_starts_chats_fails_clearly_is_re
 
     // A failure reaches the handler as its exception.
     s.end();
-    std::promise<engram::net::message> refused;
-    s.async_send("anyone there?", {}, outcome(refused));
-    auto refusal = refused.get_future();
-    BOOST_TEST_REQUIRE(ready(refusal));
-    BOOST_CHECK_EXCEPTION(refusal.get(), runtime_error,
+    BOOST_CHECK_EXCEPTION(wait_for_callback<message>([&](auto done) { s.async_send("anyone there?", {}, done); }), runtime_error,
                           [](const runtime_error& e) { return e.code_value() == engram::runtime::errc::session_ended; });
 
     // Once the extractions are drained, the next session of the user knows what the first taught.
-    std::promise<void> drained;
-    rt.async_drain_extractions(outcome(drained));
-    auto drain_done = drained.get_future();
-    BOOST_TEST_REQUIRE(ready(drain_done));
-    drain_done.get();
-    std::promise<engram::runtime::session> reopened;
-    rt.async_open_session("assistant", "cal", outcome(reopened));
-    auto reopen_done = reopened.get_future();
-    BOOST_TEST_REQUIRE(ready(reopen_done));
-    auto next = reopen_done.get();
+    wait_for_callback<void>([&](auto done) { rt.async_drain_extractions(done); });
+    auto next = wait_for_callback<session>([&](auto done) { rt.async_open_session("assistant", "cal", done); });
     BOOST_TEST(next.remembered_items() == 2u);  // the fact and the running summary
     BOOST_TEST(next.memory_block().find("Likes callbacks") != std::string::npos);
     next.end();
 
-    std::promise<void> stopped;
-    rt.async_shutdown(outcome(stopped));
-    auto stop_done = stopped.get_future();
-    BOOST_TEST_REQUIRE(ready(stop_done));
-    stop_done.get();
+    wait_for_callback<void>([&](auto done) { rt.async_shutdown(done); });
     host.join();
 }
 
