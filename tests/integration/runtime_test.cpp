@@ -347,6 +347,7 @@ BOOST_AUTO_TEST_CASE(a_returning_users_memory_pass_goes_before_other_users_waiti
         auto back = co_await rt.open_session("assistant", "user9");
         BOOST_TEST(back.memory_block().find("Uses Python and FastAPI for the backend") != std::string::npos);
         back.end();
+        co_await rt.drain_extractions();  // all of them, before the shutdown's grace could cut any
         co_await rt.shutdown();
     }, 60s);
     std::vector<std::size_t> user9_passes;
