@@ -22,6 +22,7 @@
 #include "response_reader.hpp"
 #include "body_sink.hpp"
 #include "spare_buffers.hpp"
+#include "edge_wait.hpp"
 #include "text_delta_scanner.hpp"
 #include "transport.hpp"
 
@@ -374,8 +375,8 @@ public:
                 co_await wait_for_tls_bytes(c, parser, d, step_end, step_code, during);
                 continue;
             }
-            const errc code = d.arm(c, step_end, step_code, co_await asio::this_coro::executor);
-            auto [ec] = co_await c.tcp().async_wait(tcp_socket::wait_read, d.token(co_await asio::this_coro::cancellation_state));
+            const errc code = d.arm_input_wait(c, step_end, step_code, co_await asio::this_coro::executor);
+            auto [ec] = co_await async_wait_for_input(c.tcp(), c.input_left, d.token(co_await asio::this_coro::cancellation_state));
             became_readable(c, ec, code, during);
         }
     }
@@ -427,8 +428,10 @@ public:
         const std::size_t n =
             std::get<tcp_socket>(c.stream).read_some(asio::buffer(scratch.data() + kept, scratch.size() - kept), ec);  // non-blocking
         // The next read waits for readiness again, even after a full buffer: that wait is where a
-        // stream with a lot to read lets the thousands of others have their turn.
+        // stream with a lot to read lets the thousands of others have their turn. After a full
+        // buffer the input left raises no edge: that wait re-arms the socket (edge_wait.hpp).
         c.drained = true;
+        c.input_left = n == scratch.size() - kept;
         if (ec == asio::error::would_block || ec == asio::error::try_again) return false;
         if (ec == asio::error::eof) return end_of_input(parser, during);
         if (ec) throw_transport_error(ec, errc::connection_closed, during, pool_->url());
@@ -768,9 +771,10 @@ public:
                     }
                     const auto step_end = deadline::step_end(client_->config().stream_idle_timeout);
                     if (o_.conn->plain()) {
-                        const errc code = deadline_.arm(*o_.conn, step_end, errc::stream_idle_timeout, co_await asio::this_coro::executor);
-                        auto [ec] = co_await o_.conn->tcp().async_wait(tcp_socket::wait_read,
-                                                                     deadline_.token(co_await asio::this_coro::cancellation_state));
+                        const errc code =
+                            deadline_.arm_input_wait(*o_.conn, step_end, errc::stream_idle_timeout, co_await asio::this_coro::executor);
+                        auto [ec] = co_await async_wait_for_input(o_.conn->tcp(), o_.conn->input_left,
+                                                                  deadline_.token(co_await asio::this_coro::cancellation_state));
                         client_->became_readable(*o_.conn, ec, code, during);
                     } else {
                         co_await client_->wait_for_tls_bytes(*o_.conn, *o_.parser, deadline_, step_end, errc::stream_idle_timeout, during);

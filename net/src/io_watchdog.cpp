@@ -1,8 +1,12 @@
 #include "io_watchdog.hpp"
 
 #include <algorithm>
+#include <cerrno>
 #include <utility>
 
+#include <sys/socket.h>
+
+#include <boost/asio/error.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/beast/core/error.hpp>
 
@@ -11,6 +15,7 @@ namespace engram::net::detail {
 namespace asio = boost::asio;
 using clock = std::chrono::steady_clock;
 constexpr auto never = clock::time_point::max();
+constexpr std::chrono::milliseconds wake_granularity{20};
 
 // A step's deadline and whether it runs are atomics: the owner stores them at every step
 // without a lock, and the wheel's timer reads them. The rest is guarded by the wheel's mutex
@@ -27,6 +32,11 @@ struct io_watchdog::state : std::enable_shared_from_this<state> {
     std::atomic<clock::time_point> deadline{never};
     std::atomic<bool> in_step{false};
     std::atomic<bool> fired{false};  // a timeout closed the socket during this step
+    // A step of begin_input_wait(): `deadline` holds the probe's time until the probe is done,
+    // `after_probe` the step's own deadline; `probed`: the probe found input and cancelled.
+    std::atomic<bool> probing{false};
+    std::atomic<bool> probed{false};
+    std::atomic<clock::time_point> after_probe{never};
 
     bool listed = false;
     asio::any_io_executor step_executor;  // where a timeout runs: the coroutine of the step
@@ -46,9 +56,22 @@ io_watchdog::~io_watchdog() {
 }
 
 void io_watchdog::begin(clock::time_point deadline, const asio::any_io_executor& ex) {
+    state_->probing.store(false);
+    start(deadline, ex);
+}
+
+void io_watchdog::begin_input_wait(clock::time_point probe_at, clock::time_point deadline, const asio::any_io_executor& ex) {
+    if (probe_at >= deadline) return begin(deadline, ex);
+    state_->after_probe.store(deadline);
+    state_->probing.store(true);
+    start(probe_at, ex);
+}
+
+void io_watchdog::start(clock::time_point deadline, const asio::any_io_executor& ex) {
     auto& s = *state_;
     auto& w = *s.wheel;
     s.fired.store(false);
+    s.probed.store(false);
     s.deadline.store(deadline);
     s.in_step.store(true);
     if (!s.listed || s.step_executor != ex) {
@@ -67,7 +90,14 @@ void io_watchdog::begin(clock::time_point deadline, const asio::any_io_executor&
 boost::system::error_code io_watchdog::finish(boost::system::error_code ec) {
     state_->in_step.store(false);
     if (state_->fired.exchange(false)) return boost::beast::error::timeout;
+    if (state_->probed.load() && state_->probed.exchange(false) && ec == asio::error::operation_aborted) return {};
     return ec;
+}
+
+bool input_waiting(asio::ip::tcp::socket& s) noexcept {
+    char byte;
+    const ssize_t n = ::recv(s.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    return !(n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR));
 }
 
 void io_watchdog::idle() {
@@ -84,6 +114,11 @@ watchdog_wheel::watchdog_wheel(asio::any_io_executor ex) : timer_(std::move(ex))
 std::size_t watchdog_wheel::watched() const {
     std::lock_guard lock(mutex_);
     return watched_;
+}
+
+std::uint64_t watchdog_wheel::hidden_input_found() const {
+    std::lock_guard lock(mutex_);
+    return hidden_input_found_;
 }
 
 void watchdog_wheel::link_locked(io_watchdog::state& s) noexcept {
@@ -135,7 +170,10 @@ void watchdog_wheel::on_timer(std::uint64_t generation, boost::system::error_cod
         }
         asio::post(s->step_executor, [st = s->shared_from_this(), ex = s->step_executor] { st->wheel->expire(*st, ex); });
     }
-    if (next != never) wake_by_locked(next);
+    // Not sooner than a little while from now: thousands of streams falling silent one after
+    // another have probe times a moment apart, and a wake-up for each (each a walk of the list)
+    // would cost far more than the little lateness of a probe or timeout.
+    if (next != never) wake_by_locked(std::max(next, now + wake_granularity));
 }
 
 void watchdog_wheel::expire(io_watchdog::state& s, const asio::any_io_executor& ex) {
@@ -144,6 +182,20 @@ void watchdog_wheel::expire(io_watchdog::state& s, const asio::any_io_executor& 
     // coroutine on another executor is not this one's to touch: its begin() armed the timer for
     // its own deadline, which sends it a timeout of its own.
     if (!s.socket || s.step_executor != ex || !s.in_step.load() || s.deadline.load() > clock::now()) return;
+    if (s.probing.exchange(false)) {
+        if (input_waiting(*s.socket)) {
+            ++hidden_input_found_;
+            s.probed.store(true);
+            boost::system::error_code ignored;
+            s.socket->cancel(ignored);  // the wait ends; the step reads what is there
+            return;
+        }
+        // Nothing hidden: whatever comes from now on raises an edge of its own.
+        const auto d = s.after_probe.load();
+        s.deadline.store(d);
+        if (d != never) wake_by_locked(d);
+        return;
+    }
     s.fired.store(true);
     boost::system::error_code ignored;
     s.socket->close(ignored);  // the pending operation fails; finish() reports the timeout

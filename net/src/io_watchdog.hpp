@@ -42,8 +42,15 @@ public:
     /// executor of the coroutine that runs it (a pooled connection may serve coroutines on
     /// different strands).
     void begin(std::chrono::steady_clock::time_point deadline, const boost::asio::any_io_executor& ex);
+    /// The same for a step that waits for input without re-arming the socket in epoll
+    /// (edge_wait.hpp), which cannot see bytes and a close that raised a single edge together.
+    /// At `probe_at`, if that comes before `deadline`, the wheel looks at the socket once: input
+    /// waiting there ends the wait (cancelled; finish() then reports success, as for input),
+    /// nothing there leaves it bounded by `deadline` alone, since any later input raises an edge.
+    void begin_input_wait(std::chrono::steady_clock::time_point probe_at, std::chrono::steady_clock::time_point deadline,
+                          const boost::asio::any_io_executor& ex);
     /// The step ended with `ec`: returns beast::error::timeout if its deadline closed the socket
-    /// meanwhile, else `ec`.
+    /// meanwhile, success if a probe found input and cancelled the wait, else `ec`.
     boost::system::error_code finish(boost::system::error_code ec);
     /// The connection goes idle (into the pool): it leaves the wheel, whose timer stops once no
     /// connection is left in it (an armed timer would keep run() from returning).
@@ -52,8 +59,13 @@ public:
     struct state;
 
 private:
+    void start(std::chrono::steady_clock::time_point deadline, const boost::asio::any_io_executor& ex);
     std::shared_ptr<state> state_;  // shared with a timeout on its way to the step's executor
 };
+
+/// Whether `s` holds input (bytes, the peer's close, an error) that a read would return now.
+/// Asks the socket without waiting and without taking anything.
+bool input_waiting(boost::asio::ip::tcp::socket& s) noexcept;
 
 /// The one timer of many connections' watchdogs (a pool's). Thread-safe.
 class watchdog_wheel : public std::enable_shared_from_this<watchdog_wheel> {
@@ -63,6 +75,8 @@ public:
 
     /// Connections in the wheel (those between their first step and going idle).
     std::size_t watched() const;
+    /// Probes (io_watchdog::begin_input_wait) that found input no edge had announced.
+    std::uint64_t hidden_input_found() const;
     /// When the timer fires next (time_point::max(): it is not armed).
     std::chrono::steady_clock::time_point wakes_at() const noexcept { return wake_at_.load(); }
 
@@ -85,6 +99,7 @@ private:
     std::size_t watched_ = 0;
     std::atomic<clock::time_point> wake_at_{clock::time_point::max()};
     std::uint64_t generation_ = 0;  // tells a superseded wait's handler apart
+    std::uint64_t hidden_input_found_ = 0;
 };
 
 }  // namespace engram::net::detail

@@ -1,5 +1,7 @@
 #include "transport.hpp"
 
+#include "edge_wait.hpp"
+
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <poll.h>
@@ -46,9 +48,7 @@ bool connection::spoke_while_idle() noexcept {
         SSL* ssl = tls->native_handle();
         if (SSL_has_pending(ssl) || BIO_ctrl_pending(SSL_get_rbio(ssl)) > 0) return true;
     }
-    char byte;
-    const ssize_t n = ::recv(tcp().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
-    return !(n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR));
+    return input_waiting(tcp());
 }
 
 void connection::close() noexcept {
@@ -80,6 +80,13 @@ errc deadline::arm(connection& c, clock::time_point step_end, errc step_code, co
     }
     c.watchdog.begin(total_, ex);
     return errc::total_timeout;
+}
+
+errc deadline::arm_input_wait(connection& c, clock::time_point step_end, errc step_code, const asio::any_io_executor& ex) const {
+    if (!edge_waits || c.input_left) return arm(c, step_end, step_code, ex);
+    const bool step_first = step_end < total_;
+    c.watchdog.begin_input_wait(clock::now() + hidden_input_probe, step_first ? step_end : total_, ex);
+    return step_first ? step_code : errc::total_timeout;
 }
 
 void throw_transport_error(boost::system::error_code ec, errc timeout_code, std::string_view during,

@@ -53,6 +53,9 @@ struct connection {
     std::string leftover;       ///< plain only: read bytes the parser could not use yet
     bool reused = false;
     bool drained = true;  ///< a plain read must wait for readiness first (cleared by the wait)
+    /// Plain only: the last read filled its buffer, so input may be left that raises no edge of
+    /// its own; the next wait for input re-arms the socket (edge_wait.hpp).
+    bool input_left = false;
     clock::time_point idle_since{};  ///< when it went back to the pool
 
     tcp_socket& tcp() noexcept;
@@ -94,6 +97,10 @@ public:
     errc arm(connection& c, std::chrono::milliseconds step, errc step_code, const asio::any_io_executor& ex) const {
         return arm(c, step_end(step), step_code, ex);
     }
+    /// arm() for a plain connection's wait for input (async_wait_for_input with
+    /// `c.input_left` as its re-arm): a wait that is not re-armed gets the watchdog's probe
+    /// (io_watchdog::begin_input_wait) after hidden_input_probe.
+    errc arm_input_wait(connection& c, clock::time_point step_end, errc step_code, const asio::any_io_executor& ex) const;
     /// When a step of length `step` (0: unbounded) started now must end.
     static clock::time_point step_end(std::chrono::milliseconds step);
     clock::time_point total() const noexcept { return total_; }

@@ -1020,6 +1020,25 @@ BOOST_AUTO_TEST_CASE(a_stream_slower_than_the_idle_timeout_in_total_but_never_si
     BOOST_TEST((std::chrono::steady_clock::now() - started > 600ms));  // it really outlasted the timeout
 }
 
+// A plain connection reads at most 16 KiB at a time. What a burst leaves in the socket raised its
+// one wake-up already, so the wait after a full read must ask epoll afresh; a wait that did not
+// would hear nothing more. The idle timeout here is shorter than the watchdog's probe for such
+// input (250 ms), which therefore never runs: a missed remainder would end in a timeout.
+BOOST_AUTO_TEST_CASE(a_burst_larger_than_one_read_is_read_whole_without_waiting_for_more_input) {
+    fake_anthropic_server server;
+    std::string text;
+    for (int i = 0; text.size() < 200 * 1024; ++i) text += "piece " + std::to_string(i) + " of a long burst. ";
+    server.push(scripted_response::sse(engram::test::make_text_stream(text, 200)));  // one write
+    asio::io_context ioc;
+    auto cfg = config_without_retries(server);
+    cfg.stream_idle_timeout = 200ms;
+    claude_client client(ioc.get_executor(), cfg);
+    engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> {
+        auto s = co_await client.stream_message(hello_request());
+        BOOST_TEST((co_await drain(s) == text));
+    });
+}
+
 BOOST_AUTO_TEST_CASE(run_returns_once_the_requests_are_done_with_connections_still_pooled) {
     // Nothing the client keeps between requests (an idle pooled connection, its timeout timer)
     // may keep the io_context busy: a program that runs it until its work is done must not

@@ -2,14 +2,20 @@
 // past its deadline has its socket closed and finishes as a timeout; the other connections on
 // the same timer go on; a deadline that moved on, or a step now run by another strand, is not
 // closed by a timeout that was meant for the step before; and once every connection is idle the
-// timer is gone, so an io_context's run() can return.
+// timer is gone, so an io_context's run() can return. And the wait for input that is not re-armed
+// in epoll (edge_wait.hpp): it ends for each new input, input that raised no edge of its own (a
+// close that came with the last bytes) is found by the watchdog's probe, and a re-armed wait
+// finds input a read left behind.
 #include <chrono>
 #include <memory>
 #include <optional>
 #include <thread>
 #include <vector>
 
+#include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/bind_executor.hpp>
+#include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
@@ -20,9 +26,11 @@
 #include <boost/beast/core/error.hpp>
 #include <boost/test/unit_test.hpp>
 
+#include "edge_wait.hpp"
 #include "io_watchdog.hpp"
 
 namespace asio = boost::asio;
+using engram::net::detail::async_wait_for_input;
 using engram::net::detail::io_watchdog;
 using engram::net::detail::watchdog_wheel;
 using clock_type = std::chrono::steady_clock;
@@ -44,6 +52,39 @@ struct socket_pair {
 /// Waits for `s` to become readable, as a step does; the outcome lands in `out`.
 void wait_readable(asio::ip::tcp::socket& s, std::optional<boost::system::error_code>& out) {
     s.async_wait(asio::ip::tcp::socket::wait_read, [&out](boost::system::error_code ec) { out = ec; });
+}
+
+/// Waits for input on `s` as a plain connection's read step does (re-armed or not); the outcome
+/// lands in `out`.
+void wait_for_input(asio::ip::tcp::socket& s, bool rearm, std::optional<boost::system::error_code>& out) {
+    async_wait_for_input(s, rearm, [&out](boost::system::error_code ec) { out = ec; });
+}
+
+/// Leaves a wait for new input on a new socket pending in `r`. A new socket's first wait may end
+/// at once, before any input (the reactor has not seen the socket drained yet): a read step then
+/// finds nothing and waits again, as this does.
+void wait_for_new_input(asio::io_context& ioc, asio::ip::tcp::socket& s, std::optional<boost::system::error_code>& r) {
+    wait_for_input(s, false, r);
+    ioc.poll();
+    if (!r) return;
+    r.reset();
+    wait_for_input(s, false, r);
+    ioc.poll();
+    BOOST_REQUIRE(!r.has_value());
+}
+
+/// Runs `ioc` until `r` holds the outcome of a wait (or nothing is left to run for 5 s).
+void run_until_done(asio::io_context& ioc, const std::optional<boost::system::error_code>& r) {
+    while (!r && ioc.run_one_for(5s)) {
+    }
+}
+
+/// Reads what `s` holds now (without waiting): the bytes, or the error (eof) a read gives.
+std::string read_now(asio::ip::tcp::socket& s, boost::system::error_code& ec) {
+    std::string out(64 * 1024, '\0');
+    s.non_blocking(true);
+    out.resize(s.read_some(asio::buffer(out), ec));
+    return out;
 }
 
 /// The peer sends a byte: the step waiting for it in `r` must end well, its watchdog untouched.
@@ -183,6 +224,106 @@ BOOST_AUTO_TEST_CASE(a_connection_gone_before_its_timeout_runs_is_left_alone) {
     BOOST_TEST(wheel->watched() == 0u);
 }
 
+BOOST_FIXTURE_TEST_CASE(a_wait_for_input_that_is_not_rearmed_ends_for_each_new_input, wheel_world) {
+    const auto busy = asio::make_work_guard(ioc);  // ioc.poll() with nothing ready must not stop it
+    std::optional<boost::system::error_code> r;
+    wait_for_new_input(ioc, a.ours, r);
+    for (const std::string piece : {"one", "two", "three"}) {
+        BOOST_TEST_CONTEXT(piece) {
+            asio::write(a.peer, asio::buffer(piece));
+            run_until_done(ioc, r);
+            BOOST_REQUIRE(r.has_value());
+            BOOST_TEST(!*r);
+            boost::system::error_code ec;
+            BOOST_TEST(read_now(a.ours, ec) == piece);
+            r.reset();
+            wait_for_input(a.ours, false, r);
+            ioc.poll();
+            BOOST_TEST(!r.has_value());  // nothing new: it waits
+        }
+    }
+    // Input that comes while no wait is there is not lost: the next wait ends at once.
+    a.peer.close();
+    run_until_done(ioc, r);
+    BOOST_REQUIRE(r.has_value());
+    boost::system::error_code ec;
+    BOOST_TEST(read_now(a.ours, ec).empty());
+    BOOST_TEST((ec == asio::error::eof));
+}
+
+BOOST_FIXTURE_TEST_CASE(a_close_that_came_with_the_last_bytes_is_found_by_the_probe, wheel_world) {
+    const auto busy = asio::make_work_guard(ioc);  // ioc.poll() with nothing ready must not stop it
+    std::optional<boost::system::error_code> r;
+    wait_for_new_input(ioc, a.ours, r);
+    // The last bytes and the close reach the socket before the reactor looks again: one edge.
+    asio::write(a.peer, asio::buffer("last", 4));
+    a.peer.shutdown(asio::ip::tcp::socket::shutdown_send);
+    run_until_done(ioc, r);
+    BOOST_REQUIRE(r.has_value());
+    boost::system::error_code ec;
+    BOOST_TEST(read_now(a.ours, ec) == "last");  // the read takes the close too, and says nothing of it
+    BOOST_TEST(!ec);
+
+    // The next wait, not re-armed, would never end. The probe finds the close and ends it.
+    r.reset();
+    wa.begin_input_wait(clock_type::now() + 50ms, clock_type::now() + 30s, ioc.get_executor());
+    wait_for_input(a.ours, false, r);
+    run_until_done(ioc, r);
+    BOOST_REQUIRE(r.has_value());
+    BOOST_TEST((*r == asio::error::operation_aborted));  // cancelled by the probe...
+    BOOST_TEST(!wa.finish(*r));                          // ...which the step takes as input
+    BOOST_TEST(wheel->hidden_input_found() == 1u);
+    BOOST_TEST(a.ours.is_open());
+    BOOST_TEST(read_now(a.ours, ec).empty());
+    BOOST_TEST((ec == asio::error::eof));
+}
+
+BOOST_FIXTURE_TEST_CASE(a_probe_that_finds_nothing_leaves_the_wait_to_its_deadline_and_to_later_input, wheel_world) {
+    const auto busy = asio::make_work_guard(ioc);  // ioc.poll() with nothing ready must not stop it
+    std::optional<boost::system::error_code> r;
+    wait_for_new_input(ioc, a.ours, r);
+    wa.begin_input_wait(clock_type::now() + 30ms, clock_type::now() + 30s, ioc.get_executor());
+    ioc.run_for(200ms);  // the probe has looked by now
+    BOOST_TEST(!r.has_value());
+    BOOST_TEST(wheel->hidden_input_found() == 0u);
+    // The wheel now waits for the step's own deadline.
+    BOOST_TEST((wheel->wakes_at() > clock_type::now() + 20s));
+    BOOST_TEST((wheel->wakes_at() != clock_type::time_point::max()));
+    expect_step_to_end_well(ioc, a, wa, r);
+}
+
+BOOST_FIXTURE_TEST_CASE(input_a_read_left_behind_ends_a_rearmed_wait_and_a_wait_can_be_cancelled, wheel_world) {
+    const auto busy = asio::make_work_guard(ioc);  // ioc.poll() with nothing ready must not stop it
+    std::optional<boost::system::error_code> r;
+    wait_for_new_input(ioc, a.ours, r);
+    const std::string burst(32 * 1024, 'x');  // within the socket buffers: written at once
+    asio::write(a.peer, asio::buffer(burst));
+    run_until_done(ioc, r);
+    BOOST_REQUIRE(r.has_value());
+    char some[1024];
+    BOOST_TEST(a.ours.read_some(asio::buffer(some)) == sizeof some);  // a read that fills its buffer
+
+    // What is left raised its edge already: a wait that is not re-armed hears nothing more, and
+    // ends only when cancelled (through its slot, as a request's cancellation does).
+    r.reset();
+    asio::cancellation_signal cancel;
+    async_wait_for_input(a.ours, false,
+                         asio::bind_cancellation_slot(cancel.slot(), [&r](boost::system::error_code ec) { r = ec; }));
+    ioc.run_for(100ms);
+    BOOST_TEST(!r.has_value());
+    cancel.emit(asio::cancellation_type::terminal);
+    run_until_done(ioc, r);
+    BOOST_REQUIRE(r.has_value());
+    BOOST_TEST((*r == asio::error::operation_aborted));
+
+    // Re-armed, the wait ends at once.
+    r.reset();
+    wait_for_input(a.ours, true, r);
+    run_until_done(ioc, r);
+    BOOST_REQUIRE(r.has_value());
+    BOOST_TEST(!*r);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 namespace {
@@ -191,17 +332,16 @@ namespace {
 /// its peer writes a millisecond later (silent: never), each bounded by `step`.
 struct stepping_connection {
     stepping_connection(asio::io_context& ioc, std::shared_ptr<watchdog_wheel> wheel, std::chrono::milliseconds step,
-                        bool silent)
+                        bool silent, bool probed = false)
         : pair(ioc), strand(asio::make_strand(ioc)), pace(strand), watchdog(std::move(wheel), pair.ours), step(step),
-          silent(silent) {}
+          silent(silent), probed(probed) {}
 
     void next_round() {
         if (rounds_done == rounds) {
             watchdog.idle();
             return;
         }
-        watchdog.begin(clock_type::now() + step, strand);
-        pair.ours.async_wait(asio::ip::tcp::socket::wait_read, asio::bind_executor(strand, [this](boost::system::error_code ec) {
+        auto on_input = asio::bind_executor(strand, [this](boost::system::error_code ec) {
             ec = watchdog.finish(ec);
             if (ec) {
                 failure = ec;
@@ -209,11 +349,22 @@ struct stepping_connection {
                 return;
             }
             char byte;
-            asio::read(pair.ours, asio::buffer(&byte, 1));
-            ++rounds_done;
+            boost::system::error_code read_ec;
+            pair.ours.non_blocking(true);
+            if (pair.ours.read_some(asio::buffer(&byte, 1), read_ec) == 1) ++rounds_done;  // else: a wait that ended early
             next_round();
-        }));
-        if (silent) return;
+        });
+        if (probed) {
+            // A wait that is not re-armed, probed every few milliseconds while it waits.
+            watchdog.begin_input_wait(clock_type::now() + 3ms, clock_type::now() + step, strand);
+            async_wait_for_input(pair.ours, false, std::move(on_input));
+        } else {
+            watchdog.begin(clock_type::now() + step, strand);
+            pair.ours.async_wait(asio::ip::tcp::socket::wait_read, std::move(on_input));
+        }
+        // One byte a round: a wait that ended early (a new socket's first) must not ask again.
+        if (silent || requested > rounds_done) return;
+        ++requested;
         pace.expires_after(1ms);
         pace.async_wait([this](boost::system::error_code ec) {
             if (!ec) asio::write(pair.peer, asio::buffer("x", 1));
@@ -226,8 +377,10 @@ struct stepping_connection {
     io_watchdog watchdog;
     std::chrono::milliseconds step;
     bool silent;
+    bool probed;
     int rounds = 100;
     int rounds_done = 0;
+    int requested = 0;  // bytes asked of the peer
     std::optional<boost::system::error_code> failure;
 };
 
@@ -241,7 +394,8 @@ BOOST_AUTO_TEST_CASE(steps_on_two_threads_share_the_timer_and_only_the_silent_on
     std::vector<std::unique_ptr<stepping_connection>> conns;
     for (int i = 0; i < 24; ++i) {
         const bool silent = i % 6 == 0;  // 4 of them: each times out while the others step on
-        conns.push_back(std::make_unique<stepping_connection>(ioc, wheel, silent ? 40ms : 2s, silent));
+        // Half wait without re-arming, their probes looking while the other thread steps.
+        conns.push_back(std::make_unique<stepping_connection>(ioc, wheel, silent ? 40ms : 2s, silent, i / 6 % 2 == 1));
     }
     for (auto& c : conns) asio::post(c->strand, [&c] { c->next_round(); });
     std::thread other([&ioc] { ioc.run(); });
