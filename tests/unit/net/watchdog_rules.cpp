@@ -87,6 +87,13 @@ std::string read_now(asio::ip::tcp::socket& s, boost::system::error_code& ec) {
     return out;
 }
 
+/// What `s` holds now is the end of its input: a read gives no bytes, and eof.
+void expect_end_of_input(asio::ip::tcp::socket& s) {
+    boost::system::error_code ec;
+    BOOST_TEST(read_now(s, ec).empty());
+    BOOST_TEST((ec == asio::error::eof));
+}
+
 /// The peer sends a byte: the step waiting for it in `r` must end well, its watchdog untouched.
 void expect_step_to_end_well(asio::io_context& ioc, socket_pair& pair, io_watchdog& watchdog,
                              std::optional<boost::system::error_code>& r) {
@@ -104,6 +111,13 @@ struct wheel_world {
     std::shared_ptr<watchdog_wheel> wheel = std::make_shared<watchdog_wheel>(ioc.get_executor());
     socket_pair a{ioc}, b{ioc};
     io_watchdog wa{wheel, a.ours}, wb{wheel, b.ours};
+};
+
+/// wheel_world with a wait for new input on a.ours pending in `r` (wait_for_new_input).
+struct waiting_world : wheel_world {
+    waiting_world() { wait_for_new_input(ioc, a.ours, r); }
+    asio::executor_work_guard<asio::io_context::executor_type> busy = asio::make_work_guard(ioc);  // poll() must not stop it
+    std::optional<boost::system::error_code> r;
 };
 
 }  // namespace
@@ -224,10 +238,7 @@ BOOST_AUTO_TEST_CASE(a_connection_gone_before_its_timeout_runs_is_left_alone) {
     BOOST_TEST(wheel->watched() == 0u);
 }
 
-BOOST_FIXTURE_TEST_CASE(a_wait_for_input_that_is_not_rearmed_ends_for_each_new_input, wheel_world) {
-    const auto busy = asio::make_work_guard(ioc);  // ioc.poll() with nothing ready must not stop it
-    std::optional<boost::system::error_code> r;
-    wait_for_new_input(ioc, a.ours, r);
+BOOST_FIXTURE_TEST_CASE(a_wait_for_input_that_is_not_rearmed_ends_for_each_new_input, waiting_world) {
     for (const std::string piece : {"one", "two", "three"}) {
         BOOST_TEST_CONTEXT(piece) {
             asio::write(a.peer, asio::buffer(piece));
@@ -242,19 +253,22 @@ BOOST_FIXTURE_TEST_CASE(a_wait_for_input_that_is_not_rearmed_ends_for_each_new_i
             BOOST_TEST(!r.has_value());  // nothing new: it waits
         }
     }
-    // Input that comes while no wait is there is not lost: the next wait ends at once.
-    a.peer.close();
+    asio::write(a.peer, asio::buffer("four", 4));
     run_until_done(ioc, r);
     BOOST_REQUIRE(r.has_value());
     boost::system::error_code ec;
-    BOOST_TEST(read_now(a.ours, ec).empty());
-    BOOST_TEST((ec == asio::error::eof));
+    BOOST_TEST(read_now(a.ours, ec) == "four");
+    // Input that comes while no wait is there is not lost: the next wait ends at once.
+    a.peer.close();
+    ioc.poll();  // the reactor takes the close's edge, with no wait to give it to
+    r.reset();
+    wait_for_input(a.ours, false, r);
+    ioc.poll();
+    BOOST_REQUIRE(r.has_value());
+    expect_end_of_input(a.ours);
 }
 
-BOOST_FIXTURE_TEST_CASE(a_close_that_came_with_the_last_bytes_is_found_by_the_probe, wheel_world) {
-    const auto busy = asio::make_work_guard(ioc);  // ioc.poll() with nothing ready must not stop it
-    std::optional<boost::system::error_code> r;
-    wait_for_new_input(ioc, a.ours, r);
+BOOST_FIXTURE_TEST_CASE(a_close_that_came_with_the_last_bytes_is_found_by_the_probe, waiting_world) {
     // The last bytes and the close reach the socket before the reactor looks again: one edge.
     asio::write(a.peer, asio::buffer("last", 4));
     a.peer.shutdown(asio::ip::tcp::socket::shutdown_send);
@@ -274,14 +288,10 @@ BOOST_FIXTURE_TEST_CASE(a_close_that_came_with_the_last_bytes_is_found_by_the_pr
     BOOST_TEST(!wa.finish(*r));                          // ...which the step takes as input
     BOOST_TEST(wheel->hidden_input_found() == 1u);
     BOOST_TEST(a.ours.is_open());
-    BOOST_TEST(read_now(a.ours, ec).empty());
-    BOOST_TEST((ec == asio::error::eof));
+    expect_end_of_input(a.ours);
 }
 
-BOOST_FIXTURE_TEST_CASE(a_probe_that_finds_nothing_leaves_the_wait_to_its_deadline_and_to_later_input, wheel_world) {
-    const auto busy = asio::make_work_guard(ioc);  // ioc.poll() with nothing ready must not stop it
-    std::optional<boost::system::error_code> r;
-    wait_for_new_input(ioc, a.ours, r);
+BOOST_FIXTURE_TEST_CASE(a_probe_that_finds_nothing_leaves_the_wait_to_its_deadline_and_to_later_input, waiting_world) {
     wa.begin_input_wait(clock_type::now() + 30ms, clock_type::now() + 30s, ioc.get_executor());
     ioc.run_for(200ms);  // the probe has looked by now
     BOOST_TEST(!r.has_value());
@@ -292,10 +302,7 @@ BOOST_FIXTURE_TEST_CASE(a_probe_that_finds_nothing_leaves_the_wait_to_its_deadli
     expect_step_to_end_well(ioc, a, wa, r);
 }
 
-BOOST_FIXTURE_TEST_CASE(input_a_read_left_behind_ends_a_rearmed_wait_and_a_wait_can_be_cancelled, wheel_world) {
-    const auto busy = asio::make_work_guard(ioc);  // ioc.poll() with nothing ready must not stop it
-    std::optional<boost::system::error_code> r;
-    wait_for_new_input(ioc, a.ours, r);
+BOOST_FIXTURE_TEST_CASE(input_a_read_left_behind_ends_a_rearmed_wait_and_a_wait_can_be_cancelled, waiting_world) {
     const std::string burst(32 * 1024, 'x');  // within the socket buffers: written at once
     asio::write(a.peer, asio::buffer(burst));
     run_until_done(ioc, r);
@@ -308,7 +315,7 @@ BOOST_FIXTURE_TEST_CASE(input_a_read_left_behind_ends_a_rearmed_wait_and_a_wait_
     r.reset();
     asio::cancellation_signal cancel;
     async_wait_for_input(a.ours, false,
-                         asio::bind_cancellation_slot(cancel.slot(), [&r](boost::system::error_code ec) { r = ec; }));
+                         asio::bind_cancellation_slot(cancel.slot(), [this](boost::system::error_code ec) { r = ec; }));
     ioc.run_for(100ms);
     BOOST_TEST(!r.has_value());
     cancel.emit(asio::cancellation_type::terminal);
