@@ -377,7 +377,7 @@ public:
             }
             const errc code = d.arm_input_wait(c, step_end, step_code, co_await asio::this_coro::executor);
             auto [ec] = co_await async_wait_for_input(c.tcp(), c.input_left, d.token(co_await asio::this_coro::cancellation_state));
-            became_readable(c, ec, code, during);
+            became_readable(c, ec, code, during, d.cancel_requested(co_await asio::this_coro::cancellation_state));
         }
     }
 
@@ -456,9 +456,15 @@ public:
     }
 
     /// Ends a plain connection's wait for readability (the wait is written out in each caller:
-    /// a coroutine of its own would add a frame to every waiting stream).
-    void became_readable(connection& c, boost::system::error_code ec, errc timeout_code, const char* during) const {
+    /// a coroutine of its own would add a frame to every waiting stream). `cancel_requested`:
+    /// deadline::cancel_requested() for the waiting coroutine.
+    void became_readable(connection& c, boost::system::error_code ec, errc timeout_code, const char* during,
+                         bool cancel_requested) const {
         ec = c.watchdog.finish(ec);
+        // Cancelled, but nobody asked: the watchdog's probe for input without an edge did, for this
+        // wait or, on a thread pool without strands, for the one before it, which ended just as
+        // the probe looked. Either way a read finds the input, or nothing and the step waits on.
+        if (ec == asio::error::operation_aborted && !cancel_requested && c.tcp().is_open()) ec = {};
         if (ec) throw_transport_error(ec, timeout_code, during, pool_->url());
         c.drained = false;
     }
@@ -775,7 +781,8 @@ public:
                             deadline_.arm_input_wait(*o_.conn, step_end, errc::stream_idle_timeout, co_await asio::this_coro::executor);
                         auto [ec] = co_await async_wait_for_input(o_.conn->tcp(), o_.conn->input_left,
                                                                   deadline_.token(co_await asio::this_coro::cancellation_state));
-                        client_->became_readable(*o_.conn, ec, code, during);
+                        client_->became_readable(*o_.conn, ec, code, during,
+                                                 deadline_.cancel_requested(co_await asio::this_coro::cancellation_state));
                     } else {
                         co_await client_->wait_for_tls_bytes(*o_.conn, *o_.parser, deadline_, step_end, errc::stream_idle_timeout, during);
                     }

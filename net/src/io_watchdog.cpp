@@ -32,11 +32,11 @@ struct io_watchdog::state : std::enable_shared_from_this<state> {
     std::atomic<clock::time_point> deadline{never};
     std::atomic<bool> in_step{false};
     std::atomic<bool> fired{false};  // a timeout closed the socket during this step
-    // A step of begin_input_wait(): `deadline` holds the probe's time until the probe is done,
-    // `after_probe` the step's own deadline; `probed`: the probe found input and cancelled.
-    std::atomic<bool> probing{false};
+    // A step of begin_input_wait(): when the wheel looks at the socket (never: not, or done), and
+    // whether that look found input and cancelled the wait. Kept apart from `deadline`, so that
+    // only a step's own deadline can ever close its socket.
+    std::atomic<clock::time_point> probe_at{never};
     std::atomic<bool> probed{false};
-    std::atomic<clock::time_point> after_probe{never};
 
     bool listed = false;
     asio::any_io_executor step_executor;  // where a timeout runs: the coroutine of the step
@@ -55,35 +55,31 @@ io_watchdog::~io_watchdog() {
     if (state_->listed) w.unlink_locked(*state_);
 }
 
-void io_watchdog::begin(clock::time_point deadline, const asio::any_io_executor& ex) {
-    state_->probing.store(false);
-    start(deadline, ex);
-}
+void io_watchdog::begin(clock::time_point deadline, const asio::any_io_executor& ex) { start(deadline, never, ex); }
 
 void io_watchdog::begin_input_wait(clock::time_point probe_at, clock::time_point deadline, const asio::any_io_executor& ex) {
-    if (probe_at >= deadline) return begin(deadline, ex);
-    state_->after_probe.store(deadline);
-    state_->probing.store(true);
-    start(probe_at, ex);
+    start(deadline, probe_at < deadline ? probe_at : never, ex);
 }
 
-void io_watchdog::start(clock::time_point deadline, const asio::any_io_executor& ex) {
+void io_watchdog::start(clock::time_point deadline, clock::time_point probe_at, const asio::any_io_executor& ex) {
     auto& s = *state_;
     auto& w = *s.wheel;
     s.fired.store(false);
     s.probed.store(false);
     s.deadline.store(deadline);
+    s.probe_at.store(probe_at);
     s.in_step.store(true);
+    const auto first = std::min(deadline, probe_at);  // what the wheel must wake up for
     if (!s.listed || s.step_executor != ex) {
         std::lock_guard lock(w.mutex_);
         if (s.step_executor != ex) s.step_executor = ex;
         if (!s.listed) w.link_locked(s);
-        if (deadline != never) w.wake_by_locked(deadline);
+        if (first != never) w.wake_by_locked(first);
         return;
     }
-    if (deadline != never && deadline < w.wake_at_.load()) {
+    if (first != never && first < w.wake_at_.load()) {
         std::lock_guard lock(w.mutex_);
-        w.wake_by_locked(deadline);
+        w.wake_by_locked(first);
     }
 }
 
@@ -163,11 +159,13 @@ void watchdog_wheel::on_timer(std::uint64_t generation, boost::system::error_cod
     auto next = never;
     for (auto* s = head_; s; s = s->next) {
         if (!s->in_step.load()) continue;  // between steps: the next one stores its own deadline
-        const auto d = s->deadline.load();
+        const auto deadline = s->deadline.load();
+        const auto d = std::min(deadline, s->probe_at.load());
         if (d > now) {
             next = std::min(next, d);
             continue;
         }
+        if (deadline > now) next = std::min(next, deadline);  // a look for input: the deadline is still to come
         asio::post(s->step_executor, [st = s->shared_from_this(), ex = s->step_executor] { st->wheel->expire(*st, ex); });
     }
     // Not sooner than a little while from now: thousands of streams falling silent one after
@@ -181,19 +179,21 @@ void watchdog_wheel::expire(io_watchdog::state& s, const asio::any_io_executor& 
     // The step may have ended, or a later one begun, while this was on its way. One begun by a
     // coroutine on another executor is not this one's to touch: its begin() armed the timer for
     // its own deadline, which sends it a timeout of its own.
-    if (!s.socket || s.step_executor != ex || !s.in_step.load() || s.deadline.load() > clock::now()) return;
-    if (s.probing.exchange(false)) {
+    if (!s.socket || s.step_executor != ex || !s.in_step.load()) return;
+    const auto now = clock::now();
+    if (s.deadline.load() > now) {
+        // Not a timeout; the step's look for input without an edge, if that is due. Taken by
+        // exchange, so that a later step's own look (another time) is never taken for it.
+        auto probe = s.probe_at.load();
+        if (probe > now || !s.probe_at.compare_exchange_strong(probe, never)) return;
         if (input_waiting(*s.socket)) {
             ++hidden_input_found_;
             s.probed.store(true);
             boost::system::error_code ignored;
             s.socket->cancel(ignored);  // the wait ends; the step reads what is there
-            return;
         }
-        // Nothing hidden: whatever comes from now on raises an edge of its own.
-        const auto d = s.after_probe.load();
-        s.deadline.store(d);
-        if (d != never) wake_by_locked(d);
+        // Else nothing is hidden: whatever comes from now on raises an edge of its own, and the
+        // step is left to its deadline, for which on_timer() armed the wheel when it sent this.
         return;
     }
     s.fired.store(true);

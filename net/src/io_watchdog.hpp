@@ -59,7 +59,8 @@ public:
     struct state;
 
 private:
-    void start(std::chrono::steady_clock::time_point deadline, const boost::asio::any_io_executor& ex);
+    void start(std::chrono::steady_clock::time_point deadline, std::chrono::steady_clock::time_point probe_at,
+               const boost::asio::any_io_executor& ex);
     std::shared_ptr<state> state_;  // shared with a timeout on its way to the step's executor
 };
 

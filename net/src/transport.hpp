@@ -92,6 +92,11 @@ public:
     bool cancelled(const asio::cancellation_state& own) const noexcept {
         return (cancel_ && cancel_->cancelled) || own.cancelled() != asio::cancellation_type::none;
     }
+    /// Whether any cancellation (terminal or not) has been asked for the request or the coroutine:
+    /// an operation that ended as cancelled when this is false was cancelled by the watchdog.
+    bool cancel_requested(const asio::cancellation_state& own) const noexcept {
+        return (cancel_ && cancel_->requested) || own.cancelled() != asio::cancellation_type::none;
+    }
     void throw_if_cancelled() const;
     errc arm(connection& c, clock::time_point step_end, errc step_code, const asio::any_io_executor& ex) const;
     errc arm(connection& c, std::chrono::milliseconds step, errc step_code, const asio::any_io_executor& ex) const {
@@ -120,9 +125,11 @@ private:
     struct request_cancellation {
         asio::cancellation_signal signal;
         bool cancelled = false;
+        bool requested = false;  // any cancellation, terminal or not
         struct forward {
             std::shared_ptr<request_cancellation> to;
             void operator()(asio::cancellation_type type) const {
+                to->requested = true;
                 if ((type & asio::cancellation_type::terminal) != asio::cancellation_type::none) to->cancelled = true;
                 to->signal.emit(type);
             }

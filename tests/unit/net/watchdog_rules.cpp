@@ -302,6 +302,19 @@ BOOST_FIXTURE_TEST_CASE(a_probe_that_finds_nothing_leaves_the_wait_to_its_deadli
     expect_step_to_end_well(ioc, a, wa, r);
 }
 
+BOOST_FIXTURE_TEST_CASE(a_wait_whose_probe_found_nothing_times_out_at_its_own_deadline_not_before, waiting_world) {
+    const auto deadline = clock_type::now() + 300ms;
+    wa.begin_input_wait(clock_type::now() + 20ms, deadline, ioc.get_executor());
+    ioc.run_until(deadline - 150ms);  // the probe has looked, and found nothing
+    BOOST_TEST(!r.has_value());
+    BOOST_TEST(a.ours.is_open());
+    run_until_done(ioc, r);
+    BOOST_REQUIRE(r.has_value());
+    BOOST_TEST((clock_type::now() >= deadline));
+    BOOST_TEST(!a.ours.is_open());
+    BOOST_TEST((wa.finish(*r) == boost::beast::error::timeout));
+}
+
 BOOST_FIXTURE_TEST_CASE(input_a_read_left_behind_ends_a_rearmed_wait_and_a_wait_can_be_cancelled, waiting_world) {
     const std::string burst(32 * 1024, 'x');  // within the socket buffers: written at once
     asio::write(a.peer, asio::buffer(burst));
