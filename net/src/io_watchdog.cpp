@@ -21,10 +21,11 @@ constexpr std::chrono::milliseconds wake_granularity{20};
 // without a lock, and the wheel's timer reads them. The rest is guarded by the wheel's mutex
 // (the owner, their only writer, also reads them without it).
 //
-// Why no step is missed: begin() stores its deadline, then reads when the wheel wakes; the
-// timer's handler marks the wheel unarmed, then reads the deadlines (all sequentially
-// consistent). So either the handler sees the new deadline, or begin() sees the wheel unarmed
-// (or armed anew after that handler) and arms it for its own deadline if that comes first.
+// Why no step is missed: begin() stores its deadline (and the time of its look for input, if
+// any), then reads when the wheel wakes; the timer's handler marks the wheel unarmed, then reads
+// the times (all sequentially consistent). So either the handler sees the new times, or begin()
+// sees the wheel unarmed (or armed anew after that handler) and arms it for the earlier of its
+// own if that comes first.
 struct io_watchdog::state : std::enable_shared_from_this<state> {
     state(std::shared_ptr<watchdog_wheel> w, asio::ip::tcp::socket& s) : wheel(std::move(w)), socket(&s) {}
 
