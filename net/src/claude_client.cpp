@@ -89,6 +89,7 @@ public:
     const client_config& config() const noexcept { return cfg_; }
     asio::any_io_executor executor() const noexcept { return executor_; }
     pool_stats stats() const { return pool_->stats(); }
+    std::size_t close_idle(bool all) { return pool_->close_idle(all); }
 
     /// A request ready to send, composed once and resent as is by retries: the header as
     /// HTTP/1.1 text and the serialised body.
@@ -1095,6 +1096,8 @@ claude_client::~claude_client() = default;
 const client_config& claude_client::config() const noexcept { return impl_->config(); }
 boost::asio::any_io_executor claude_client::executor() const noexcept { return impl_->executor(); }
 pool_stats claude_client::stats() const { return impl_->stats(); }
+std::size_t claude_client::prune_idle_connections() { return impl_->close_idle(false); }
+std::size_t claude_client::close_idle_connections() { return impl_->close_idle(true); }
 
 boost::asio::awaitable<message> claude_client::create_message(message_request request) {
     return create_with(impl_, std::move(request));  // the operation keeps the client state alive

@@ -41,15 +41,16 @@ tcp_socket& connection::tcp() noexcept {
     return std::get<tls_stream>(stream).next_layer();
 }
 
-bool connection::spoke_while_idle() noexcept {
+bool connection::tls_input_buffered() noexcept {
     // A TLS record (a stray one, the server's close_notify) may already sit in OpenSSL's
     // buffers, read from the socket with the response's last one.
-    if (auto* tls = std::get_if<tls_stream>(&stream)) {
-        SSL* ssl = tls->native_handle();
-        if (SSL_has_pending(ssl) || BIO_ctrl_pending(SSL_get_rbio(ssl)) > 0) return true;
-    }
-    return input_waiting(tcp());
+    auto* tls = std::get_if<tls_stream>(&stream);
+    if (!tls) return false;
+    SSL* ssl = tls->native_handle();
+    return SSL_has_pending(ssl) || BIO_ctrl_pending(SSL_get_rbio(ssl)) > 0;
 }
+
+bool connection::spoke_while_idle() noexcept { return tls_input_buffered() || input_waiting(tcp()); }
 
 void connection::close() noexcept {
     boost::system::error_code ignored;
@@ -429,6 +430,37 @@ void connection_pool::wake_one_locked() noexcept {
     // On the timer's strand; expiring it, rather than cancelling the wait, also ends a wait
     // that has not begun yet (on a thread pool the wake-up may come first).
     asio::post(wake->get_executor(), [wake] { wake->expires_at(clock::time_point::min()); });
+}
+
+std::size_t connection_pool::close_idle(bool all) {
+    std::vector<std::unique_ptr<connection>> doomed;
+    {
+        std::lock_guard lock(mutex_);
+        if (all) {
+            for (auto& c : idle_) doomed.push_back(std::move(c));
+            idle_.clear();
+        } else if (!idle_.empty()) {
+            // One poll() over every idle socket, not a look at each: a host with thousands idle
+            // pays one system call. A socket the server closed, reset or wrote on is readable.
+            std::vector<pollfd> fds;
+            fds.reserve(idle_.size());
+            for (const auto& c : idle_) fds.push_back(pollfd{c->tcp().native_handle(), POLLIN | POLLRDHUP, 0});
+            const bool polled = ::poll(fds.data(), fds.size(), 0) >= 0;
+            const auto limit = cfg_.idle_connection_timeout;
+            const auto now = clock::now();
+            std::size_t kept = 0;
+            for (std::size_t i = 0; i < idle_.size(); ++i) {
+                auto& c = idle_[i];
+                const bool expired = limit.count() > 0 && now - c->idle_since >= limit;
+                const bool spoke = polled ? fds[i].revents != 0 || c->tls_input_buffered() : c->spoke_while_idle();
+                if (expired || spoke) doomed.push_back(std::move(c));
+                else idle_[kept++] = std::move(c);
+            }
+            idle_.resize(kept);
+        }
+    }
+    for (auto& c : doomed) c->close();  // outside the lock
+    return doomed.size();
 }
 
 pool_stats connection_pool::stats() const {

@@ -63,6 +63,8 @@ struct connection {
     /// Whether the peer sent anything (bytes, its close, a reset) since the last response ended:
     /// such a connection must not carry another request. Asks the socket without waiting.
     bool spoke_while_idle() noexcept;
+    /// The part of spoke_while_idle() that needs no system call: TLS input already read.
+    bool tls_input_buffered() noexcept;
     void close() noexcept;
 };
 
@@ -187,6 +189,10 @@ public:
     /// An idle connection (unless `fresh`), or a new one (resolve, connect, TLS handshake with
     /// SNI and verification). Waits while max_connections_per_host are in use.
     asio::awaitable<lease> acquire(const deadline& d, bool fresh = false);
+    /// Closes the idle connections that no request may use: idle past idle_connection_timeout,
+    /// or spoken on while idle (the server's close, stray bytes). With `all`, every idle one.
+    /// Returns how many it closed.
+    std::size_t close_idle(bool all);
     pool_stats stats() const;
     const base_url& url() const noexcept { return url_; }
 

@@ -342,13 +342,36 @@ public:
     }
 
     void session_closed(const std::string& id) {
+        std::shared_ptr<asio::steady_timer> check;
+        {
+            std::lock_guard lock(mutex_);
+            sessions_.erase(id);
+            if (sessions_.empty()) check = std::move(connection_check_);
+        }
+        stop_connection_check(std::move(check));
+    }
+    /// After a session opened (mutex_ held): the idle connection check runs unless it does.
+    void start_connection_check_locked();
+    /// Stops the idle connection check that `check` is the timer of (none: nothing to stop).
+    static void stop_connection_check(std::shared_ptr<asio::steady_timer> check) {
+        if (check) asio::dispatch(check->get_executor(), [check] { check->cancel(); });
+    }
+    /// Takes the idle connection check's timer away, for a shutdown to stop it.
+    std::shared_ptr<asio::steady_timer> take_connection_check() {
         std::lock_guard lock(mutex_);
-        sessions_.erase(id);
+        return std::move(connection_check_);
     }
     zero_waiter& turns_in_flight() noexcept { return turns_; }
     zero_waiter& extractions() noexcept { return extractions_; }
 
 private:
+    /// The idle connection check: every `every`, the client's idle connections that can no
+    /// longer carry a request are closed. Ends when its timer is cancelled or replaced, or when
+    /// no session is open at a tick (a session dropped without end() leaves without
+    /// session_closed()).
+    static asio::awaitable<void> check_idle_connections(std::weak_ptr<runtime_impl> weak,
+                                                        std::shared_ptr<asio::steady_timer> timer,
+                                                        std::chrono::milliseconds every);
     asio::awaitable<void> extraction_worker(std::string user);
     /// Runs one job's memory pass and reports its outcome, except a failure that may pass (a
     /// full disk, an I/O error), which it returns for the worker to retry.
@@ -396,6 +419,8 @@ private:
     std::shared_ptr<const runtime_hooks> hooks_ = std::make_shared<const runtime_hooks>();
     std::map<std::string, std::weak_ptr<session_impl>> sessions_;
     std::size_t opens_since_sweep_ = 0;
+    /// (mutex_) The timer of the idle connection check, while one runs (sessions are open).
+    std::shared_ptr<asio::steady_timer> connection_check_;
     std::map<std::string, usage_totals> user_usage_;
     std::set<std::string> held_back_users_;  ///< during shutdown: users whose jobs wait for the next start
     std::map<std::string, std::deque<extraction_job>> queues_;
@@ -838,6 +863,7 @@ void runtime_impl::abandon() {
         abandoned_ = true;
     }
     shutting_down_ = true;
+    stop_connection_check(take_connection_check());
     // What would keep the executor busy for minutes: idle timers (30 min by default) holding
     // their sessions, turns streaming, extractions waiting for the model.
     for (const auto& s : open_sessions()) {
@@ -847,6 +873,37 @@ void runtime_impl::abandon() {
     cancel_extractions();
     cut_retry_waits();
     stop_actor();
+}
+
+asio::awaitable<void> runtime_impl::check_idle_connections(std::weak_ptr<runtime_impl> weak,
+                                                         std::shared_ptr<asio::steady_timer> timer,
+                                                         std::chrono::milliseconds every) {
+    for (;;) {
+        timer->expires_after(every);
+        // Cancelled before this wait began, the cancel found nothing to cancel: the flag (set
+        // before a shutdown cancels it, on this strand) tells instead.
+        if (auto self = weak.lock(); !self || self->shutting_down()) co_return;
+        auto [ec] = co_await timer->async_wait(asio::as_tuple(asio::use_awaitable));
+        auto self = weak.lock();
+        if (ec || !self || self->shutting_down()) co_return;
+        self->client().prune_idle_connections();
+        std::lock_guard lock(self->mutex_);
+        if (self->connection_check_ != timer) co_return;  // stopped, and maybe another started
+        std::erase_if(self->sessions_, [](const auto& kv) { return kv.second.expired(); });
+        if (self->sessions_.empty()) {
+            self->connection_check_.reset();
+            co_return;
+        }
+    }
+}
+
+void runtime_impl::start_connection_check_locked() {
+    const auto every = cfg_.idle_connection_check_interval;
+    if (connection_check_ || every.count() <= 0 || shutting_down()) return;
+    connection_check_ = std::make_shared<asio::steady_timer>(asio::make_strand(executor_));
+    // The coroutine holds the runtime weakly: a runtime dropped without shutdown() is not kept.
+    asio::co_spawn(connection_check_->get_executor(), check_idle_connections(weak_from_this(), connection_check_, every),
+                   asio::detached);
 }
 
 runtime_impl::start_step runtime_impl::claim_start() {
@@ -998,6 +1055,7 @@ asio::awaitable<session> runtime_impl::open_session(std::string agent_name, std:
                 std::erase_if(sessions_, [](const auto& kv) { return kv.second.expired(); });
             }
             sessions_[impl->info().session_id] = impl;
+            start_connection_check_locked();
         }
         impl->start_idle_watch();
         co_return session(impl);
@@ -1421,6 +1479,7 @@ asio::awaitable<void> runtime_impl::shutdown() {
         }
     }
     shutting_down_ = true;
+    stop_connection_check(take_connection_check());
     if (first) {
         auto self = shared_from_this();
         asio::co_spawn(executor_, [self] { return self->run_shutdown(); }, [self](std::exception_ptr e) {

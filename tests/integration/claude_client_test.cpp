@@ -474,6 +474,65 @@ BOOST_AUTO_TEST_CASE(a_connection_idle_for_longer_than_idle_connection_timeout_i
     BOOST_TEST(client.stats().connections_opened == 2u);
 }
 
+// A server closes kept-alive connections that stay idle: until a request came for the host,
+// the client kept such a socket (in CLOSE_WAIT) in its pool. Pruning closes it, and only it.
+BOOST_AUTO_TEST_CASE(pruning_closes_the_idle_connections_the_server_closed_and_keeps_the_others) {
+    fake_anthropic_server server;
+    auto closed_by_server = scripted_response::sse(engram::test::make_text_stream("closed later"));
+    closed_by_server.close_after = 50ms;
+    server.push(closed_by_server);
+    server.push(scripted_response::sse(engram::test::make_text_stream("kept open")));
+    server.push(scripted_response::sse(engram::test::make_text_stream("on the kept one")));
+    asio::io_context ioc;
+    claude_client client(ioc.get_executor(), config_for(server));
+    engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> {
+        // Both open before either is read: two connections.
+        auto first = co_await client.stream_message(hello_request());
+        auto second = co_await client.stream_message(hello_request());
+        BOOST_TEST(co_await drain(first) == "closed later");
+        BOOST_TEST(co_await drain(second) == "kept open");
+        BOOST_REQUIRE(client.stats().idle == 2u);
+        BOOST_REQUIRE(co_await engram::test::eventually([&] { return server.connections_open() == 1u; }));
+        BOOST_TEST(client.stats().idle == 2u);  // the closed one is still pooled
+        BOOST_TEST(client.prune_idle_connections() == 1u);
+        BOOST_TEST(client.stats().idle == 1u);
+        BOOST_TEST(client.prune_idle_connections() == 0u);
+        auto third = co_await client.stream_message(hello_request());
+        BOOST_TEST(co_await drain(third) == "on the kept one");
+    });
+    const auto requests = server.requests();
+    BOOST_REQUIRE_EQUAL(requests.size(), 3u);
+    BOOST_TEST(requests[2].connection == requests[1].connection);
+    BOOST_TEST(client.stats().connections_opened == 2u);
+}
+
+BOOST_AUTO_TEST_CASE(pruning_closes_connections_idle_past_the_timeout_and_closing_all_leaves_none) {
+    fake_anthropic_server server;
+    for (int i = 0; i < 2; ++i) server.push(scripted_response::sse(engram::test::make_text_stream("turn " + std::to_string(i))));
+    asio::io_context ioc;
+    auto cfg = config_for(server);
+    cfg.idle_connection_timeout = 150ms;
+    claude_client client(ioc.get_executor(), cfg);
+    engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> {
+        auto s0 = co_await client.stream_message(hello_request());
+        BOOST_TEST(co_await drain(s0) == "turn 0");
+        BOOST_TEST(client.prune_idle_connections() == 0u);  // live, and idle for less than 150 ms
+        BOOST_TEST(client.stats().idle == 1u);
+        asio::steady_timer idle(co_await asio::this_coro::executor, 300ms);
+        co_await idle.async_wait(asio::use_awaitable);
+        BOOST_TEST(client.prune_idle_connections() == 1u);
+        BOOST_TEST(client.stats().idle == 0u);
+        BOOST_TEST(co_await engram::test::eventually([&] { return server.connections_open() == 0u; }));
+        auto s1 = co_await client.stream_message(hello_request());
+        BOOST_TEST(co_await drain(s1) == "turn 1");
+        BOOST_TEST(client.stats().idle == 1u);
+        BOOST_TEST(client.close_idle_connections() == 1u);
+        BOOST_TEST(client.stats().idle == 0u);
+        BOOST_TEST(co_await engram::test::eventually([&] { return server.connections_open() == 0u; }));
+    });
+    BOOST_TEST(client.stats().connections_opened == 2u);
+}
+
 // Interim responses before the real one (100 Continue, 103 Early Hints, as a proxy or CDN may
 // send) are read past: the stream is the 200 that follows, and the connection stays in step.
 BOOST_AUTO_TEST_CASE(interim_responses_before_the_real_one_are_read_past) {
@@ -1286,11 +1345,7 @@ BOOST_AUTO_TEST_CASE(cancelling_the_reader_closes_the_stream_and_frees_its_conne
         cancelled = cancelled || s.done();
         BOOST_TEST(client.stats().in_use == 0u);
         // The server sees the connection close promptly.
-        for (int i = 0; i < 100 && server.connections_open() > 0; ++i) {
-            asio::steady_timer t(co_await asio::this_coro::executor, 20ms);
-            co_await t.async_wait(asio::use_awaitable);
-        }
-        BOOST_TEST(server.connections_open() == 0u);
+        BOOST_TEST(co_await engram::test::eventually([&] { return server.connections_open() == 0u; }, 2s));
     }, 20s);
     BOOST_TEST(cancelled);
 }

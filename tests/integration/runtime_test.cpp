@@ -90,17 +90,7 @@ asio::awaitable<void> until_tried(const std::atomic<int>& extraction_calls) {
     }
 }
 
-// Polls (every 20 ms, up to `limit`) until `done` holds: a regression then fails the test
-// instead of hanging it.
-asio::awaitable<bool> eventually(const std::function<bool()>& done, std::chrono::milliseconds limit = 5s) {
-    asio::steady_timer t(co_await asio::this_coro::executor);
-    for (auto until = std::chrono::steady_clock::now() + limit; !done();) {
-        if (std::chrono::steady_clock::now() >= until) co_return false;
-        t.expires_after(20ms);
-        co_await t.async_wait(asio::use_awaitable);
-    }
-    co_return true;
-}
+using engram::test::eventually;
 
 // One session of `user` that says `text` and ends (its memory pass queued).
 asio::awaitable<void> say_and_end(runtime& rt, std::string user, std::string text) {
@@ -1987,6 +1977,36 @@ BOOST_AUTO_TEST_CASE(a_runtime_destroyed_without_shutdown_lets_the_io_context_ru
     ioc.run_for(10s);
     BOOST_TEST(ioc.stopped());  // ran out of work rather than into the time limit
     BOOST_TEST((std::chrono::steady_clock::now() - began < 5s));
+}
+
+// A server closes kept-alive connections that stay idle. While sessions are open the runtime
+// closes them on its side too, instead of keeping their descriptors until the next request.
+// (That the check holds no io_context past the last session or a shutdown, the tests around
+// this one show: they expect the io_context to run out of work before the default interval.)
+BOOST_AUTO_TEST_CASE(while_sessions_are_open_connections_the_server_closed_are_closed_on_the_runtimes_side_too) {
+    engram::test::temp_dir dir;
+    fake_anthropic_server server;
+    server.set_handler([](const recorded_request& r) {
+        auto reply = is_extraction(r) ? extraction_reply(fact_update) : echo_reply(r);
+        reply.close_after = 50ms;
+        return reply;
+    });
+    asio::io_context ioc;
+    auto cfg = config_for(server, dir);
+    cfg.idle_connection_check_interval = 100ms;
+    runtime rt(ioc.get_executor(), cfg);
+    engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> {
+        co_await rt.start();
+        auto s = co_await rt.open_session("assistant", "nia");
+        co_await s.send("hello");
+        BOOST_TEST(rt.client().stats().idle == 1u);
+        BOOST_TEST(co_await eventually([&] { return rt.client().stats().idle == 0u; }, 2s));
+        co_await s.send("hello again");  // on a new connection
+        BOOST_TEST(rt.client().stats().connections_opened == 2u);
+        s.end();
+        co_await rt.shutdown();
+    }, 30s);
+    BOOST_TEST(stored_memory(dir, "nia").session_count == 1);
 }
 
 // A caller that bounds its wait for shutdown() (or is cancelled) used to stop the shutdown half

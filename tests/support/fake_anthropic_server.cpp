@@ -144,6 +144,11 @@ struct fake_anthropic_server::impl {
             }
             if (!co_await respond(s, script)) co_return;
             if (!script.keep_alive || !client_keep_alive) co_return;
+            if (script.close_after.count() > 0) {
+                asio::steady_timer idle(co_await asio::this_coro::executor, script.close_after);
+                co_await idle.async_wait(asio::as_tuple(asio::use_awaitable));
+                co_return;
+            }
         }
     }
 

@@ -38,6 +38,9 @@ struct scripted_response {
     /// At the stop point, keep the connection open and send nothing until the client leaves.
     bool stall = false;
     bool keep_alive = true;
+    /// Kept alive, then closed this long after the response, as a server closes kept-alive
+    /// connections that stay idle (what comes meanwhile is not read). Zero: not closed.
+    std::chrono::milliseconds close_after{0};
     /// Read the request, then close the connection without a byte of response (a server that
     /// timed the kept-alive connection out just as the request came, or dropped it; after
     /// delay_before_header, one that worked on it first).

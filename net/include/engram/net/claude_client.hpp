@@ -236,6 +236,18 @@ public:
 
     pool_stats stats() const;
 
+    /// Closes the pooled idle connections no request can use any more: those the server closed
+    /// (or sent anything on) while they were idle, and those idle past idle_connection_timeout.
+    /// A request would find and close them itself, but only when one comes for the host: until
+    /// then each holds its descriptor (a socket the server closed sits in CLOSE_WAIT). A
+    /// long-running host calls this now and then (runtime::runtime does, while sessions are
+    /// open: runtime_config::idle_connection_check_interval). One poll() over the idle
+    /// connections; returns how many it closed.
+    std::size_t prune_idle_connections();
+    /// Closes every idle pooled connection; connections in use are left alone. For a host about
+    /// to go quiet for long, or to let a server it is leaving see the connections end now.
+    std::size_t close_idle_connections();
+
 private:
     // The operations themselves: create_message() and stream_message() are no coroutines, so
     // they take the client's state when called. A coroutine member would read it through

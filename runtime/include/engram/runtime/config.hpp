@@ -76,6 +76,13 @@ struct runtime_config {
     /// memory per session. Setting it while several threads run the executor is a data race.
     /// runtime(1, config) sets it itself.
     bool single_threaded_executor = false;
+    /// While sessions are open, how often the shared client closes pooled connections no request
+    /// can use any more (net::claude_client::prune_idle_connections): those the server closed
+    /// while they were idle, which would otherwise keep their descriptors (in CLOSE_WAIT) until
+    /// the next request, and those idle past client.idle_connection_timeout. One poll() over
+    /// the idle connections each time. The check stops when the last session ends (it never
+    /// keeps an io_context::run() going on its own). Zero: never.
+    std::chrono::milliseconds idle_connection_check_interval{std::chrono::seconds(15)};
     /// When non-zero, start() raises the soft RLIMIT_NOFILE to at least this many descriptors
     /// (each streaming session holds one socket; allow some for files and the memory store),
     /// up to the hard limit, and fails with errc::resource_limit saying what to change if the
