@@ -2009,6 +2009,46 @@ BOOST_AUTO_TEST_CASE(while_sessions_are_open_connections_the_server_closed_are_c
     BOOST_TEST(stored_memory(dir, "nia").session_count == 1);
 }
 
+// The check runs on one of the runtime's threads while sessions on the others take connections
+// from the pool and give them back, and the server closes those that stay idle for 3 ms: some are
+// pruned, some found closed by the next request, some closed as a request goes out (sent again).
+BOOST_AUTO_TEST_CASE(the_idle_connection_check_beside_sessions_on_other_threads_loses_no_turn) {
+    engram::test::temp_dir dir;
+    fake_anthropic_server server;
+    server.set_handler([](const recorded_request& r) {
+        auto reply = is_extraction(r) ? extraction_reply("{}") : echo_reply(r);
+        reply.close_after = 3ms;
+        return reply;
+    });
+    auto cfg = config_for(server, dir);
+    cfg.idle_connection_check_interval = 2ms;
+    runtime rt(3, cfg);
+    constexpr int sessions = 12, turns = 4;
+    std::atomic<int> ok{0};
+    std::vector<std::future<void>> done;
+    for (int i = 0; i < sessions; ++i)
+        done.push_back(asio::co_spawn(rt.executor(), [&rt, &ok, i]() -> asio::awaitable<void> {
+            co_await rt.start();
+            auto s = co_await rt.open_session("assistant", "pat" + std::to_string(i));
+            for (int t = 0; t < turns; ++t) {
+                const std::string text = "u" + std::to_string(i) + "-t" + std::to_string(t);
+                auto reply = co_await s.send(text);
+                if (reply.text() == "echo: " + text) ++ok;
+                asio::steady_timer pause(co_await asio::this_coro::executor, std::chrono::milliseconds(i % 4 * 2));
+                co_await pause.async_wait(asio::use_awaitable);
+            }
+            s.end();
+        }, asio::use_future));
+    for (auto& f : done) {
+        BOOST_REQUIRE(f.wait_for(60s) == std::future_status::ready);
+        f.get();
+    }
+    auto shut = asio::co_spawn(rt.executor(), rt.shutdown(), asio::use_future);
+    BOOST_REQUIRE(shut.wait_for(30s) == std::future_status::ready);
+    shut.get();
+    BOOST_TEST(ok.load() == sessions * turns);
+}
+
 // A caller that bounds its wait for shutdown() (or is cancelled) used to stop the shutdown half
 // way: later calls then waited for an actor nobody stopped, and io_context::run() never returned.
 BOOST_AUTO_TEST_CASE(a_shutdown_whose_caller_stopped_waiting_still_finishes_and_later_calls_wait_for_it) {
