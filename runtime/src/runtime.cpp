@@ -350,8 +350,10 @@ public:
         }
         stop_connection_check(std::move(check));
     }
-    /// After a session opened (mutex_ held): the idle connection check runs unless it does.
-    void start_connection_check_locked();
+    /// After a session opened (mutex_ held): the timer of an idle connection check to start
+    /// (with start_connection_check(), once the mutex is released), unless one runs.
+    std::shared_ptr<asio::steady_timer> new_connection_check_locked();
+    void start_connection_check(std::shared_ptr<asio::steady_timer> timer);
     /// Stops the idle connection check that `check` is the timer of (none: nothing to stop).
     static void stop_connection_check(std::shared_ptr<asio::steady_timer> check) {
         if (check) asio::dispatch(check->get_executor(), [check] { check->cancel(); });
@@ -879,10 +881,16 @@ asio::awaitable<void> runtime_impl::check_idle_connections(std::weak_ptr<runtime
                                                          std::shared_ptr<asio::steady_timer> timer,
                                                          std::chrono::milliseconds every) {
     for (;;) {
+        {
+            // A stop takes the timer away, then cancels it on this strand: one that came before
+            // this wait began found nothing to cancel, and the wait would hold the executor for
+            // a whole interval. Looked at here, in the same step that begins the wait.
+            auto self = weak.lock();
+            if (!self || self->shutting_down()) co_return;
+            std::lock_guard lock(self->mutex_);
+            if (self->connection_check_ != timer) co_return;
+        }
         timer->expires_after(every);
-        // Cancelled before this wait began, the cancel found nothing to cancel: the flag (set
-        // before a shutdown cancels it, on this strand) tells instead.
-        if (auto self = weak.lock(); !self || self->shutting_down()) co_return;
         auto [ec] = co_await timer->async_wait(asio::as_tuple(asio::use_awaitable));
         auto self = weak.lock();
         if (ec || !self || self->shutting_down()) co_return;
@@ -897,12 +905,17 @@ asio::awaitable<void> runtime_impl::check_idle_connections(std::weak_ptr<runtime
     }
 }
 
-void runtime_impl::start_connection_check_locked() {
-    const auto every = cfg_.idle_connection_check_interval;
-    if (connection_check_ || every.count() <= 0 || shutting_down()) return;
+std::shared_ptr<asio::steady_timer> runtime_impl::new_connection_check_locked() {
+    if (connection_check_ || cfg_.idle_connection_check_interval.count() <= 0 || shutting_down()) return nullptr;
     connection_check_ = std::make_shared<asio::steady_timer>(asio::make_strand(executor_));
-    // The coroutine holds the runtime weakly: a runtime dropped without shutdown() is not kept.
-    asio::co_spawn(connection_check_->get_executor(), check_idle_connections(weak_from_this(), connection_check_, every),
+    return connection_check_;
+}
+
+void runtime_impl::start_connection_check(std::shared_ptr<asio::steady_timer> timer) {
+    // Not under mutex_: the coroutine's first step may run inside co_spawn, and it takes the
+    // mutex. It holds the runtime weakly: a runtime dropped without shutdown() is not kept.
+    auto ex = timer->get_executor();
+    asio::co_spawn(ex, check_idle_connections(weak_from_this(), std::move(timer), cfg_.idle_connection_check_interval),
                    asio::detached);
 }
 
@@ -1047,6 +1060,7 @@ asio::awaitable<session> runtime_impl::open_session(std::string agent_name, std:
         std::string block = memory::render_for_prompt(*loaded, agents::render_options_for(*agent));
         auto impl = std::make_shared<session_impl>(shared_from_this(), std::move(info), std::move(agent), std::move(block),
                                                    remembered_items(*loaded));
+        std::shared_ptr<asio::steady_timer> check;
         {
             std::lock_guard lock(mutex_);
             if (shutting_down()) throw runtime_error(errc::shutting_down, "the runtime is shutting down");
@@ -1055,8 +1069,9 @@ asio::awaitable<session> runtime_impl::open_session(std::string agent_name, std:
                 std::erase_if(sessions_, [](const auto& kv) { return kv.second.expired(); });
             }
             sessions_[impl->info().session_id] = impl;
-            start_connection_check_locked();
+            check = new_connection_check_locked();
         }
+        if (check) start_connection_check(std::move(check));
         impl->start_idle_watch();
         co_return session(impl);
     } catch (...) {

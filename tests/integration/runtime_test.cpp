@@ -1957,6 +1957,32 @@ BOOST_AUTO_TEST_CASE(a_failed_start_can_be_retried_once_the_memory_directory_is_
     }, 30s);
 }
 
+// The idle connection check ends with the last session: a wait left behind would hold
+// io_context::run() for a whole interval, an hour here. (The session ends at once; whether the
+// check had begun its first wait by then, a single thread does not let the test choose.)
+BOOST_AUTO_TEST_CASE(a_session_ended_at_once_leaves_no_idle_connection_check_behind) {
+    engram::test::temp_dir dir;
+    fake_anthropic_server server;
+    echo_server(server, "{}");
+    asio::io_context ioc;
+    auto cfg = config_for(server, dir);
+    cfg.idle_connection_check_interval = std::chrono::hours(1);
+    {
+        runtime rt(ioc.get_executor(), cfg);
+        engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> {
+            co_await rt.start();
+            auto s = co_await rt.open_session("assistant", "ivy");
+            s.end();
+            co_await rt.shutdown();
+        }, 30s);
+    }
+    ioc.restart();
+    const auto began = std::chrono::steady_clock::now();
+    ioc.run_for(10s);
+    BOOST_TEST(ioc.stopped());  // ran out of work rather than into the time limit
+    BOOST_TEST((std::chrono::steady_clock::now() - began < 5s));
+}
+
 BOOST_AUTO_TEST_CASE(a_runtime_destroyed_without_shutdown_lets_the_io_context_run_out_of_work) {
     engram::test::temp_dir dir;
     fake_anthropic_server server;
