@@ -1555,6 +1555,9 @@ asio::awaitable<void> runtime_impl::run_shutdown() {
         actor_->stop();
         co_await actor_running_.wait(steady::time_point::max());
     }
+    // No session or pass of this runtime will send again: the server sees its connections end
+    // now, not whenever the client goes (a host may keep the runtime object for long).
+    client_->close_idle_connections();
 }
 
 }  // namespace detail

@@ -2035,6 +2035,29 @@ BOOST_AUTO_TEST_CASE(while_sessions_are_open_connections_the_server_closed_are_c
     BOOST_TEST(stored_memory(dir, "nia").session_count == 1);
 }
 
+// After shutdown nothing of the runtime's sends again: its kept-alive connections are closed
+// then, not left open until the runtime object goes.
+BOOST_AUTO_TEST_CASE(shutdown_closes_the_kept_alive_connections) {
+    engram::test::temp_dir dir;
+    fake_anthropic_server server;
+    echo_server(server, fact_update);
+    asio::io_context ioc;
+    runtime rt(ioc.get_executor(), config_for(server, dir));
+    engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> {
+        co_await rt.start();
+        auto s = co_await rt.open_session("assistant", "ora");
+        co_await s.send("hello");
+        s.end();
+        co_await rt.drain_extractions();
+        BOOST_TEST(rt.client().stats().idle >= 1u);
+        BOOST_TEST(server.connections_open() >= 1u);
+        co_await rt.shutdown();
+        BOOST_TEST(rt.client().stats().idle == 0u);
+        BOOST_TEST(co_await eventually([&] { return server.connections_open() == 0u; }, 2s));
+    }, 30s);
+    BOOST_TEST(stored_memory(dir, "ora").session_count == 1);
+}
+
 // The check runs on one of the runtime's threads while sessions on the others take connections
 // from the pool and give them back, and the server closes those that stay idle for 3 ms: some are
 // pruned, some found closed by the next request, some closed as a request goes out (sent again).
