@@ -67,6 +67,11 @@ client_config config_without_retries(const fake_anthropic_server& server) {
     return c;
 }
 
+// Scripts `n` streamed replies, "turn 0" to "turn n-1".
+void push_turns(fake_anthropic_server& server, int n) {
+    for (int i = 0; i < n; ++i) server.push(scripted_response::sse(engram::test::make_text_stream("turn " + std::to_string(i))));
+}
+
 message_request hello_request(const std::string& text = "Hello") {
     message_request r;
     r.body = {{"model", "claude-test"},
@@ -450,13 +455,22 @@ BOOST_AUTO_TEST_CASE(a_stream_longer_than_max_body_bytes_ends_with_body_too_larg
     });
 }
 
-BOOST_AUTO_TEST_CASE(a_connection_idle_for_longer_than_idle_connection_timeout_is_not_reused) {
+// A client whose kept-alive connections expire after 150 ms, and `turns` scripted replies.
+struct short_idle_timeout {
+    explicit short_idle_timeout(int turns) { push_turns(server, turns); }
+    static client_config config(const fake_anthropic_server& server) {
+        auto c = config_for(server);
+        c.idle_connection_timeout = 150ms;
+        return c;
+    }
     fake_anthropic_server server;
-    for (int i = 0; i < 3; ++i) server.push(scripted_response::sse(engram::test::make_text_stream("turn " + std::to_string(i))));
     asio::io_context ioc;
-    auto cfg = config_for(server);
-    cfg.idle_connection_timeout = 150ms;
-    claude_client client(ioc.get_executor(), cfg);
+    claude_client client{ioc.get_executor(), config(server)};
+};
+
+BOOST_AUTO_TEST_CASE(a_connection_idle_for_longer_than_idle_connection_timeout_is_not_reused) {
+    short_idle_timeout t(3);
+    auto& [server, ioc, client] = t;
     engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> {
         auto s0 = co_await client.stream_message(hello_request());
         BOOST_TEST(co_await drain(s0) == "turn 0");
@@ -507,12 +521,8 @@ BOOST_AUTO_TEST_CASE(pruning_closes_the_idle_connections_the_server_closed_and_k
 }
 
 BOOST_AUTO_TEST_CASE(pruning_closes_connections_idle_past_the_timeout_and_closing_all_leaves_none) {
-    fake_anthropic_server server;
-    for (int i = 0; i < 2; ++i) server.push(scripted_response::sse(engram::test::make_text_stream("turn " + std::to_string(i))));
-    asio::io_context ioc;
-    auto cfg = config_for(server);
-    cfg.idle_connection_timeout = 150ms;
-    claude_client client(ioc.get_executor(), cfg);
+    short_idle_timeout t(2);
+    auto& [server, ioc, client] = t;
     engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> {
         auto s0 = co_await client.stream_message(hello_request());
         BOOST_TEST(co_await drain(s0) == "turn 0");
@@ -696,7 +706,7 @@ BOOST_AUTO_TEST_CASE(a_callback_style_request_outlives_the_client_that_started_i
 
 BOOST_AUTO_TEST_CASE(sequential_requests_reuse_one_keep_alive_connection) {
     fake_anthropic_server server;
-    for (int i = 0; i < 6; ++i) server.push(scripted_response::sse(engram::test::make_text_stream("turn " + std::to_string(i))));
+    push_turns(server, 6);
     server.push(scripted_response::json(200, R"({"id":"m","type":"message","role":"assistant","content":[{"type":"text","text":"ok"}]})"));
     asio::io_context ioc;
     claude_client client(ioc.get_executor(), config_for(server));
