@@ -35,7 +35,9 @@ asio::awaitable<void> converse(rt::runtime& runtime, const std::string& agent, c
     std::cout << "--- session 1 for " << user << " (" << s1.remembered_items() << " remembered items loaded)\n";
     co_await chat(s1, first);
     s1.end();  // journaled and queued for the memory pass; returns at once
-    std::cout << "[saving memory...]\n";
+    const auto load = runtime.stats();  // what a host would export as metrics
+    std::cout << "[saving memory... " << load.memory_passes_pending << " memory pass(es) pending, "
+              << load.sessions_open << " session(s) open, " << load.connections.idle << " idle connection(s)]\n";
     co_await runtime.drain_extractions();
 
     auto s2 = co_await runtime.open_session(agent, user);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <iterator>
+#include <tuple>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/post.hpp>
@@ -58,7 +59,23 @@ asio::awaitable<request_gate::permit> request_gate::acquire(priority p, std::fun
             if (on_pause) on_pause(std::chrono::ceil<std::chrono::milliseconds>(pause - steady::now()));
             asio::steady_timer t(ex, pause);
             const listen l(cancel, t);
-            auto [ec] = co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
+            // Holds the gate: a frame destroyed unresumed (its executor gone) uncounts itself.
+            struct counted_while_paused {
+                std::shared_ptr<request_gate> g;
+                explicit counted_while_paused(std::shared_ptr<request_gate> gate) : g(std::move(gate)) {
+                    std::lock_guard lock(g->mutex_);
+                    ++g->held_by_pause_;
+                }
+                ~counted_while_paused() {
+                    std::lock_guard lock(g->mutex_);
+                    --g->held_by_pause_;
+                }
+            };
+            boost::system::error_code ec;
+            {
+                const counted_while_paused counted(shared_from_this());
+                std::tie(ec) = co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
+            }
             if (ec) throw net::client_error(net::errc::cancelled, "turn cancelled while held back by the rate limit");
             continue;
         }
@@ -121,6 +138,11 @@ void request_gate::observe(const net::rate_limits& limits, std::chrono::system_c
     const auto capped = std::min<std::chrono::steady_clock::duration>(wait, std::chrono::seconds(60));
     std::lock_guard lock(mutex_);
     paused_until_ = std::max(paused_until_, steady::now() + capped);
+}
+
+request_gate::load request_gate::current_load() const {
+    std::lock_guard lock(mutex_);
+    return {limit_ - available_, interactive_.size() + background_.size() + held_by_pause_};
 }
 
 std::chrono::milliseconds request_gate::pause_remaining() const {

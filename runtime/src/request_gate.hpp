@@ -56,7 +56,7 @@ public:
     /// While background requests wait, one freed slot in this many goes to them.
     static constexpr unsigned background_turn = 8;
 
-    explicit request_gate(std::size_t limit) : available_(limit == 0 ? 1 : limit) {}
+    explicit request_gate(std::size_t limit) : limit_(limit == 0 ? 1 : limit), available_(limit_) {}
 
     /// A slot if one is free and no rate-limit pause is on, without waiting (and without the
     /// coroutine frame acquire() costs).
@@ -79,6 +79,14 @@ public:
     /// How long new requests are held back from now (zero when not paused).
     std::chrono::milliseconds pause_remaining() const;
 
+    /// Slots taken (a slot handed to a waiter that has not resumed yet counts as taken) and
+    /// requests waiting, for one or for a rate-limit pause, read under one lock.
+    struct load {
+        std::size_t in_use = 0;
+        std::size_t waiting = 0;
+    };
+    load current_load() const;
+
 private:
     struct waiter {
         std::shared_ptr<boost::asio::steady_timer> timer;
@@ -88,7 +96,9 @@ private:
     void release();
 
     mutable std::mutex mutex_;
+    const std::size_t limit_;
     std::size_t available_;
+    std::size_t held_by_pause_ = 0;  ///< requests sleeping out a rate-limit pause (in no queue)
     std::deque<std::shared_ptr<waiter>> interactive_, background_;
     unsigned passed_over_ = 0;  ///< slots given to interactive waiters while background ones waited
     std::map<std::string, unsigned, std::less<>> promoted_;  ///< owner -> promote() calls not yet undone

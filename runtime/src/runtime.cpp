@@ -273,6 +273,25 @@ public:
         return std::exchange(user_usage_, {});
     }
 
+    runtime_stats stats() const {
+        runtime_stats st;
+        {
+            std::lock_guard lock(mutex_);
+            // Ended sessions leave sessions_ at once. One forgotten without end() (idle_timeout
+            // zero) stays in it until a sweep: expired, it is not counted.
+            for (const auto& [id, w] : sessions_)
+                if (!w.expired()) ++st.sessions_open;
+            for (const auto& [user, n] : memory_pending_) st.memory_passes_pending += n;
+            for (const auto& [user, jobs] : parked_) st.memory_passes_parked += jobs.size();
+        }
+        const auto load = gate_->current_load();
+        st.requests_in_flight = load.in_use;
+        st.requests_waiting = load.waiting;
+        st.rate_limit_pause = gate_->pause_remaining();
+        st.connections = client_->stats();
+        return st;
+    }
+
     // ---- lifecycle ----
     asio::awaitable<void> start();
     enum class start_step { run, wait, done };
@@ -1645,6 +1664,7 @@ boost::asio::awaitable<void> runtime::shutdown() {
 }
 usage_totals runtime::user_usage(const std::string& user_id) const { return impl_->user_usage(user_id); }
 std::map<std::string, usage_totals> runtime::take_user_usage() { return impl_->take_user_usage(); }
+runtime_stats runtime::stats() const { return impl_->stats(); }
 memory::memory_actor& runtime::memory() { return impl_->memory(); }
 net::claude_client& runtime::client() { return impl_->client(); }
 boost::asio::any_io_executor runtime::executor() const noexcept { return impl_->executor(); }

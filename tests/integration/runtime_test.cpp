@@ -1029,6 +1029,80 @@ BOOST_FIXTURE_TEST_CASE(a_shutdown_merges_no_session_of_a_user_ahead_of_a_parked
 
 // A full disk passes: the memory pass is tried again, and writes what the model distilled the
 // first time rather than asking the model again (the failed write left the memory as it was).
+// What a host's metrics read: stats() follows sessions, the request slots and the memory passes
+// as sessions open, wait for a slot, stream, end in an outage (pending, then parked) and are
+// merged once their user is back.
+BOOST_FIXTURE_TEST_CASE(stats_follow_sessions_request_slots_and_memory_passes, outage) {
+    // One request slot; a reply to "take your time" comes after 500 ms, so a second turn waits.
+    server.set_handler([base = overloaded_while(down, extraction_calls)](const recorded_request& r) {
+        auto reply = base(r);
+        if (!is_extraction(r) && r.body.find("take your time") != std::string::npos) reply.delay_before_header = 500ms;
+        return reply;
+    });
+    asio::io_context ioc;
+    auto cfg = retrying({20ms});
+    cfg.max_in_flight_requests = 1;
+    runtime rt(ioc.get_executor(), cfg);
+    engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> {
+        co_await rt.start();
+        auto st = rt.stats();
+        BOOST_TEST(st.sessions_open == 0u);
+        BOOST_TEST(st.requests_in_flight == 0u);
+        auto ann = co_await rt.open_session("assistant", "ann");
+        auto bob = co_await rt.open_session("assistant", "bob");
+        BOOST_TEST(rt.stats().sessions_open == 2u);
+
+        int replies = 0;
+        const auto ex = co_await asio::this_coro::executor;
+        const auto say = [&](engram::runtime::session& s, std::string text) {
+            asio::co_spawn(ex, [&s, &replies, text]() -> asio::awaitable<void> {
+                co_await s.send(text);
+                ++replies;
+            }, asio::detached);
+        };
+        say(ann, "I play the cello; take your time");
+        BOOST_TEST_REQUIRE(co_await eventually([&] { return rt.stats().requests_in_flight == 1u; }));
+        say(bob, "hello");
+        BOOST_TEST(co_await eventually([&] {
+            st = rt.stats();
+            return st.requests_in_flight == 1u && st.requests_waiting == 1u;
+        }));
+        BOOST_TEST(rt.stats().connections.in_use == 1u);
+        BOOST_TEST_REQUIRE(co_await eventually([&] { return replies == 2; }));
+        st = rt.stats();
+        BOOST_TEST(st.requests_in_flight == 0u);
+        BOOST_TEST(st.requests_waiting == 0u);
+        BOOST_TEST(st.rate_limit_pause.count() == 0);
+        BOOST_TEST(st.connections.in_use == 0u);
+        BOOST_TEST(st.connections.idle == 1u);  // one slot: the turns took turns on one connection
+
+        ann.end();  // in the outage: pending while its pass and its retry fail, then parked
+        st = rt.stats();
+        BOOST_TEST(st.sessions_open == 1u);
+        BOOST_TEST(st.memory_passes_pending == 1u);
+        BOOST_TEST(st.memory_passes_parked == 0u);
+        co_await rt.drain_extractions();
+        st = rt.stats();
+        BOOST_TEST(st.memory_passes_pending == 0u);
+        BOOST_TEST(st.memory_passes_parked == 1u);
+
+        down = false;
+        auto back = co_await rt.open_session("assistant", "ann");  // brings the parked session back
+        BOOST_TEST(rt.stats().memory_passes_parked == 0u);
+        back.end();
+        bob.end();
+        co_await rt.drain_extractions();
+        st = rt.stats();
+        BOOST_TEST(st.sessions_open == 0u);
+        BOOST_TEST(st.memory_passes_pending == 0u);
+        BOOST_TEST(st.memory_passes_parked == 0u);
+        co_await rt.shutdown();
+    }, 30s);
+    BOOST_TEST(fact_texts(stored_memory(dir, "ann")) == std::vector<std::string>{"Plays the cello"},
+               boost::test_tools::per_element());
+    BOOST_TEST(stored_memory(dir, "bob").session_count == 1);
+}
+
 BOOST_AUTO_TEST_CASE(a_save_retried_after_a_full_disk_does_not_call_the_model_again) {
     engram::test::temp_dir dir;
     fake_anthropic_server server;

@@ -233,4 +233,49 @@ BOOST_AUTO_TEST_CASE(a_cancelled_wait_fails_as_a_cancelled_turn_and_gives_up_its
     BOOST_TEST(gate->try_acquire().has_value());
 }
 
+BOOST_AUTO_TEST_CASE(the_load_counts_slots_taken_and_requests_waiting_for_a_slot_or_out_a_pause) {
+    asio::io_context ioc;
+    auto gate = std::make_shared<request_gate>(2);
+    const auto load_is = [&](std::size_t in_use, std::size_t waiting) {
+        const auto l = gate->current_load();
+        BOOST_TEST(l.in_use == in_use);
+        BOOST_TEST(l.waiting == waiting);
+    };
+    load_is(0, 0);
+    auto a = gate->try_acquire();
+    auto b = gate->try_acquire();
+    load_is(2, 0);
+    int admitted = 0;
+    const auto ask = [&](request_gate::priority p) {
+        asio::co_spawn(ioc, [&, p]() -> asio::awaitable<void> {
+            auto permit = co_await gate->acquire(p);
+            ++admitted;
+        }, asio::detached);
+    };
+    ask(request_gate::priority::interactive);
+    ask(request_gate::priority::background);
+    ioc.poll();
+    load_is(2, 2);
+    a.reset();  // handed to the interactive waiter: still taken, one fewer waiting
+    load_is(2, 1);
+    // Each admitted request drops its permit at once: the interactive one's slot passes on to
+    // the background one.
+    for (int i = 0; i < 2; ++i) {
+        ioc.restart();
+        ioc.poll();
+    }
+    BOOST_TEST(admitted == 2);
+    load_is(1, 0);  // b still holds its slot
+    // An exhausted window: a new request sleeps out the pause and counts as waiting meanwhile.
+    engram::net::rate_limits limits;
+    limits.requests.remaining = 0;
+    limits.requests.reset = "2025-10-30T16:17:36Z";
+    gate->observe(limits, std::chrono::system_clock::from_time_t(1761841050));  // 6 s before it
+    ask(request_gate::priority::interactive);
+    ioc.restart();
+    ioc.poll();
+    load_is(1, 1);
+    // The paused request is not waited for: its frame goes with the io_context.
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -20,6 +20,7 @@
 #include <engram/runtime/config.hpp>
 #include <engram/runtime/error.hpp>
 #include <engram/runtime/hooks.hpp>
+#include <engram/runtime/stats.hpp>
 #include <engram/runtime/usage.hpp>
 
 namespace engram::runtime {
@@ -197,6 +198,10 @@ public:
     /// exports usage periodically (billing, quotas), which also keeps the per-user accounting
     /// bounded by the users active in between. A session's own usage() is not affected.
     std::map<std::string, usage_totals> take_user_usage();
+    /// The runtime's load now: open sessions, model requests in flight and waiting, memory
+    /// passes pending and parked, the connection pool. Cheap enough for a metrics scrape (it
+    /// walks the session table once, under the runtime's lock: linear in open sessions).
+    runtime_stats stats() const;
     memory::memory_actor& memory();
     net::claude_client& client();
     /// In runtime(threads, cfg), the runtime's own pool: a copy must not outlive the runtime
