@@ -32,7 +32,8 @@
 //   LATENCY peer=engram what=read_to_delta_callback ... (with LOADGEN_LATENCY=1; per delta: from the
 //           socket read that brought its bytes, as the body parser received them, to the session's
 //           delta callback; the time the bytes waited in the kernel before that read is not included)
-// and a few `loadgen: ...` notes on stderr. Exit status: 0 when every turn succeeded and the counts
+// and a few `engram_loadgen: ...` notes on stderr, among them runtime::stats() as read with every
+// session open (with the time that one call took) and after the shutdown. Exit status: 0 when every turn succeeded and the counts
 // are right, 1 on turn errors, 2 on bad settings or set-up failure, 3 on wrong counts.
 //
 // wall_s times the load phase only: from the start of the first turn until the last turn of the
@@ -468,6 +469,10 @@ int main(int argc, char** argv) {
     runtime->set_hooks(std::move(hooks));
 
     clock_type::time_point t_open0{}, t0{}, t1{};
+    // runtime::stats() with every session open (LOADGEN_OPEN_FIRST=1), and what one call took:
+    // a host scrapes it at that size.
+    std::optional<rt::runtime_stats> all_open;
+    double stats_call_us = 0;
     std::string setup_error;
     bool finished = false;
 
@@ -506,6 +511,9 @@ int main(int argc, char** argv) {
             // flight together; wall_s then times the turns alone.
             t_open0 = clock_type::now();
             for_all([&](std::size_t s) { return L.open(s); }, [&] {
+                const auto before = clock_type::now();
+                all_open = runtime->stats();
+                stats_call_us = std::chrono::duration<double, std::micro>(clock_type::now() - before).count();
                 t0 = clock_type::now();
                 for_all([&](std::size_t s) { return L.turns(s); }, to_finish);
             });
@@ -559,6 +567,18 @@ int main(int argc, char** argv) {
                  "engram_loadgen: threads=%zu extract=%d retries=%u open_first=%d open_phase_s=%.3f connections_opened=%" PRIu64 "\n",
                  cfg.threads, cfg.extract ? 1 : 0, cfg.retries, cfg.open_first ? 1 : 0,
                  cfg.open_first ? std::chrono::duration<double>(t0 - t_open0).count() : 0.0, pool.connections_opened);
+    if (all_open)
+        std::fprintf(stderr,
+                     "engram_loadgen: stats with every session open: sessions_open=%zu requests_in_flight=%zu"
+                     " memory_passes_pending=%zu idle_connections=%zu (the call took %.1f us)\n",
+                     all_open->sessions_open, all_open->requests_in_flight, all_open->memory_passes_pending,
+                     all_open->connections.idle, stats_call_us);
+    const auto after = runtime->stats();
+    std::fprintf(stderr,
+                 "engram_loadgen: stats after shutdown: sessions_open=%zu requests_in_flight=%zu requests_waiting=%zu"
+                 " memory_passes_pending=%zu memory_passes_parked=%zu idle_connections=%zu in_use=%zu\n",
+                 after.sessions_open, after.requests_in_flight, after.requests_waiting, after.memory_passes_pending,
+                 after.memory_passes_parked, after.connections.idle, after.connections.in_use);
     if (cfg.extract)
         std::fprintf(stderr, "engram_loadgen: extractions ok=%" PRIu64 " failed=%" PRIu64 "%s%s\n",
                      L.totals.extraction_ok.load(), L.totals.extraction_failed.load(),

@@ -273,14 +273,19 @@ public:
         return std::exchange(user_usage_, {});
     }
 
-    runtime_stats stats() const {
+    /// A session is destroyed without having left sessions_ (see forgotten_sessions_).
+    void session_forgotten() noexcept { forgotten_sessions_.fetch_add(1, std::memory_order_release); }
+
+    runtime_stats stats() {
         runtime_stats st;
         {
             std::lock_guard lock(mutex_);
-            // Ended sessions leave sessions_ at once. One forgotten without end() (idle_timeout
-            // zero) stays in it until a sweep: expired, it is not counted.
-            for (const auto& [id, w] : sessions_)
-                if (!w.expired()) ++st.sessions_open;
+            // Ended sessions leave sessions_ at once; only one destroyed without end() (idle
+            // timeout zero) leaves an expired entry behind, and then the table is swept first.
+            // Taken before the sweep: a session forgotten meanwhile has the next call sweep.
+            if (forgotten_sessions_.exchange(0, std::memory_order_acquire) > 0)
+                std::erase_if(sessions_, [](const auto& kv) { return kv.second.expired(); });
+            st.sessions_open = sessions_.size();
             for (const auto& [user, n] : memory_pending_) st.memory_passes_pending += n;
             for (const auto& [user, jobs] : parked_) st.memory_passes_parked += jobs.size();
         }
@@ -439,6 +444,9 @@ private:
     std::map<std::string, std::shared_ptr<const agents::agent_definition>> agents_;
     std::shared_ptr<const runtime_hooks> hooks_ = std::make_shared<const runtime_hooks>();
     std::map<std::string, std::weak_ptr<session_impl>> sessions_;
+    /// Sessions destroyed without session_closed() since stats() last swept sessions_: while it
+    /// is zero every entry is a live session, and stats() counts them without walking 10,000.
+    std::atomic<std::size_t> forgotten_sessions_{0};
     std::size_t opens_since_sweep_ = 0;
     /// (mutex_) The timer of the idle connection check, while one runs (sessions are open).
     std::shared_ptr<asio::steady_timer> connection_check_;
@@ -482,6 +490,9 @@ public:
           remembered_(remembered),
           system_json_(json::serialize(agents::system_blocks(*agent_, info_.user_id, memory_block_))),
           idle_timer_(strand_) {}
+    ~session_impl() {
+        if (!closed_) rt_->session_forgotten();
+    }
 
     const session_info& info() const noexcept { return info_; }
     const std::string& memory_block() const noexcept { return memory_block_; }
@@ -795,6 +806,7 @@ private:
                                              rt_->config().client.api_key);
         }
         rt_->call_hook(&runtime_hooks::on_session_end, info_);
+        closed_ = true;
         rt_->session_closed(info_.session_id);
         if (!any_reply || !agent_->remember) co_return;  // nothing to remember
 
@@ -868,6 +880,7 @@ private:
     bool turn_cancelled_ = false;            // (strand_) the running turn was cancelled
     asio::steady_timer idle_timer_;
     bool idle_stopped_ = false;  // (strand_) stop_idle_watch() was called
+    bool closed_ = false;        // (strand_) left the runtime's session table (session_closed)
     steady::time_point last_activity_ = steady::now();
 
     friend class runtime_impl;

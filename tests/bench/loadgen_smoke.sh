@@ -19,12 +19,21 @@ check() {  # check EXPECTED_SESSIONS EXPECTED_TURNS
     { echo "FAIL: unexpected RESULT line"; cat "$err"; exit 1; }
 }
 
+check_stats() {  # check_stats SESSIONS: runtime::stats() as the loadgen read it, all open and after shutdown
+  grep -q "stats with every session open: sessions_open=$1 requests_in_flight=0 memory_passes_pending=0 " "$err" ||
+    { echo "FAIL: stats with every session open"; cat "$err"; exit 1; }
+  grep -q "stats after shutdown: sessions_open=0 requests_in_flight=0 requests_waiting=0 memory_passes_pending=0 memory_passes_parked=0 idle_connections=0 in_use=0$" "$err" ||
+    { echo "FAIL: stats after shutdown"; cat "$err"; exit 1; }
+}
+
 ANTHROPIC_BASE_URL=$url ANTHROPIC_API_KEY=smoke SESSIONS=200 TURNS=2 "$loadgen" >"$out" 2>"$err" ||
   { echo "FAIL: loadgen exited $?"; cat "$out" "$err"; exit 1; }
 check 200 2
+check_stats 200
 
 ANTHROPIC_BASE_URL=$url ANTHROPIC_API_KEY=smoke SESSIONS=20 TURNS=1 "$loadgen" --extract >"$out" 2>"$err" ||
   { echo "FAIL: loadgen --extract exited $?"; cat "$out" "$err"; exit 1; }
 check 20 1
+check_stats 20
 grep -q "extractions ok=20 failed=0" "$err" || { echo "FAIL: extractions"; cat "$err"; exit 1; }
 echo "loadgen smoke: ok"

@@ -1078,9 +1078,9 @@ BOOST_FIXTURE_TEST_CASE(stats_follow_sessions_request_slots_and_memory_passes, o
 
         ann.end();  // in the outage: pending while its pass and its retry fail, then parked
         st = rt.stats();
-        BOOST_TEST(st.sessions_open == 1u);
-        BOOST_TEST(st.memory_passes_pending == 1u);
+        BOOST_TEST(st.memory_passes_pending == 1u);  // from end() on, before its work runs
         BOOST_TEST(st.memory_passes_parked == 0u);
+        BOOST_TEST(co_await eventually([&] { return rt.stats().sessions_open == 1u; }));
         co_await rt.drain_extractions();
         st = rt.stats();
         BOOST_TEST(st.memory_passes_pending == 0u);
@@ -1101,6 +1101,32 @@ BOOST_FIXTURE_TEST_CASE(stats_follow_sessions_request_slots_and_memory_passes, o
     BOOST_TEST(fact_texts(stored_memory(dir, "ann")) == std::vector<std::string>{"Plays the cello"},
                boost::test_tools::per_element());
     BOOST_TEST(stored_memory(dir, "bob").session_count == 1);
+}
+
+// With no idle timeout nothing holds a session whose handles are all dropped: it is forgotten,
+// not ended, and no longer counts as open.
+BOOST_AUTO_TEST_CASE(a_session_forgotten_without_end_no_longer_counts_as_open) {
+    engram::test::temp_dir dir;
+    fake_anthropic_server server;
+    echo_server(server, fact_update);
+    asio::io_context ioc;
+    auto cfg = config_for(server, dir);
+    cfg.idle_timeout = 0s;
+    runtime rt(ioc.get_executor(), cfg);
+    engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> {
+        co_await rt.start();
+        auto kept = co_await rt.open_session("assistant", "uma");
+        {
+            auto dropped = co_await rt.open_session("assistant", "vic");
+            co_await dropped.send("hello");
+            BOOST_TEST(rt.stats().sessions_open == 2u);
+        }
+        BOOST_TEST(rt.stats().sessions_open == 1u);
+        BOOST_TEST(rt.stats().sessions_open == 1u);  // and again, once the table was swept
+        kept.end();
+        BOOST_TEST(co_await eventually([&] { return rt.stats().sessions_open == 0u; }));
+        co_await rt.shutdown();
+    }, 30s);
 }
 
 BOOST_AUTO_TEST_CASE(a_save_retried_after_a_full_disk_does_not_call_the_model_again) {

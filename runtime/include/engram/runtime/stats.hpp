@@ -12,8 +12,10 @@ namespace engram::runtime {
 /// gate's, the connection pool's), so figures from different groups may be a moment apart
 /// while sessions and passes move on.
 struct runtime_stats {
-    /// Sessions opened and not ended. One whose handles were all dropped without end() counts
-    /// until the idle timeout or shutdown() ends it (with idle_timeout zero: until it is gone).
+    /// Sessions opened and not ended. An end() counts once its work started on the session's
+    /// strand (after the turn it waits for, if one runs). One whose handles were all dropped
+    /// without end() counts until the idle timeout or shutdown() ends it (with idle_timeout
+    /// zero: until it is gone).
     std::size_t sessions_open = 0;
     /// Model requests holding one of runtime_config::max_in_flight_requests' slots: chat turns
     /// and memory passes.
