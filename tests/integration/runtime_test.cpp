@@ -2198,6 +2198,66 @@ BOOST_AUTO_TEST_CASE(the_idle_connection_check_beside_sessions_on_other_threads_
     BOOST_TEST(ok.load() == sessions * turns);
 }
 
+// A metrics thread reads stats() while sessions on three threads open, stream, end or are
+// forgotten (no idle timeout: half of them are dropped without end()): its figures stay within
+// the sessions and slots there are, and settle at zero.
+BOOST_AUTO_TEST_CASE(stats_read_on_another_thread_while_sessions_run_on_three_stay_within_bounds) {
+    engram::test::temp_dir dir;
+    fake_anthropic_server server;
+    echo_server(server, fact_update);
+    auto cfg = config_for(server, dir);
+    cfg.idle_timeout = 0s;
+    cfg.max_in_flight_requests = 4;
+    runtime rt(3, cfg);
+    constexpr std::size_t sessions = 16;
+    constexpr int turns = 3;
+    std::atomic<bool> stop{false};
+    std::atomic<std::size_t> reads{0}, most_open{0}, most_in_flight{0};
+    std::thread scraper([&] {
+        while (!stop.load()) {
+            const auto st = rt.stats();
+            most_open = std::max(most_open.load(), st.sessions_open);
+            most_in_flight = std::max(most_in_flight.load(), st.requests_in_flight);
+            ++reads;
+            std::this_thread::yield();
+        }
+    });
+    std::atomic<int> ok{0};
+    std::vector<std::future<void>> done;
+    for (std::size_t i = 0; i < sessions; ++i)
+        done.push_back(asio::co_spawn(rt.executor(), [&rt, &ok, i]() -> asio::awaitable<void> {
+            co_await rt.start();
+            auto s = co_await rt.open_session("assistant", "sam" + std::to_string(i));
+            for (int t = 0; t < turns; ++t) {
+                const std::string text = "s" + std::to_string(i) + "-t" + std::to_string(t);
+                if ((co_await s.send(text)).text() == "echo: " + text) ++ok;
+            }
+            if (i % 2 == 0) s.end();  // the others are forgotten with their last handle, here
+        }, asio::use_future));
+    for (auto& f : done) {
+        BOOST_REQUIRE(f.wait_for(60s) == std::future_status::ready);
+        f.get();
+    }
+    auto drained = asio::co_spawn(rt.executor(), rt.drain_extractions(), asio::use_future);
+    BOOST_REQUIRE(drained.wait_for(30s) == std::future_status::ready);
+    drained.get();
+    stop = true;
+    scraper.join();
+    const auto st = rt.stats();
+    BOOST_TEST(st.sessions_open == 0u);
+    BOOST_TEST(st.requests_in_flight == 0u);
+    BOOST_TEST(st.requests_waiting == 0u);
+    BOOST_TEST(st.memory_passes_pending == 0u);
+    BOOST_TEST(st.connections.in_use == 0u);
+    BOOST_TEST(reads.load() > 0u);
+    BOOST_TEST(most_open.load() <= sessions);
+    BOOST_TEST(most_in_flight.load() <= 4u);
+    BOOST_TEST(ok.load() == static_cast<int>(sessions) * turns);
+    auto shut = asio::co_spawn(rt.executor(), rt.shutdown(), asio::use_future);
+    BOOST_REQUIRE(shut.wait_for(30s) == std::future_status::ready);
+    shut.get();
+}
+
 // A caller that bounds its wait for shutdown() (or is cancelled) used to stop the shutdown half
 // way: later calls then waited for an actor nobody stopped, and io_context::run() never returned.
 BOOST_AUTO_TEST_CASE(a_shutdown_whose_caller_stopped_waiting_still_finishes_and_later_calls_wait_for_it) {
