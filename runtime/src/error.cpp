@@ -21,6 +21,7 @@ public:
             case errc::invalid_agent: return "invalid agent definition";
             case errc::empty_message: return "the message has no text";
             case errc::invalid_message: return "the message is not valid UTF-8";
+            case errc::too_many_sessions: return "too many open sessions";
         }
         return "unknown engram.runtime error";
     }

@@ -276,16 +276,29 @@ public:
     /// A session is destroyed without having left sessions_ (see forgotten_sessions_).
     void session_forgotten() noexcept { forgotten_sessions_.fetch_add(1, std::memory_order_release); }
 
+    /// (mutex_) Sessions open: ended ones leave sessions_ at once; only one destroyed without
+    /// end() (idle timeout zero) leaves an expired entry behind, and then the table is swept
+    /// first. The count is taken before the sweep: a session forgotten meanwhile has the next
+    /// call sweep.
+    std::size_t open_sessions_locked() {
+        if (forgotten_sessions_.exchange(0, std::memory_order_acquire) > 0)
+            std::erase_if(sessions_, [](const auto& kv) { return kv.second.expired(); });
+        return sessions_.size();
+    }
+    /// (mutex_) Throws too_many_sessions when runtime_config::max_open_sessions are open.
+    void check_room_for_a_session_locked() {
+        const std::size_t limit = cfg_.max_open_sessions;
+        if (limit > 0 && open_sessions_locked() >= limit)
+            throw runtime_error(errc::too_many_sessions,
+                                "too many open sessions: " + std::to_string(limit) +
+                                    " are open (runtime_config::max_open_sessions); end one first");
+    }
+
     runtime_stats stats() {
         runtime_stats st;
         {
             std::lock_guard lock(mutex_);
-            // Ended sessions leave sessions_ at once; only one destroyed without end() (idle
-            // timeout zero) leaves an expired entry behind, and then the table is swept first.
-            // Taken before the sweep: a session forgotten meanwhile has the next call sweep.
-            if (forgotten_sessions_.exchange(0, std::memory_order_acquire) > 0)
-                std::erase_if(sessions_, [](const auto& kv) { return kv.second.expired(); });
-            st.sessions_open = sessions_.size();
+            st.sessions_open = open_sessions_locked();
             for (const auto& [user, n] : memory_pending_) st.memory_passes_pending += n;
             for (const auto& [user, jobs] : parked_) st.memory_passes_parked += jobs.size();
         }
@@ -1055,6 +1068,9 @@ asio::awaitable<session> runtime_impl::open_session(std::string agent_name, std:
         // waited for (wait_for_pending_memory) before the memory is loaded.
         std::lock_guard lock(mutex_);
         if (start_state_ != start_state::started) throw runtime_error(errc::not_started, "runtime::start() has not completed");
+        // Before the hook and the memory load, so a refused open costs neither; checked again
+        // as the session joins the table, for opens that were loading meanwhile.
+        check_room_for_a_session_locked();
     }
     auto agent = find_agent(agent_name);
     if (!agent) throw runtime_error(errc::unknown_agent, "no agent named '" + agent_name + "'");
@@ -1100,6 +1116,7 @@ asio::awaitable<session> runtime_impl::open_session(std::string agent_name, std:
                 opens_since_sweep_ = 0;
                 std::erase_if(sessions_, [](const auto& kv) { return kv.second.expired(); });
             }
+            check_room_for_a_session_locked();
             sessions_[impl->info().session_id] = impl;
             check = new_connection_check_locked();
         }

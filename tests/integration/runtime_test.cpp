@@ -2198,6 +2198,98 @@ BOOST_AUTO_TEST_CASE(the_idle_connection_check_beside_sessions_on_other_threads_
     BOOST_TEST(ok.load() == sessions * turns);
 }
 
+// A host that caps open sessions gets a typed refusal beyond the cap, before its open hook runs
+// (no open/end pair to account for); an ended or a forgotten session makes room again.
+BOOST_AUTO_TEST_CASE(beyond_max_open_sessions_an_open_is_refused_until_one_ends_or_is_forgotten) {
+    engram::test::temp_dir dir;
+    fake_anthropic_server server;
+    echo_server(server, fact_update);
+    asio::io_context ioc;
+    auto cfg = config_for(server, dir);
+    cfg.max_open_sessions = 2;
+    cfg.idle_timeout = 0s;  // a session whose handles are dropped is forgotten
+    runtime rt(ioc.get_executor(), cfg);
+    int hook_opens = 0;
+    engram::runtime::runtime_hooks hooks;
+    hooks.on_session_open = [&hook_opens](const engram::runtime::session_info&) {
+        ++hook_opens;
+        return true;
+    };
+    rt.set_hooks(hooks);
+    const auto refused = [&rt](std::string user) -> asio::awaitable<std::optional<runtime_error>> {
+        try {
+            co_await rt.open_session("assistant", user);
+        } catch (const runtime_error& e) {
+            co_return e;
+        }
+        co_return std::nullopt;
+    };
+    engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> {
+        co_await rt.start();
+        auto ann = co_await rt.open_session("assistant", "ann");
+        std::optional<engram::runtime::session> bob = co_await rt.open_session("assistant", "bob");
+        const auto third = co_await refused("cy");
+        BOOST_REQUIRE(third.has_value());
+        BOOST_TEST((third->code_value() == engram::runtime::errc::too_many_sessions));
+        BOOST_TEST(std::string(third->what()).find("max_open_sessions") != std::string::npos, third->what());
+        BOOST_TEST(hook_opens == 2);
+
+        ann.end();
+        BOOST_TEST(co_await eventually([&] { return rt.stats().sessions_open == 1u; }));
+        auto cy = co_await rt.open_session("assistant", "cy");
+        BOOST_TEST((co_await refused("dee")).has_value());  // full again
+
+        bob.reset();  // forgotten: room for one
+        auto dee = co_await rt.open_session("assistant", "dee");
+        BOOST_TEST(rt.stats().sessions_open == 2u);
+        cy.end();
+        dee.end();
+        co_await rt.shutdown();
+    }, 30s);
+    BOOST_TEST(hook_opens == 4);  // ann, bob, cy, dee: never the refused ones
+}
+
+// Opens racing on three threads all pass the early check (nothing is open yet); the cap holds
+// as they join the session table.
+BOOST_AUTO_TEST_CASE(opens_racing_on_three_threads_never_exceed_max_open_sessions) {
+    engram::test::temp_dir dir;
+    fake_anthropic_server server;
+    echo_server(server, fact_update);
+    auto cfg = config_for(server, dir);
+    cfg.max_open_sessions = 5;
+    runtime rt(3, cfg);
+    constexpr int opens = 20;
+    std::atomic<int> opened{0}, refused{0};
+    std::mutex kept_mutex;
+    std::vector<engram::runtime::session> kept;
+    auto started = asio::co_spawn(rt.executor(), rt.start(), asio::use_future);
+    BOOST_REQUIRE(started.wait_for(30s) == std::future_status::ready);
+    started.get();
+    std::vector<std::future<void>> done;
+    for (int i = 0; i < opens; ++i)
+        done.push_back(asio::co_spawn(rt.executor(), [&, i]() -> asio::awaitable<void> {
+            try {
+                auto s = co_await rt.open_session("assistant", "racer" + std::to_string(i));
+                ++opened;
+                std::lock_guard lock(kept_mutex);
+                kept.push_back(std::move(s));
+            } catch (const runtime_error& e) {
+                if (e.code_value() == engram::runtime::errc::too_many_sessions) ++refused;
+            }
+        }, asio::use_future));
+    for (auto& f : done) {
+        BOOST_REQUIRE(f.wait_for(30s) == std::future_status::ready);
+        f.get();
+    }
+    BOOST_TEST(opened.load() == 5);
+    BOOST_TEST(refused.load() == opens - 5);
+    BOOST_TEST(rt.stats().sessions_open == 5u);
+    for (auto& s : kept) s.end();
+    auto shut = asio::co_spawn(rt.executor(), rt.shutdown(), asio::use_future);
+    BOOST_REQUIRE(shut.wait_for(30s) == std::future_status::ready);
+    shut.get();
+}
+
 // A metrics thread reads stats() while sessions on three threads open, stream, end or are
 // forgotten (no idle timeout: half of them are dropped without end()): its figures stay within
 // the sessions and slots there are, and settle at zero.

@@ -27,6 +27,10 @@ struct runtime_config {
     /// extraction calls when both wait.
     std::size_t max_in_flight_requests = 64;
     busy_policy busy = busy_policy::wait;
+    /// Sessions open at once (as runtime::stats().sessions_open counts them); open_session()
+    /// beyond it throws runtime_error(errc::too_many_sessions) before the open hook runs, so a
+    /// host can refuse a user with "busy" rather than run out of memory. Zero: no limit.
+    std::size_t max_open_sessions = 0;
     /// A session with no activity for this long is ended (and its memory saved); zero disables.
     std::chrono::milliseconds idle_timeout{std::chrono::minutes(30)};
     /// At shutdown, how long in-flight turns and extractions may take before they are cancelled

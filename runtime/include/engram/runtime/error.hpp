@@ -21,6 +21,7 @@ enum class errc {
     invalid_agent,          ///< add_agent() with a definition agents::validate() refuses
     empty_message,          ///< send() with no text but whitespace (the API refuses such a message)
     invalid_message,        ///< send() with text that is not valid UTF-8 (nothing is sent)
+    too_many_sessions,      ///< open_session() while runtime_config::max_open_sessions are open
 };
 
 const std::error_category& runtime_category() noexcept;
