@@ -85,6 +85,16 @@ bool is_blank_text(const json::value& block) {
     return std::all_of(t.begin(), t.end(), [](char c) { return c == ' ' || c == '\n' || c == '\t' || c == '\r'; });
 }
 
+// A memory pass refused for the session's own size: 413, or a 400 saying the prompt is longer
+// than the model's context ("prompt is too long: 208310 tokens > 200000 maximum"; text in a
+// script of one token per character or so fits max_history_chars and not the context). It is
+// counted against the session (set aside after a few), where other 400s are not: a max_tokens or
+// model the configuration got wrong refuses every session alike.
+bool refused_as_too_large(const net::client_error& e) {
+    if (e.code_value() == net::errc::request_too_large) return true;
+    return e.code_value() == net::errc::invalid_request && e.api() && e.api()->message.starts_with("prompt is too long");
+}
+
 // A failed model call that may succeed later: the service overloaded, rate limited or out of
 // reach (after the client's own retries). Not a refused request, key or configuration.
 bool passes(const net::client_error& e) {
@@ -1282,7 +1292,7 @@ asio::awaitable<void> runtime_impl::extraction_worker(std::string user) {
             } catch (const net::client_error& e) {
                 failure = e.what();
                 may_pass = passes(e);
-                too_large = e.code_value() == net::errc::request_too_large;
+                too_large = refused_as_too_large(e);
             } catch (const std::exception& e) {
                 failure = e.what();
             } catch (...) {

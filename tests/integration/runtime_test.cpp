@@ -676,6 +676,29 @@ BOOST_AUTO_TEST_CASE(an_extraction_refused_as_too_large_is_counted_against_the_s
     BOOST_TEST(only_journaled_job(dir).failed_passes == 1u);
 }
 
+// The API's 400 for a prompt longer than the model's context is the session's own size too; a 400
+// for anything else (here a setting the model does not support) refuses every session alike and
+// is not counted against this one.
+BOOST_AUTO_TEST_CASE(a_400_for_a_prompt_too_long_is_counted_against_the_session_and_another_400_is_not) {
+    for (const bool too_long : {true, false}) {
+        BOOST_TEST_CONTEXT("prompt too long: " << too_long) {
+            engram::test::temp_dir dir;
+            fake_anthropic_server server;
+            server.set_handler([too_long](const recorded_request& r) {
+                if (!is_extraction(r)) return echo_reply(r);
+                return scripted_response::json(
+                    400, too_long ? R"({"type":"error","error":{"type":"invalid_request_error","message":"prompt is too long: 208310 tokens > 200000 maximum"}})"
+                                  : R"({"type":"error","error":{"type":"invalid_request_error","message":"This model does not support effort level 'xhigh'. Supported levels: high, low, max, medium."}})");
+            });
+            std::vector<engram::runtime::memory_event> events;
+            one_start(config_for(server, dir), events, true);
+            BOOST_REQUIRE_EQUAL(events.size(), 1u);
+            BOOST_TEST((events[0].error.find("failure 1 of 3") != std::string::npos) == too_long, events[0].error);
+            BOOST_TEST(only_journaled_job(dir).failed_passes == (too_long ? 1u : 0u));
+        }
+    }
+}
+
 // An outage is not the session's fault: however often its pass fails for one, it is not counted.
 BOOST_AUTO_TEST_CASE(an_extraction_failed_by_an_outage_is_not_counted_against_the_session) {
     engram::test::temp_dir dir;

@@ -60,12 +60,12 @@ struct runtime_config {
                                                                    std::chrono::minutes(10)};
     /// A journaled session whose memory pass failed this many times in a way a retry would not
     /// change (the model's output unusable even after the repair request, or the request refused
-    /// as too large: failures of the session's own text, counted in its journal entry across
-    /// processes) is set aside: it stays in the journal but is no longer replayed at start, where
-    /// it would cost model calls at every start for good. memory::store::journal_retry (the
-    /// CLI's `engram memory retry`) replays it again. Outages, rate limits, other refusals (a bad
-    /// key, an exhausted credit balance: they fail every session alike) are not counted. 0: never
-    /// set aside.
+    /// as too large, by a 413 or a 400 "prompt is too long": failures of the session's own text,
+    /// counted in its journal entry across processes) is set aside: it stays in the journal but
+    /// is no longer replayed at start, where it would cost model calls at every start for good.
+    /// memory::store::journal_retry (the CLI's `engram memory retry`) replays it again. Outages,
+    /// rate limits and other refusals (a bad key, an exhausted credit balance, any other 400:
+    /// they fail every session alike) are not counted. 0: never set aside.
     unsigned set_aside_after_failed_passes = 3;
     /// Threads for blocking memory I/O (fsync), separate from the session threads.
     std::size_t memory_io_threads = 2;
