@@ -127,6 +127,12 @@ std::size_t message_history::fit_from(std::size_t budget) const {
     return end;
 }
 
+std::size_t message_history::chars_from(std::size_t first) const noexcept {
+    std::size_t before = 0;
+    for (std::size_t i = 0; i < first && i < meta_.size(); ++i) before += meta_[i].chars;
+    return chars_ - before;
+}
+
 std::size_t message_history::trim(std::size_t budget) {
     const std::size_t end = fit_from(budget);
     for (std::size_t i = 0; i < end; ++i) {

@@ -44,6 +44,8 @@ public:
     /// whole, never the newest message; 0 when everything fits. Changes nothing: a turn sends
     /// json().subspan(fit_from(budget)) and trims only once it succeeded.
     std::size_t fit_from(std::size_t budget) const;
+    /// Characters of text in the messages from `first` on (what a request sending them counts).
+    std::size_t chars_from(std::size_t first) const noexcept;
     /// Drops the messages fit_from(budget) leaves out. Returns how many were dropped; the history
     /// always starts with a user message afterwards. The dropped messages' transcript lines are
     /// kept (the first `budget` characters of them), so the extraction still reads the start of

@@ -31,6 +31,7 @@
 #include <engram/memory/user_id.hpp>
 #include <engram/memory/utf8.hpp>
 
+#include "context_overflow.hpp"
 #include "history.hpp"
 #include "open_files.hpp"
 #include "request_gate.hpp"
@@ -91,8 +92,7 @@ bool is_blank_text(const json::value& block) {
 // counted against the session (set aside after a few), where other 400s are not: a max_tokens or
 // model the configuration got wrong refuses every session alike.
 bool refused_as_too_large(const net::client_error& e) {
-    if (e.code_value() == net::errc::request_too_large) return true;
-    return e.code_value() == net::errc::invalid_request && e.api() && e.api()->message.starts_with("prompt is too long");
+    return e.code_value() == net::errc::request_too_large || context_fraction(e).has_value();
 }
 
 // A failed model call that may succeed later: the service overloaded, rate limited or out of
@@ -568,7 +568,18 @@ public:
         // (and the caller's own would make the next co_await throw a bare system_error).
         if (turn_cancelled_ || (co_await asio::this_coro::cancellation_state).cancelled() != asio::cancellation_type::none)
             throw net::client_error(net::errc::cancelled, "turn cancelled");
-        auto stream = co_await open_turn_stream(text);
+        // A model whose context is smaller than the history budget refuses the request ("prompt
+        // is too long"): the session's budget is lowered and the request made again, leaving
+        // more of the oldest turns out, while that leaves anything out.
+        std::optional<net::message_stream> opened;
+        while (!opened) {
+            try {
+                opened.emplace(co_await open_turn_stream(text));
+            } catch (const net::client_error& e) {
+                if (!shrink_for_context(e)) throw;
+            }
+        }
+        auto stream = std::move(*opened);
         if (rt_->config().respect_rate_limits) rt_->gate().observe(stream.response().limits);
         try {
             co_await stream.read_all([this, &on_delta](const net::stream_event& ev) {
@@ -740,8 +751,38 @@ private:
         history_.push_text("user", text);
         // The oldest turns that do not fit are left out of the request, but dropped from the
         // history only once the turn succeeded (finish_turn): a failed turn leaves it as it was.
-        const auto sent = history_.json().subspan(history_.fit_from(rt_->config().max_history_chars));
-        return agents::chat_request(*agent_, system_json_, sent);
+        sent_from_ = history_.fit_from(history_budget_locked());
+        return agents::chat_request(*agent_, system_json_, history_.json().subspan(sent_from_));
+    }
+
+    /// (mutex_) The history budget: runtime_config::max_history_chars, or less once the model
+    /// refused this session's prompt as longer than its context (shrink_for_context).
+    std::size_t history_budget_locked() const {
+        const std::size_t configured = rt_->config().max_history_chars;
+        return context_budget_ > 0 ? std::min(context_budget_, configured) : configured;
+    }
+
+    /// After the model refused the turn's request as longer than its context: lowers the
+    /// session's history budget to the share of the text sent that fits (with a margin for the
+    /// system prompt and the estimate), and takes the turn's user message back out for
+    /// begin_turn to add again. False, changing nothing, for any other error, or when the lower
+    /// budget would leave no more out (the newest message alone is too long).
+    bool shrink_for_context(const net::client_error& e) {
+        const auto fits = context_fraction(e);
+        if (!fits) return false;
+        std::size_t budget = 0;
+        {
+            std::lock_guard lock(mutex_);
+            const auto sent = history_.chars_from(sent_from_);
+            budget = static_cast<std::size_t>(static_cast<double>(sent) * *fits * 0.85);
+            if (history_.fit_from(budget) <= sent_from_ || !history_.back_is_user()) return false;
+            context_budget_ = budget;
+            history_.pop_back();
+        }
+        rt_->notice(info_, "the model's context is smaller than the history budget: session " + info_.session_id +
+                               " now sends at most " + std::to_string(budget) +
+                               " characters of history, its oldest turns left out (" + e.what() + ")");
+        return true;
     }
 
     /// Keeps the reply in the history. The API refuses, in every later request, an assistant
@@ -759,7 +800,7 @@ private:
         {
             std::lock_guard lock(mutex_);
             if (!empty) {
-                dropped = history_.trim(rt_->config().max_history_chars);  // what begin_turn left out
+                dropped = history_.trim(history_budget_locked());  // what begin_turn left out
                 history_.push("assistant", any_blank ? kept : content);
             }
         }
@@ -825,7 +866,7 @@ private:
             // A key the user pasted into the chat is not written to the journal, nor from there
             // into lasting memory and every later prompt.
             if (any_reply && agent_->remember)
-                transcript = net::redact_key(history_.transcript(rt_->config().max_history_chars),
+                transcript = net::redact_key(history_.transcript(history_budget_locked()),
                                              rt_->config().client.api_key);
         }
         rt_->call_hook(&runtime_hooks::on_session_end, info_);
@@ -887,6 +928,8 @@ private:
     mutable std::mutex mutex_;  // guards history_ and usage_ for readers on other threads
     message_history history_;
     usage_totals usage_;
+    std::size_t sent_from_ = 0;      // (mutex_) the first message the running turn's request sent
+    std::size_t context_budget_ = 0; // (mutex_) the history budget the model's context allows; 0: none found
 
     std::atomic<bool> busy_{false};
     std::atomic<bool> ended_{false};

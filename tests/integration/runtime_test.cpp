@@ -454,6 +454,60 @@ BOOST_AUTO_TEST_CASE(a_failed_turn_leaves_the_history_whole_and_trimmed_turns_st
     BOOST_TEST(ex[0].body.find(b) == std::string::npos);  // the failed turn left no trace
 }
 
+// A model whose context is smaller than the history budget (text in a script of about a token per
+// character fits max_history_chars and not the context): its "prompt is too long" refusal lowers
+// the session's budget, the turn goes out again without the oldest turns, later turns fit at once,
+// and the session's memory pass reads a transcript of the same bound.
+BOOST_AUTO_TEST_CASE(a_prompt_too_long_for_the_models_context_is_sent_again_without_the_oldest_turns) {
+    engram::test::temp_dir dir;
+    fake_anthropic_server server;
+    constexpr std::size_t context = 12'000;  // the fake model's context, in request body bytes
+    std::atomic<int> refusals{0};
+    std::atomic<std::size_t> longest_pass{0};
+    server.set_handler([&](const recorded_request& r) {
+        if (is_extraction(r)) {
+            longest_pass = std::max(longest_pass.load(), r.body.size());
+            return extraction_reply(fact_update);
+        }
+        if (r.body.size() <= context) return echo_reply(r);
+        ++refusals;
+        return scripted_response::json(400, R"({"type":"error","error":{"type":"invalid_request_error","message":"prompt is too long: )" +
+                                                std::to_string(r.body.size()) + R"( tokens > 12000 maximum"}})");
+    });
+    asio::io_context ioc;
+    runtime rt(ioc.get_executor(), config_for(server, dir));  // max_history_chars 400,000
+    std::vector<std::string> notices;
+    engram::runtime::runtime_hooks hooks;
+    hooks.on_notice = [&](const engram::runtime::session_info&, const std::string& text) { notices.push_back(text); };
+    rt.set_hooks(hooks);
+    constexpr int turns = 6;
+    int echoed = 0;
+    std::size_t history_at_end = 0;
+    engram::test::run_coro(ioc, [&]() -> asio::awaitable<void> {
+        co_await rt.start();
+        auto s = co_await rt.open_session("assistant", "kim");
+        for (int t = 0; t < turns; ++t) {
+            const std::string text = "turn " + std::to_string(t) + " " + std::string(2000, 'x');
+            const auto reply = co_await s.send(text);
+            if (reply.text() == "echo: " + text) ++echoed;
+        }
+        history_at_end = s.history_size();
+        s.end();
+        co_await rt.drain_extractions();
+        co_await rt.shutdown();
+    }, 30s);
+    BOOST_TEST(echoed == turns);      // every turn answered, the refused one on its second request
+    BOOST_TEST(refusals.load() == 1); // the lowered budget holds for the later turns
+    BOOST_TEST(history_at_end < static_cast<std::size_t>(2 * turns));
+    const auto told = std::count_if(notices.begin(), notices.end(),
+                                    [](const std::string& n) { return n.find("context is smaller") != std::string::npos; });
+    BOOST_TEST(told == 1);
+    // The pass's transcript is bounded by the lowered budget (about 9,000 characters; with the
+    // extraction prompt about 12,600 bytes), not by max_history_chars (then over 20,000).
+    BOOST_TEST(longest_pass.load() < 16'000u, longest_pass.load());
+    BOOST_TEST(stored_memory(dir, "kim").session_count == 1);
+}
+
 BOOST_AUTO_TEST_CASE(an_agent_that_does_not_remember_neither_journals_nor_extracts) {
     engram::test::temp_dir dir;
     fake_anthropic_server server;

@@ -43,6 +43,14 @@ BOOST_AUTO_TEST_CASE(messages_are_kept_as_the_json_a_request_sends) {
     BOOST_TEST(h.chars() == 11u);
 }
 
+BOOST_AUTO_TEST_CASE(chars_from_counts_the_text_a_request_from_that_message_sends) {
+    const auto h = history_of({"aaaa", "bb", "cé"});  // 4 + 2 + 2 code points
+    BOOST_TEST(h.chars_from(0) == 8u);
+    BOOST_TEST(h.chars_from(1) == 4u);
+    BOOST_TEST(h.chars_from(2) == 2u);
+    BOOST_TEST(h.chars_from(3) == 0u);
+}
+
 BOOST_AUTO_TEST_CASE(history_within_budget_is_untouched) {
     auto h = history_of({"hello", "hi", "again"});
     BOOST_TEST(h.trim(100) == 0u);

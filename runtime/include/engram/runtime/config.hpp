@@ -38,7 +38,9 @@ struct runtime_config {
     std::chrono::milliseconds shutdown_grace{std::chrono::seconds(10)};
     /// History budget per session, in characters (Unicode code points, not bytes) of message text
     /// (roughly 4 per token in English). Past it
-    /// the oldest turns are dropped before the next request, and the turn reports it.
+    /// the oldest turns are dropped before the next request, and the turn reports it. A session
+    /// whose request the model refuses as longer than its context ("prompt is too long") lowers
+    /// its own budget and sends the turn again (runtime/README.md, "History budget").
     std::size_t max_history_chars = 400'000;
     /// open_session() for a user whose earlier session is still being distilled (it ended a
     /// moment ago, or its job was replayed from the journal at start) waits up to this long for
